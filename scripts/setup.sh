@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Debian 12 machine for building, running and testing Skiff.
+# Installs apt packages, Go modules and tools, npm packages, and builds the kernel bundles and agent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+APT_PKGS=(
+  qemu-system-x86 qemu-system-arm qemu-utils   # the Linux hypervisor backend (+ bundled virtiofsd)
+  busybox-static                               # test images are built from it
+  kmod cpio                                    # depmod for kernel bundles
+  libgtk-3-dev libwebkit2gtk-4.0-dev pkg-config  # Wails on Linux
+  chromium xvfb imagemagick xdotool            # browser and window tests
+
+  ca-certificates
+)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+  need_update=1
+fi
+if [ ${#missing[@]} -gt 0 ] || [ -n "${need_update:-}" ]; then
+  $SUDO apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "setup: go modules"
+go mod download
+
+echo "setup: done with system packages"

@@ -1,12 +1,14 @@
 # Skiff — build, run and test. `make run` and `make test` do all the set-up they need on a fresh
-# Debian 12 machine (see scripts/setup.sh).
+# Debian 12 machine (scripts/setup.sh is idempotent and quick when everything is present).
 SHELL := /bin/bash
 GO ?= go
 export PATH := $(HOME)/go/bin:/usr/local/go/bin:$(PATH)
 BUILD := _build
 ARCHES := amd64 arm64
+# Where `make kernel` puts the kernel bundles; the engine finds them through SKIFF_KERNEL_DIR.
+export SKIFF_KERNEL_DIR ?= $(CURDIR)/$(BUILD)/kernel
 
-.PHONY: setup run test agent kernel darwincheck bench lint build
+.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend darwincheck bench lint clean
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +24,33 @@ agent:
 kernel:
 	bash scripts/kernel.sh $(BUILD)/kernel
 
+frontend:
+	cd frontend && npm run build
+
+# The CLI / headless engine (no GUI): bin/skiff.
+build: agent
+	$(GO) build -o bin/skiff .
+
+# The desktop app (Wails, GTK/WebKit on Linux): bin/skiff-gui.
+gui: agent frontend
+	$(GO) build -tags desktop,production -o bin/skiff-gui .
+
+# Runs Skiff: the desktop window when there is a display, else the web dashboard on 127.0.0.1:8470.
+run: setup gui build
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then exec ./bin/skiff-gui; \
+	else echo "No display: serving the Skiff dashboard instead (open the URL below)."; \
+	  exec ./bin/skiff serve --http 127.0.0.1:8470; fi
+
+# Everything CI runs. Installs what it needs first.
+test: setup
+	bash scripts/test.sh
+
 lint:
 	$(GO) vet ./...
 	staticcheck ./...
+
+bench: setup agent
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD) bin backend/vm/agentbin/skiff-agent-*

@@ -33,7 +33,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "setup: go modules"
+echo "setup: go modules and tools"
 go mod download
+export PATH="$HOME/go/bin:$PATH"
+command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-echo "setup: done with system packages"
+if [ -f frontend/package-lock.json ]; then
+  echo "setup: npm packages"
+  (cd frontend && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
+fi
+
+# Test images are built from Debian's busybox-static .debs (amd64 and arm64).
+bash scripts/fetch-debs.sh _build/debs
+# Guest agents and kernel bundles (cached; quick when present).
+make -s agent kernel
+echo "setup: done"

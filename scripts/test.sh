@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, in the order a failure is cheapest to find. Called by `make test` after setup.
+# Each stage is timed; the last line counts the stages that passed and failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
+export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
+mkdir -p _build/test
+passed=0 failed=0 failures=()
+
+stage() { # stage NAME CMD...
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== stage: $name"
+  if "$@"; then
+    passed=$((passed + 1)); echo "=== ok: $name ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "=== FAILED: $name ($((SECONDS - start)) s)"
+  fi
+}
+
+stage "build agent" make -s agent
+stage "vet" go vet ./...
+stage "staticcheck" staticcheck ./...
+stage "darwincheck" make -s darwincheck
+# Go tests: unit, agent as a host process, images against an in-process registry, QEMU/TCG boots,
+# the engine, and the CLI driving a real daemon. -p 2: the machine has 2 cores and QEMU under TCG is CPU-bound.
+stage "go test" go test -p 2 -timeout 45m -count=1 ./...
+stage "fuzz agentproto (brief)" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./backend/agentproto
+stage "frontend (vitest + playwright)" bash scripts/test-frontend.sh
+stage "desktop window (Xvfb)" bash scripts/test-window.sh
+
+echo
+if [ $failed -gt 0 ]; then echo "failed stages: ${failures[*]}"; fi
+echo "stages: $passed passed, $failed failed"
+[ $failed -eq 0 ]

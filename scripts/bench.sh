@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): protocol throughput and exec latency, image pull/unpack, VM boot, container
+# run/log/port-forward figures, and the log view under a flood in Chromium. Results in _build/bench/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
+export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
+out=_build/bench; mkdir -p "$out"
+for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/vm ./backend/engine ./test/cli; do
+  [ -d "$pkg" ] || continue
+  echo "=== bench $pkg"
+  go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m "$pkg" 2>&1 | tee "$out/$(basename "$pkg").txt"
+done
+if [ -f scripts/bench-logs.mjs ] || [ -f frontend/scripts/bench-logs.mjs ]; then
+  echo "=== bench log view (Chromium)"
+  bash scripts/test-frontend.sh --bench 2>&1 | tee "$out/logview.txt"
+fi

@@ -1,0 +1,202 @@
+package app
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParsePort(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    PortMapping
+		wantErr string
+	}{
+		{in: "8080:80", want: PortMapping{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
+		{in: "127.0.0.1:8080:80/udp", want: PortMapping{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80, Proto: "udp"}},
+		{in: "[::1]:53:53/UDP", want: PortMapping{HostIP: "::1", HostPort: 53, ContainerPort: 53, Proto: "udp"}},
+		{in: "80", wantErr: "both a host and a container port"},
+		{in: "8080:80/sctp", wantErr: "tcp or udp"},
+		{in: "0:80", wantErr: "host port"},
+		{in: "8080:70000", wantErr: "container port"},
+		{in: "abc:80", wantErr: "host port"},
+		{in: "1.2.3:8080:80", wantErr: "not an IP address"},
+		{in: "[1.2.3.4]:8080:80", wantErr: "not an IPv6"},
+		{in: "[::1:8080:80", wantErr: "unterminated"},
+		{in: "a:b:c:d", wantErr: "both a host"},
+	}
+	for _, tt := range tests {
+		got, err := ParsePort(tt.in)
+		checkErr(t, tt.in, err, tt.wantErr)
+		if tt.wantErr == "" && got != tt.want {
+			t.Errorf("ParsePort(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseVolume(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		in      string
+		want    Mount
+		wantErr string
+	}{
+		{in: dir + ":/data", want: Mount{Source: dir, Target: "/data"}},
+		{in: dir + "/:/data/:ro", want: Mount{Source: dir, Target: "/data", ReadOnly: true}},
+		{in: dir + ":/data:rw", want: Mount{Source: dir, Target: "/data"}},
+		{in: dir + ":/data:rx", wantErr: "unknown mode"},
+		{in: "relative:/data", wantErr: "must be absolute"},
+		{in: dir + "/missing:/data", wantErr: "does not exist"},
+		{in: dir + ":data", wantErr: "container path"},
+		{in: dir + ":/", wantErr: "root"},
+		{in: dir, wantErr: "expected /host/path"},
+	}
+	for _, tt := range tests {
+		got, err := ParseVolume(tt.in)
+		checkErr(t, tt.in, err, tt.wantErr)
+		if tt.wantErr == "" && got != tt.want {
+			t.Errorf("ParseVolume(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseMemory(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr string
+	}{
+		{in: "", want: 0},
+		{in: "512m", want: 512},
+		{in: "512M", want: 512},
+		{in: "1g", want: 1024},
+		{in: "1.5GB", want: 1536},
+		{in: "2GiB", want: 2048},
+		{in: "131072k", want: 128},
+		{in: "268435456", want: 256},
+		{in: "lots", wantErr: "expected a size"},
+		{in: "-1g", wantErr: "expected a size"},
+		{in: "12x", wantErr: "expected a size"},
+		{in: "m", wantErr: "expected a size"},
+		{in: "10m", wantErr: "at least 64 MiB"},
+	}
+	for _, tt := range tests {
+		got, err := ParseMemory(tt.in)
+		checkErr(t, tt.in, err, tt.wantErr)
+		if tt.wantErr == "" && got != tt.want {
+			t.Errorf("ParseMemory(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseRestartAndCPUs(t *testing.T) {
+	restarts := []struct {
+		in      string
+		want    RestartPolicy
+		wantErr string
+	}{
+		{in: "", want: RestartPolicy{Name: "no"}},
+		{in: "no", want: RestartPolicy{Name: "no"}},
+		{in: "always", want: RestartPolicy{Name: "always"}},
+		{in: "unless-stopped", want: RestartPolicy{Name: "unless-stopped"}},
+		{in: "on-failure", want: RestartPolicy{Name: "on-failure"}},
+		{in: "on-failure:2", want: RestartPolicy{Name: "on-failure", MaxRetries: 2}},
+		{in: "on-failure:-1", wantErr: "non-negative"},
+		{in: "always:3", wantErr: "only on-failure"},
+		{in: "sometimes", wantErr: "expected no, on-failure"},
+	}
+	for _, tt := range restarts {
+		got, err := ParseRestart(tt.in)
+		checkErr(t, tt.in, err, tt.wantErr)
+		if tt.wantErr == "" && got != tt.want {
+			t.Errorf("ParseRestart(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+	cpus := []struct {
+		in      string
+		want    float64
+		wantErr string
+	}{
+		{in: "", want: 0}, {in: "1", want: 1}, {in: "0.5", want: 0.5},
+		{in: "0", wantErr: "range"}, {in: "1000", wantErr: "range"}, {in: "two", wantErr: "expected a number"},
+		{in: "NaN", wantErr: "expected a number"},
+	}
+	for _, tt := range cpus {
+		got, err := ParseCPUs(tt.in)
+		checkErr(t, tt.in, err, tt.wantErr)
+		if tt.wantErr == "" && got != tt.want {
+			t.Errorf("ParseCPUs(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseRunRequest(t *testing.T) {
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	os.WriteFile(envFile, []byte("# comment\n\nA=from-file\nB=b\nSKIFF_TEST_FROM_HOST\nSKIFF_TEST_UNSET\n"), 0o600)
+	t.Setenv("SKIFF_TEST_FROM_HOST", "host")
+	ep := []string{}
+	spec, err := ParseRunRequest(RunRequest{
+		Image: "busybox", Name: "web-1.a_b", Entrypoint: &ep, Cmd: []string{"httpd", "-f"},
+		Env: []string{"A=from-flag", "C="}, EnvFiles: []string{envFile}, Ports: []string{"8080:80"},
+		Volumes: []string{dir + ":/srv:ro"}, Workdir: "/srv", Hostname: "web.local", CPUs: "1", Memory: "256m",
+		Restart: "on-failure:2", Platform: "linux/arm64", Pull: "never", Labels: []string{"k=v", "flag"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &RunSpec{
+		Image: "busybox", Name: "web-1.a_b", Entrypoint: &ep, Cmd: []string{"httpd", "-f"},
+		Env:     []string{"B=b", "SKIFF_TEST_FROM_HOST=host", "A=from-flag", "C="},
+		Ports:   []PortMapping{{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
+		Mounts:  []Mount{{Source: dir, Target: "/srv", ReadOnly: true}},
+		Workdir: "/srv", Hostname: "web.local", CPUs: 1, MemoryMiB: 256,
+		Restart:  RestartPolicy{Name: "on-failure", MaxRetries: 2},
+		Platform: "linux/arm64", Pull: "never", Labels: map[string]string{"k": "v", "flag": ""},
+	}
+	if !reflect.DeepEqual(spec, want) {
+		t.Errorf("ParseRunRequest:\n got %+v\nwant %+v", spec, want)
+	}
+
+	bad := []struct {
+		req     RunRequest
+		wantErr string
+	}{
+		{RunRequest{}, "image is required"},
+		{RunRequest{Image: "bad image"}, "white space"},
+		{RunRequest{Image: "busybox", Name: "-x"}, "invalid container name"},
+		{RunRequest{Image: "busybox", Name: "a/b"}, "invalid container name"},
+		{RunRequest{Image: "busybox", Env: []string{"NOVALUE"}}, "KEY=VALUE"},
+		{RunRequest{Image: "busybox", EnvFiles: []string{dir + "/none"}}, "reading env file"},
+		{RunRequest{Image: "busybox", Ports: []string{"80"}}, "port mapping"},
+		{RunRequest{Image: "busybox", Volumes: []string{"/does/not/exist:/x"}}, "does not exist"},
+		{RunRequest{Image: "busybox", Memory: "lots"}, "--memory"},
+		{RunRequest{Image: "busybox", Workdir: "rel"}, "--workdir"},
+		{RunRequest{Image: "busybox", Hostname: "bad_host"}, "--hostname"},
+		{RunRequest{Image: "busybox", Platform: "amd64"}, "--platform"},
+		{RunRequest{Image: "busybox", Pull: "sometimes"}, "--pull"},
+		{RunRequest{Image: "busybox", Restart: "always", AutoRemove: true}, "--rm"},
+		{RunRequest{Image: "busybox", Labels: []string{"=v"}}, "label"},
+	}
+	for _, tt := range bad {
+		_, err := ParseRunRequest(tt.req)
+		checkErr(t, tt.wantErr, err, tt.wantErr)
+	}
+}
+
+func checkErr(t *testing.T, in string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%q: unexpected error %v", in, err)
+	case want != "" && err == nil:
+		t.Errorf("%q: no error, want one containing %q", in, want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("%q: error %q does not contain %q", in, err, want)
+	case want != "" && !errors.Is(err, ErrInvalid):
+		t.Errorf("%q: error %v is not ErrInvalid", in, err)
+	}
+}

@@ -1,0 +1,58 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"net"
+)
+
+// Sentinel errors; wrapped with %w and the thing being handled.
+var (
+	// ErrNotSupported: this OS or build has no backend for the request.
+	ErrNotSupported = errors.New("not supported")
+	// ErrInvalidSpec: a MachineSpec field no backend can use.
+	ErrInvalidSpec = errors.New("invalid machine spec")
+	// ErrNotRunning: the machine is not in a state that allows the operation
+	// (e.g. Dial after it stopped, Resume of a running machine).
+	ErrNotRunning = errors.New("machine not running")
+	// ErrKernelNotFound: no kernel bundle could be resolved.
+	ErrKernelNotFound = errors.New("kernel bundle not found")
+	// ErrAgentMissing: the binary was built without the guest agent for an arch.
+	ErrAgentMissing = errors.New("guest agent not embedded")
+	// ErrBadBundle: a kernel bundle whose manifest or files do not check out.
+	ErrBadBundle = errors.New("invalid kernel bundle")
+)
+
+// Hypervisor starts machines. It is the only place that knows which
+// hypervisor runs.
+type Hypervisor interface {
+	// Name is a short label for logs and `skiff info`: "qemu-tcg", "qemu-kvm", "vz", "hostproc".
+	Name() string
+	// Start boots a machine. It returns once the hypervisor process (or VM)
+	// runs, before the guest agent is up: callers Dial (which waits) to reach it.
+	// ctx bounds the start only, not the machine's life.
+	Start(ctx context.Context, spec MachineSpec) (Machine, error)
+}
+
+// Machine is one running VM.
+type Machine interface {
+	// Dial opens a new stream to the guest agent, waiting for the agent to be
+	// reachable until ctx ends. It fails with ErrNotRunning once the machine ended.
+	Dial(ctx context.Context) (net.Conn, error)
+	// Stop ends the machine. force=false asks the agent to shut down and waits
+	// for power-off, then kills the hypervisor when ctx ends; force=true kills
+	// it at once. Stop returns when every process and socket is gone; it is a
+	// no-op on an ended machine.
+	Stop(ctx context.Context, force bool) error
+	// Pause freezes the guest's vCPUs; Resume continues them.
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+	// State is the current state.
+	State() State
+	// Done is closed when the machine reached StateStopped or StateFailed and
+	// everything it owned is cleaned up.
+	Done() <-chan struct{}
+	// Err says why the machine failed (quoting the console log's last lines),
+	// or nil.
+	Err() error
+}

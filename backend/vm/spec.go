@@ -1,0 +1,162 @@
+// Package vm starts Linux virtual machines whose PID 1 is the Skiff guest agent
+// and hands back streams to that agent.
+//
+// A machine is described by a MachineSpec (plain data, no hypervisor types) and
+// started by a Hypervisor: QEMU on Linux (this package), vz on macOS
+// (the *_darwin.go files), or a host process for tests (package vm/hostproc).
+//
+//	hv, _ := vm.NewHypervisor(log)
+//	b, _ := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: "amd64", CacheDir: cache})
+//	initrd, _ := vm.BuildInitramfs(ctx, b, cache)
+//	m, _ := hv.Start(ctx, vm.MachineSpec{ID: "c1", Arch: "amd64", CPUs: 1, MemoryMiB: 512,
+//		Kernel: b.KernelPath(), Initramfs: initrd, StateDir: dir, ConsoleLog: dir + "/console.log",
+//		Shares: []vm.Share{{Tag: "rootfs", HostPath: rootfs}}, Network: vm.Network{Mode: "nat"}})
+//	conn, _ := m.Dial(ctx) // one agent stream; see agentproto.NewClient(m.Dial)
+//	_ = m.Stop(ctx, false)
+//
+// The kernel comes as a bundle (kernel image, the modules the guest needs in
+// load order, a manifest with digests); see ResolveKernel and BuildInitramfs.
+package vm
+
+import (
+	"fmt"
+	"regexp"
+	"runtime"
+)
+
+// Share is a host directory exported to the guest over virtiofs under Tag.
+type Share struct {
+	Tag      string
+	HostPath string
+	ReadOnly bool
+}
+
+// Network modes.
+const (
+	NetworkNAT  = "nat"  // outbound traffic through the host (QEMU user-net, vz NAT)
+	NetworkNone = "none" // no network device
+)
+
+// Network describes the guest's network device.
+type Network struct {
+	Mode string // "nat" | "none"; empty means "nat"
+	MAC  string // stable per container, "52:54:00:xx:xx:xx"; empty lets the backend choose
+}
+
+// MachineSpec is everything a backend needs to start one VM. It is plain data
+// and builds on every OS.
+type MachineSpec struct {
+	ID        string // unique among running machines; names the state dir entries and logs
+	Arch      string // "amd64" | "arm64"; empty means the host's
+	CPUs      int
+	MemoryMiB int
+	Kernel    string   // kernel image path (bzImage on amd64, Image on arm64)
+	Initramfs string   // gzip'd cpio; /init is the agent
+	Cmdline   []string // extra kernel args; the backend adds console= and the skiff.channel key
+	Shares    []Share
+	Network   Network
+	// ConsoleLog is the file the guest console (kernel and agent) is appended to.
+	ConsoleLog string
+	// StateDir holds this machine's sockets and pid files. The backend creates
+	// it, and removes what it put there when the machine ends.
+	StateDir string
+}
+
+// State is the lifecycle state of a Machine.
+type State string
+
+// Machine states. A machine moves starting → running ⇄ paused → stopping →
+// stopped, or to failed from any state when the hypervisor or guest dies.
+const (
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StatePaused   State = "paused"
+	StateStopping State = "stopping"
+	StateStopped  State = "stopped"
+	StateFailed   State = "failed"
+)
+
+// Terminal reports whether no further transition can happen.
+func (s State) Terminal() bool { return s == StateStopped || s == StateFailed }
+
+// DefaultAgentPort is the virtio-serial port name (QEMU) the agent serves on.
+const DefaultAgentPort = "skiff.agent"
+
+// DefaultVsockPort is the vsock port (vz) the agent listens on.
+const DefaultVsockPort = 1024
+
+// RootShareTag is the virtiofs tag of the container rootfs share.
+const RootShareTag = "rootfs"
+
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+
+// HostArch is the host's architecture in MachineSpec terms.
+func HostArch() string { return runtime.GOARCH }
+
+// Validate checks the spec for values no backend can use. It fills nothing in;
+// see WithDefaults.
+func (s MachineSpec) Validate() error {
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("machine spec %q: %s: %w", s.ID, fmt.Sprintf(f, a...), ErrInvalidSpec)
+	}
+	if s.ID == "" {
+		return bad("empty ID")
+	}
+	switch s.Arch {
+	case "amd64", "arm64":
+	default:
+		return bad("unsupported arch %q (want amd64 or arm64)", s.Arch)
+	}
+	if s.CPUs < 1 {
+		return bad("CPUs %d < 1", s.CPUs)
+	}
+	if s.MemoryMiB < 64 {
+		return bad("MemoryMiB %d < 64", s.MemoryMiB)
+	}
+	if s.Kernel == "" {
+		return bad("no kernel")
+	}
+	if s.Initramfs == "" {
+		return bad("no initramfs")
+	}
+	if s.StateDir == "" {
+		return bad("no StateDir")
+	}
+	seen := map[string]bool{}
+	for _, sh := range s.Shares {
+		if !tagRE.MatchString(sh.Tag) {
+			return bad("share tag %q: want 1-36 of [A-Za-z0-9._-]", sh.Tag)
+		}
+		if seen[sh.Tag] {
+			return bad("share tag %q used twice", sh.Tag)
+		}
+		seen[sh.Tag] = true
+		if sh.HostPath == "" {
+			return bad("share %q has no host path", sh.Tag)
+		}
+	}
+	switch s.Network.Mode {
+	case "", NetworkNAT, NetworkNone:
+	default:
+		return bad("network mode %q (want nat or none)", s.Network.Mode)
+	}
+	return nil
+}
+
+// WithDefaults returns a copy with empty fields set: Arch = host, CPUs = 1,
+// MemoryMiB = 512, Network.Mode = nat.
+func (s MachineSpec) WithDefaults() MachineSpec {
+	if s.Arch == "" {
+		s.Arch = HostArch()
+	}
+	if s.CPUs == 0 {
+		s.CPUs = 1
+	}
+	if s.MemoryMiB == 0 {
+		s.MemoryMiB = 512
+	}
+	if s.Network.Mode == "" {
+		s.Network.Mode = NetworkNAT
+	}
+	return s
+}

@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// EventSink delivers events to the UI: runtime.EventsEmit in the desktop app, one WebSocket
+// connection in the bridge, a recorder in tests. Emit must not block for long.
+type EventSink interface {
+	Emit(name string, data any)
+}
+
+// EventSinkFunc adapts a function to EventSink.
+type EventSinkFunc func(name string, data any)
+
+// Emit calls f.
+func (f EventSinkFunc) Emit(name string, data any) { f(name, data) }
+
+// Batching limits: a batch is emitted when it is this old or this big, whichever comes first.
+const (
+	BatchInterval = 50 * time.Millisecond
+	BatchBytes    = 64 << 10
+)
+
+// readyGrace is how long a new subscription holds its events when nobody calls Ready: the UI
+// registers its listener only after the Subscribe call has returned the name.
+const readyGrace = 500 * time.Millisecond
+
+// subscription is one running stream: its name, the work behind it, and the gate that holds its
+// events until the subscriber listens.
+type subscription struct {
+	name      string
+	cancel    context.CancelFunc
+	ready     chan struct{}
+	readyOnce sync.Once
+	done      chan struct{} // closed when the pump has returned
+}
+
+func (s *subscription) release() { s.readyOnce.Do(func() { close(s.ready) }) }
+
+// hub owns the subscriptions of one Services value.
+type hub struct {
+	sink EventSink
+	ctx  context.Context // cancelled by Close; parent of every subscription
+	stop context.CancelFunc
+
+	mu   sync.Mutex // guards subs and next
+	subs map[string]*subscription
+	next int
+}
+
+func newHub(sink EventSink) *hub {
+	ctx, stop := context.WithCancel(context.Background())
+	return &hub{sink: sink, ctx: ctx, stop: stop, subs: map[string]*subscription{}}
+}
+
+// start opens a subscription named "<kind>:<n>". open runs at once with the subscription's
+// context and returns the pump, which then runs in its own goroutine and emits through emit; emit
+// holds events until the subscriber is ready (Ready, or readyGrace). If open fails, nothing is left
+// running. When the pump returns, the subscription is forgotten.
+func (h *hub) start(kind string, open func(ctx context.Context, name string) (pump func(emit func(event string, data any)), err error)) (string, error) {
+	h.mu.Lock()
+	h.next++
+	name := fmt.Sprintf("%s:%d", kind, h.next)
+	ctx, cancel := context.WithCancel(h.ctx)
+	s := &subscription{name: name, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+	h.subs[name] = s
+	h.mu.Unlock()
+	pump, err := open(ctx, name)
+	if err != nil {
+		cancel()
+		h.remove(name)
+		close(s.done)
+		return "", toError(err)
+	}
+	go func() {
+		defer close(s.done)
+		defer h.remove(name)
+		defer cancel()
+		timer := time.AfterFunc(readyGrace, s.release)
+		defer timer.Stop()
+		pump(func(ev string, data any) {
+			select {
+			case <-s.ready:
+			case <-ctx.Done():
+				return
+			}
+			h.sink.Emit(ev, data)
+		})
+	}()
+	return name, nil
+}
+
+func (h *hub) remove(name string) {
+	h.mu.Lock()
+	delete(h.subs, name)
+	h.mu.Unlock()
+}
+
+func (h *hub) get(name string) *subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs[name]
+}
+
+// ready releases the events of a subscription; unknown names are ignored.
+func (h *hub) ready(name string) {
+	if s := h.get(name); s != nil {
+		s.release()
+	}
+}
+
+// unsubscribe stops the work behind name and waits for it to end.
+func (h *hub) unsubscribe(name string) error {
+	s := h.get(name)
+	if s == nil {
+		return Errorf(CodeNotFound, "no subscription %q", name)
+	}
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// close stops every subscription and waits for them.
+func (h *hub) close() {
+	h.stop()
+	h.mu.Lock()
+	subs := make([]*subscription, 0, len(h.subs))
+	for _, s := range h.subs {
+		subs = append(subs, s)
+	}
+	h.mu.Unlock()
+	for _, s := range subs {
+		<-s.done
+	}
+}
+
+// batch reads items from in and calls flush with batches no older than BatchInterval and, past
+// BatchBytes (as measured by size), no bigger than needed. It returns when in is closed (after a
+// last flush) or ctx ends.
+func batch[T any](ctx context.Context, in <-chan T, size func(T) int, flush func([]T)) {
+	var (
+		buf   []T
+		bytes int
+		timer = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	defer timer.Stop()
+	send := func() {
+		if len(buf) > 0 {
+			flush(buf)
+			buf, bytes = nil, 0
+		}
+		timer.Stop()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case v, ok := <-in:
+			if !ok {
+				send()
+				return
+			}
+			if len(buf) == 0 {
+				timer.Reset(BatchInterval)
+			}
+			buf = append(buf, v)
+			if bytes += size(v); bytes >= BatchBytes {
+				send()
+			}
+		case <-timer.C:
+			send()
+		}
+	}
+}

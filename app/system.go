@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+)
+
+// System is the system service: info, version, disk usage, prune and engine events.
+type System struct {
+	*base
+	version VersionInfo
+}
+
+// Info describes the engine and the host.
+func (s *System) Info() (*Info, error) {
+	info, err := s.b.Info(s.ctx())
+	if err != nil {
+		return nil, toError(err)
+	}
+	if info.Version == "" {
+		info.Version = s.version.Version
+	}
+	return info, nil
+}
+
+// Version returns the version of Skiff.
+func (s *System) Version() VersionInfo { return s.version }
+
+// DiskUsage reports what Skiff stores on disk.
+func (s *System) DiskUsage() (*DiskUsage, error) {
+	du, err := s.b.DiskUsage(s.ctx())
+	return du, toError(err)
+}
+
+// Prune removes stopped containers, then images no container uses.
+func (s *System) Prune() (*PruneReport, error) {
+	ctx := s.ctx()
+	cs, err := s.b.ListContainers(ctx, true)
+	if err != nil {
+		return nil, toError(err)
+	}
+	rep := &PruneReport{ContainersDeleted: []string{}, ImagesDeleted: []string{}}
+	for _, c := range cs {
+		if c.State != "exited" && c.State != "created" && c.State != "dead" {
+			continue
+		}
+		if err := s.b.RemoveContainer(ctx, c.ID, false); err != nil {
+			if CodeOf(err) == CodeNotFound {
+				continue // removed meanwhile (e.g. --rm)
+			}
+			return rep, toError(err)
+		}
+		rep.ContainersDeleted = append(rep.ContainersDeleted, c.ID)
+	}
+	deleted, freed, err := s.b.PruneImages(ctx)
+	rep.ImagesDeleted = append(rep.ImagesDeleted, deleted...)
+	rep.SpaceReclaimed = freed
+	return rep, toError(err)
+}
+
+// SubscribeEvents streams engine events as []Event batches on the returned name.
+func (s *System) SubscribeEvents() (string, error) {
+	return s.hub.start("events", func(ctx context.Context, name string) (func(func(string, any)), error) {
+		ch := s.b.Events(ctx)
+		return func(emit func(string, any)) {
+			batch(ctx, ch, func(Event) int { return 200 }, func(evs []Event) { emit(name, evs) })
+		}, nil
+	})
+}
+
+// Unsubscribe stops a subscription (the same as Containers.Unsubscribe).
+func (s *System) Unsubscribe(name string) error { return s.hub.unsubscribe(name) }

@@ -380,4 +380,3 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
-

@@ -8,4 +8,6 @@ import (
 )
 
 // peerUID is not available here: connections are refused.
-func peerUID(net.Conn) (int, error) { return -1, errors.New("peer credentials are not supported on this OS") }
+func peerUID(net.Conn) (int, error) {
+	return -1, errors.New("peer credentials are not supported on this OS")
+}

@@ -13,6 +13,7 @@ APT_PKGS=(
   kmod cpio                                    # depmod for kernel bundles
   libgtk-3-dev libwebkit2gtk-4.0-dev pkg-config  # Wails on Linux
   chromium xvfb imagemagick xdotool            # browser and window tests
+  dbus-daemon                                  # private session bus for the Linux tray test
 
   ca-certificates
 )

@@ -1,0 +1,299 @@
+// The one module of the UI that talks to Skiff. Everything else calls `api`.
+//
+//   const api = createApi();                       // Wails bindings or the WebSocket bridge
+//   const list = await api.containers.list(true);
+//   const sub = await api.subscribeLogs(id, { Follow: true, Tail: 500 }, lines => ...);
+//   sub.close();
+//
+// Subscriptions are kept across a reconnect of the bridge: the Subscribe* call is made again and the
+// handler moves to the new event name (the server ends subscriptions when a connection closes).
+
+import {
+  ApiError, toApiError, WailsTransport, WsTransport,
+  type ConnState, type Transport, type WsOptions,
+} from './transport';
+import type {
+  Container, DiskUsage, EngineEvent, ExecRequest, Image, Info, LogLine, LogQuery, PruneReport,
+  Progress, RunRequest, SessionExit, SessionOutput, Stats, StreamEnd, VersionInfo,
+} from './types';
+
+export { ApiError, toApiError, WailsTransport, WsTransport };
+export type { Transport, ConnState };
+
+/** A live subscription; close() unsubscribes on the server and stops the handler. */
+export interface Subscription {
+  readonly name: string;
+  close(): void;
+}
+
+/** asArray accepts a batch (array) or a single payload. */
+export function asArray<T>(d: unknown): T[] {
+  if (d === null || d === undefined) return [];
+  return Array.isArray(d) ? (d as T[]) : [d as T];
+}
+
+let seq = 0;
+/** newProgressID makes an id for the `progress:<id>` events of one long operation. */
+export function newProgressID(prefix = 'ui'): string {
+  seq++;
+  return `${prefix}-${Date.now().toString(36)}-${seq}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+interface SubRecord {
+  method: string;
+  params: unknown[];
+  handler: (d: unknown) => void;
+  onEnd?: (e: StreamEnd) => void;
+  name: string;
+  offs: (() => void)[];
+  closed: boolean;
+}
+
+type HostWindow = {
+  runtime?: {
+    BrowserOpenURL?(url: string): void;
+    WindowSetTitle?(t: string): void;
+    OnFileDrop?(cb: (x: number, y: number, paths: string[]) => void, useDropTarget: boolean): void;
+    OnFileDropOff?(): void;
+  };
+  go?: { app?: Record<string, Record<string, unknown>> };
+};
+
+export class Api {
+  readonly t: Transport;
+  private subs = new Set<SubRecord>();
+
+  constructor(t: Transport) {
+    this.t = t;
+    t.onState((s, reconnected) => {
+      if (s === 'open' && reconnected) void this.resubscribe();
+    });
+  }
+
+  get kind() { return this.t.kind; }
+
+  call<T = unknown>(method: string, ...params: unknown[]): Promise<T> {
+    return this.t.call(method, params) as Promise<T>;
+  }
+
+  onState(cb: (s: ConnState) => void) { return this.t.onState((s) => cb(s)); }
+
+  /** on listens to a raw event name (sessions and progress use fixed names). */
+  on(event: string, cb: (d: unknown) => void) { return this.t.on(event, cb); }
+
+  // ---- services (docs/contracts.md, "app/ services") ----
+  readonly containers = {
+    list: (all: boolean) => this.call<Container[] | null>('Containers.List', all).then((r) => r ?? []),
+    inspect: (id: string) => this.call<Container>('Containers.Inspect', id),
+    create: (r: RunRequest) => this.call<Container>('Containers.Create', fillRun(r)),
+    run: (r: RunRequest) => this.call<Container>('Containers.Run', fillRun(r)),
+    start: (id: string) => this.call<void>('Containers.Start', id),
+    stop: (id: string, timeoutSec = -1) => this.call<void>('Containers.Stop', id, timeoutSec),
+    restart: (id: string, timeoutSec = -1) => this.call<void>('Containers.Restart', id, timeoutSec),
+    kill: (id: string, signal = 'SIGKILL') => this.call<void>('Containers.Kill', id, signal),
+    pause: (id: string) => this.call<void>('Containers.Pause', id),
+    resume: (id: string) => this.call<void>('Containers.Resume', id),
+    remove: (id: string, force: boolean) => this.call<void>('Containers.Remove', id, force),
+    logs: (id: string, q: LogQuery) => this.call<LogLine[] | null>('Containers.Logs', id, fillLogQuery(q)).then((r) => r ?? []),
+    stats: (id: string) => this.call<Stats>('Containers.Stats', id),
+    execStart: (id: string, r: ExecRequest) => this.call<string>('Containers.ExecStart', id, r),
+    attachStart: (id: string) => this.call<string>('Containers.AttachStart', id),
+    sessionInput: (sid: string, dataBase64: string) => this.call<void>('Containers.SessionInput', sid, dataBase64),
+    sessionCloseInput: (sid: string) => this.call<void>('Containers.SessionCloseInput', sid),
+    sessionResize: (sid: string, rows: number, cols: number) => this.call<void>('Containers.SessionResize', sid, rows, cols),
+    addMount: (id: string, hostPath: string, containerPath: string, readOnly: boolean) =>
+      this.call<Container>('Containers.AddMount', id, hostPath, containerPath, readOnly),
+    unsubscribe: (name: string) => this.call<void>('Containers.Unsubscribe', name),
+  };
+
+  readonly images = {
+    list: () => this.call<Image[] | null>('Images.List').then((r) => r ?? []),
+    inspect: (ref: string) => this.call<Image>('Images.Inspect', ref),
+    pull: (ref: string, platform: string, progressID: string) => this.call<Image>('Images.Pull', ref, platform, progressID),
+    remove: (ref: string, force: boolean) => this.call<void>('Images.Remove', ref, force),
+    load: (path: string) => this.call<Image[] | null>('Images.Load', path).then((r) => r ?? []),
+    save: (refs: string[], path: string, format: string) => this.call<void>('Images.Save', refs, path, format),
+    prune: () => this.call<PruneReport>('Images.Prune'),
+  };
+
+  readonly system = {
+    info: () => this.call<Info>('System.Info'),
+    version: () => this.call<VersionInfo>('System.Version'),
+    diskUsage: () => this.call<DiskUsage>('System.DiskUsage'),
+    prune: () => this.call<PruneReport>('System.Prune'),
+  };
+
+  // ---- subscriptions ----
+  private async subscribe(method: string, params: unknown[], handler: (d: unknown) => void,
+    onEnd?: (e: StreamEnd) => void): Promise<Subscription> {
+    const rec: SubRecord = { method, params, handler, onEnd, name: '', offs: [], closed: false };
+    await this.bind(rec);
+    this.subs.add(rec);
+    const api = this;
+    return {
+      get name() { return rec.name; },
+      close() {
+        if (rec.closed) return;
+        rec.closed = true;
+        api.subs.delete(rec);
+        for (const off of rec.offs) off();
+        rec.offs = [];
+        if (rec.name) api.containers.unsubscribe(rec.name).catch(() => {});
+      },
+    };
+  }
+
+  private async bind(rec: SubRecord) {
+    const name = (await this.t.call(rec.method, rec.params)) as string;
+    if (typeof name !== 'string' || !name) throw new ApiError('internal', `${rec.method} returned no event name`);
+    rec.name = name;
+    rec.offs.push(this.t.on(name, (d) => { if (!rec.closed) rec.handler(d); }));
+    rec.offs.push(this.t.on(`${name}:end`, (d) => {
+      if (rec.closed) return;
+      rec.closed = true;
+      this.subs.delete(rec);
+      for (const off of rec.offs) off();
+      rec.onEnd?.((d ?? {}) as StreamEnd);
+    }));
+  }
+
+  private async resubscribe() {
+    for (const rec of [...this.subs]) {
+      for (const off of rec.offs) off();
+      rec.offs = [];
+      try {
+        await this.bind(rec);
+      } catch (e) {
+        rec.closed = true;
+        this.subs.delete(rec);
+        rec.onEnd?.({ error: toApiError(e).message });
+      }
+    }
+  }
+
+  subscribeLogs(id: string, q: LogQuery, onLines: (l: LogLine[]) => void, onEnd?: (e: StreamEnd) => void) {
+    return this.subscribe('Containers.SubscribeLogs', [id, fillLogQuery(q)], (d) => onLines(asArray<LogLine>(d)), onEnd);
+  }
+  subscribeConsole(id: string, onData: (text: string) => void, onEnd?: (e: StreamEnd) => void) {
+    return this.subscribe('Containers.SubscribeConsole', [id], (d) => {
+      for (const x of asArray<unknown>(d)) onData(consoleText(x));
+    }, onEnd);
+  }
+  subscribeStats(id: string, onStats: (s: Stats) => void, onEnd?: (e: StreamEnd) => void) {
+    return this.subscribe('Containers.SubscribeStats', [id], (d) => { for (const s of asArray<Stats>(d)) onStats(s); }, onEnd);
+  }
+  subscribeEvents(onEvent: (e: EngineEvent) => void, onEnd?: (e: StreamEnd) => void) {
+    return this.subscribe('System.SubscribeEvents', [], (d) => { for (const e of asArray<EngineEvent>(d)) onEvent(e); }, onEnd);
+  }
+
+  /** onProgress listens to `progress:<id>`; register before starting the operation. */
+  onProgress(progressID: string, cb: (p: Progress) => void) {
+    return this.t.on(`progress:${progressID}`, (d) => { for (const p of asArray<Progress>(d)) cb(p); });
+  }
+
+  /** session wires an exec/attach session: output and exit events, input and resize. */
+  session(sid: string, onOutput: (o: SessionOutput) => void, onExit: (e: SessionExit) => void) {
+    const offOut = this.t.on(`session:${sid}`, (d) => { for (const o of asArray<SessionOutput>(d)) onOutput(o); });
+    const offExit = this.t.on(`session-exit:${sid}`, (d) => onExit((d ?? { code: -1 }) as SessionExit));
+    return {
+      input: (data: string | Uint8Array) => this.containers.sessionInput(sid, toBase64(data)),
+      closeInput: () => this.containers.sessionCloseInput(sid),
+      resize: (rows: number, cols: number) => this.containers.sessionResize(sid, rows, cols),
+      dispose: () => { offOut(); offExit(); },
+    };
+  }
+
+  // ---- host integration (desktop window vs browser) ----
+  private get host(): HostWindow { return (typeof window === 'undefined' ? {} : window) as unknown as HostWindow; }
+
+  openURL(url: string) {
+    const rt = this.host.runtime;
+    if (this.kind === 'wails' && rt?.BrowserOpenURL) rt.BrowserOpenURL(url);
+    else window.open(url, '_blank', 'noopener');
+  }
+
+  setTitle(title: string) {
+    document.title = title;
+    const rt = this.host.runtime;
+    if (this.kind === 'wails' && rt?.WindowSetTitle) rt.WindowSetTitle(title);
+  }
+
+  /** canDropHostPaths: dropped folders arrive with their host paths (desktop app only). */
+  get canDropHostPaths() { return this.kind === 'wails' && !!this.host.runtime?.OnFileDrop; }
+
+  /** onFileDrop reports drops with host paths and the element dropped on (desktop app only). */
+  onFileDrop(cb: (paths: string[], target: Element | null) => void): () => void {
+    const rt = this.host.runtime;
+    if (this.kind !== 'wails' || !rt?.OnFileDrop) return () => {};
+    rt.OnFileDrop((x, y, paths) => cb(paths ?? [], document.elementFromPoint(x, y)), false);
+    return () => rt.OnFileDropOff?.();
+  }
+
+  /** chooseFile opens the desktop file dialog when the Go side offers one (System.OpenFileDialog). */
+  get canChooseFile() { return this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenFileDialog === 'function'; }
+  chooseFile(title: string, pattern: string) {
+    return this.call<string>('System.OpenFileDialog', title, pattern);
+  }
+
+  /** logsWindowURL is where "open logs in a new window" points. */
+  logsWindowURL(id: string) {
+    const u = new URL(window.location.href);
+    u.hash = `#/logs/${encodeURIComponent(id)}`;
+    return u.toString();
+  }
+
+  close() {
+    for (const rec of this.subs) { rec.closed = true; for (const off of rec.offs) off(); }
+    this.subs.clear();
+    this.t.close();
+  }
+}
+
+function fillRun(r: RunRequest): RunRequest {
+  return { Cmd: [], Env: [], Ports: [], Volumes: [], Labels: [], EnvFiles: [], ...r };
+}
+
+function fillLogQuery(q: LogQuery): Required<LogQuery> {
+  return { Tail: 0, Since: '', Until: '', Timestamps: true, Stdout: false, Stderr: false, Follow: false, ...q };
+}
+
+function consoleText(x: unknown): string {
+  if (typeof x === 'string') return x;
+  if (x && typeof x === 'object') {
+    const o = x as Record<string, unknown>;
+    const d = o.data ?? o.Data;
+    if (typeof d === 'string') return o.base64 === false ? d : fromBase64Text(d);
+  }
+  return '';
+}
+
+export function toBase64(data: string | Uint8Array): string {
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+export function fromBase64Text(b64: string): string {
+  try { return new TextDecoder().decode(fromBase64(b64)); } catch { return b64; }
+}
+
+/** wsURL builds the bridge URL from the page's location and its ?token=. */
+export function wsURL(loc: Location = window.location): string {
+  const token = new URLSearchParams(loc.search).get('token') ?? '';
+  const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${loc.host}/api/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+}
+
+/** createApi picks the transport: Wails bindings when present, else the WebSocket bridge. */
+export function createApi(opts: WsOptions = {}): Api {
+  if (WailsTransport.available()) return new Api(new WailsTransport());
+  return new Api(new WsTransport(wsURL(), opts));
+}

@@ -1,12 +1,13 @@
 package vm
 
 import (
-	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 )
 
-// NewHypervisor returns the QEMU backend. A nil log means quiet.
+// NewHypervisor returns the QEMU backend. $SKIFF_QEMU_ACCEL=kvm|tcg skips
+// the KVM probe. A nil log means quiet.
 func NewHypervisor(log *zap.Logger) (Hypervisor, error) {
-	return nil, fmt.Errorf("qemu backend: landing shortly: %w", ErrNotSupported)
+	return NewQEMU(QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL")})
 }

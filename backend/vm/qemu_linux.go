@@ -1,0 +1,247 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// QEMUOptions configure the QEMU backend.
+type QEMUOptions struct {
+	Log *zap.Logger
+	// Accel forces "kvm" or "tcg"; empty probes KVM once (a tiny boot that
+	// must reach the agent) and falls back to TCG.
+	Accel string
+	// Binaries default to qemu-system-x86_64 / qemu-system-aarch64 on $PATH
+	// and /usr/lib/qemu/virtiofsd.
+	QEMUX86, QEMUARM, Virtiofsd string
+	// ProbeTimeout bounds the KVM probe boot; default 15 s.
+	ProbeTimeout time.Duration
+}
+
+// qemuHypervisor starts each machine as a qemu-system-* process with one
+// virtiofsd per share.
+type qemuHypervisor struct {
+	log       *zap.Logger
+	bins      map[string]string // arch → qemu binary
+	virtiofsd string
+	spawn     *spawner
+	probeTO   time.Duration
+
+	mu    sync.Mutex        // guards accel
+	accel map[string]string // arch → "kvm" | "tcg", decided once
+}
+
+var _ Hypervisor = (*qemuHypervisor)(nil)
+
+// NewQEMU returns the QEMU backend. It fails when no qemu-system binary for
+// the host arch is installed.
+func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	h := &qemuHypervisor{
+		log:       log,
+		bins:      map[string]string{"amd64": opts.QEMUX86, "arm64": opts.QEMUARM},
+		virtiofsd: opts.Virtiofsd,
+		spawn:     newSpawner(),
+		probeTO:   opts.ProbeTimeout,
+		accel:     map[string]string{},
+	}
+	for arch, def := range map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"} {
+		if h.bins[arch] == "" {
+			h.bins[arch] = def
+		}
+	}
+	if h.virtiofsd == "" {
+		h.virtiofsd = DefaultVirtiofsd
+	}
+	if h.probeTO == 0 {
+		h.probeTO = 15 * time.Second
+	}
+	switch opts.Accel {
+	case "":
+	case "kvm", "tcg":
+		h.accel[HostArch()] = opts.Accel
+	default:
+		return nil, fmt.Errorf("qemu accel %q: want kvm or tcg: %w", opts.Accel, ErrNotSupported)
+	}
+	if _, err := exec.LookPath(h.bins[HostArch()]); err != nil {
+		return nil, fmt.Errorf("qemu backend: %s not found (run `make setup`): %w", h.bins[HostArch()], ErrNotSupported)
+	}
+	return h, nil
+}
+
+// Name reports the backend and, once decided, the accelerator for the host arch.
+func (h *qemuHypervisor) Name() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a := h.accel[HostArch()]; a != "" {
+		return "qemu-" + a
+	}
+	return "qemu"
+}
+
+// Start boots spec. See Hypervisor.
+func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	bin := h.bins[spec.Arch]
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, fmt.Errorf("starting %q: %s not found (run `make setup`): %w", spec.ID, bin, ErrNotSupported)
+	}
+	if len(spec.Shares) > 0 {
+		if _, err := os.Stat(h.virtiofsd); err != nil {
+			return nil, fmt.Errorf("starting %q: virtiofsd: %w (run `make setup`)", spec.ID, err)
+		}
+	}
+	accel, err := h.accelFor(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return h.boot(ctx, spec, accel)
+}
+
+// accelFor decides once per arch whether KVM boots a guest to the agent.
+func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock() // one probe at a time; later callers get the answer
+	if a := h.accel[spec.Arch]; a != "" {
+		return a, nil
+	}
+	if spec.Arch != HostArch() {
+		h.accel[spec.Arch] = "tcg"
+		return "tcg", nil
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		h.log.Info("qemu: using TCG (software emulation): /dev/kvm unusable", zap.Error(err))
+		h.accel[spec.Arch] = "tcg"
+		return "tcg", nil
+	}
+	f.Close()
+	if err := h.probeKVM(ctx, spec); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("probing KVM: %w", ctx.Err())
+		}
+		h.log.Info("qemu: using TCG (software emulation): a KVM probe boot did not reach the agent", zap.Error(err))
+		h.accel[spec.Arch] = "tcg"
+		return "tcg", nil
+	}
+	h.log.Info("qemu: using KVM")
+	h.accel[spec.Arch] = "kvm"
+	return "kvm", nil
+}
+
+// probeKVM boots spec's kernel and initramfs under KVM with no shares and no
+// network and waits for the agent to answer a ping.
+func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
+	dir, err := os.MkdirTemp("", "skiff-kvm-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p := spec
+	p.ID, p.Shares, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, Network{Mode: NetworkNone}, dir
+	p.ConsoleLog = filepath.Join(dir, "console.log")
+	p.CPUs, p.MemoryMiB = 1, 256
+	pctx, cancel := context.WithTimeout(ctx, h.probeTO)
+	defer cancel()
+	m, err := h.boot(pctx, p, "kvm")
+	if err != nil {
+		return err
+	}
+	defer m.Stop(context.Background(), true)
+	select {
+	case <-m.ready:
+		return nil
+	case <-m.done:
+		return fmt.Errorf("probe VM ended: %w", m.Err())
+	case <-pctx.Done():
+		return fmt.Errorf("no agent after %s: %s", h.probeTO, ConsoleTail(p.ConsoleLog, 3))
+	}
+}
+
+// fd numbers the children see for ExtraFiles[i].
+const (
+	fdAgent   = 3
+	fdQMP     = 4
+	fdShares0 = 5
+)
+
+// qemuArgs is the whole QEMU command line for spec; shares i is on fd fdShares0+i.
+func qemuArgs(spec MachineSpec, accel, consoleLog string) []string {
+	mem := strconv.Itoa(spec.MemoryMiB)
+	a := []string{
+		"-name", "skiff-" + spec.ID,
+		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
+		"-accel", accel,
+		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
+		"-object", "memory-backend-memfd,id=mem,size=" + mem + "M,share=on",
+	}
+	console := "ttyS0"
+	switch spec.Arch {
+	case "arm64":
+		console = "ttyAMA0"
+		a = append(a, "-machine", "virt,memory-backend=mem")
+		if accel == "kvm" {
+			a = append(a, "-cpu", "host")
+		} else {
+			a = append(a, "-cpu", "max")
+		}
+	default:
+		a = append(a, "-machine", "q35,memory-backend=mem")
+		if accel == "kvm" {
+			a = append(a, "-cpu", "host")
+		}
+	}
+	a = append(a,
+		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", kernelCmdline(spec, console),
+		"-chardev", "file,id=con,path="+consoleLog+",append=on", "-serial", "chardev:con",
+		"-device", "virtio-serial-pci,id=vser",
+		"-chardev", "socket,id=agent,fd="+strconv.Itoa(fdAgent),
+		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+DefaultAgentPort,
+		"-chardev", "socket,id=qmp,fd="+strconv.Itoa(fdQMP), "-mon", "chardev=qmp,mode=control",
+		"-device", "virtio-rng-pci",
+	)
+	for i, sh := range spec.Shares {
+		id := "fs" + strconv.Itoa(i)
+		a = append(a, "-chardev", "socket,id="+id+",fd="+strconv.Itoa(fdShares0+i),
+			"-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
+	}
+	if spec.Network.Mode != NetworkNone {
+		dev := "virtio-net-pci,netdev=net0"
+		if spec.Network.MAC != "" {
+			dev += ",mac=" + spec.Network.MAC
+		}
+		a = append(a, "-netdev", "user,id=net0", "-device", dev)
+	}
+	return a
+}
+
+// kernelCmdline adds the console, panic and channel keys to spec.Cmdline,
+// and skiff.time unless the caller set it.
+func kernelCmdline(spec MachineSpec, console string) string {
+	args := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
+	hasTime := false
+	for _, c := range spec.Cmdline {
+		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
+	}
+	args = append(args, spec.Cmdline...)
+	if !hasTime {
+		args = append(args, "skiff.time="+strconv.FormatInt(time.Now().UnixNano(), 10))
+	}
+	return strings.Join(args, " ")
+}
+

@@ -1,0 +1,439 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+)
+
+// qemuMachine is one qemu-system process, its virtiofsd daemons, the QMP
+// connection and the yamux session to the agent. The goroutine running loop
+// owns the lifecycle: every state change happens there.
+type qemuMachine struct {
+	spec       MachineSpec
+	log        *zap.Logger
+	consoleLog string
+	cmd        *exec.Cmd
+	fsds       []*exec.Cmd
+	qmp        *qmp
+	sess       *yamux.Session
+
+	ready  chan struct{} // closed when the agent answered a ping
+	exited chan error    // qemu's exit, sent once by the waiter
+	reqs   chan func()   // run inside loop
+	done   chan struct{} // closed by loop after cleanup
+
+	mu       sync.Mutex // guards state, err, stopping
+	state    State
+	err      error
+	stopping bool // a Stop asked for the exit
+}
+
+var _ Machine = (*qemuMachine)(nil)
+
+// boot starts virtiofsd for each share, then qemu, connects QMP and the
+// agent channel, and hands the machine to its loop.
+func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel string) (m *qemuMachine, err error) {
+	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
+	}
+	killStale(spec.StateDir, h.log)
+	consoleLog := spec.ConsoleLog
+	if consoleLog == "" {
+		consoleLog = filepath.Join(spec.StateDir, "console.log")
+	}
+	if abs, err := filepath.Abs(consoleLog); err == nil {
+		consoleLog = abs
+	}
+	if f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+	} else {
+		f.Close()
+	}
+	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
+		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
+		done: make(chan struct{}), state: StateStarting}
+
+	var files []*os.File // the children's ends, closed once they started
+	var agentConn, qmpConn net.Conn
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+		if err != nil {
+			if agentConn != nil {
+				agentConn.Close()
+			}
+			if qmpConn != nil {
+				qmpConn.Close()
+			}
+			if m.cmd != nil && m.cmd.Process != nil {
+				m.cmd.Process.Kill()
+				m.cmd.Wait()
+			}
+			m.killDaemons()
+			m.removeStateFiles()
+			err = fmt.Errorf("starting %q: %w", spec.ID, err)
+		}
+	}()
+
+	agentConn, agentFile, err := socketPair("agent")
+	if err != nil {
+		return m, err
+	}
+	files = append(files, agentFile)
+	qmpConn, qmpFile, err := socketPair("qmp")
+	if err != nil {
+		return m, err
+	}
+	files = append(files, qmpFile)
+	for _, sh := range spec.Shares {
+		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
+		if err != nil {
+			return m, err
+		}
+		m.fsds = append(m.fsds, fsd)
+		files = append(files, cli)
+	}
+
+	qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return m, err
+	}
+	defer qlog.Close()
+	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, consoleLog)...)
+	cmd.ExtraFiles = files
+	cmd.Stdout, cmd.Stderr = qlog, qlog
+	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
+	if err := h.spawn.start(cmd); err != nil {
+		return m, fmt.Errorf("running %s: %w", cmd.Path, err)
+	}
+	m.cmd = cmd
+	go func() { m.exited <- cmd.Wait() }()
+	if err := writePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
+		return m, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
+	}
+
+	// QMP greets as soon as qemu parsed its arguments; a bad argument exits instead.
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	type qres struct {
+		q   *qmp
+		err error
+	}
+	qc := make(chan qres, 1)
+	go func() { q, err := newQMP(qctx, qmpConn); qc <- qres{q, err} }()
+	select {
+	case r := <-qc:
+		if r.err != nil {
+			return m, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
+		}
+		m.qmp = r.q
+	case werr := <-m.exited:
+		m.exited <- werr
+		return m, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
+	}
+
+	cfg := yamux.DefaultConfig()
+	cfg.EnableKeepAlive = false              // a paused guest cannot answer
+	cfg.ConnectionWriteTimeout = time.Minute // a slow TCG guest is not a broken one
+	cfg.StreamOpenTimeout = 0
+	cfg.LogOutput = io.Discard
+	if m.sess, err = yamux.Client(agentConn, cfg); err != nil {
+		return m, fmt.Errorf("agent channel: %w", err)
+	}
+	m.setState(StateRunning)
+	go m.waitReady()
+	go m.loop()
+	return m, nil
+}
+
+// waitReady pings the agent until it answers; pings sent before the guest
+// opened its port wait in the socket and are answered then.
+func (m *qemuMachine) waitReady() {
+	for {
+		if _, err := m.sess.Ping(); err == nil {
+			close(m.ready)
+			return
+		}
+		select {
+		case <-m.done:
+			return
+		case <-m.sess.CloseChan():
+			return
+		default:
+		}
+	}
+}
+
+func (m *qemuMachine) loop() {
+	reason := "" // SHUTDOWN reason from QMP: guest-shutdown, guest-reset, guest-panic, host-qmp-quit, host-signal
+	events := m.qmp.events
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			switch ev.Event {
+			case "SHUTDOWN":
+				var d struct {
+					Reason string `json:"reason"`
+				}
+				_ = json.Unmarshal(ev.Data, &d)
+				reason = d.Reason
+			case "GUEST_PANICKED":
+				reason = "guest-panic"
+			}
+		case fn := <-m.reqs:
+			fn()
+		case werr := <-m.exited:
+			m.finish(werr, reason)
+			return
+		}
+	}
+}
+
+// finish runs in loop once qemu exited: decide stopped or failed, clean up.
+func (m *qemuMachine) finish(werr error, reason string) {
+	m.sess.Close()
+	m.qmp.close()
+	m.killDaemons()
+	m.removeStateFiles()
+	m.mu.Lock()
+	stopping := m.stopping
+	m.mu.Unlock()
+	switch {
+	case stopping, werr == nil && reason == "guest-shutdown":
+		m.setState(StateStopped)
+	default:
+		why := reason
+		if why == "" || why == "guest-reset" {
+			why = "the guest kernel crashed or rebooted"
+		}
+		if werr != nil {
+			why = fmt.Sprintf("qemu exited: %v", werr)
+		}
+		if reason == "guest-panic" {
+			why = "kernel panic"
+		}
+		tail := ConsoleTail(m.consoleLog, 15)
+		if q := readSmall(filepath.Join(m.spec.StateDir, "qemu.log")); q != "" && werr != nil {
+			tail += "\nqemu: " + q
+		}
+		m.mu.Lock()
+		m.err = fmt.Errorf("machine %q failed: %s; console log %s ends:\n%s", m.spec.ID, why, m.consoleLog, tail)
+		m.mu.Unlock()
+		m.setState(StateFailed)
+	}
+	m.log.Debug("machine ended", zap.String("state", string(m.State())), zap.String("reason", reason))
+	close(m.done)
+}
+
+func (m *qemuMachine) killDaemons() {
+	for _, c := range m.fsds {
+		if c.Process != nil {
+			c.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, c := range m.fsds {
+		if c.Process == nil {
+			continue
+		}
+		t := time.AfterFunc(2*time.Second, func() { c.Process.Kill() })
+		c.Wait()
+		t.Stop()
+	}
+}
+
+func (m *qemuMachine) removeStateFiles() {
+	os.Remove(filepath.Join(m.spec.StateDir, "qemu.pid"))
+	for _, sh := range m.spec.Shares {
+		os.Remove(filepath.Join(m.spec.StateDir, "virtiofsd-"+sh.Tag+".pid"))
+	}
+}
+
+func (m *qemuMachine) setState(s State) {
+	m.mu.Lock()
+	prev := m.state
+	m.state = s
+	m.mu.Unlock()
+	if prev != s {
+		m.log.Debug("state", zap.String("from", string(prev)), zap.String("to", string(s)))
+	}
+}
+
+// do runs fn inside loop; ErrNotRunning once the machine ended.
+func (m *qemuMachine) do(ctx context.Context, fn func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case m.reqs <- func() { errc <- fn() }:
+		return <-errc
+	case <-m.done:
+		return fmt.Errorf("machine %q: %w", m.spec.ID, ErrNotRunning)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// State reports the current state.
+func (m *qemuMachine) State() State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+// Done is closed once the machine ended and was cleaned up.
+func (m *qemuMachine) Done() <-chan struct{} { return m.done }
+
+// Err says why the machine failed.
+func (m *qemuMachine) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+// Dial waits for the agent, then opens a yamux stream to it.
+func (m *qemuMachine) Dial(ctx context.Context) (net.Conn, error) {
+	select {
+	case <-m.ready:
+	case <-m.done:
+		return nil, fmt.Errorf("dialing agent of %q: %w", m.spec.ID, ErrNotRunning)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("dialing agent of %q: waiting for the agent: %w", m.spec.ID, ctx.Err())
+	}
+	s, err := m.sess.OpenStream()
+	if err != nil {
+		if m.sess.IsClosed() {
+			err = fmt.Errorf("%w (%v)", ErrNotRunning, err)
+		}
+		return nil, fmt.Errorf("dialing agent of %q: %w", m.spec.ID, err)
+	}
+	return s, nil
+}
+
+// Pause stops the vCPUs through QMP.
+func (m *qemuMachine) Pause(ctx context.Context) error {
+	return m.do(ctx, func() error {
+		switch m.State() {
+		case StatePaused:
+			return nil
+		case StateRunning:
+		default:
+			return fmt.Errorf("pausing %q in state %s: %w", m.spec.ID, m.State(), ErrNotRunning)
+		}
+		if _, err := m.qmp.do(ctx, "stop", nil); err != nil {
+			return fmt.Errorf("pausing %q: %w", m.spec.ID, err)
+		}
+		m.setState(StatePaused)
+		return nil
+	})
+}
+
+// Resume continues the vCPUs through QMP.
+func (m *qemuMachine) Resume(ctx context.Context) error {
+	return m.do(ctx, func() error {
+		switch m.State() {
+		case StateRunning:
+			return nil
+		case StatePaused:
+		default:
+			return fmt.Errorf("resuming %q in state %s: %w", m.spec.ID, m.State(), ErrNotRunning)
+		}
+		if _, err := m.qmp.do(ctx, "cont", nil); err != nil {
+			return fmt.Errorf("resuming %q: %w", m.spec.ID, err)
+		}
+		m.setState(StateRunning)
+		return nil
+	})
+}
+
+// Stop ends the machine; see Machine.Stop.
+func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
+	wasPaused := false
+	err := m.do(ctx, func() error {
+		m.mu.Lock()
+		m.stopping = true
+		m.mu.Unlock()
+		wasPaused = m.State() == StatePaused
+		m.setState(StateStopping)
+		return nil
+	})
+	if errors.Is(err, ErrNotRunning) {
+		return nil // already ended
+	}
+	if err != nil && !force {
+		return err
+	}
+	if force {
+		m.kill()
+		<-m.done
+		return nil
+	}
+	if wasPaused {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _ = m.qmp.do(qctx, "cont", nil)
+		cancel()
+	}
+	if m.shutdownAgent(ctx) {
+		select {
+		case <-m.done:
+			return nil
+		case <-ctx.Done():
+		}
+		m.log.Debug("graceful stop timed out; quitting qemu")
+	}
+	qctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, _ = m.qmp.do(qctx, "quit", nil)
+	cancel()
+	select {
+	case <-m.done:
+	case <-time.After(2 * time.Second):
+		m.kill()
+		<-m.done
+	}
+	return nil
+}
+
+// shutdownAgent asks the agent to stop the workload, sync and power off;
+// without an agent yet (still booting) there is nobody to ask. It reports
+// whether the agent took the request.
+func (m *qemuMachine) shutdownAgent(ctx context.Context) bool {
+	select {
+	case <-m.ready:
+	default:
+		return false
+	}
+	if err := agentproto.NewClient(m.Dial).Shutdown(ctx); err != nil {
+		m.log.Debug("agent shutdown", zap.Error(err))
+		// The agent may power off before it answers: give the exit a moment.
+		select {
+		case <-m.done:
+			return true
+		case <-time.After(500 * time.Millisecond):
+			return false
+		}
+	}
+	return true
+}
+
+func (m *qemuMachine) kill() {
+	if m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+	}
+}

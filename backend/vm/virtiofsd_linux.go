@@ -1,0 +1,72 @@
+package vm
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+)
+
+// DefaultVirtiofsd is QEMU's bundled virtiofsd on Debian.
+const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
+
+// startVirtiofsd starts one daemon serving sh and returns the process and
+// the client end of its vhost-user socket (for QEMU's chardev).
+//
+// Debian 12's C virtiofsd has no read-only option, so a read-only share runs
+// the daemon in its own mount namespace where the source is bind-mounted
+// read-only over itself before exec; with sandbox=chroot the daemon can only
+// see that mount, so every write from the guest fails with EROFS. The
+// namespace (and the mount) vanish with the process.
+func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *os.File, error) {
+	src, err := filepath.Abs(sh.HostPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+	}
+	if info, err := os.Stat(src); err != nil {
+		return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+	} else if !info.IsDir() {
+		return nil, nil, fmt.Errorf("share %q: %s is not a directory: %w", sh.Tag, src, ErrInvalidSpec)
+	}
+	lis, cli, err := listenerPair("vfs-" + sh.Tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lis.Close()
+	args := []string{"--fd=3", "-o", "source=" + src, "-o", "cache=auto", "-o", "sandbox=chroot",
+		"-o", "log_level=warn"}
+	cmd := exec.Command(h.virtiofsd, args...)
+	if sh.ReadOnly {
+		script := `mount --bind -o ro "$0" "$0" && exec "$@"`
+		cmd = exec.Command("/bin/sh", append([]string{"-c", script, src, h.virtiofsd}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // Go makes / private first
+	}
+	cmd.ExtraFiles = []*os.File{lis}
+	logf, err := os.OpenFile(filepath.Join(stateDir, "virtiofsd-"+sh.Tag+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := h.spawn.start(cmd); err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("share %q: starting %s: %w", sh.Tag, h.virtiofsd, err)
+	}
+	if err := writePidFile(stateDir, "virtiofsd-"+sh.Tag, cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		cli.Close()
+		return nil, nil, fmt.Errorf("share %q: virtiofsd exited at once: %s", sh.Tag, readSmall(logf.Name()))
+	}
+	return cmd, cli, nil
+}
+
+func readSmall(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 4096 {
+		data = data[len(data)-4096:]
+	}
+	return string(data)
+}

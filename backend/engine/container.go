@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
+)
+
+// ctr is the engine's in-memory side of one container. Its record is changed only under mu, and
+// saved after each change. While a supervisor exists (states running, paused, restarting) sup is set.
+type ctr struct {
+	e *Engine
+
+	mu       sync.Mutex // guards rec, sup, exitCh, removing, stdin
+	rec      Container
+	sup      *supervisor
+	exitCh   chan struct{} // closed at the next exit ("die") and replaced
+	removing bool
+
+	logs   *logStore  // the container's JSON-lines log; followers wait on it
+	attach attachHub  // Attach subscribers of the workload's output
+	stdin  *stdinPipe // feeds the workload's stdin from Attach (OpenStdin containers)
+}
+
+// supervisor is one goroutine's worth of state: it lives from Start until the container has exited
+// for good (restart policy exhausted, stop, kill, remove), across restarts. It owns the port
+// listeners and the current boot.
+type supervisor struct {
+	ctx    context.Context // cancelled to end a restart backoff early (stop, remove, engine close)
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the supervisor goroutine has finished
+
+	listeners []net.Listener
+
+	// Guarded by ctr.mu:
+	boot     *boot // nil while restarting
+	stopping bool  // a Stop/Kill/Remove is ending the container: no restart
+}
+
+// boot is one VM with the workload running in it.
+type boot struct {
+	machine   vm.Machine
+	client    *agentproto.Client
+	proc      *agentproto.Process
+	started   time.Time
+	pumps     sync.WaitGroup // stdout and stderr readers
+	writer    *logWriter
+	stopWatch func()
+	stats     *statsSampler
+	subs      bootSubs // Attach subscribers of this boot's output
+}
+
+func newCtr(e *Engine, rec Container) *ctr {
+	return &ctr{
+		e: e, rec: rec, exitCh: make(chan struct{}),
+		logs:  newLogStore(e.logDir(rec.ID), e.cfg.LogMaxSize, e.cfg.LogMaxFiles),
+		stdin: newStdinPipe(),
+	}
+}
+
+func (c *ctr) snapshot() Container {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneRecord(c.rec)
+}
+
+func (c *ctr) imageID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.ImageID
+}
+
+// saveLocked persists the record; c.mu is held. A failure is logged: the in-memory state stays
+// authoritative and the next change writes it again.
+func (c *ctr) saveLocked() {
+	if c.removing {
+		return
+	}
+	rec := cloneRecord(c.rec)
+	if err := c.e.saveRecord(&rec); err != nil {
+		c.e.log.Error("saving container record", zapID(c.rec.ID), zapErr(err))
+	}
+}
+
+func cloneRecord(r Container) Container {
+	r.Ports = append([]PortMapping(nil), r.Ports...)
+	r.Mounts = append([]Mount(nil), r.Mounts...)
+	return r
+}
+
+// currentBoot returns the running boot, or an error wrapping ErrNotRunning naming the container.
+func (c *ctr) currentBoot() (*boot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.currentBootLocked()
+}
+
+func (c *ctr) currentBootLocked() (*boot, error) {
+	if c.sup == nil || c.sup.boot == nil {
+		return nil, fmt.Errorf("container %s is %s: %w", c.rec.Name, c.rec.State, ErrNotRunning)
+	}
+	return c.sup.boot, nil
+}
+
+// validTransition is the lifecycle state machine: which state may follow which.
+func validTransition(from, to State) bool {
+	switch from {
+	case StateCreated:
+		return to == StateRunning || to == StateExited || to == StateDead
+	case StateRunning:
+		return to == StatePaused || to == StateExited || to == StateRestarting || to == StateDead
+	case StatePaused:
+		return to == StateRunning || to == StateExited || to == StateDead
+	case StateRestarting:
+		return to == StateRunning || to == StateExited || to == StateDead
+	case StateExited:
+		return to == StateRunning || to == StateRestarting || to == StateDead
+	case StateDead:
+		return false
+	}
+	return false
+}
+
+// setStateLocked moves the record to a new state, refusing transitions the state machine does not
+// allow (a bug, logged, not a user error).
+func (c *ctr) setStateLocked(to State) {
+	if c.rec.State == to {
+		return
+	}
+	if !validTransition(c.rec.State, to) {
+		c.e.log.Warn("unexpected container state transition", zapID(c.rec.ID),
+			zapStr("from", string(c.rec.State)), zapStr("to", string(to)))
+	}
+	c.rec.State = to
+}
+
+// stdinPipe carries Attach's stdin to whichever boot runs. A write before the workload starts waits
+// for it; closing an attachment's stdin sends stdin EOF to the workload.
+type stdinPipe struct {
+	data chan []byte
+	mu   sync.Mutex    // guards eof
+	eof  chan struct{} // closed by the current attachment's Close
+}
+
+func newStdinPipe() *stdinPipe {
+	return &stdinPipe{data: make(chan []byte), eof: make(chan struct{})}
+}
+
+// writer returns a stdin for one attachment.
+func (p *stdinPipe) writer() io.WriteCloser {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.eof: // the previous attachment closed stdin: a new one starts afresh
+		p.eof = make(chan struct{})
+	default:
+	}
+	return &stdinEnd{p: p, eof: p.eof}
+}
+
+// feed copies attachment stdin to the workload until stdin EOF or the workload ends.
+func (p *stdinPipe) feed(proc *agentproto.Process) {
+	p.mu.Lock()
+	eof := p.eof
+	p.mu.Unlock()
+	for {
+		select {
+		case b := <-p.data:
+			if _, err := proc.Stdin().Write(b); err != nil {
+				return
+			}
+		case <-eof:
+			_ = proc.Stdin().Close()
+			return
+		case <-proc.Done():
+			return
+		}
+	}
+}
+
+type stdinEnd struct {
+	p      *stdinPipe
+	eof    chan struct{}
+	closed sync.Once
+}
+
+func (s *stdinEnd) Write(b []byte) (int, error) {
+	buf := append([]byte(nil), b...)
+	select {
+	case s.p.data <- buf:
+		return len(b), nil
+	case <-s.eof:
+		return 0, io.ErrClosedPipe
+	}
+}
+
+func (s *stdinEnd) Close() error {
+	s.closed.Do(func() {
+		s.p.mu.Lock()
+		select {
+		case <-s.eof:
+		default:
+			close(s.eof)
+		}
+		s.p.mu.Unlock()
+	})
+	return nil
+}

@@ -1,0 +1,294 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/images"
+)
+
+// Create validates opts, ensures the image (pulling per opts.Pull), resolves the workload with
+// Docker's rules, clones the image rootfs into the container's writable root and writes the record.
+// Bad input fails before anything is made: no record, no directory, no listener.
+func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, error) {
+	if e.images == nil {
+		return nil, fmt.Errorf("creating container: engine has no image store: %w", ErrInvalid)
+	}
+	o := opts
+	o.Labels = copyLabels(opts.Labels)
+	if err := validateCreate(&o, e.cfg.HostIP); err != nil {
+		return nil, err
+	}
+
+	id := NewID()
+	name, release, err := e.reserveName(o.Name, id)
+	if err != nil {
+		return nil, err
+	}
+	o.Name = name
+	committed := false
+	defer func() {
+		if !committed {
+			release()
+		}
+	}()
+
+	img, err := e.ensureImage(ctx, o.Image, images.PullOptions{Policy: o.Pull, Platform: o.Platform})
+	if err != nil {
+		return nil, err
+	}
+	proc, err := resolveProcess(id, &o, &img.Config)
+	if err != nil {
+		return nil, fmt.Errorf("container from %s: %w", o.Image, err)
+	}
+
+	dir := e.containerDir(id)
+	rec := Container{
+		ID: id, Name: name, Image: o.Image, ImageID: img.ID, Platform: img.Platform, State: StateCreated,
+		Config: o, Process: proc, Created: time.Now().UTC(), Ports: append([]PortMapping(nil), o.Ports...),
+		Mounts: append([]Mount(nil), o.Mounts...), MAC: macFor(id),
+		RootFS: filepath.Join(dir, "rootfs"), LogPath: filepath.Join(e.logDir(id), logFileName),
+	}
+	if err := os.MkdirAll(e.logDir(id), 0o700); err != nil {
+		return nil, fmt.Errorf("creating container dir: %w", err)
+	}
+	cleanup := func() { _ = removeAll(dir) }
+	if err := cloneTree(ctx, img.RootFS, rec.RootFS); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("creating the root filesystem of %s from image %s: %w", name, o.Image, err)
+	}
+	if err := e.saveRecord(&rec); err != nil {
+		cleanup()
+		return nil, err
+	}
+	c := newCtr(e, rec)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		cleanup()
+		return nil, ErrClosed
+	}
+	e.ctrs[id] = c
+	e.mu.Unlock()
+	committed = true
+	e.log.Debug("created container", zapID(id), zap.String("name", name), zap.String("image", o.Image))
+	e.emit("container", "create", id, name, map[string]string{"image": o.Image})
+	out := c.snapshot()
+	return &out, nil
+}
+
+// validateCreate checks every option that can be checked without the image, filling defaults.
+func validateCreate(o *CreateOptions, defaultIP string) error {
+	if o.Image == "" {
+		return fmt.Errorf("an image is required: %w", ErrInvalid)
+	}
+	if o.Name != "" {
+		if err := ValidName(o.Name); err != nil {
+			return err
+		}
+		o.Name = trimSlash(o.Name)
+	}
+	switch o.Pull {
+	case "":
+		o.Pull = images.PullPolicy("missing")
+	case "always", "missing", "never":
+	default:
+		return fmt.Errorf("pull policy %q: want always, missing or never: %w", o.Pull, ErrInvalid)
+	}
+	if o.CPUs < 0 || math.IsNaN(o.CPUs) || o.CPUs > 256 {
+		return fmt.Errorf("cpus %v: want a number between 0 and 256: %w", o.CPUs, ErrInvalid)
+	}
+	if o.Memory != 0 && (o.Memory < MinMemory || o.Memory > 1<<40) {
+		return fmt.Errorf("memory %d bytes: want at least %d MiB and at most 1 TiB: %w", o.Memory, MinMemory>>20, ErrInvalid)
+	}
+	if o.Restart.Name == "" {
+		o.Restart.Name = "no"
+	}
+	if _, err := ParseRestartPolicy(o.Restart.Name); err != nil {
+		return err
+	}
+	if o.Restart.MaximumRetryCount < 0 || (o.Restart.MaximumRetryCount > 0 && o.Restart.Name != "on-failure") {
+		return fmt.Errorf("restart policy %s: a retry count is only for on-failure and must be >= 0: %w", o.Restart.Name, ErrInvalid)
+	}
+	if o.AutoRemove && o.Restart.Name != "no" {
+		return fmt.Errorf("conflicting options: restart policy %q and auto-remove (--rm): %w", o.Restart.Name, ErrInvalid)
+	}
+	if o.StopSignal != "" {
+		if _, err := ParseSignal(o.StopSignal); err != nil {
+			return fmt.Errorf("stop signal: %w", err)
+		}
+	}
+	if o.StopTimeout != nil && *o.StopTimeout < -1 {
+		return fmt.Errorf("stop timeout %d: %w", *o.StopTimeout, ErrInvalid)
+	}
+	if err := validatePorts(o.Ports, defaultIP); err != nil {
+		return err
+	}
+	return validateMounts(o.Mounts)
+}
+
+func validatePorts(ports []PortMapping, defaultIP string) error {
+	seen := map[string]bool{}
+	for i := range ports {
+		p := &ports[i]
+		if p.Proto == "" {
+			p.Proto = "tcp"
+		}
+		desc := fmt.Sprintf("%d:%d/%s", p.HostPort, p.ContainerPort, p.Proto)
+		if p.Proto == "udp" {
+			return fmt.Errorf("port %s: UDP port forwarding is not supported (the agent forwards TCP only): %w", desc, ErrNotSupported)
+		}
+		if p.Proto != "tcp" {
+			return fmt.Errorf("port %s: unknown protocol %q: %w", desc, p.Proto, ErrInvalid)
+		}
+		if p.ContainerPort < 1 || p.ContainerPort > 65535 || p.HostPort < 0 || p.HostPort > 65535 {
+			return fmt.Errorf("port %s: ports must be 1-65535: %w", desc, ErrInvalid)
+		}
+		if p.HostIP == "" {
+			p.HostIP = defaultIP
+		}
+		if p.HostIP != "localhost" && net.ParseIP(p.HostIP) == nil {
+			return fmt.Errorf("port %s: host address %q is not an IP address: %w", desc, p.HostIP, ErrInvalid)
+		}
+		if p.HostPort == 0 {
+			continue
+		}
+		key := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
+		if seen[key] {
+			return fmt.Errorf("port %s: host port %s given twice: %w", desc, key, ErrInvalid)
+		}
+		seen[key] = true
+		// Fail early when the port is taken; Start binds it for real.
+		ln, err := net.Listen("tcp", key)
+		if err != nil {
+			return fmt.Errorf("port %s: host port %s is not available: %w", desc, key, errors.Join(ErrConflict, err))
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+func validateMounts(mounts []Mount) error {
+	targets := map[string]bool{}
+	for i := range mounts {
+		m := &mounts[i]
+		if !filepath.IsAbs(m.Source) {
+			return fmt.Errorf("bind mount %s:%s: the host path must be absolute: %w", m.Source, m.Target, ErrInvalid)
+		}
+		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			return fmt.Errorf("bind mount %s:%s: the container path must be absolute and not /: %w", m.Source, m.Target, ErrInvalid)
+		}
+		m.Source, m.Target = filepath.Clean(m.Source), filepath.Clean(m.Target)
+		fi, err := os.Stat(m.Source)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bind mount source %s does not exist: %w", m.Source, ErrInvalid)
+		}
+		if err != nil {
+			return fmt.Errorf("bind mount source %s: %w", m.Source, errors.Join(ErrInvalid, err))
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)
+		}
+		if targets[m.Target] {
+			return fmt.Errorf("bind mount target %s given twice: %w", m.Target, ErrInvalid)
+		}
+		targets[m.Target] = true
+	}
+	return nil
+}
+
+// reserveName claims name (or a generated one) for id; release gives it back.
+func (e *Engine) reserveName(name, id string) (string, func(), error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", nil, ErrClosed
+	}
+	if name == "" {
+		name = generateName(func(n string) bool { _, ok := e.names[n]; return ok })
+	} else if other, ok := e.names[name]; ok {
+		return "", nil, fmt.Errorf("the container name %q is already in use by container %s: %w", name, ShortID(other), ErrConflict)
+	}
+	e.names[name] = id
+	return name, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.names[name] == id {
+			delete(e.names, name)
+		}
+	}, nil
+}
+
+// ensureImage makes the image available per the pull policy, reporting pull progress as events.
+func (e *Engine) ensureImage(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error) {
+	inner := po.Progress
+	po.Progress = e.pullProgress(ref, inner)
+	img, err := e.images.Ensure(ctx, ref, po)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", ref, err)
+	}
+	return img, nil
+}
+
+// Pull pulls an image, emitting "pull" progress events and a final "pull" event.
+func (e *Engine) Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error) {
+	if e.images == nil {
+		return nil, fmt.Errorf("pulling %q: engine has no image store: %w", ref, ErrInvalid)
+	}
+	po.Progress = e.pullProgress(ref, po.Progress)
+	img, err := e.images.Pull(ctx, ref, po)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	e.emit("image", "pull", img.ID, ref, map[string]string{"digest": img.Digest})
+	return img, nil
+}
+
+// pullProgress forwards progress to inner and emits a "pull-progress" event whenever a layer's
+// status changes (not every byte, so the event stream stays small).
+func (e *Engine) pullProgress(ref string, inner func(images.Progress)) func(images.Progress) {
+	last := map[string]string{}
+	var mu sync.Mutex
+	return func(p images.Progress) {
+		if inner != nil {
+			inner(p)
+		}
+		mu.Lock()
+		changed := last[p.Layer] != p.Status
+		last[p.Layer] = p.Status
+		mu.Unlock()
+		if changed {
+			e.emit("image", "pull-progress", p.Layer, ref, map[string]string{
+				"status": p.Status, "done": strconv.FormatInt(p.Done, 10), "total": strconv.FormatInt(p.Total, 10),
+			})
+		}
+	}
+}
+
+func copyLabels(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func trimSlash(s string) string {
+	if len(s) > 0 && s[0] == '/' {
+		return s[1:]
+	}
+	return s
+}

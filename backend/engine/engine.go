@@ -1,0 +1,251 @@
+// Package engine owns Skiff's containers: their records on disk, the lifecycle state machine, one
+// supervisor goroutine per running container (which owns its VM and agent), logs, port forwards,
+// bind-mount change notification, stats, restart policies, clock resync and events.
+//
+// Every container runs in its own VM started through a vm.Hypervisor; the engine talks to the guest
+// agent with an agentproto.Client over streams the VM dials.
+//
+//	st, _ := images.Open(filepath.Join(home, "images"))
+//	hv, _ := vm.NewHypervisor(log)
+//	e, err := engine.Open(ctx, engine.Config{Home: home, Hypervisor: hv, Images: st, Kernel: kernelFunc})
+//	c, _ := e.Create(ctx, engine.CreateOptions{Image: "busybox", Cmd: []string{"echo", "hi"}})
+//	_ = e.Start(ctx, c.ID)
+//	code, _ := e.Wait(ctx, c.ID)
+//	logs, _ := e.Logs(ctx, c.ID, engine.LogOptions{})
+//	for l := range logs { fmt.Print(string(l.Data)) }
+//	_ = e.Close(ctx)
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+)
+
+// Engine manages the containers of one data dir. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	home   string
+	log    *zap.Logger
+	hv     vm.Hypervisor
+	images *images.Store
+	lock   *dirLock
+	events *eventBus
+
+	ctx    context.Context // cancelled by Close: ends supervisors' backoff waits and engine goroutines
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // engine goroutines (clock sync, delayed restarts)
+
+	mu         sync.Mutex      // guards the fields below
+	ctrs       map[string]*ctr // by ID
+	names      map[string]string
+	tombstones map[string]int // exit codes of auto-removed containers, for a late Wait
+	closed     bool
+}
+
+// Open opens (creating when needed) the data dir, takes its lock, loads the container records and
+// reconciles them: a record that says running (or paused, restarting) belongs to a VM that died with
+// the previous engine, so it is marked exited (code 255) and its restart policy applied.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Home == "" {
+		h, err := DefaultHome()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Home = h
+	}
+	home, err := filepath.Abs(cfg.Home)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %q: %w", cfg.Home, err)
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.LogMaxSize <= 0 {
+		cfg.LogMaxSize = 10 << 20
+	}
+	if cfg.LogMaxFiles <= 0 {
+		cfg.LogMaxFiles = 3
+	}
+	if cfg.ClockSync <= 0 {
+		cfg.ClockSync = time.Minute
+	}
+	if cfg.HostIP == "" {
+		cfg.HostIP = "127.0.0.1"
+	}
+	for _, d := range []string{home, filepath.Join(home, "containers"), filepath.Join(home, "run")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating data dir: %w", err)
+		}
+	}
+	lk, err := lockDir(home)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
+		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{}, tombstones: map[string]int{},
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	recs, err := e.loadRecords()
+	if err != nil {
+		lk.release()
+		return nil, err
+	}
+	for _, rec := range recs {
+		c := newCtr(e, *rec)
+		e.ctrs[rec.ID] = c
+		e.names[rec.Name] = rec.ID
+	}
+	e.reconcile()
+	e.bg.Add(1)
+	go e.clockLoop()
+	return e, nil
+}
+
+// Close stops every running container (gracefully, bounded by ctx; a container whose restart policy
+// is always or unless-stopped is started again by the next Open), ends the engine's goroutines and
+// releases the data-dir lock.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	var running []*ctr
+	for _, c := range e.ctrs {
+		running = append(running, c)
+	}
+	e.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, c := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.shutdownForEngineClose(ctx)
+		}()
+	}
+	wg.Wait()
+	e.cancel()
+	e.bg.Wait()
+	e.events.close()
+	return e.lock.release()
+}
+
+// Images returns the image store the engine was opened with.
+func (e *Engine) Images() *images.Store { return e.images }
+
+// Home returns the data dir.
+func (e *Engine) Home() string { return e.home }
+
+// ImageInUse reports whether a container uses the image (by image ID); wire it into
+// images.WithInUse so images in use are not removed.
+func (e *Engine) ImageInUse(imageID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.ctrs {
+		if c.imageID() == imageID {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup finds a container by full ID, name or unique ID prefix.
+func (e *Engine) lookup(ref string) (*ctr, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lookupLocked(ref)
+}
+
+func (e *Engine) lookupLocked(ref string) (*ctr, error) {
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if ref == "" {
+		return nil, fmt.Errorf("container \"\": %w", ErrNotFound)
+	}
+	if c, ok := e.ctrs[ref]; ok {
+		return c, nil
+	}
+	if id, ok := e.names[strings.TrimPrefix(ref, "/")]; ok {
+		if c, ok := e.ctrs[id]; ok {
+			return c, nil
+		}
+	}
+	var found *ctr
+	for id, c := range e.ctrs {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("container %q: the prefix matches more than one container: %w", ref, ErrConflict)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no such container %q: %w", ref, ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns the containers (running ones only unless opts.All), newest first.
+func (e *Engine) List(ctx context.Context, opts ListOptions) ([]Container, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	cs := make([]*ctr, 0, len(e.ctrs))
+	for _, c := range e.ctrs {
+		cs = append(cs, c)
+	}
+	e.mu.Unlock()
+	out := make([]Container, 0, len(cs))
+	for _, c := range cs {
+		rec := c.snapshot()
+		if !opts.All && rec.State != StateRunning && rec.State != StatePaused && rec.State != StateRestarting {
+			continue
+		}
+		out = append(out, rec)
+	}
+	sortNewestFirst(out)
+	return out, nil
+}
+
+// Inspect returns a container's record.
+func (e *Engine) Inspect(ctx context.Context, id string) (*Container, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	rec := c.snapshot()
+	return &rec, nil
+}
+
+func sortNewestFirst(cs []Container) {
+	for i := 1; i < len(cs); i++ {
+		for j := i; j > 0 && cs[j].Created.After(cs[j-1].Created); j-- {
+			cs[j], cs[j-1] = cs[j-1], cs[j]
+		}
+	}
+}
+
+// emit publishes an event.
+func (e *Engine) emit(typ, action, id, name string, attrs map[string]string) {
+	e.events.publish(Event{Time: time.Now(), Type: typ, Action: action, ID: id, Name: name, Attributes: attrs})
+}
+
+// Events streams engine events until ctx ends (or the engine closes), then closes the channel. A
+// subscriber that falls more than 1024 events behind loses the oldest.
+func (e *Engine) Events(ctx context.Context) <-chan Event { return e.events.subscribe(ctx) }

@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+)
+
+// Exec starts a process in a running container, joining the workload's namespaces and root. Env is
+// added to the container's; User and WorkingDir default to the container's. A missing command fails
+// with an error wrapping agentproto.ErrCommandNotFound (CLI exit 127), one that cannot be executed
+// with agentproto.ErrCommandNotExecutable (126). ctx bounds the start only.
+func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSession, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Cmd) == 0 {
+		return nil, fmt.Errorf("exec in %s: no command given: %w", c.rec.Name, ErrInvalid)
+	}
+	c.mu.Lock()
+	b, err := c.currentBootLocked()
+	if err == nil && c.rec.State == StatePaused {
+		err = fmt.Errorf("container %s is paused; unpause it first: %w", c.rec.Name, ErrConflict)
+	}
+	proc := c.rec.Process
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	env := mergeEnv(proc.Env, opts.Env)
+	if opts.TTY && envGet(env, "TERM") == "" {
+		env = append(env, "TERM=xterm")
+	}
+	spec := agentproto.ProcessSpec{
+		Args: opts.Cmd, Env: env, Cwd: firstNonEmpty(opts.WorkingDir, proc.WorkingDir),
+		User: firstNonEmpty(opts.User, proc.User), TTY: opts.TTY, Rows: opts.Rows, Cols: opts.Cols, Stdin: opts.Stdin,
+	}
+	if spec.TTY && spec.Rows == 0 {
+		spec.Rows, spec.Cols = 24, 80
+	}
+	p, err := b.client.Exec(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("exec %q in %s: %w", opts.Cmd, c.rec.Name, err)
+	}
+	e.emit("container", "exec_start", c.rec.ID, c.rec.Name, map[string]string{"execID": fmt.Sprint(p.PID())})
+	var stdin io.WriteCloser = discardCloser{}
+	if opts.Stdin {
+		stdin = p.Stdin()
+	}
+	return &ExecSession{
+		Stdin: stdin, Stdout: p.Stdout(), Stderr: p.Stderr(),
+		resize: p.Resize,
+		wait: func() (int, error) {
+			st, err := p.Wait()
+			if err != nil {
+				return -1, fmt.Errorf("exec %q in %s: %w", opts.Cmd, c.rec.Name, err)
+			}
+			return st.Code, nil
+		},
+		close: p.Close,
+	}, nil
+}
+
+// ConsoleLog returns the container's console (kernel and agent output). With follow, the reader
+// keeps returning new output until the container's VM stops or ctx ends.
+func (e *Engine) ConsoleLog(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(e.consolePath(c.rec.ID))
+	if os.IsNotExist(err) && !follow {
+		return io.NopCloser(&emptyReader{}), nil
+	}
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("console log of %s: %w", c.rec.Name, err)
+	}
+	if !follow {
+		return f, nil
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		running := func() bool { _, err := c.currentBoot(); return err == nil }
+		buf := make([]byte, 32<<10)
+		for {
+			if f == nil {
+				f, _ = os.Open(e.consolePath(c.rec.ID))
+			}
+			if f != nil {
+				n, rerr := f.Read(buf)
+				if n > 0 {
+					if _, err := pw.Write(buf[:n]); err != nil {
+						f.Close()
+						return
+					}
+					continue
+				}
+				if rerr != nil && rerr != io.EOF {
+					f.Close()
+					pw.CloseWithError(rerr)
+					return
+				}
+			}
+			if !running() {
+				if f != nil {
+					// Drain whatever was appended before the VM stopped.
+					_, _ = io.Copy(pw, f)
+					f.Close()
+				}
+				pw.Close()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				if f != nil {
+					f.Close()
+				}
+				pw.CloseWithError(ctx.Err())
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return &cancelReader{PipeReader: pr, cancel: cancel}, nil
+}
+
+// cancelReader ends the follow goroutine when the reader is closed.
+type cancelReader struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+}
+
+func (r *cancelReader) Close() error {
+	r.cancel()
+	return r.PipeReader.Close()
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// rotateConsole keeps the console log bounded: past 10 MiB the old one becomes console.log.1.
+func rotateConsole(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 10<<20 {
+		_ = os.Rename(path, path+".1")
+	}
+}

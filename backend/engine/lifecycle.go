@@ -1,0 +1,431 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+)
+
+const sigKILL = 9
+
+// Stop stops a container: its stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
+// the timeout (nil: the container's stop timeout, default 10 s), then a VM power-off. The restart
+// policy does not restart it. Stopping a stopped container is a no-op.
+func (e *Engine) Stop(ctx context.Context, id string, timeout *time.Duration) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	return c.stop(ctx, timeout, true)
+}
+
+// stop ends the supervisor. manual: a user's stop (remembered for the restart policy); false: the
+// engine is closing.
+func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) error {
+	c.mu.Lock()
+	s := c.sup
+	if s == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	s.stopping = true
+	if manual {
+		c.rec.ManuallyStopped = true
+		c.saveLocked()
+	}
+	d := defaultStop
+	if c.rec.Config.StopTimeout != nil {
+		d = time.Duration(*c.rec.Config.StopTimeout) * time.Second
+	}
+	if timeout != nil {
+		d = *timeout
+	}
+	sig, _ := ParseSignal(c.rec.Process.StopSignal)
+	if sig == 0 {
+		sig = 15
+	}
+	b := s.boot
+	paused := c.rec.State == StatePaused
+	exitCh := c.exitCh
+	c.mu.Unlock()
+	s.cancel() // ends a restart backoff
+
+	if b != nil {
+		if paused {
+			_ = c.resumeBoot(ctx, b)
+		}
+		c.e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": strconv.Itoa(sig)})
+		if err := b.proc.Signal(sig); err != nil {
+			c.e.log.Debug("stop signal", zapID(c.rec.ID), zapErr(err))
+		}
+		if !waitOrTimeout(ctx, exitCh, d) {
+			c.e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": "9"})
+			_ = b.proc.Signal(sigKILL)
+			if !waitOrTimeout(ctx, exitCh, 5*time.Second) {
+				// The agent does not answer: power the VM off.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+				_ = b.machine.Stop(fctx, true)
+				cancel()
+			}
+		}
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("stopping %s: %w", c.rec.Name, ctx.Err())
+	}
+	c.e.emit("container", "stop", c.rec.ID, c.rec.Name, nil)
+	return nil
+}
+
+// waitOrTimeout waits for ch up to d; false when d passed first (or ctx ended).
+func waitOrTimeout(ctx context.Context, ch <-chan struct{}, d time.Duration) bool {
+	if d < 0 {
+		d = 0
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Restart stops (as Stop) and starts the container.
+func (e *Engine) Restart(ctx context.Context, id string, timeout *time.Duration) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	if err := c.stop(ctx, timeout, true); err != nil {
+		return err
+	}
+	if err := c.start(ctx, false); err != nil {
+		return err
+	}
+	e.emit("container", "restart", c.rec.ID, c.rec.Name, nil)
+	return nil
+}
+
+// Kill sends a signal (name or number; "" = SIGKILL) to the workload. SIGKILL and the stop signal
+// count as a manual stop for the restart policy, as in Docker.
+func (e *Engine) Kill(ctx context.Context, id, signal string) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	b, err := c.currentBootLocked()
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if c.rec.State == StatePaused {
+		c.mu.Unlock()
+		return fmt.Errorf("container %s is paused; unpause it first: %w", c.rec.Name, ErrConflict)
+	}
+	stopSig, _ := ParseSignal(c.rec.Process.StopSignal)
+	if sig == sigKILL || sig == stopSig {
+		c.rec.ManuallyStopped = true
+		c.saveLocked()
+	}
+	c.mu.Unlock()
+	if err := b.proc.Signal(sig); err != nil {
+		return fmt.Errorf("signalling %s: %w", c.rec.Name, err)
+	}
+	e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": strconv.Itoa(sig)})
+	return nil
+}
+
+// Pause freezes the container's VM.
+func (e *Engine) Pause(ctx context.Context, id string) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.currentBootLocked()
+	if err != nil {
+		return err
+	}
+	if c.rec.State == StatePaused {
+		return fmt.Errorf("container %s is already paused: %w", c.rec.Name, ErrConflict)
+	}
+	if err := b.machine.Pause(ctx); err != nil {
+		return fmt.Errorf("pausing %s: %w", c.rec.Name, err)
+	}
+	c.setStateLocked(StatePaused)
+	c.saveLocked()
+	e.emit("container", "pause", c.rec.ID, c.rec.Name, nil)
+	return nil
+}
+
+// Resume continues a paused container and resets its clock.
+func (e *Engine) Resume(ctx context.Context, id string) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	b, err := c.currentBootLocked()
+	if err == nil && c.rec.State != StatePaused {
+		err = fmt.Errorf("container %s is not paused: %w", c.rec.Name, ErrConflict)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.resumeBoot(ctx, b); err != nil {
+		return err
+	}
+	e.emit("container", "unpause", c.rec.ID, c.rec.Name, nil)
+	return nil
+}
+
+func (c *ctr) resumeBoot(ctx context.Context, b *boot) error {
+	if err := b.machine.Resume(ctx); err != nil {
+		return fmt.Errorf("resuming %s: %w", c.rec.Name, err)
+	}
+	c.mu.Lock()
+	if c.rec.State == StatePaused {
+		c.setStateLocked(StateRunning)
+		c.saveLocked()
+	}
+	c.mu.Unlock()
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := b.client.SetTime(tctx, time.Now()); err != nil {
+		c.e.log.Debug("clock resync after resume", zapID(c.rec.ID), zapErr(err))
+	}
+	return nil
+}
+
+// Wait blocks until the container is not running and returns its exit code. For a running (or
+// restarting) container it waits for the next exit; for a created one, for the exit of its first
+// run. A container removed by --rm still reports its code to a late Wait.
+func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		e.mu.Lock()
+		code, ok := e.tombstones[id]
+		e.mu.Unlock()
+		if ok {
+			return code, nil
+		}
+		return -1, err
+	}
+	c.mu.Lock()
+	st := c.rec.State
+	ch := c.exitCh
+	code := c.rec.ExitCode
+	c.mu.Unlock()
+	if st == StateExited || st == StateDead {
+		return code, nil
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.ExitCode, nil
+}
+
+// Remove deletes a container: record, rootfs, logs. A running container needs opts.Force (it is
+// killed first).
+func (e *Engine) Remove(ctx context.Context, id string, opts RemoveOptions) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	return e.removeCtr(ctx, c, opts.Force)
+}
+
+func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
+	c.mu.Lock()
+	if c.removing {
+		c.mu.Unlock()
+		return fmt.Errorf("container %s is already being removed: %w", c.rec.Name, ErrConflict)
+	}
+	if c.sup != nil && !force {
+		st := c.rec.State
+		c.mu.Unlock()
+		return fmt.Errorf("container %s is %s: stop it first or force the removal: %w", c.rec.Name, st, ErrConflict)
+	}
+	c.removing = true
+	s := c.sup
+	c.mu.Unlock()
+	if s != nil {
+		zero := time.Duration(0)
+		c.mu.Lock()
+		s.stopping = true
+		c.mu.Unlock()
+		if err := c.stop(ctx, &zero, false); err != nil {
+			c.mu.Lock()
+			c.removing = false
+			c.mu.Unlock()
+			return err
+		}
+	}
+	id := c.rec.ID
+	var errs []error
+	if err := removeAll(e.containerDir(id)); err != nil {
+		errs = append(errs, err)
+	}
+	_ = os.RemoveAll(e.stateDir(id))
+	e.mu.Lock()
+	if len(errs) == 0 {
+		delete(e.ctrs, id)
+		if e.names[c.rec.Name] == id {
+			delete(e.names, c.rec.Name)
+		}
+		e.tombstones[id] = c.rec.ExitCode
+		e.tombstones[c.rec.Name] = c.rec.ExitCode
+	}
+	e.mu.Unlock()
+	if len(errs) > 0 {
+		c.mu.Lock()
+		c.removing = false
+		c.setStateLocked(StateDead)
+		c.rec.Error = "removal failed: " + errors.Join(errs...).Error()
+		c.saveLocked()
+		c.mu.Unlock()
+		return fmt.Errorf("removing %s: %w", c.rec.Name, errors.Join(errs...))
+	}
+	e.emit("container", "destroy", id, c.rec.Name, nil)
+	return nil
+}
+
+// shutdownForEngineClose stops a running container because the engine closes. Its record keeps the
+// restart policy's view: not manually stopped, so the next Open starts it again when the policy is
+// always or unless-stopped.
+func (c *ctr) shutdownForEngineClose(ctx context.Context) {
+	c.mu.Lock()
+	running := c.sup != nil
+	c.mu.Unlock()
+	if !running {
+		return
+	}
+	if err := c.stop(ctx, nil, false); err != nil {
+		c.e.log.Warn("stopping container at engine close", zapID(c.rec.ID), zapErr(err))
+	}
+	c.mu.Lock()
+	p := c.rec.Config.Restart.Name
+	if (p == "always" || p == "unless-stopped") && !c.rec.ManuallyStopped {
+		c.rec.Error = "stopped because the engine closed"
+		c.rec.NextRestart = time.Now().UTC() // restart at the next Open
+		c.saveLocked()
+	}
+	c.mu.Unlock()
+}
+
+// reconcile runs once at Open: containers whose record says running, paused or restarting lost
+// their VM with the previous engine. They are marked exited (255) and their restart policy applied;
+// a restart that was due later keeps its time (the backoff survives the engine restart).
+func (e *Engine) reconcile() {
+	for _, c := range e.ctrs {
+		c.mu.Lock()
+		rec := &c.rec
+		var due time.Time
+		switch rec.State {
+		case StateRunning, StatePaused:
+			e.log.Warn("container was running when the engine stopped; marking it exited", zapID(rec.ID), zapStr("name", rec.Name))
+			rec.State = StateExited
+			rec.ExitCode = 255
+			rec.FinishedAt = time.Now().UTC()
+			rec.Error = "the engine stopped while the container was running"
+			if shouldRestart(rec.Config.Restart, rec.ExitCode, rec.RestartCount, rec.ManuallyStopped) {
+				rec.RestartDelay = nextBackoff(rec.RestartDelay, rec.FinishedAt.Sub(rec.StartedAt))
+				due = time.Now().Add(rec.RestartDelay)
+				rec.NextRestart = due
+				rec.State = StateRestarting
+			}
+			_ = os.RemoveAll(e.stateDir(rec.ID))
+			c.saveLocked()
+		case StateRestarting:
+			due = rec.NextRestart
+		case StateExited:
+			if !rec.NextRestart.IsZero() && (rec.Config.Restart.Name == "always" || rec.Config.Restart.Name == "unless-stopped") {
+				due = rec.NextRestart // stopped by Close
+			} else if rec.Config.Restart.Name == "always" && rec.ManuallyStopped {
+				// Docker restarts "always" containers when the daemon starts, even after a stop.
+				due = time.Now()
+			}
+		}
+		c.mu.Unlock()
+		if !due.IsZero() {
+			e.scheduleRestart(c, due)
+		}
+	}
+}
+
+// scheduleRestart starts c at due (a restart owed since before this engine started).
+func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		t := time.NewTimer(time.Until(due))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-e.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		still := c.sup == nil && !c.removing && (c.rec.State == StateRestarting || c.rec.State == StateExited)
+		if still && c.rec.State == StateRestarting {
+			c.rec.RestartCount++
+		}
+		c.mu.Unlock()
+		if !still {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, 2*agentTimeout)
+		defer cancel()
+		if err := c.start(ctx, true); err != nil {
+			e.log.Warn("restarting container after engine restart", zapID(c.rec.ID), zapErr(err))
+			c.mu.Lock()
+			if c.rec.State == StateRestarting {
+				c.setStateLocked(StateExited)
+				c.saveLocked()
+			}
+			c.mu.Unlock()
+		}
+	}()
+}
+
+// removeAll removes a tree, making read-only directories writable where that blocks removal.
+func removeAll(path string) error {
+	err := os.RemoveAll(path)
+	if err == nil || !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	_ = filepath.Walk(path, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
+}
+
+var _ = agentproto.ProtocolVersion

@@ -1,0 +1,445 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// Logs are JSON lines, one per entry: {"time":"…","stream":"stdout","log":"text\n"} (or "b64" instead
+// of "log" for output that is not UTF-8). The current file is container.log; when it passes the size
+// limit it becomes container.log.1 (and .1 becomes .2, …, keeping maxFiles files in all). Exactly one
+// goroutine (the logWriter of the current boot) writes them.
+const (
+	logFileName  = "container.log"
+	maxLineChunk = 16 << 10 // a longer line is logged in chunks, as Docker does
+)
+
+func (e *Engine) logDir(id string) string { return filepath.Join(e.containerDir(id), "logs") }
+func (e *Engine) consolePath(id string) string {
+	return filepath.Join(e.containerDir(id), "console.log")
+}
+
+type logLine struct {
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"`
+	Log    string    `json:"log,omitempty"`
+	B64    []byte    `json:"b64,omitempty"`
+}
+
+func encodeEntry(buf *bytes.Buffer, e LogEntry) error {
+	l := logLine{Time: e.Time, Stream: e.Stream}
+	if utf8.Valid(e.Data) {
+		l.Log = string(e.Data)
+	} else {
+		l.B64 = e.Data
+	}
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(l) // adds the newline
+}
+
+func decodeEntry(b []byte) (LogEntry, error) {
+	var l logLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		return LogEntry{}, err
+	}
+	e := LogEntry{Time: l.Time, Stream: l.Stream, Data: l.B64}
+	if l.B64 == nil {
+		e.Data = []byte(l.Log)
+	}
+	return e, nil
+}
+
+// logStore is a container's log files and the state followers wait on.
+type logStore struct {
+	dir      string
+	maxSize  int64
+	maxFiles int
+
+	mu        sync.Mutex // guards the fields below
+	rotations int        // how many times the current file was rotated away
+	notify    chan struct{}
+	active    bool // a writer is running
+}
+
+func newLogStore(dir string, maxSize int64, maxFiles int) *logStore {
+	if maxFiles < 1 {
+		maxFiles = 1
+	}
+	return &logStore{dir: dir, maxSize: maxSize, maxFiles: maxFiles, notify: make(chan struct{})}
+}
+
+func (s *logStore) current() string { return filepath.Join(s.dir, logFileName) }
+
+// files returns the log files, oldest first.
+func (s *logStore) files() []string {
+	var out []string
+	for i := s.maxFiles - 1; i >= 1; i-- {
+		p := s.current() + "." + strconv.Itoa(i)
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return append(out, s.current())
+}
+
+// wakeLocked wakes every follower.
+func (s *logStore) wakeLocked() {
+	close(s.notify)
+	s.notify = make(chan struct{})
+}
+
+// logWriter is the one goroutine writing a container's log during a boot.
+type logWriter struct {
+	s    *logStore
+	ch   chan LogEntry
+	done chan struct{}
+	once sync.Once
+}
+
+func (s *logStore) startWriter(log *zap.Logger) (*logWriter, error) {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating log dir: %w", err)
+	}
+	f, err := os.OpenFile(s.current(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening log: %w", err)
+	}
+	s.mu.Lock()
+	s.active = true
+	s.mu.Unlock()
+	w := &logWriter{s: s, ch: make(chan LogEntry, 256), done: make(chan struct{})}
+	go w.run(f, fi.Size(), log)
+	return w, nil
+}
+
+func (w *logWriter) run(f *os.File, size int64, log *zap.Logger) {
+	s := w.s
+	defer close(w.done)
+	var buf bytes.Buffer
+	flush := func() {
+		if buf.Len() == 0 {
+			return
+		}
+		n, err := f.Write(buf.Bytes())
+		size += int64(n)
+		if err != nil {
+			log.Warn("writing container log", zap.String("path", f.Name()), zap.Error(err))
+		}
+		buf.Reset()
+		s.mu.Lock()
+		s.wakeLocked()
+		s.mu.Unlock()
+	}
+	for {
+		entry, ok := <-w.ch
+		if !ok {
+			break
+		}
+		_ = encodeEntry(&buf, entry)
+		// Batch what is already queued, up to 256 KiB.
+	drain:
+		for buf.Len() < 256<<10 {
+			select {
+			case entry, ok = <-w.ch:
+				if !ok {
+					break drain
+				}
+				_ = encodeEntry(&buf, entry)
+			default:
+				break drain
+			}
+		}
+		flush()
+		if size >= s.maxSize {
+			if nf, err := s.rotate(f); err != nil {
+				log.Warn("rotating container log", zap.Error(err))
+			} else {
+				f, size = nf, 0
+			}
+		}
+		if !ok {
+			break
+		}
+	}
+	flush()
+	f.Close()
+	s.mu.Lock()
+	s.active = false
+	s.wakeLocked()
+	s.mu.Unlock()
+}
+
+// rotate shifts container.log → .1 → .2 …, dropping the oldest, and opens a new current file.
+func (s *logStore) rotate(f *os.File) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.Close()
+	cur := s.current()
+	if s.maxFiles == 1 {
+		if err := os.Truncate(cur, 0); err != nil {
+			return nil, err
+		}
+	} else {
+		_ = os.Remove(cur + "." + strconv.Itoa(s.maxFiles-1))
+		for i := s.maxFiles - 2; i >= 1; i-- {
+			_ = os.Rename(cur+"."+strconv.Itoa(i), cur+"."+strconv.Itoa(i+1))
+		}
+		if err := os.Rename(cur, cur+".1"); err != nil {
+			return nil, err
+		}
+	}
+	nf, err := os.OpenFile(cur, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	s.rotations++
+	s.wakeLocked()
+	return nf, nil
+}
+
+// write queues an entry (blocking when the writer is behind: back-pressure on the workload).
+func (w *logWriter) write(e LogEntry) { w.ch <- e }
+
+// close flushes and ends the writer; it waits for the last write.
+func (w *logWriter) close() {
+	w.once.Do(func() { close(w.ch) })
+	<-w.done
+}
+
+// pump reads one output stream of the workload, splits it into lines (chunks of at most
+// maxLineChunk) for the log, and copies the raw bytes to the attachments.
+func (c *ctr) pump(b *boot, r io.Reader, stream string) {
+	defer b.pumps.Done()
+	buf := make([]byte, 32<<10)
+	var line []byte
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			now := time.Now().UTC()
+			data := buf[:n]
+			b.fanout(stream, data)
+			for len(data) > 0 {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					line = append(line, data...)
+					data = nil
+				} else {
+					line = append(line, data[:i+1]...)
+					data = data[i+1:]
+				}
+				for len(line) >= maxLineChunk || (len(line) > 0 && line[len(line)-1] == '\n') {
+					k := len(line)
+					if k > maxLineChunk {
+						k = maxLineChunk
+					}
+					b.writer.write(LogEntry{Time: now, Stream: stream, Data: append([]byte(nil), line[:k]...)})
+					line = line[k:]
+					if len(line) == 0 {
+						line = line[:0:0]
+					}
+				}
+			}
+		}
+		if err != nil {
+			if len(line) > 0 {
+				b.writer.write(LogEntry{Time: time.Now().UTC(), Stream: stream, Data: line})
+			}
+			b.endStream(stream)
+			return
+		}
+	}
+}
+
+// Logs returns the container's log entries selected by opts; with Follow, new entries until the
+// container's current run ends or ctx does. The channel is closed at the end.
+func (e *Engine) Logs(ctx context.Context, id string, opts LogOptions) (<-chan LogEntry, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan LogEntry, 64)
+	go func() {
+		defer close(out)
+		if err := c.logs.read(ctx, opts, out); err != nil && ctx.Err() == nil {
+			e.log.Debug("reading logs", zapID(c.rec.ID), zapErr(err))
+		}
+	}()
+	return out, nil
+}
+
+func (o *LogOptions) wants(e LogEntry) bool {
+	if !o.Since.IsZero() && e.Time.Before(o.Since) {
+		return false
+	}
+	if !o.Until.IsZero() && e.Time.After(o.Until) {
+		return false
+	}
+	if o.Stdout || o.Stderr {
+		return (o.Stdout && e.Stream == "stdout") || (o.Stderr && e.Stream == "stderr")
+	}
+	return true
+}
+
+// read sends what opts selects to out.
+func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntry) error {
+	send := func(e LogEntry) bool {
+		select {
+		case out <- e:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	s.mu.Lock()
+	notify, rotations, active := s.notify, s.rotations, s.active
+	files := s.files()
+	var cur *os.File
+	cur, err := os.Open(s.current())
+	s.mu.Unlock()
+	if errors.Is(err, os.ErrNotExist) {
+		cur = nil
+	} else if err != nil {
+		return err
+	}
+	if cur != nil {
+		defer func() { cur.Close() }()
+	}
+	// Past entries: rotated files, then the current one (through the descriptor kept for following).
+	var ring []LogEntry
+	keep := func(e LogEntry) bool {
+		if !opts.wants(e) {
+			return true
+		}
+		if opts.Tail > 0 {
+			if len(ring) == opts.Tail {
+				ring = ring[1:]
+			}
+			ring = append(ring, e)
+			return true
+		}
+		return send(e)
+	}
+	for _, p := range files[:len(files)-1] {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		_, err = scanEntries(bufio.NewReader(f), nil, keep)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	var rd *bufio.Reader
+	var partial []byte
+	if cur != nil {
+		rd = bufio.NewReader(cur)
+		if partial, err = scanEntries(rd, nil, keep); err != nil {
+			return err
+		}
+	}
+	for _, e := range ring {
+		if !send(e) {
+			return ctx.Err()
+		}
+	}
+	if !opts.Follow || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
+		return nil
+	}
+	ended := false
+	fwd := func(e LogEntry) bool {
+		if !opts.Until.IsZero() && e.Time.After(opts.Until) {
+			ended = true
+			return false
+		}
+		if opts.wants(e) && !send(e) {
+			ended = true
+			return false
+		}
+		return true
+	}
+	for {
+		if !active || ended {
+			// The writer had finished before we read to EOF: nothing more is coming.
+			return nil
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		notify, active = s.notify, s.active
+		rotated := s.rotations != rotations
+		rotations = s.rotations
+		s.mu.Unlock()
+		if rd != nil {
+			if partial, err = scanEntries(rd, partial, fwd); err != nil {
+				return err
+			}
+		}
+		if rotated || rd == nil {
+			// Finish the old file (done above), then continue from the start of the new one.
+			if cur != nil {
+				cur.Close()
+			}
+			cur, err = os.Open(s.current())
+			if err != nil {
+				return err
+			}
+			rd, partial = bufio.NewReader(cur), nil
+			if partial, err = scanEntries(rd, nil, fwd); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// scanEntries decodes complete lines from r, passing each to fn until fn returns false. A line
+// without its newline yet (the writer is mid-write) is returned as partial, to be completed later.
+func scanEntries(r *bufio.Reader, partial []byte, fn func(LogEntry) bool) ([]byte, error) {
+	for {
+		b, err := r.ReadBytes('\n')
+		if len(b) > 0 {
+			if len(partial) > 0 {
+				b = append(partial, b...)
+				partial = nil
+			}
+			if b[len(b)-1] != '\n' {
+				return b, nil
+			}
+			e, derr := decodeEntry(b)
+			if derr == nil && !fn(e) {
+				return nil, nil
+			}
+		}
+		if err == io.EOF {
+			return partial, nil
+		}
+		if err != nil {
+			return partial, err
+		}
+	}
+}

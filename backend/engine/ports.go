@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// listenPorts binds every TCP port mapping on the host. On failure nothing stays bound. The mappings
+// returned carry the actual host port (for HostPort 0).
+func listenPorts(ports []PortMapping) ([]net.Listener, []PortMapping, error) {
+	var lns []net.Listener
+	bound := make([]PortMapping, 0, len(ports))
+	for _, p := range ports {
+		addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, nil, fmt.Errorf("publishing port %d: host address %s is not available: %w", p.ContainerPort, addr, errors.Join(ErrConflict, err))
+		}
+		lns = append(lns, ln)
+		p.HostPort = ln.Addr().(*net.TCPAddr).Port
+		bound = append(bound, p)
+	}
+	return lns, bound, nil
+}
+
+// servePort accepts host connections for one mapping until the listener closes, carrying each over
+// an agent stream to the guest port.
+func (c *ctr) servePort(s *supervisor, ln net.Listener, p PortMapping) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.forwardConn(s, conn, p.ContainerPort)
+		}()
+	}
+}
+
+func (c *ctr) forwardConn(s *supervisor, conn net.Conn, port int) {
+	defer conn.Close()
+	b, err := c.currentBoot()
+	if err != nil {
+		return // restarting or stopping: refuse by closing
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	g, err := b.client.Forward(ctx, port)
+	cancel()
+	if err != nil {
+		c.e.log.Debug("port forward", zapID(c.rec.ID), zapInt("port", port), zapErr(err))
+		return
+	}
+	defer g.Close()
+	// End the connection when the boot ends, whatever the peers do.
+	stop := context.AfterFunc(s.ctx, func() { conn.Close(); g.Close() })
+	defer stop()
+	proxy(conn, g)
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+// proxy copies both ways, passing each side's EOF on as a half-close, and returns when both
+// directions are done.
+func proxy(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, err := io.Copy(dst, src)
+		if cw, ok := dst.(closeWriter); ok && err == nil {
+			_ = cw.CloseWrite()
+		} else {
+			// No half-close possible (or the copy failed): end both.
+			dst.Close()
+			src.Close()
+		}
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	<-done
+}

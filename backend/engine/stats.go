@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+)
+
+// statsSampler keeps the previous sample of a boot so CPU% is a delta.
+type statsSampler struct {
+	client *agentproto.Client
+	mu     sync.Mutex // guards prev
+	prev   *agentproto.Stats
+	prevAt time.Time
+}
+
+func newStatsSampler(c *agentproto.Client) *statsSampler { return &statsSampler{client: c} }
+
+// sample reads the guest's figures. CPU% is the CPU time used since the previous sample over the wall
+// time elapsed times the guest's CPUs (100 = every vCPU busy). Without a recent previous sample it
+// samples twice, minGap apart.
+func (s *statsSampler) sample(ctx context.Context, minGap time.Duration) (*Stats, error) {
+	s.mu.Lock()
+	prev, prevAt := s.prev, s.prevAt
+	s.mu.Unlock()
+	if prev == nil || time.Since(prevAt) > 30*time.Second {
+		p, err := s.client.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		prev, prevAt = p, time.Now()
+		select {
+		case <-time.After(minGap):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	cur, err := s.client.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	s.mu.Lock()
+	s.prev, s.prevAt = cur, now
+	s.mu.Unlock()
+	return computeStats(prev, cur, now.Sub(prevAt)), nil
+}
+
+func computeStats(prev, cur *agentproto.Stats, wall time.Duration) *Stats {
+	out := &Stats{
+		Time: cur.Time, MemoryUsage: cur.MemoryUsage, MemoryLimit: cur.MemoryLimit,
+		NetRx: cur.NetRxBytes, NetTx: cur.NetTxBytes, BlockRead: cur.BlockReadBytes,
+		BlockWrite: cur.BlockWriteBytes, PIDs: cur.PIDs, CPUs: cur.CPUs,
+	}
+	if out.Time.IsZero() {
+		out.Time = time.Now().UTC()
+	}
+	// Prefer the guest's own clock for the interval when both samples carry it.
+	if !prev.Time.IsZero() && !cur.Time.IsZero() && cur.Time.After(prev.Time) {
+		wall = cur.Time.Sub(prev.Time)
+	}
+	cpus := cur.CPUs
+	if cpus < 1 {
+		cpus = 1
+	}
+	if wall > 0 && cur.CPUUsageNanos >= prev.CPUUsageNanos {
+		pct := float64(cur.CPUUsageNanos-prev.CPUUsageNanos) / float64(wall.Nanoseconds()) / float64(cpus) * 100
+		if pct > 100 {
+			pct = 100
+		}
+		out.CPUPercent = pct
+	}
+	return out
+}
+
+// Stats returns one sample of a running container's resource use.
+func (e *Engine) Stats(ctx context.Context, id string) (*Stats, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.currentBoot()
+	if err != nil {
+		return nil, err
+	}
+	st, err := b.stats.sample(ctx, 250*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("stats of %s: %w", c.rec.Name, err)
+	}
+	return st, nil
+}
+
+// StatsStream sends a sample every interval (0: one second) while the container runs; the channel
+// closes when ctx ends or the container stops.
+func (e *Engine) StatsStream(ctx context.Context, id string, interval time.Duration) (<-chan Stats, error) {
+	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.currentBoot(); err != nil {
+		return nil, err
+	}
+	if interval <= 0 {
+		interval = time.Second
+	}
+	out := make(chan Stats, 1)
+	go func() {
+		defer close(out)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			b, err := c.currentBoot()
+			if err != nil {
+				return
+			}
+			st, err := b.stats.sample(ctx, interval)
+			if err == nil {
+				select {
+				case out <- *st:
+				case <-ctx.Done():
+					return
+				}
+			} else if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}

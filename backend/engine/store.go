@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// Data-dir layout:
+//
+//	<home>/engine.lock                 flock held by the running engine
+//	<home>/containers/<id>/config.json the record (written atomically)
+//	<home>/containers/<id>/rootfs/     the container's writable root
+//	<home>/containers/<id>/logs/       container.log, container.log.1, ... (JSON lines)
+//	<home>/containers/<id>/console.log kernel + agent console
+//	<home>/run/<short id>/             VM state (sockets, pid files); short to fit sun_path
+const recordFile = "config.json"
+
+// DefaultHome returns $SKIFF_HOME, else ~/Library/Application Support/Skiff on macOS, else
+// $XDG_DATA_HOME/skiff (~/.local/share/skiff).
+func DefaultHome() (string, error) {
+	if h := os.Getenv("SKIFF_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the data dir: %w", err)
+	}
+	if runtime.GOOS == "darwin" {
+		return filepath.Join(home, "Library", "Application Support", "Skiff"), nil
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "skiff"), nil
+	}
+	return filepath.Join(home, ".local", "share", "skiff"), nil
+}
+
+func (e *Engine) containerDir(id string) string { return filepath.Join(e.home, "containers", id) }
+func (e *Engine) stateDir(id string) string     { return filepath.Join(e.home, "run", ShortID(id)) }
+
+// writeFileAtomic writes data to path through a temporary file in the same directory: write, fsync,
+// rename, fsync the directory. A crash leaves either the old or the new content, never a torn file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// saveRecord persists c (a snapshot, not shared) to its container dir.
+func (e *Engine) saveRecord(c *Container) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding record of %s: %w", ShortID(c.ID), err)
+	}
+	if err := writeFileAtomic(filepath.Join(e.containerDir(c.ID), recordFile), b, 0o600); err != nil {
+		return fmt.Errorf("writing record of %s: %w", ShortID(c.ID), err)
+	}
+	return nil
+}
+
+// loadRecords reads every container record; unreadable ones are reported and skipped (a half-created
+// container dir without a record is removed).
+func (e *Engine) loadRecords() ([]*Container, error) {
+	dir := filepath.Join(e.home, "containers")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var out []*Container
+	for _, ent := range ents {
+		if !ent.IsDir() || strings.HasPrefix(ent.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, ent.Name(), recordFile)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			e.log.Warn("removing container dir without a record", zap.String("dir", ent.Name()))
+			_ = removeAll(filepath.Join(dir, ent.Name()))
+			continue
+		}
+		if err != nil {
+			e.log.Warn("skipping unreadable record", zap.String("path", p), zap.Error(err))
+			continue
+		}
+		var c Container
+		if err := json.Unmarshal(b, &c); err != nil || c.ID != ent.Name() {
+			e.log.Warn("skipping corrupt record", zap.String("path", p), zap.Error(err))
+			continue
+		}
+		out = append(out, &c)
+	}
+	return out, nil
+}

@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+)
+
+// Error classes. Every error the engine returns for one of these reasons wraps the sentinel, so callers
+// branch with errors.Is; the message names the container, image or value that was wrong.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")      // duplicate name, running container removed without force, ...
+	ErrInvalid      = errors.New("invalid")       // malformed port, memory, restart policy, mount, ...
+	ErrNotRunning   = errors.New("not running")   // exec, kill, pause, stats of a stopped container
+	ErrNotSupported = errors.New("not supported") // e.g. UDP port forwards
+	ErrLocked       = errors.New("data directory in use by another engine")
+	ErrClosed       = errors.New("engine closed")
+)
+
+// State is a container's lifecycle state, named as Docker names them.
+type State string
+
+const (
+	StateCreated    State = "created"
+	StateRunning    State = "running"
+	StatePaused     State = "paused"
+	StateRestarting State = "restarting"
+	StateExited     State = "exited"
+	StateDead       State = "dead"
+)
+
+// PortMapping publishes ContainerPort of the guest on HostIP:HostPort of the host.
+// HostIP defaults to 127.0.0.1; HostPort 0 asks for a free port (the chosen one is reported in
+// Container.Ports once started).
+type PortMapping struct {
+	HostIP        string `json:"hostIP"`
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Proto         string `json:"proto"` // "tcp" | "udp"
+}
+
+// Mount is a bind mount of a host directory into the container.
+type Mount struct {
+	Source   string `json:"source"` // absolute host path
+	Target   string `json:"target"` // absolute path inside the container
+	ReadOnly bool   `json:"readOnly"`
+}
+
+// RestartPolicy is Docker's: Name is "no", "on-failure", "always" or "unless-stopped";
+// MaximumRetryCount bounds on-failure restarts (0 = unbounded).
+type RestartPolicy struct {
+	Name              string `json:"name"`
+	MaximumRetryCount int    `json:"maximumRetryCount,omitempty"`
+}
+
+// CreateOptions is what a container is created from. Parse helpers (ParsePort, ParseVolume,
+// ParseMemory, ParseCPUs, ParseRestartPolicy) turn CLI-style strings into these fields.
+type CreateOptions struct {
+	Name     string            `json:"name,omitempty"` // generated when empty
+	Image    string            `json:"image"`          // reference as given
+	Platform string            `json:"platform,omitempty"`
+	Pull     images.PullPolicy `json:"pull,omitempty"` // default "missing"
+
+	// Entrypoint nil: the image's. Non-nil and empty: no entrypoint (and the image's Cmd is still used
+	// when Cmd is empty). Non-empty: replaces the image's entrypoint and drops the image's Cmd.
+	Entrypoint *[]string         `json:"entrypoint,omitempty"`
+	Cmd        []string          `json:"cmd,omitempty"`
+	Env        []string          `json:"env,omitempty"` // KEY=VALUE; a bare KEY removes it
+	WorkingDir string            `json:"workingDir,omitempty"`
+	User       string            `json:"user,omitempty"`
+	Hostname   string            `json:"hostname,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+
+	TTY       bool `json:"tty,omitempty"`
+	OpenStdin bool `json:"openStdin,omitempty"` // -i: the workload's stdin comes from Attach
+
+	Ports  []PortMapping `json:"ports,omitempty"`
+	Mounts []Mount       `json:"mounts,omitempty"`
+
+	CPUs   float64 `json:"cpus,omitempty"`   // VM vCPUs (rounded up); 0 = 1
+	Memory int64   `json:"memory,omitempty"` // VM memory in bytes; 0 = 512 MiB
+
+	Restart     RestartPolicy `json:"restart"`
+	AutoRemove  bool          `json:"autoRemove,omitempty"`
+	StopSignal  string        `json:"stopSignal,omitempty"`  // default: the image's, else SIGTERM
+	StopTimeout *int          `json:"stopTimeout,omitempty"` // seconds; default 10
+}
+
+// Process is the workload as resolved at create time from the options and the image config
+// (Docker's merging rules).
+type Process struct {
+	Args       []string `json:"args"`
+	Env        []string `json:"env"`
+	WorkingDir string   `json:"workingDir"`
+	User       string   `json:"user"`
+	Hostname   string   `json:"hostname"`
+	StopSignal string   `json:"stopSignal"`
+}
+
+// Container is one container, Docker-shaped.
+type Container struct {
+	ID           string        `json:"id"`
+	Name         string        `json:"name"`
+	Image        string        `json:"image"` // reference as given
+	ImageID      string        `json:"imageID"`
+	Platform     string        `json:"platform"`
+	State        State         `json:"state"`
+	Config       CreateOptions `json:"config"`
+	Process      Process       `json:"process"`
+	Created      time.Time     `json:"created"`
+	StartedAt    time.Time     `json:"startedAt"`
+	FinishedAt   time.Time     `json:"finishedAt"`
+	ExitCode     int           `json:"exitCode"`
+	RestartCount int           `json:"restartCount"`
+	Ports        []PortMapping `json:"ports"`
+	Mounts       []Mount       `json:"mounts"`
+	Error        string        `json:"error,omitempty"`
+	MAC          string        `json:"mac"`
+	RootFS       string        `json:"rootfs"`  // the container's writable root on the host
+	LogPath      string        `json:"logPath"` // current JSON-lines log file
+	// ManuallyStopped is set by Stop and Kill; restart policies "on-failure" and "unless-stopped" do
+	// not restart such a container (nor does "always" until the engine restarts).
+	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
+	// NextRestart is when a container in state restarting is due to start again (kept across an
+	// engine restart so the backoff is honoured); RestartDelay is the current backoff.
+	NextRestart  time.Time     `json:"nextRestart,omitempty"`
+	RestartDelay time.Duration `json:"restartDelay,omitempty"`
+}
+
+// ShortID is the 12-character form of the ID.
+func (c *Container) ShortID() string { return ShortID(c.ID) }
+
+// ListOptions selects containers for List.
+type ListOptions struct {
+	All bool // include stopped containers
+}
+
+// RemoveOptions for Remove.
+type RemoveOptions struct {
+	Force bool // kill a running container first
+}
+
+// LogOptions selects log entries. Zero values mean: everything, both streams, no follow.
+type LogOptions struct {
+	Follow bool
+	Tail   int // last N entries; <= 0 = all
+	Since  time.Time
+	Until  time.Time
+	Stdout bool // both false = both streams
+	Stderr bool
+}
+
+// LogEntry is one line (or a chunk of a long line) of the workload's output.
+type LogEntry struct {
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"` // "stdout" | "stderr"
+	Data   []byte    `json:"data"`
+}
+
+// ExecOptions describe a process run in a running container.
+type ExecOptions struct {
+	Cmd        []string
+	Env        []string // added to the container's env
+	User       string   // default: the container's
+	WorkingDir string   // default: the container's
+	TTY        bool
+	Stdin      bool
+	Rows, Cols uint16
+}
+
+// ExecSession is a running exec. Stdin is nil unless ExecOptions.Stdin; with a TTY, Stderr is empty.
+type ExecSession struct {
+	Stdin  io.WriteCloser
+	Stdout io.Reader
+	Stderr io.Reader
+
+	resize func(rows, cols uint16) error
+	wait   func() (int, error)
+	close  func() error
+}
+
+// Resize changes the terminal size of a TTY exec.
+func (s *ExecSession) Resize(rows, cols uint16) error { return s.resize(rows, cols) }
+
+// Wait returns the exit code once stdout and stderr have been read to EOF.
+func (s *ExecSession) Wait() (int, error) { return s.wait() }
+
+// Close ends the session (the process keeps running only if the agent lets it).
+func (s *ExecSession) Close() error { return s.close() }
+
+// Stdio is an attachment to the workload: its stdin (when the container was created with OpenStdin),
+// and the output of the current (or, for a created container, the next) run. Stdout and Stderr reach
+// EOF when that run ends.
+type Stdio struct {
+	Stdin  io.WriteCloser
+	Stdout io.Reader
+	Stderr io.Reader
+
+	resize func(rows, cols uint16) error
+	close  func() error
+}
+
+// Resize changes the workload's terminal size (TTY containers).
+func (s *Stdio) Resize(rows, cols uint16) error { return s.resize(rows, cols) }
+
+// Close detaches; the workload keeps running.
+func (s *Stdio) Close() error { return s.close() }
+
+// Stats is one sample of a container's resource use, measured in the guest.
+type Stats struct {
+	Time        time.Time `json:"time"`
+	CPUPercent  float64   `json:"cpuPercent"` // of the VM's CPUs: 100 = every vCPU busy
+	MemoryUsage uint64    `json:"memoryUsage"`
+	MemoryLimit uint64    `json:"memoryLimit"`
+	NetRx       uint64    `json:"netRx"`
+	NetTx       uint64    `json:"netTx"`
+	BlockRead   uint64    `json:"blockRead"`
+	BlockWrite  uint64    `json:"blockWrite"`
+	PIDs        uint64    `json:"pids"`
+	CPUs        int       `json:"cpus"`
+}
+
+// Event is something that happened to a container or image, as Docker reports events.
+type Event struct {
+	Time       time.Time         `json:"time"`
+	Type       string            `json:"type"`   // "container" | "image"
+	Action     string            `json:"action"` // create, start, die, stop, kill, pause, unpause, restart, destroy, pull, ...
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// KernelFunc returns the kernel bundle and initramfs path to boot a guest of arch ("amd64", "arm64").
+type KernelFunc func(ctx context.Context, arch string) (*vm.Bundle, string, error)
+
+// Config configures Open.
+type Config struct {
+	Home       string        // data dir; DefaultHome() when empty
+	Log        *zap.Logger   // nil: zap.NewNop()
+	Hypervisor vm.Hypervisor // required to start containers
+	Images     *images.Store // required
+	// Kernel is called before each VM boot; nil is fine for backends that boot no kernel (hostproc).
+	Kernel KernelFunc
+	// Wake, when set, is signalled after the host wakes from sleep; running guests get their clock reset.
+	Wake <-chan struct{}
+	// ClockSync is the period of the clock resync of running guests; 0 = one minute.
+	ClockSync time.Duration
+	// LogMaxSize and LogMaxFiles bound each container's log (default 10 MiB × 3).
+	LogMaxSize  int64
+	LogMaxFiles int
+	// HostIP is the default address port forwards listen on (default 127.0.0.1).
+	HostIP string
+}

@@ -1,0 +1,294 @@
+package images
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	"go.uber.org/zap"
+)
+
+// install makes img present: blobs into the content store, layers unpacked into a fresh rootfs, the
+// record written, and names pointed at it. The rootfs is built in images/.unpack-*, synced, given its
+// record, and renamed into place as the last step, so an image either lists complete or not at all.
+func (s *Store) install(ctx context.Context, img v1.Image, platform string, names []string,
+	report func(Progress)) (*Image, error) {
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return nil, err
+	}
+	id := cfgName.String()
+	if got, err := s.present(ctx, id, names); err == nil || !errors.Is(err, ErrNotFound) {
+		return got, err
+	}
+	unlock, err := s.locks.lock(ctx, "image:"+id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if got, err := s.present(ctx, id, names); err == nil || !errors.Is(err, ErrNotFound) {
+		return got, err
+	}
+	s.gcMu.RLock()
+	defer s.gcMu.RUnlock()
+
+	mf, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	dg, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	rawMf, err := img.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	rawCfg, err := img.RawConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.putBlob(dg, rawMf); err != nil {
+		return nil, err
+	}
+	if err := s.putBlob(cfgName, rawCfg); err != nil {
+		return nil, err
+	}
+	cf, err := v1.ParseConfigFile(bytesReader(rawCfg))
+	if err != nil {
+		return nil, fmt.Errorf("image config %s: %w", cfgName, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) != len(mf.Layers) || len(cf.RootFS.DiffIDs) != len(mf.Layers) {
+		return nil, fmt.Errorf("image %s: %d layers in the manifest, %d diff IDs in the config",
+			shortID(id), len(mf.Layers), len(cf.RootFS.DiffIDs))
+	}
+
+	tmp, err := os.MkdirTemp(s.imagesDir(), ".unpack-"+shortID(id)+"-")
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			forceRemoveAll(tmp)
+		}
+	}()
+	rootfs := filepath.Join(tmp, rootfsDir)
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return nil, err
+	}
+
+	// Downloads run concurrently (bounded); layers are unpacked in order as they arrive.
+	dctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	results := make([]chan error, len(layers))
+	sem := make(chan struct{}, s.jobs)
+	for i, l := range layers {
+		d := mf.Layers[i]
+		report(Progress{Layer: d.Digest.String(), Total: d.Size, Status: "waiting"})
+		results[i] = make(chan error, 1)
+		wg.Add(1)
+		go func(i int, l v1.Layer, d v1.Descriptor) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-dctx.Done():
+				results[i] <- dctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			results[i] <- s.fetchLayer(dctx, l, d, report)
+		}(i, l, d)
+	}
+
+	root, err := openFSRoot(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	ap := newApplier(root, &ownerLog{path: filepath.Join(tmp, ownersFile)})
+	for i := range layers {
+		var err error
+		select {
+		case err = <-results[i]:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.unpackLayer(ctx, ap, mf.Layers[i], cf.RootFS.DiffIDs[i], report); err != nil {
+			return nil, err
+		}
+	}
+	if err := ap.finish(); err != nil {
+		return nil, fmt.Errorf("image %s: %w", shortID(id), err)
+	}
+	if err := syncTree(root.fd); err != nil {
+		return nil, fmt.Errorf("syncing rootfs: %w", err)
+	}
+
+	rec := record{
+		ID: id, Digest: dg.String(), ManifestMediaType: string(mf.MediaType), Platform: platform,
+		Created: cf.Created.Time, Size: treeSize(rootfs), Config: toImageConfig(cf.Config),
+	}
+	for _, l := range mf.Layers {
+		rec.Layers = append(rec.Layers, l.Digest.String())
+	}
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, recordFile), b); err != nil {
+		return nil, err
+	}
+	final := s.imageDir(id)
+	if _, err := os.Stat(final); err == nil {
+		// A directory without a valid record (present() said so): left by an older crash.
+		forceRemoveAll(final)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("committing image %s: %w", shortID(id), err)
+	}
+	committed = true
+	if err := syncDir(s.imagesDir()); err != nil {
+		return nil, err
+	}
+	s.log.Debug("image unpacked", zap.String("id", id), zap.Int64("size", rec.Size))
+	return s.present(ctx, id, names)
+}
+
+// present returns the image with ID id after pointing names at it, or ErrNotFound.
+func (s *Store) present(ctx context.Context, id string, names []string) (*Image, error) {
+	if _, err := s.readRecord(id); err != nil {
+		return nil, err
+	}
+	if err := s.setRefs(id, names...); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// fetchLayer puts one layer's compressed blob into the content store.
+func (s *Store) fetchLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, report func(Progress)) error {
+	layer := d.Digest.String()
+	existed, err := s.ingest(ctx, d.Digest, d.Size, l.Compressed, func(done int64) {
+		report(Progress{Layer: layer, Done: done, Total: d.Size, Status: "downloading"})
+	})
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
+	}
+	status := "verifying"
+	if existed {
+		status = "exists"
+	}
+	report(Progress{Layer: layer, Done: d.Size, Total: d.Size, Status: status})
+	return nil
+}
+
+// unpackLayer applies one layer from the content store, checking its uncompressed digest.
+func (s *Store) unpackLayer(ctx context.Context, ap *applier, d v1.Descriptor, diffID v1.Hash,
+	report func(Progress)) error {
+	layer := d.Digest.String()
+	f, err := os.Open(s.blobPath(layer))
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
+	}
+	defer f.Close()
+	cr := &ctxReader{ctx: ctx, r: f, onBytes: func(done int64) {
+		report(Progress{Layer: layer, Done: done, Total: d.Size, Status: "extracting"})
+	}}
+	report(Progress{Layer: layer, Total: d.Size, Status: "extracting"})
+	br := bufio.NewReaderSize(cr, 1<<20)
+	head, _ := br.Peek(4)
+	var r io.Reader = br
+	switch sniff(head) {
+	case "gzip":
+		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", layer, err)
+		}
+		defer zr.Close()
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", layer, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	if err := ap.applyLayer(ctx, tee); err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return fmt.Errorf("layer %s: %w", layer, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {
+		return fmt.Errorf("layer %s: %w: uncompressed content is sha256:%s, the config says %s",
+			layer, ErrDigestMismatch, got, diffID)
+	}
+	report(Progress{Layer: layer, Done: d.Size, Total: d.Size, Status: "done"})
+	return nil
+}
+
+// treeSize sums the sizes of regular files below dir, counting each inode once.
+func treeSize(dir string) int64 {
+	var n int64
+	seen := map[uint64]bool{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if seen[uint64(st.Ino)] {
+				return nil
+			}
+			seen[uint64(st.Ino)] = true
+		}
+		n += fi.Size()
+		return nil
+	})
+	return n
+}
+
+func toImageConfig(c v1.Config) ImageConfig {
+	ic := ImageConfig{
+		Entrypoint: c.Entrypoint, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User,
+		StopSignal: c.StopSignal, Labels: c.Labels,
+	}
+	for p := range c.ExposedPorts {
+		ic.ExposedPorts = append(ic.ExposedPorts, p)
+	}
+	sort.Strings(ic.ExposedPorts)
+	for v := range c.Volumes {
+		ic.Volumes = append(ic.Volumes, v)
+	}
+	sort.Strings(ic.Volumes)
+	return ic
+}

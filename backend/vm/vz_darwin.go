@@ -1,0 +1,242 @@
+//go:build darwin
+
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Code-Hex/vz/v3"
+	"go.uber.org/zap"
+)
+
+// vzHypervisor runs each machine in-process with Apple's Virtualization
+// framework (github.com/Code-Hex/vz/v3). The process needs the
+// com.apple.security.virtualization entitlement (build/darwin).
+type vzHypervisor struct {
+	log *zap.Logger
+}
+
+var _ Hypervisor = (*vzHypervisor)(nil)
+
+// NewVZ returns the vz backend. A nil log means quiet.
+func NewVZ(log *zap.Logger) (Hypervisor, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &vzHypervisor{log: log}, nil
+}
+
+// Name is "vz".
+func (h *vzHypervisor) Name() string { return "vz" }
+
+// Start converts spec to a vz configuration, creates the VM and starts it.
+// It returns once vz reports the VM started; the agent comes up later (Dial
+// waits for it).
+func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if spec.Arch != HostArch() {
+		return nil, fmt.Errorf("starting %q: vz runs %s guests only on this Mac, not %s: %w", spec.ID, HostArch(), spec.Arch, ErrNotSupported)
+	}
+	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
+	}
+	consoleLog := spec.ConsoleLog
+	if consoleLog == "" {
+		consoleLog = filepath.Join(spec.StateDir, "console.log")
+	}
+	if abs, err := filepath.Abs(consoleLog); err == nil {
+		consoleLog = abs
+	}
+	f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+	}
+	f.Close()
+
+	cfg, err := toVz(spec, consoleLog)
+	if err != nil {
+		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
+	}
+	vmach, err := vz.NewVirtualMachine(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting %q: creating the VM: %w", spec.ID, err)
+	}
+	socks := vmach.SocketDevices()
+	if len(socks) == 0 {
+		return nil, fmt.Errorf("starting %q: the VM has no vsock device", spec.ID)
+	}
+	m := newVZMachine(spec, h.log.With(zap.String("vm", spec.ID)), consoleLog, vmach, socks[0])
+
+	// vz's Start cannot be cancelled: when ctx ends first, the VM is stopped
+	// as soon as it has started.
+	started := make(chan error, 1)
+	go func() { started <- vmach.Start() }()
+	select {
+	case err := <-started:
+		if err != nil {
+			return nil, fmt.Errorf("starting %q: %w%s", spec.ID, err, entitlementHint(err))
+		}
+	case <-ctx.Done():
+		go func() {
+			if <-started == nil && vmach.CanStop() {
+				_ = vmach.Stop()
+			}
+		}()
+		return nil, fmt.Errorf("starting %q: %w", spec.ID, ctx.Err())
+	}
+	go m.loop()
+	h.log.Debug("vz machine started", zap.String("vm", spec.ID), zap.Int("cpus", spec.CPUs), zap.Int("memory_mib", spec.MemoryMiB))
+	return m, nil
+}
+
+// entitlementHint explains the commonest start failure of an unsigned binary.
+func entitlementHint(err error) string {
+	if strings.Contains(err.Error(), "com.apple.security.virtualization") {
+		return " (sign the binary with build/darwin/entitlements.plist: `make package-darwin`, or codesign --entitlements build/darwin/entitlements.plist -s - <binary>)"
+	}
+	return ""
+}
+
+// vzCmdline is the kernel command line: the hvc0 console, the vsock agent
+// channel, then spec.Cmdline, and skiff.time unless the caller set it.
+func vzCmdline(spec MachineSpec, now time.Time) string {
+	args := []string{"console=hvc0", "quiet", "panic=-1", "skiff.channel=vsock:" + strconv.Itoa(DefaultVsockPort)}
+	hasTime := false
+	for _, c := range spec.Cmdline {
+		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
+	}
+	args = append(args, spec.Cmdline...)
+	if !hasTime {
+		args = append(args, "skiff.time="+strconv.FormatInt(now.UnixNano(), 10))
+	}
+	return strings.Join(args, " ")
+}
+
+// clamp keeps v within [lo, hi] (hi = 0: no upper bound).
+func clamp[T ~uint | ~uint64](v, lo, hi T) T {
+	if v < lo {
+		v = lo
+	}
+	if hi > 0 && v > hi {
+		v = hi
+	}
+	return v
+}
+
+// toVz is the one place a MachineSpec becomes a vz configuration: Linux boot
+// loader, CPUs and memory clamped to what the framework allows, a virtio
+// console appended to consoleLog (hvc0), one virtiofs device per share, NAT
+// networking with the spec's MAC, entropy, a memory balloon and vsock.
+func toVz(spec MachineSpec, consoleLog string) (*vz.VirtualMachineConfiguration, error) {
+	boot, err := vz.NewLinuxBootLoader(spec.Kernel,
+		vz.WithCommandLine(vzCmdline(spec, time.Now())),
+		vz.WithInitrd(spec.Initramfs))
+	if err != nil {
+		return nil, fmt.Errorf("boot loader (kernel %s, initramfs %s): %w", spec.Kernel, spec.Initramfs, err)
+	}
+	cpus := clamp(uint(spec.CPUs), vz.VirtualMachineConfigurationMinimumAllowedCPUCount(), vz.VirtualMachineConfigurationMaximumAllowedCPUCount())
+	mem := clamp(uint64(spec.MemoryMiB)<<20, vz.VirtualMachineConfigurationMinimumAllowedMemorySize(), vz.VirtualMachineConfigurationMaximumAllowedMemorySize())
+	mem &^= 1<<20 - 1 // whole MiB, as the framework requires
+	cfg, err := vz.NewVirtualMachineConfiguration(boot, cpus, mem)
+	if err != nil {
+		return nil, fmt.Errorf("configuration (%d CPUs, %d MiB): %w", cpus, mem>>20, err)
+	}
+
+	console, err := vz.NewFileSerialPortAttachment(consoleLog, true)
+	if err != nil {
+		return nil, fmt.Errorf("console log %s: %w", consoleLog, err)
+	}
+	serial, err := vz.NewVirtioConsoleDeviceSerialPortConfiguration(console)
+	if err != nil {
+		return nil, fmt.Errorf("virtio console: %w", err)
+	}
+	cfg.SetSerialPortsVirtualMachineConfiguration([]*vz.VirtioConsoleDeviceSerialPortConfiguration{serial})
+
+	var shares []vz.DirectorySharingDeviceConfiguration
+	for _, sh := range spec.Shares {
+		dev, err := vzShare(sh)
+		if err != nil {
+			return nil, err
+		}
+		shares = append(shares, dev)
+	}
+	cfg.SetDirectorySharingDevicesVirtualMachineConfiguration(shares)
+
+	if spec.Network.Mode != NetworkNone {
+		nat, err := vz.NewNATNetworkDeviceAttachment()
+		if err != nil {
+			return nil, fmt.Errorf("NAT network: %w", err)
+		}
+		nic, err := vz.NewVirtioNetworkDeviceConfiguration(nat)
+		if err != nil {
+			return nil, fmt.Errorf("network device: %w", err)
+		}
+		if spec.Network.MAC != "" {
+			hw, err := net.ParseMAC(spec.Network.MAC)
+			if err != nil {
+				return nil, fmt.Errorf("network MAC %q: %w: %w", spec.Network.MAC, err, ErrInvalidSpec)
+			}
+			mac, err := vz.NewMACAddress(hw)
+			if err != nil {
+				return nil, fmt.Errorf("network MAC %q: %w", spec.Network.MAC, err)
+			}
+			nic.SetMACAddress(mac)
+		}
+		cfg.SetNetworkDevicesVirtualMachineConfiguration([]*vz.VirtioNetworkDeviceConfiguration{nic})
+	}
+
+	entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("entropy device: %w", err)
+	}
+	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
+
+	balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("memory balloon: %w", err)
+	}
+	cfg.SetMemoryBalloonDevicesVirtualMachineConfiguration([]vz.MemoryBalloonDeviceConfiguration{balloon})
+
+	vsock, err := vz.NewVirtioSocketDeviceConfiguration()
+	if err != nil {
+		return nil, fmt.Errorf("vsock device: %w", err)
+	}
+	cfg.SetSocketDevicesVirtualMachineConfiguration([]vz.SocketDeviceConfiguration{vsock})
+
+	if ok, err := cfg.Validate(); !ok || err != nil {
+		if err == nil {
+			err = errors.New("rejected without a reason")
+		}
+		return nil, fmt.Errorf("validating the vz configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// vzShare is one virtiofs device exporting sh.HostPath under sh.Tag.
+func vzShare(sh Share) (*vz.VirtioFileSystemDeviceConfiguration, error) {
+	dir, err := vz.NewSharedDirectory(sh.HostPath, sh.ReadOnly)
+	if err != nil {
+		return nil, fmt.Errorf("share %q (%s): %w", sh.Tag, sh.HostPath, err)
+	}
+	single, err := vz.NewSingleDirectoryShare(dir)
+	if err != nil {
+		return nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+	}
+	dev, err := vz.NewVirtioFileSystemDeviceConfiguration(sh.Tag)
+	if err != nil {
+		return nil, fmt.Errorf("share %q: virtiofs device: %w", sh.Tag, err)
+	}
+	dev.SetDirectoryShare(single)
+	return dev, nil
+}

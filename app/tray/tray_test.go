@@ -47,8 +47,10 @@ func (f *fakeModel) record(a Action) error {
 	return nil
 }
 
-func (f *fakeModel) Stop(_ context.Context, id string) error    { return f.record(Action{ActionStop, id}) }
-func (f *fakeModel) Restart(_ context.Context, id string) error { return f.record(Action{ActionRestart, id}) }
+func (f *fakeModel) Stop(_ context.Context, id string) error { return f.record(Action{ActionStop, id}) }
+func (f *fakeModel) Restart(_ context.Context, id string) error {
+	return f.record(Action{ActionRestart, id})
+}
 func (f *fakeModel) OpenLogs(_ context.Context, id string) error {
 	return f.record(Action{ActionOpenLogs, id})
 }

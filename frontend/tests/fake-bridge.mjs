@@ -8,7 +8,10 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
+import { createRequire } from 'node:module';
+
+// Through require, so that test runners resolving 'browser' conditions still get the Node build.
+const { WebSocketServer } = createRequire(import.meta.url)('ws');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const now = () => new Date().toISOString();
@@ -89,9 +92,10 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
 
 function serveConn(ws, state, linesPerTick) {
   const subs = new Map(); // name -> stop()
-  let n = 0;
+  // Names are unique across connections, as the real server's are.
+  const next = () => ++state.n;
   const emit = (event, data) => { if (ws.readyState === 1) ws.send(JSON.stringify({ event, data })); };
-  const sub = (prefix, start) => { const name = `${prefix}:${++n}`; setTimeout(() => subs.set(name, start(name)), 0); return name; };
+  const sub = (prefix, start) => { const name = `${prefix}:${next()}`; setTimeout(() => subs.set(name, start(name)), 0); return name; };
   const get = (id) => {
     for (const c of state.containers.values()) if (c.ID === id || c.ID.startsWith(id) || c.Name === id) return c;
     throw new BridgeError('not_found', `no such container: ${id}`);
@@ -156,7 +160,7 @@ function serveConn(ws, state, linesPerTick) {
     },
     'Containers.SubscribeConsole': (id) => { get(id); return sub('console', (name) => { emit(name, [b64('[    0.000000] Linux version 6.1.0 (fake)\nskiff-agent: ready\n')]); return () => {}; }); },
     'System.SubscribeEvents': () => {
-      const name = `events:${++n}`;
+      const name = `events:${next()}`;
       const stop = () => {};
       stop.push = (e) => emit(name, [e]);
       subs.set(name, stop);
@@ -165,7 +169,7 @@ function serveConn(ws, state, linesPerTick) {
     'Containers.Unsubscribe': (name) => { subs.get(name)?.(); subs.delete(name); },
     'Containers.ExecStart': (id, req) => {
       get(id);
-      const sid = `s${++n}`;
+      const sid = `exec:${next()}`;
       setTimeout(() => emit(`session:${sid}`, [{ stream: 'stdout', data: b64(req.TTY ? '/ # ' : '') }]), 10);
       sessions.set(sid, { tty: req.TTY, line: '' });
       return sid;

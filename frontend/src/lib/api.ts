@@ -155,6 +155,8 @@ export class Api {
       for (const off of rec.offs) off();
       rec.onEnd?.((d ?? {}) as StreamEnd);
     }));
+    // Wails: events are held until we say we listen (the bridge releases them by itself).
+    if (this.kind === 'wails') this.t.call('Containers.Ready', [name]).catch(() => {});
   }
 
   private async resubscribe() {
@@ -194,12 +196,18 @@ export class Api {
   /** session wires an exec/attach session: output and exit events, input and resize. */
   session(sid: string, onOutput: (o: SessionOutput) => void, onExit: (e: SessionExit) => void) {
     const offOut = this.t.on(`session:${sid}`, (d) => { for (const o of asArray<SessionOutput>(d)) onOutput(o); });
-    const offExit = this.t.on(`session-exit:${sid}`, (d) => onExit((d ?? { code: -1 }) as SessionExit));
+    let exited = false;
+    const offExit = this.t.on(`session-exit:${sid}`, (d) => { exited = true; onExit((d ?? { code: -1 }) as SessionExit); });
+    if (this.kind === 'wails') this.t.call('Containers.Ready', [sid]).catch(() => {});
     return {
       input: (data: string | Uint8Array) => this.containers.sessionInput(sid, toBase64(data)),
       closeInput: () => this.containers.sessionCloseInput(sid),
       resize: (rows: number, cols: number) => this.containers.sessionResize(sid, rows, cols),
-      dispose: () => { offOut(); offExit(); },
+      /** dispose stops listening and, if the process still runs, ends the session. */
+      dispose: () => {
+        offOut(); offExit();
+        if (!exited) this.containers.unsubscribe(sid).catch(() => {});
+      },
     };
   }
 

@@ -2,16 +2,18 @@
 // (error.field); otherwise the message says what was wrong ("invalid port mapping …").
 import type { ApiError } from './transport';
 
+// Ordered: the first rule whose pattern matches names the field. Messages quote the user's value,
+// so the rules look at the words app.ParseRunRequest puts around it ("invalid port mapping %q").
 const RULES: [RegExp, string][] = [
-  [/\b(publish|port)s?\b/i, 'ports'],
-  [/\b(volume|mount|bind|folder)s?\b/i, 'volumes'],
-  [/\b(env|environment)\b/i, 'env'],
-  [/\bcpus?\b/i, 'cpus'],
-  [/\bmemory\b/i, 'memory'],
-  [/\brestart\b/i, 'restart'],
-  [/\b(command|cmd|entrypoint|executable)\b/i, 'cmd'],
-  [/\bname\b/i, 'name'],
-  [/\b(image|pull|pulling|manifest|reference|registry|repository|tag)\b/i, 'image'],
+  [/^invalid --(cpus)\b/i, 'cpus'],
+  [/^invalid --(memory)\b/i, 'memory'],
+  [/^invalid --(restart)\b|conflicting options: --restart/i, 'restart'],
+  [/^invalid port mapping|^invalid --publish|\bport \d+ is (already )?in use|\baddress already in use/i, 'ports'],
+  [/^invalid volume|^invalid mount|already has a folder mounted/i, 'volumes'],
+  [/^invalid environment variable|^reading env file|^env file/i, 'env'],
+  [/^invalid container name|^name .* (already )?in use|^the name /i, 'name'],
+  [/^invalid image reference|^an image is required|^pulling |manifest unknown|no such image|^image /i, 'image'],
+  [/^a command is required|entrypoint/i, 'cmd'],
 ];
 
 const ALIASES: Record<string, string> = {
@@ -21,7 +23,7 @@ const ALIASES: Record<string, string> = {
 
 export function fieldOf(err: ApiError): string {
   if (err.field) return ALIASES[err.field] ?? err.field.toLowerCase();
-  if (err.code === 'unavailable' || err.code === 'internal') return 'general';
   for (const [re, f] of RULES) if (re.test(err.message)) return f;
+  if (err.code === 'command_not_found' || err.code === 'cannot_run') return 'cmd';
   return 'general';
 }

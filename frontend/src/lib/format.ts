@@ -12,7 +12,7 @@ export function bytes(n: number | undefined | null): string {
   let i = 0;
   let v = n;
   while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${u[i]}`;
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)} ${u[i]}`;
 }
 
 /** duration renders milliseconds as "42s", "5m 3s", "2h 5m", "3d 4h". */

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { Api, ApiError, asArray, toApiError, toBase64, fromBase64Text, WailsTransport } from '../../src/lib/api';
+import { FakeTransport, tick, until } from './fake-transport';
+
+describe('Api subscriptions', () => {
+  it('delivers batches, ends on <name>:end and unsubscribes on close', async () => {
+    let n = 0;
+    const t = new FakeTransport({
+      'Containers.SubscribeLogs': () => `logs:${++n}`,
+      'Containers.Unsubscribe': () => null,
+    });
+    const api = new Api(t);
+    const got: string[] = [];
+    let ended: unknown = null;
+    const sub = await api.subscribeLogs('c1', { Follow: true }, (ls) => got.push(...ls.map((l) => l.Data)), (e) => (ended = e));
+    expect(sub.name).toBe('logs:1');
+    expect(t.called('Containers.SubscribeLogs')[0].params).toEqual(['c1',
+      { Tail: 0, Since: '', Until: '', Timestamps: true, Stdout: false, Stderr: false, Follow: true }]);
+    t.emit('logs:1', [{ Time: 't', Stream: 'stdout', Data: 'a\n' }, { Time: 't', Stream: 'stderr', Data: 'b\n' }]);
+    expect(got).toEqual(['a\n', 'b\n']);
+    t.emit('logs:1:end', { error: 'container stopped' });
+    expect(ended).toEqual({ error: 'container stopped' });
+    t.emit('logs:1', [{ Time: 't', Stream: 'stdout', Data: 'late\n' }]);
+    expect(got).toHaveLength(2);
+
+    const sub2 = await api.subscribeLogs('c1', {}, () => {});
+    sub2.close();
+    expect(t.called('Containers.Unsubscribe').map((c) => c.params[0])).toEqual(['logs:2']);
+    expect(t.listening('logs:2')).toBe(false);
+  });
+
+  it('subscribes again after the bridge reconnects and moves the handler to the new name', async () => {
+    let n = 0;
+    const t = new FakeTransport({ 'Containers.SubscribeStats': () => `stats:${++n}`, 'Containers.Unsubscribe': () => null });
+    const api = new Api(t);
+    const cpu: number[] = [];
+    await api.subscribeStats('c1', (s) => cpu.push(s.CPUPercent));
+    t.emit('stats:1', { CPUPercent: 1 });
+    t.setState('closed');
+    t.setState('open', true);
+    await until(() => t.listening('stats:2'));
+    expect(t.listening('stats:1')).toBe(false);
+    t.emit('stats:2', { CPUPercent: 2 });
+    expect(cpu).toEqual([1, 2]);
+  });
+
+  it('reports a failed Subscribe call as an ApiError with its code', async () => {
+    const t = new FakeTransport({ 'Containers.SubscribeLogs': () => { throw new ApiError('not_found', 'no such container: x'); } });
+    const api = new Api(t);
+    await expect(api.subscribeLogs('x', {}, () => {})).rejects.toMatchObject({ code: 'not_found', message: 'no such container: x' });
+  });
+
+  it('wires sessions: output, exit, input as base64, resize; Ready on Wails', async () => {
+    const t = new FakeTransport({
+      'Containers.ExecStart': () => 'exec:7', 'Containers.SessionInput': () => null,
+      'Containers.SessionResize': () => null, 'Containers.Ready': () => null, 'Containers.Unsubscribe': () => null,
+    }, 'wails');
+    const api = new Api(t);
+    const sid = await api.containers.execStart('c1', { Cmd: ['sh'], TTY: true, Interactive: true, Rows: 24, Cols: 80 });
+    const out: string[] = [];
+    let code = -99;
+    const s = api.session(sid, (o) => out.push(fromBase64Text(o.data)), (e) => (code = e.code));
+    expect(t.called('Containers.Ready')[0].params).toEqual(['exec:7']);
+    t.emit('session:exec:7', [{ stream: 'stdout', data: toBase64('héllo') }]);
+    await s.input('ls\r');
+    await s.resize(30, 100);
+    expect(t.called('Containers.SessionInput')[0].params).toEqual(['exec:7', toBase64('ls\r')]);
+    expect(t.called('Containers.SessionResize')[0].params).toEqual(['exec:7', 30, 100]);
+    t.emit('session-exit:exec:7', { code: 3 });
+    expect(out).toEqual(['héllo']);
+    expect(code).toBe(3);
+    s.dispose();
+    expect(t.called('Containers.Unsubscribe')).toHaveLength(0); // already exited
+  });
+});
+
+describe('WailsTransport', () => {
+  it('calls window.go.app bindings and maps rejections to ApiError', async () => {
+    const calls: unknown[][] = [];
+    const listeners: Record<string, (d: unknown) => void> = {};
+    const w = {
+      go: { app: { Containers: {
+        List: async (...a: unknown[]) => { calls.push(a); return [{ ID: 'x' }]; },
+        Remove: async () => { throw { code: 'conflict', message: 'container web is running' }; },
+        Start: async () => { throw 'plain failure'; },
+      } } },
+      runtime: {
+        EventsOn: (n: string, cb: (d: unknown) => void) => { listeners[n] = cb; return () => delete listeners[n]; },
+        EventsOff: () => {},
+      },
+    };
+    expect(WailsTransport.available(w)).toBe(true);
+    expect(WailsTransport.available({})).toBe(false);
+    const t = new WailsTransport(w as never);
+    expect(await t.call('Containers.List', [true])).toEqual([{ ID: 'x' }]);
+    expect(calls).toEqual([[true]]);
+    await expect(t.call('Containers.Remove', ['web', false])).rejects.toMatchObject({ code: 'conflict', message: 'container web is running' });
+    await expect(t.call('Containers.Start', ['web'])).rejects.toMatchObject({ code: 'internal', message: 'plain failure' });
+    await expect(t.call('Nope.Method', [])).rejects.toBeInstanceOf(ApiError);
+    const got: unknown[] = [];
+    const off = t.on('stats:1', (d) => got.push(d));
+    listeners['stats:1']({ CPUPercent: 5 });
+    off();
+    expect(listeners['stats:1']).toBeUndefined();
+    expect(got).toEqual([{ CPUPercent: 5 }]);
+  });
+});
+
+describe('helpers', () => {
+  it('normalises errors and batches', async () => {
+    expect(toApiError('{"code":"invalid","message":"bad"}')).toMatchObject({ code: 'invalid', message: 'bad' });
+    expect(toApiError({ Code: 'not_found', Message: 'gone' })).toMatchObject({ code: 'not_found', message: 'gone' });
+    expect(toApiError(new Error('boom'))).toMatchObject({ code: 'internal', message: 'boom' });
+    expect(asArray(null)).toEqual([]);
+    expect(asArray({ a: 1 })).toEqual([{ a: 1 }]);
+    expect(asArray([1, 2])).toEqual([1, 2]);
+    expect(fromBase64Text(toBase64('∑ ✓ \u001b[0m'))).toBe('∑ ✓ \u001b[0m');
+    await tick();
+  });
+});

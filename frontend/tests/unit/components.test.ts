@@ -1,0 +1,173 @@
+// Components against the api module over a fake transport (jsdom).
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import { Api } from '../../src/lib/api';
+import { ApiError } from '../../src/lib/transport';
+import { AppState } from '../../src/lib/state.svelte';
+import App from '../../src/App.svelte';
+import RunDialog from '../../src/components/RunDialog.svelte';
+import LogView from '../../src/components/LogView.svelte';
+import ImagesView from '../../src/components/ImagesView.svelte';
+import { FakeTransport, tick, until } from './fake-transport';
+
+afterEach(() => { cleanup(); location.hash = ''; });
+
+const zero = '0001-01-01T00:00:00Z';
+function ctr(over: Record<string, unknown>) {
+  return { ID: 'a'.repeat(64), Name: 'web', Image: 'nginx', ImageID: 'sha256:1', State: 'running', Created: '2026-01-01T00:00:00Z',
+    StartedAt: new Date(Date.now() - 65_000).toISOString(), FinishedAt: zero, ExitCode: 0, RestartCount: 0,
+    Ports: [{ HostIP: '127.0.0.1', HostPort: 8080, ContainerPort: 80, Proto: 'tcp' }], Mounts: [], Error: '', ...over };
+}
+
+function backend(extra: Record<string, (...a: any[]) => unknown> = {}) {
+  let n = 0;
+  return new FakeTransport({
+    'Containers.List': () => [ctr({}), ctr({ ID: 'b'.repeat(64), Name: 'job', State: 'exited', ExitCode: 2, Ports: [], FinishedAt: new Date().toISOString() })],
+    'Images.List': () => [],
+    'System.SubscribeEvents': () => `events:${++n}`,
+    'Containers.SubscribeStats': () => `stats:${++n}`,
+    'Containers.SubscribeLogs': () => `logs:${++n}`,
+    'Containers.Unsubscribe': () => null,
+    'Containers.Stop': () => null,
+    ...extra,
+  });
+}
+
+describe('App / containers list', () => {
+  it('lists containers with state, ports, uptime and live stats; actions call the service', async () => {
+    const t = backend();
+    render(App, { props: { api: new Api(t) } });
+    await until(() => screen.queryByTestId('containers'));
+    const rows = document.querySelectorAll('tr[data-container-id]');
+    expect(rows).toHaveLength(2);
+    expect(rows[0].textContent).toContain('web');
+    expect(rows[0].textContent).toContain('8080→80');
+    expect(rows[0].textContent).toMatch(/1m \d+s/);
+    expect(rows[1].textContent).toContain('Exited (2)');
+    await until(() => document.title === 'Skiff — 2 containers, 1 running');
+
+    // One stats subscription, for the running container only; its samples feed the sparklines.
+    await until(() => t.called('Containers.SubscribeStats').length === 1);
+    expect(t.called('Containers.SubscribeStats')[0].params).toEqual(['a'.repeat(64)]);
+    const name = await until(() => ['stats:2', 'stats:3'].find((n) => t.listening(n)));
+    t.emit(name!, { Time: new Date().toISOString(), CPUPercent: 42, MemoryUsage: 64e6, MemoryLimit: 512e6 });
+    t.emit(name!, { Time: new Date().toISOString(), CPUPercent: 12, MemoryUsage: 65e6, MemoryLimit: 512e6 });
+    await tick();
+    expect(rows[0].textContent).toContain('12%');
+    expect(rows[0].textContent).toContain('65 MB');
+    expect(rows[0].querySelectorAll('polyline').length).toBeGreaterThan(0);
+
+    await fireEvent.click(rows[0].querySelector('[data-action="stop"]')!);
+    await until(() => t.called('Containers.Stop').length === 1);
+    expect(t.called('Containers.Stop')[0].params).toEqual(['a'.repeat(64), -1]);
+    expect(location.hash).toBe(''); // the button does not open the row
+  });
+
+  it('shows an empty state and errors from the engine', async () => {
+    const t = backend({ 'Containers.List': () => [], 'Images.List': () => { throw new ApiError('internal', 'store is locked'); } });
+    render(App, { props: { api: new Api(t) } });
+    await until(() => screen.queryByTestId('containers-empty'));
+    expect(screen.getByText('No containers yet')).toBeTruthy();
+    await until(() => screen.queryByText('store is locked'));
+  });
+});
+
+describe('RunDialog', () => {
+  it('sends the fields as the CLI does and shows the server validation error by its field', async () => {
+    const t = backend({ 'Containers.Run': () => { throw new ApiError('invalid', 'invalid port mapping "80:x": bad container port (expected [ip:]hostPort:containerPort[/tcp|udp])'); } });
+    const st = new AppState(new Api(t));
+    let closed = false;
+    render(RunDialog, { props: { st, onclose: () => (closed = true) } });
+    await fireEvent.input(screen.getByLabelText('Image'), { target: { value: 'nginx:latest' } });
+    await fireEvent.input(screen.getByLabelText('Command'), { target: { value: `sh -c 'echo hi'` } });
+    await fireEvent.click(screen.getByText('＋ Port'));
+    await fireEvent.input(screen.getByLabelText('Port 1'), { target: { value: '80:x' } });
+    await fireEvent.click(screen.getByText('＋ Variable'));
+    await fireEvent.input(screen.getByLabelText('Environment variable 1'), { target: { value: 'A=1' } });
+    await fireEvent.change(screen.getByLabelText('Restart'), { target: { value: 'always' } });
+    await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '1g' } });
+    await fireEvent.click(screen.getByTestId('run-submit'));
+    const err = await until(() => document.querySelector('[data-field="ports"]'));
+    expect(err!.textContent).toContain('invalid port mapping "80:x"');
+    expect(closed).toBe(false);
+    const req = t.called('Containers.Run')[0].params[0] as Record<string, unknown>;
+    expect(req).toMatchObject({ Image: 'nginx:latest', Cmd: ['sh', '-c', 'echo hi'], Ports: ['80:x'], Env: ['A=1'], Restart: 'always', Memory: '1g' });
+    expect(String(req.ProgressID)).toMatch(/^run-/);
+  });
+
+  it('shows pull progress per layer while running and adds dropped folders as rows', async () => {
+    let release!: () => void;
+    const t = backend({ 'Containers.Run': (req: { ProgressID: string }) => new Promise((r) => {
+      t.emit(`progress:${req.ProgressID}`, [{ phase: 'pull', layer: 'sha256:' + '1'.repeat(64), done: 50, total: 100, status: 'downloading' },
+        { phase: 'pull', layer: 'sha256:' + '2'.repeat(64), done: 0, total: 300, status: 'waiting' }]);
+      release = () => r(ctr({}));
+    }) });
+    const st = new AppState(new Api(t));
+    let closed = false;
+    render(RunDialog, { props: { st, image: 'busybox', onclose: () => (closed = true) } });
+    st.dispatchDrop(['/Users/me/project'], null);
+    await tick();
+    expect((screen.getByLabelText('Host folder 1') as HTMLInputElement).value).toBe('/Users/me/project');
+    expect((screen.getByLabelText('Container path 1') as HTMLInputElement).value).toBe('/mnt/project');
+    await fireEvent.click(screen.getByTestId('run-submit'));
+    const p = await until(() => screen.queryByTestId('pull-progress'));
+    expect(p!.textContent).toContain('0/2 layers');
+    expect(p!.querySelectorAll('[data-layer]')).toHaveLength(2);
+    expect((t.called('Containers.Run')[0].params[0] as { Volumes: string[] }).Volumes).toEqual(['/Users/me/project:/mnt/project']);
+    release();
+    await until(() => closed);
+  });
+});
+
+describe('LogView', () => {
+  it('renders only the rows in view of a large buffer, bounded, and filters', async () => {
+    const t = backend();
+    render(LogView, { props: { api: new Api(t), id: 'c1', name: 'web', capacity: 5000 } });
+    const name = await until(() => ['logs:1', 'logs:2'].find((n) => t.listening(n)));
+    const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({
+      Time: new Date().toISOString(), Stream: (from + i) % 10 === 0 ? 'stderr' : 'stdout', Data: `row ${from + i} \u001b[32mok\u001b[0m\n` }));
+    for (let k = 0; k < 6; k++) t.emit(name!, batch(k * 1000, 1000));
+    await until(() => screen.getByTestId('log-count').textContent!.startsWith('5,000 lines'));
+    expect(screen.getByTestId('log-count').textContent).toContain('1,000 dropped');
+    const rendered = document.querySelectorAll('.line');
+    expect(rendered.length).toBeGreaterThan(0);
+    expect(rendered.length).toBeLessThan(200);
+    expect(document.querySelector('.line .c-green')?.textContent).toBe('ok');
+
+    await fireEvent.input(screen.getByTestId('log-search'), { target: { value: 'row 5999' } });
+    await until(() => screen.getByTestId('log-count').textContent!.startsWith('1 lines'));
+    await fireEvent.input(screen.getByTestId('log-search'), { target: { value: '' } });
+    await fireEvent.click(screen.getByLabelText('stdout'));
+    await until(() => screen.getByTestId('log-count').textContent!.startsWith('500 lines'));
+    expect([...document.querySelectorAll('.line')].every((l) => l.classList.contains('err'))).toBe(true);
+  });
+});
+
+describe('ImagesView', () => {
+  it('pulls with per-layer progress and shows pull errors', async () => {
+    let images: unknown[] = [];
+    const t = backend({
+      'Images.List': () => images,
+      'Images.Pull': async (ref: string, _p: string, pid: string) => {
+        if (ref === 'nope') throw new ApiError('not_found', 'pulling "nope": manifest unknown');
+        t.emit(`progress:${pid}`, [{ phase: 'pull', layer: 'sha256:' + '3'.repeat(64), done: 10, total: 20, status: 'downloading' }]);
+        await tick(30);
+        images = [{ ID: 'sha256:' + '4'.repeat(64), RepoTags: [ref], Platform: 'linux/amd64', Created: '2025-01-01T00:00:00Z', Size: 1234567, Config: {} }];
+        return images[0];
+      },
+    });
+    const st = new AppState(new Api(t));
+    await st.refreshImages();
+    render(ImagesView, { props: { st } });
+    expect(screen.getByTestId('images-empty')).toBeTruthy();
+    await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'nope' } });
+    await fireEvent.click(screen.getByTestId('pull-submit'));
+    await until(() => document.querySelector('[data-field="pull"]')?.textContent?.includes('manifest unknown'));
+    await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'alpine:3' } });
+    await fireEvent.click(screen.getByTestId('pull-submit'));
+    const p = await until(() => screen.queryByTestId('pull-progress'));
+    expect(p!.textContent).toContain('downloading');
+    await until(() => document.querySelector('[data-image="alpine:3"]'));
+    expect(document.querySelector('[data-image="alpine:3"]')!.textContent).toContain('1.2 MB');
+  });
+});

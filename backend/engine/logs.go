@@ -149,36 +149,33 @@ func (w *logWriter) run(f *os.File, size int64, log *zap.Logger) {
 		s.wakeLocked()
 		s.mu.Unlock()
 	}
-	for {
-		entry, ok := <-w.ch
-		if !ok {
-			break
-		}
+	add := func(entry LogEntry) {
 		_ = encodeEntry(&buf, entry)
-		// Batch what is already queued, up to 256 KiB.
-	drain:
-		for buf.Len() < 256<<10 {
-			select {
-			case entry, ok = <-w.ch:
-				if !ok {
-					break drain
-				}
-				_ = encodeEntry(&buf, entry)
-			default:
-				break drain
-			}
-		}
-		flush()
-		if size >= s.maxSize {
+		if size+int64(buf.Len()) >= s.maxSize {
+			flush()
 			if nf, err := s.rotate(f); err != nil {
 				log.Warn("rotating container log", zap.Error(err))
 			} else {
 				f, size = nf, 0
 			}
 		}
-		if !ok {
-			break
+	}
+	for entry := range w.ch {
+		add(entry)
+		// Batch what is already queued (up to 256 KiB) into one write.
+	drain:
+		for buf.Len() < 256<<10 {
+			select {
+			case entry, ok := <-w.ch:
+				if !ok {
+					break drain
+				}
+				add(entry)
+			default:
+				break drain
+			}
 		}
+		flush()
 	}
 	flush()
 	f.Close()

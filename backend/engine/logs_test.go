@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+func collect(t *testing.T, s *logStore, opts LogOptions) []LogEntry {
+	t.Helper()
+	ch := make(chan LogEntry, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.read(ctx, opts, ch); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	close(ch)
+	var out []LogEntry
+	for e := range ch {
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestLogWriteRotateRead(t *testing.T) {
+	dir := t.TempDir()
+	s := newLogStore(dir, 4<<10, 3)
+	w, err := s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 400
+	for i := 0; i < n; i++ {
+		stream := "stdout"
+		if i%2 == 1 {
+			stream = "stderr"
+		}
+		w.write(LogEntry{Time: base.Add(time.Duration(i) * time.Second), Stream: stream, Data: []byte(fmt.Sprintf("line %03d\n", i))})
+	}
+	w.write(LogEntry{Time: base.Add(n * time.Second), Stream: "stdout", Data: []byte{0xff, 0xfe, '\n'}})
+	w.close()
+
+	files, _ := filepath.Glob(filepath.Join(dir, "container.log*"))
+	if len(files) != 3 {
+		t.Fatalf("want 3 log files after rotation, got %v", files)
+	}
+	for _, f := range files {
+		fi, _ := os.Stat(f)
+		if fi.Size() > 4<<10+512 {
+			t.Errorf("%s is %d bytes, over the 4 KiB limit", f, fi.Size())
+		}
+	}
+	all := collect(t, s, LogOptions{})
+	if len(all) == 0 || len(all) > n+1 {
+		t.Fatalf("read %d entries", len(all))
+	}
+	// Oldest files were dropped; what remains is the newest, in order.
+	last := all[len(all)-1]
+	if string(last.Data) != "\xff\xfe\n" {
+		t.Errorf("non-UTF-8 entry not kept byte for byte: %q", last.Data)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Time.Before(all[i-1].Time) {
+			t.Fatalf("entries out of order at %d", i)
+		}
+	}
+	if first := string(all[0].Data); !strings.HasPrefix(first, "line ") || first == "line 000\n" {
+		t.Errorf("first kept entry %q: rotation should have dropped the oldest", first)
+	}
+
+	tail := collect(t, s, LogOptions{Tail: 3})
+	if len(tail) != 3 || string(tail[0].Data) != "line 398\n" || string(tail[1].Data) != "line 399\n" {
+		t.Errorf("tail 3: %q", tail)
+	}
+	errs := collect(t, s, LogOptions{Stderr: true, Tail: 2})
+	if len(errs) != 2 || errs[0].Stream != "stderr" || string(errs[1].Data) != "line 399\n" {
+		t.Errorf("stderr tail: %+v", errs)
+	}
+	win := collect(t, s, LogOptions{Since: base.Add(390 * time.Second), Until: base.Add(392 * time.Second)})
+	if len(win) != 3 || string(win[0].Data) != "line 390\n" || string(win[2].Data) != "line 392\n" {
+		t.Errorf("since/until: %q", win)
+	}
+}
+
+func TestLogFollow(t *testing.T) {
+	s := newLogStore(t.TempDir(), 1<<10, 2)
+	w, err := s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte("before\n")})
+	ch := make(chan LogEntry, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.read(context.Background(), LogOptions{Follow: true}, ch)
+		close(ch)
+	}()
+	if e := <-ch; string(e.Data) != "before\n" {
+		t.Fatalf("first followed entry %q", e.Data)
+	}
+	// Enough to rotate the 1 KiB file several times while following.
+	for i := 0; i < 100; i++ {
+		w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte(fmt.Sprintf("after %d\n", i))})
+		e := <-ch
+		if want := fmt.Sprintf("after %d\n", i); string(e.Data) != want {
+			t.Fatalf("followed %q, want %q", e.Data, want)
+		}
+	}
+	w.close()
+	if _, ok := <-ch; ok {
+		t.Fatal("follow should end once the writer has finished")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPumpSplitsLines(t *testing.T) {
+	s := newLogStore(t.TempDir(), 10<<20, 3)
+	w, _ := s.startWriter(zap.NewNop())
+	b := &boot{writer: w}
+	b.pumps.Add(1)
+	long := strings.Repeat("x", maxLineChunk+10)
+	c := &ctr{}
+	c.pump(b, strings.NewReader("a\nb\n"+long+"\nno newline"), "stdout")
+	w.close()
+	got := collect(t, s, LogOptions{})
+	var data []string
+	for _, e := range got {
+		data = append(data, string(e.Data))
+	}
+	want := []string{"a\n", "b\n", long[:maxLineChunk], long[maxLineChunk:] + "\n", "no newline"}
+	if fmt.Sprint(data) != fmt.Sprint(want) {
+		t.Errorf("entries %q, want %q", data, want)
+	}
+}

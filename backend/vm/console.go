@@ -34,3 +34,18 @@ func ConsoleTail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// panicLine returns the console's last "Kernel panic" line without its
+// timestamp, or "".
+func panicLine(path string) string {
+	tail := ConsoleTail(path, 400)
+	i := strings.LastIndex(tail, "Kernel panic")
+	if i < 0 {
+		return ""
+	}
+	line := tail[i:]
+	if j := strings.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	return strings.TrimSpace(line)
+}

@@ -252,4 +252,3 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}
 	return os.Rename(f.Name(), path)
 }
-

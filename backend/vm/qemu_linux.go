@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
 
 // QEMUOptions configure the QEMU backend.
@@ -33,7 +35,7 @@ type qemuHypervisor struct {
 	log       *zap.Logger
 	bins      map[string]string // arch → qemu binary
 	virtiofsd string
-	spawn     *spawner
+	spawn     *proc.Spawner
 	probeTO   time.Duration
 
 	mu    sync.Mutex        // guards accel
@@ -53,7 +55,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		log:       log,
 		bins:      map[string]string{"amd64": opts.QEMUX86, "arm64": opts.QEMUARM},
 		virtiofsd: opts.Virtiofsd,
-		spawn:     newSpawner(),
+		spawn:     proc.NewSpawner(),
 		probeTO:   opts.ProbeTimeout,
 		accel:     map[string]string{},
 	}
@@ -244,4 +246,3 @@ func kernelCmdline(spec MachineSpec, console string) string {
 	}
 	return strings.Join(args, " ")
 }
-

@@ -2,27 +2,169 @@ package vm
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestQEMUBootTestinit(t *testing.T) {
+// One VM with testinit as PID 1 (no real agent needed) exercises the boot
+// path, the agent channel, virtiofs shares (read-write and read-only), pause
+// and resume, and a stop; then nothing may be left behind.
+func TestQEMUTestinitVM(t *testing.T) {
 	h := testQEMU(t)
 	spec := testinitSpec(t, "amd64")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	rw, ro := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(rw, "from-host"), []byte("hello guest"), 0o644)
+	os.WriteFile(filepath.Join(ro, "ro-file"), []byte("read me"), 0o644)
+	spec.Shares = []Share{{Tag: "rootfs", HostPath: rw}, {Tag: "ro", HostPath: ro, ReadOnly: true}}
+	spec.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:12:34:56"}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	t0 := time.Now()
 	m, err := h.Start(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := call(ctx, m, "echo hi there")
-	if err != nil || got != "hi there" {
-		t.Fatalf("echo: %q, %v\nconsole:\n%s", got, err, ConsoleTail(spec.ConsoleLog, 20))
+	defer m.Stop(context.Background(), true)
+	must := func(cmd, want string) {
+		t.Helper()
+		got, err := call(ctx, m, cmd)
+		if err != nil || got != want {
+			t.Fatalf("%s: got %q, %v; want %q\nconsole:\n%s", cmd, got, err, want, ConsoleTail(spec.ConsoleLog, 20))
+		}
 	}
-	t.Logf("boot to echo: %v (%s)", time.Since(t0), h.Name())
-	if err := m.Stop(ctx, true); err != nil {
-		t.Fatal(err)
+	must("echo hi", "hi")
+	t.Logf("start → echo: %v (%s)", time.Since(t0), h.Name())
+	if s := m.State(); s != StateRunning {
+		t.Errorf("state %s, want running", s)
 	}
-	noLeftovers(t, spec.StateDir)
+
+	t.Run("rw share", func(t *testing.T) {
+		must("mount rootfs /mnt/rw", "ok")
+		must("read /mnt/rw/from-host", "hello guest")
+		must("write /mnt/rw/from-guest hello host", "ok")
+		if b, err := os.ReadFile(filepath.Join(rw, "from-guest")); err != nil || string(b) != "hello host" {
+			t.Fatalf("host sees %q, %v", b, err)
+		}
+		os.WriteFile(filepath.Join(rw, "from-host"), []byte("changed"), 0o644)
+		must("read /mnt/rw/from-host", "changed")
+	})
+	t.Run("ro share refuses writes", func(t *testing.T) {
+		must("mount ro /mnt/ro", "ok")
+		must("read /mnt/ro/ro-file", "read me")
+		got, err := call(ctx, m, "write /mnt/ro/new nope")
+		if err != nil || !strings.Contains(got, "read-only file system") {
+			t.Fatalf("write to ro share: %q, %v; want EROFS", got, err)
+		}
+		got, _ = call(ctx, m, "write /mnt/ro/ro-file overwrite")
+		if !strings.Contains(got, "read-only") {
+			t.Fatalf("overwrite on ro share: %q", got)
+		}
+		if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+			t.Fatal("file created through the read-only share")
+		}
+		if b, _ := os.ReadFile(filepath.Join(ro, "ro-file")); string(b) != "read me" {
+			t.Fatalf("ro file changed to %q", b)
+		}
+		// The read-only bind lives only in virtiofsd's mount namespace.
+		if err := os.WriteFile(filepath.Join(ro, "host-write"), nil, 0o644); err != nil {
+			t.Fatalf("host can no longer write its own dir: %v", err)
+		}
+	})
+	t.Run("pause resume", func(t *testing.T) {
+		if err := m.Pause(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := m.State(); s != StatePaused {
+			t.Fatalf("state %s, want paused", s)
+		}
+		if st, err := m.(*qemuMachine).qmp.status(ctx); err != nil || st != "paused" {
+			t.Fatalf("qemu status %q, %v", st, err)
+		}
+		short, c2 := context.WithTimeout(ctx, 700*time.Millisecond)
+		_, err := call(short, m, "echo paused?")
+		c2()
+		if err == nil {
+			t.Fatal("a paused guest answered")
+		}
+		if err := m.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		must("echo back", "back")
+		if s := m.State(); s != StateRunning {
+			t.Fatalf("state %s, want running", s)
+		}
+	})
+	t.Run("stop", func(t *testing.T) {
+		// testinit does not speak the agent protocol: the graceful stop falls
+		// back to QMP quit when ctx ends.
+		sctx, c3 := context.WithTimeout(ctx, 3*time.Second)
+		defer c3()
+		if err := m.Stop(sctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if s := m.State(); s != StateStopped || m.Err() != nil {
+			t.Fatalf("state %s, err %v", s, m.Err())
+		}
+		if _, err := m.Dial(ctx); !errors.Is(err, ErrNotRunning) {
+			t.Fatalf("Dial after stop: %v, want ErrNotRunning", err)
+		}
+		if err := m.Stop(ctx, true); err != nil {
+			t.Fatalf("second stop: %v", err)
+		}
+		noLeftovers(t, spec.StateDir)
+	})
+}
+
+// A guest that powers itself off is stopped; one whose PID 1 dies (kernel
+// panic) is failed with the console's last lines in Err; a forced stop kills.
+func TestQEMUEndings(t *testing.T) {
+	h := testQEMU(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name, cmd string
+		want      State
+	}{
+		{"poweroff", "poweroff", StateStopped},
+		{"panic", "exit", StateFailed},
+		{"kill", "", StateStopped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testinitSpec(t, "amd64")
+			spec.Shares = []Share{{Tag: "rootfs", HostPath: t.TempDir()}}
+			m, err := h.Start(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Stop(context.Background(), true)
+			if _, err := call(ctx, m, "echo up"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.cmd != "" {
+				call(ctx, m, tc.cmd)
+			} else if err := m.Stop(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-m.Done():
+			case <-ctx.Done():
+				t.Fatalf("machine did not end; state %s", m.State())
+			}
+			if s := m.State(); s != tc.want {
+				t.Fatalf("state %s, want %s (err %v)", s, tc.want, m.Err())
+			}
+			if tc.want == StateFailed {
+				if err := m.Err(); err == nil || !strings.Contains(err.Error(), "Kernel panic") {
+					t.Fatalf("Err() = %v; want the console's panic line", err)
+				}
+			} else if m.Err() != nil {
+				t.Fatalf("Err() = %v", m.Err())
+			}
+			noLeftovers(t, spec.StateDir)
+		})
+	}
 }

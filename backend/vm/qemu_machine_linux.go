@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+
+	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
 
 // qemuMachine is one qemu-system process, its virtiofsd daemons, the QMP
@@ -51,7 +53,7 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
 	}
-	killStale(spec.StateDir, h.log)
+	proc.KillStale(spec.StateDir, h.log)
 	consoleLog := spec.ConsoleLog
 	if consoleLog == "" {
 		consoleLog = filepath.Join(spec.StateDir, "console.log")
@@ -119,12 +121,12 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = qlog, qlog
 	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
-	if err := h.spawn.start(cmd); err != nil {
+	if err := h.spawn.Start(cmd); err != nil {
 		return m, fmt.Errorf("running %s: %w", cmd.Path, err)
 	}
 	m.cmd = cmd
 	go func() { m.exited <- cmd.Wait() }()
-	if err := writePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
+	if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
 		return m, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
 	}
 
@@ -229,8 +231,8 @@ func (m *qemuMachine) finish(werr error, reason string) {
 		if werr != nil {
 			why = fmt.Sprintf("qemu exited: %v", werr)
 		}
-		if reason == "guest-panic" {
-			why = "kernel panic"
+		if p := panicLine(m.consoleLog); p != "" {
+			why = p
 		}
 		tail := ConsoleTail(m.consoleLog, 15)
 		if q := readSmall(filepath.Join(m.spec.StateDir, "qemu.log")); q != "" && werr != nil {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+
+	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
 
 // DefaultVirtiofsd is QEMU's bundled virtiofsd on Debian.
@@ -50,11 +52,11 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := h.spawn.start(cmd); err != nil {
+	if err := h.spawn.Start(cmd); err != nil {
 		cli.Close()
 		return nil, nil, fmt.Errorf("share %q: starting %s: %w", sh.Tag, h.virtiofsd, err)
 	}
-	if err := writePidFile(stateDir, "virtiofsd-"+sh.Tag, cmd.Process.Pid); err != nil {
+	if err := proc.WritePidFile(stateDir, "virtiofsd-"+sh.Tag, cmd.Process.Pid); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		cli.Close()

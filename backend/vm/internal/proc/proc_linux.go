@@ -1,4 +1,6 @@
-package vm
+// Package proc starts the helper processes of a machine so that they die with
+// this process, and finds and kills what a crashed run left behind.
+package proc
 
 import (
 	"fmt"
@@ -14,18 +16,18 @@ import (
 	"go.uber.org/zap"
 )
 
-// spawner starts child processes from one OS thread that never exits, so
+// Spawner starts child processes from one OS thread that never exits, so
 // their Pdeathsig (SIGKILL when the parent thread dies) fires only when this
 // process dies, not when some Go runtime thread is retired.
-type spawner struct{ reqs chan spawnReq }
+type Spawner struct{ reqs chan spawnReq }
 
 type spawnReq struct {
 	cmd  *exec.Cmd
 	done chan error
 }
 
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan spawnReq)}
+func NewSpawner() *Spawner {
+	s := &Spawner{reqs: make(chan spawnReq)}
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
 		for r := range s.reqs {
@@ -35,8 +37,8 @@ func newSpawner() *spawner {
 	return s
 }
 
-// start starts cmd with Pdeathsig=SIGKILL in its own process group.
-func (s *spawner) start(cmd *exec.Cmd) error {
+// Start starts cmd with Pdeathsig=SIGKILL in its own process group.
+func (s *Spawner) Start(cmd *exec.Cmd) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -67,18 +69,18 @@ func procStartTime(pid int) (string, bool) {
 	return f[19], true // field 22 of stat: starttime
 }
 
-func writePidFile(dir, name string, pid int) error {
+func WritePidFile(dir, name string, pid int) error {
 	st, ok := procStartTime(pid)
 	if !ok {
 		return fmt.Errorf("process %d (%s) is gone", pid, name)
 	}
-	return writeFileAtomic(filepath.Join(dir, name+".pid"), []byte(fmt.Sprintf("%d %s\n", pid, st)))
+	return os.WriteFile(filepath.Join(dir, name+".pid"), []byte(fmt.Sprintf("%d %s\n", pid, st)), 0o644)
 }
 
-// killStale kills the processes named by *.pid files in dir that still run
+// KillStale kills the processes named by *.pid files in dir that still run
 // with the recorded start time, waits for them to go, and removes the files
 // and any sockets left in dir.
-func killStale(dir string, log *zap.Logger) {
+func KillStale(dir string, log *zap.Logger) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -114,4 +116,56 @@ func isZombie(pid int) bool {
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+// Descendants returns the pids of every process below pid (children first
+// level by level), read from /proc.
+func Descendants(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		children[pp] = append(children[pp], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// SignalTree sends sig to pid's process group and to every descendant of pid
+// (which may have moved to other groups, sessions or PID namespaces).
+func SignalTree(pid int, sig syscall.Signal) error {
+	err := syscall.Kill(-pid, sig)
+	if err == syscall.ESRCH {
+		err = syscall.Kill(pid, sig)
+	}
+	for _, d := range Descendants(pid) {
+		_ = syscall.Kill(d, sig)
+	}
+	return err
 }

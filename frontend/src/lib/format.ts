@@ -30,7 +30,9 @@ export function duration(ms: number): string {
 export function ago(t: string, now = Date.now()): string {
   if (isZeroTime(t)) return '—';
   const d = now - Date.parse(t);
-  return isFinite(d) ? `${duration(d)} ago` : '—';
+  if (!isFinite(d)) return '—';
+  if (d > 30 * 86400_000) return new Date(t).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+  return `${duration(d)} ago`;
 }
 
 export function shortID(id: string): string {

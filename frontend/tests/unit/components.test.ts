@@ -80,9 +80,9 @@ describe('RunDialog', () => {
     render(RunDialog, { props: { st, onclose: () => (closed = true) } });
     await fireEvent.input(screen.getByLabelText('Image'), { target: { value: 'nginx:latest' } });
     await fireEvent.input(screen.getByLabelText('Command'), { target: { value: `sh -c 'echo hi'` } });
-    await fireEvent.click(screen.getByText('＋ Port'));
+    await fireEvent.click(screen.getByText('+ Port'));
     await fireEvent.input(screen.getByLabelText('Port 1'), { target: { value: '80:x' } });
-    await fireEvent.click(screen.getByText('＋ Variable'));
+    await fireEvent.click(screen.getByText('+ Variable'));
     await fireEvent.input(screen.getByLabelText('Environment variable 1'), { target: { value: 'A=1' } });
     await fireEvent.change(screen.getByLabelText('Restart'), { target: { value: 'always' } });
     await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '1g' } });

@@ -27,10 +27,12 @@ import (
 // record, and renamed into place as the last step, so an image either lists complete or not at all.
 func (s *Store) install(ctx context.Context, img v1.Image, platform string, names []string,
 	report func(Progress)) (*Image, error) {
-	cfgName, err := img.ConfigName()
+	// The manifest names the config: no config download for an image already present.
+	mf, err := img.Manifest()
 	if err != nil {
 		return nil, err
 	}
+	cfgName := mf.Config.Digest
 	id := cfgName.String()
 	if got, err := s.present(ctx, id, names); err == nil || !errors.Is(err, ErrNotFound) {
 		return got, err
@@ -46,10 +48,6 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
 
-	mf, err := img.Manifest()
-	if err != nil {
-		return nil, err
-	}
 	dg, err := img.Digest()
 	if err != nil {
 		return nil, err

@@ -91,7 +91,7 @@ func (s *Store) pull(ctx context.Context, norm string, r name.Reference, plat v1
 	if err != nil {
 		return nil, registryError(err)
 	}
-	img, platform, err := choosePlatform(desc, plat)
+	img, platform, err := choosePlatform(desc, plat, s.knownPlatform)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +119,19 @@ func registryError(err error) error {
 	return err
 }
 
+// knownPlatform returns the platform of a present image by config digest, so a pull by manifest
+// digest of a present image needs no config download.
+func (s *Store) knownPlatform(id string) (string, bool) {
+	r, err := s.readRecord(id)
+	if err != nil {
+		return "", false
+	}
+	return r.Platform, true
+}
+
 // choosePlatform picks the image for plat from an index, or checks a single image's platform.
-func choosePlatform(desc *remote.Descriptor, plat v1.Platform) (v1.Image, string, error) {
+func choosePlatform(desc *remote.Descriptor, plat v1.Platform,
+	known func(configDigest string) (string, bool)) (v1.Image, string, error) {
 	switch {
 	case desc.MediaType.IsIndex():
 		idx, err := desc.ImageIndex()
@@ -145,11 +156,22 @@ func choosePlatform(desc *remote.Descriptor, plat v1.Platform) (v1.Image, string
 		if err != nil {
 			return nil, "", err
 		}
-		cf, err := img.ConfigFile()
+		mf, err := img.Manifest()
 		if err != nil {
 			return nil, "", err
 		}
-		have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		var have v1.Platform
+		if p, ok := known(mf.Config.Digest.String()); ok {
+			if pp, err := v1.ParsePlatform(p); err == nil {
+				have = *pp
+			}
+		} else {
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return nil, "", err
+			}
+			have = v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		}
 		if have.OS == "" && have.Architecture == "" {
 			return img, platformString(plat), nil
 		}

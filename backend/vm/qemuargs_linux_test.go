@@ -1,0 +1,44 @@
+package vm
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestQEMUArgs(t *testing.T) {
+	s := validSpec()
+	s.Shares = append(s.Shares, Share{Tag: "data", HostPath: "/d", ReadOnly: true})
+	s.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:aa:bb:cc"}
+	s.Cmdline = []string{"skiff.hostname=web"}
+	line := strings.Join(qemuArgs(s, "tcg", "/c.log"), " ")
+	for _, want := range []string{
+		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "skiff.channel=virtio-serial:skiff.agent",
+		"skiff.hostname=web", "skiff.time=", "file,id=con,path=/c.log,append=on",
+		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
+		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
+		"socket,id=fs0,fd=5 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
+		"socket,id=fs1,fd=6 -device vhost-user-fs-pci,chardev=fs1,tag=data",
+		"-netdev user,id=net0 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc", "-no-reboot",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("argv lacks %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "-cpu host") {
+		t.Error("-cpu host under TCG")
+	}
+	s.Arch, s.Network.Mode, s.Cmdline = "arm64", NetworkNone, []string{"skiff.time=5"}
+	line = strings.Join(qemuArgs(s, "tcg", "/c.log"), " ")
+	for _, want := range []string{"-machine virt,memory-backend=mem", "-cpu max", "console=ttyAMA0", "skiff.time=5"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("arm64 argv lacks %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "netdev") || strings.Count(line, "skiff.time=") != 1 {
+		t.Errorf("arm64 argv: %s", line)
+	}
+	if line := strings.Join(qemuArgs(validSpec(), "kvm", "/c"), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {
+		t.Errorf("kvm argv: %s", line)
+	}
+}

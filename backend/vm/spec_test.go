@@ -1,0 +1,41 @@
+package vm
+
+import (
+	"errors"
+	"testing"
+)
+
+func validSpec() MachineSpec {
+	return MachineSpec{ID: "x", Arch: "amd64", CPUs: 1, MemoryMiB: 256, Kernel: "k", Initramfs: "i", StateDir: "/tmp/s",
+		Shares: []Share{{Tag: "rootfs", HostPath: "/r"}}}
+}
+
+func TestValidate(t *testing.T) {
+	if err := validSpec().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(*MachineSpec){
+		"no id":      func(s *MachineSpec) { s.ID = "" },
+		"arch":       func(s *MachineSpec) { s.Arch = "riscv64" },
+		"cpus":       func(s *MachineSpec) { s.CPUs = 0 },
+		"memory":     func(s *MachineSpec) { s.MemoryMiB = 16 },
+		"kernel":     func(s *MachineSpec) { s.Kernel = "" },
+		"initramfs":  func(s *MachineSpec) { s.Initramfs = "" },
+		"state dir":  func(s *MachineSpec) { s.StateDir = "" },
+		"tag chars":  func(s *MachineSpec) { s.Shares[0].Tag = "a,b" },
+		"tag twice":  func(s *MachineSpec) { s.Shares = append(s.Shares, s.Shares[0]) },
+		"share path": func(s *MachineSpec) { s.Shares[0].HostPath = "" },
+		"net mode":   func(s *MachineSpec) { s.Network.Mode = "bridge" },
+	} {
+		s := validSpec()
+		s.Shares = append([]Share(nil), s.Shares...)
+		mut(&s)
+		if err := s.Validate(); !errors.Is(err, ErrInvalidSpec) {
+			t.Errorf("%s: %v, want ErrInvalidSpec", name, err)
+		}
+	}
+	d := MachineSpec{}.WithDefaults()
+	if d.Arch != HostArch() || d.CPUs != 1 || d.MemoryMiB != 512 || d.Network.Mode != NetworkNAT {
+		t.Errorf("defaults %+v", d)
+	}
+}

@@ -1,0 +1,332 @@
+package images_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// checkTree checks a rootfs against testutil.MultilayerExpect.
+func checkTree(t *testing.T, root string) {
+	t.Helper()
+	ino := func(p string) uint64 {
+		fi, err := os.Lstat(filepath.Join(root, p))
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return 0
+		}
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	for p, want := range testutil.MultilayerExpect {
+		full := filepath.Join(root, p)
+		fi, err := os.Lstat(full)
+		kind, arg, _ := strings.Cut(want, " ")
+		if kind == "" {
+			if err == nil {
+				t.Errorf("%s exists, want it deleted", p)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		switch kind {
+		case "dir":
+			if !fi.IsDir() {
+				t.Errorf("%s is %v, want a directory", p, fi.Mode())
+			}
+		case "file":
+			b, err := os.ReadFile(full)
+			if !fi.Mode().IsRegular() || err != nil || string(b) != arg {
+				t.Errorf("%s = %q (%v, %v), want file %q", p, b, fi.Mode(), err, arg)
+			}
+		case "symlink":
+			l, err := os.Readlink(full)
+			if err != nil || l != arg {
+				t.Errorf("%s -> %q (%v), want %q", p, l, err, arg)
+			}
+		case "hardlink":
+			if ino(p) != ino(arg) {
+				t.Errorf("%s is not a hardlink of %s", p, arg)
+			}
+		case "fifo":
+			if fi.Mode()&os.ModeNamedPipe == 0 {
+				t.Errorf("%s is %v, want a fifo", p, fi.Mode())
+			}
+		case "chardev":
+			if os.Geteuid() != 0 {
+				continue // recorded in the owners file instead
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if fi.Mode()&os.ModeCharDevice == 0 || strconv.Itoa(int(st.Rdev>>8&0xfff))+" "+strconv.Itoa(int(st.Rdev&0xff)) != arg {
+				t.Errorf("%s is %v rdev %x, want char device %s", p, fi.Mode(), st.Rdev, arg)
+			}
+		default:
+			t.Fatalf("bad expectation %q", want)
+		}
+	}
+	fi, err := os.Lstat(filepath.Join(root, "replace-me"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("replace-me mode %v, %v", fi.Mode(), err)
+	}
+	fi, err = os.Lstat(filepath.Join(root, "data/owned"))
+	if err != nil || fi.Mode()&os.ModeSetuid == 0 || fi.Mode().Perm() != 0o750 {
+		t.Errorf("data/owned mode %v, %v (want setuid 0750)", fi.Mode(), err)
+	}
+	if os.Geteuid() == 0 {
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 || st.Gid != 1000 {
+			t.Errorf("data/owned owned by %d:%d", st.Uid, st.Gid)
+		}
+	}
+	for _, p := range []string{"data", "opq", "data/b", "keep/deep", "data/sl"} {
+		if fi, err := os.Lstat(filepath.Join(root, p)); err != nil || !fi.ModTime().Equal(testutil.FixtureTime) {
+			t.Errorf("%s mtime %v (%v), want %v", p, fi.ModTime(), err, testutil.FixtureTime)
+		}
+	}
+}
+
+func TestMultilayerAndSharedBlobs(t *testing.T) {
+	host, reqs := registry(t, nil)
+	ctx := ctxT(t)
+	s := openStore(t, images.WithPlatform("linux/amd64"))
+	bb, err := s.Pull(ctx, host+"/busybox:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prog progressLog
+	img, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{Progress: prog.fn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, img.RootFS)
+	want := images.ImageConfig{
+		Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"cat /data/b"},
+		Env: []string{testutil.ImagePathEnv, "MULTI=1"}, WorkingDir: "/data", User: "app",
+		StopSignal: "SIGINT", ExposedPorts: []string{"8080/tcp"}, Volumes: []string{"/data"},
+		Labels: map[string]string{"dev.skiff.test": "multilayer"},
+	}
+	if !reflect.DeepEqual(img.Config, want) {
+		t.Errorf("config %+v\nwant %+v", img.Config, want)
+	}
+	// The busybox layer is shared: downloaded once, reported as present, unpacked into both.
+	layers, _ := testImages(t).BusyboxAMD64.Layers()
+	base, _ := layers[0].Digest()
+	if n := reqs.get("GET", "/blobs/"+base.String()); n != 1 {
+		t.Errorf("shared layer downloaded %d times, want 1", n)
+	}
+	if got := prog.statuses(base.String()); !reflect.DeepEqual(got, []string{"waiting", "exists", "extracting", "done"}) {
+		t.Errorf("shared layer progress %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(bb.RootFS, "data")); err == nil {
+		t.Error("the multilayer image's files appeared in busybox's rootfs")
+	}
+	du, err := s.DiskUsage(ctx)
+	if err != nil || du.Images != 2 || du.Blobs != 2*2+4 || du.Reclaimable != 0 || du.Total != du.RootFSSize+du.BlobsSize {
+		t.Errorf("disk usage %+v, %v", du, err)
+	}
+}
+
+func TestConcurrentPullsShareOneDownload(t *testing.T) {
+	host, reqs := registry(t, nil)
+	ctx := ctxT(t)
+	s := openStore(t)
+	const n = 4
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	errs := make([]error, n)
+	progs := make([]progressLog, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			img, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{Progress: progs[i].fn})
+			errs[i] = err
+			if img != nil {
+				ids[i] = img.ID
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("pull %d: %s, %v", i, ids[i], errs[i])
+		}
+	}
+	mf, _ := testImages(t).Multilayer.Manifest()
+	for _, l := range mf.Layers {
+		if c := reqs.get("GET", "/blobs/"+l.Digest.String()); c != 1 {
+			t.Errorf("layer %s downloaded %d times", l.Digest, c)
+		}
+	}
+	if len(progs[0].all) == 0 {
+		t.Error("the first caller got no progress")
+	}
+	if list, _ := s.List(ctx); len(list) != 1 {
+		t.Errorf("%d images listed", len(list))
+	}
+}
+
+// stall serves the blob with digest dg half-way, then holds the response until the client leaves.
+type stall struct {
+	dg      string
+	started chan struct{}
+	once    sync.Once
+	on      bool
+}
+
+func (st *stall) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !st.on || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+st.dg) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := &bufferedWriter{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		w.Write(rec.body[:len(rec.body)/2])
+		w.(http.Flusher).Flush()
+		st.once.Do(func() { close(st.started) })
+		<-r.Context().Done()
+	})
+}
+
+type bufferedWriter struct {
+	header http.Header
+	code   int
+	body   []byte
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = 200
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+func (b *bufferedWriter) WriteHeader(c int) { b.code = c }
+
+func TestCancelAndResume(t *testing.T) {
+	mf, _ := testImages(t).Multilayer.Manifest()
+	last := mf.Layers[len(mf.Layers)-1].Digest.String()
+	st := &stall{dg: last, started: make(chan struct{}), on: true}
+	host, reqs := registry(t, st.wrap)
+	s := openStore(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{})
+		errc <- err
+	}()
+	select {
+	case <-st.started:
+	case err := <-errc:
+		t.Fatalf("pull ended before the stalled layer: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the stalled layer was never requested")
+	}
+	time.Sleep(50 * time.Millisecond) // let the other layers finish
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled pull: %v", err)
+	}
+	if list, err := s.List(context.Background()); err != nil || len(list) != 0 {
+		t.Fatalf("after a cancelled pull List = %v, %v", list, err)
+	}
+	if _, err := s.Get(context.Background(), host+"/multilayer:latest"); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("Get after a cancelled pull: %v", err)
+	}
+	if l := leftovers(t, s); len(l) != 0 {
+		t.Errorf("a cancelled pull left %v", l)
+	}
+
+	// The next pull downloads only what is missing.
+	st.on = false
+	reqs.reset()
+	img, err := s.Pull(context.Background(), host+"/multilayer:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range mf.Layers {
+		want := 0
+		if l.Digest.String() == last {
+			want = 1
+		}
+		if c := reqs.get("GET", "/blobs/"+l.Digest.String()); c != want {
+			t.Errorf("resumed pull downloaded layer %s %d times, want %d", l.Digest, c, want)
+		}
+	}
+	checkTree(t, img.RootFS)
+}
+
+// A crash mid-pull leaves an unpack directory and a partial download; neither lists, and Open
+// removes them.
+func TestCrashLeftoversAreCleaned(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := images.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "images", ".unpack-0123456789ab-42", "rootfs", "bin")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "blobs", "ingest", "abc-1"), []byte("partial"), 0o644)
+	// An image directory without its record (not committed) is not an image either.
+	os.MkdirAll(filepath.Join(dir, "images", strings.Repeat("ab", 32), "rootfs"), 0o755)
+	if list, err := s.List(context.Background()); err != nil || len(list) != 0 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	if _, err := images.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	if l := leftovers(t, s); len(l) != 0 {
+		t.Errorf("Open left %v", l)
+	}
+}
+
+func TestBadDigestFailsCleanly(t *testing.T) {
+	imgs := testImages(t)
+	cf, _ := imgs.Multilayer.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.RootFS.DiffIDs[2] = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
+	bad, err := mutate.ConfigFile(imgs.Multilayer, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := registry(t, nil)
+	if err := testutil.PushImage(context.Background(), host+"/bad:latest", bad); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t)
+	_, err = s.Pull(ctxT(t), host+"/bad:latest", images.PullOptions{})
+	if !errors.Is(err, images.ErrDigestMismatch) {
+		t.Fatalf("pull with a wrong diff ID: %v", err)
+	}
+	if list, _ := s.List(context.Background()); len(list) != 0 {
+		t.Errorf("listed after a failed pull: %v", list)
+	}
+	if l := leftovers(t, s); len(l) != 0 {
+		t.Errorf("a failed pull left %v", l)
+	}
+}
+
+

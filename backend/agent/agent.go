@@ -1,0 +1,236 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Version is the agent's version string, reported in Info.
+var Version = "dev"
+
+// Config configures an Agent.
+type Config struct {
+	// Root is the container root filesystem as the agent sees it. It must be
+	// a mount point with shared propagation (HostMain and VMMain arrange that).
+	Root string
+	// Shares maps share tags to host directories (host mode). In VM mode
+	// tags are virtiofs tags.
+	Shares map[string]string
+	// VM selects VM mode: virtiofs shares, SetTime allowed, power off on Shutdown.
+	VM bool
+	// AllowSetTime lets SetTime change the clock in host mode.
+	AllowSetTime bool
+	// Hostname is the workload's hostname when Run does not name one.
+	Hostname string
+	// Log receives the agent's log; nil is quiet.
+	Log *zap.Logger
+	// OnShutdown runs after a Shutdown request has stopped the workload and
+	// been answered (VM mode: power off). Serve returns after it.
+	OnShutdown func()
+	// OnWorkloadExit runs after the workload's exit status was delivered.
+	OnWorkloadExit func(agentproto.ExitStatus)
+}
+
+// Agent serves agentproto streams.
+type Agent struct {
+	cfg     Config
+	log     *zap.Logger
+	root    *root
+	reaper  *reaper
+	spawner *spawner
+	cgroups *cgroups
+	info    agentproto.Info
+
+	mu sync.Mutex // guards wl
+	wl *workload  // the current or last workload
+
+	mountMu     sync.Mutex // guards mountedTags
+	mountedTags map[string]bool
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
+}
+
+// New prepares an agent for cfg. It does not start serving.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "skiff"
+	}
+	r, err := openRoot(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	host, _ := os.Hostname()
+	a := &Agent{
+		cfg: cfg, log: cfg.Log, root: r,
+		reaper:      newReaper(cfg.Log),
+		spawner:     newSpawner(),
+		cgroups:     newCgroups(cfg.Log),
+		mountedTags: map[string]bool{},
+		stop:        make(chan struct{}),
+		info: agentproto.Info{
+			ProtocolVersion: agentproto.ProtocolVersion,
+			AgentVersion:    Version,
+			Arch:            runtime.GOARCH,
+			Kernel:          unix.ByteSliceToString(uts.Release[:]),
+			Hostname:        host,
+			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "mount", "settime", "stats", "touch", "shutdown"},
+		},
+	}
+	return a, nil
+}
+
+// Serve accepts streams from l and serves each on its own goroutine until
+// ctx ends or a Shutdown request has been handled. It also reaps children.
+func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.reaper.run(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-a.stop:
+		}
+		l.Close()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-a.stop:
+				return nil
+			case <-ctx.Done():
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting agent streams: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.handle(ctx, nc)
+		}()
+	}
+}
+
+// handle serves one stream: hello, one request, its answer and traffic.
+func (a *Agent) handle(ctx context.Context, nc net.Conn) {
+	c := agentproto.NewConn(nc)
+	defer c.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("panic serving stream", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			_ = c.Send(agentproto.ErrorMessage(fmt.Errorf("agent panic: %v", r)))
+		}
+	}()
+	if err := agentproto.ServerHello(c, a.info); err != nil {
+		a.log.Debug("hello failed", zap.Error(err))
+		return
+	}
+	m, err := c.Recv()
+	if err != nil {
+		_ = c.Send(agentproto.ErrorMessage(fmt.Errorf("reading request: %v: %w", err, errBadRequest)))
+		return
+	}
+	req, ok := m.(agentproto.Request)
+	if !ok {
+		_ = c.Send(agentproto.ErrorMessage(fmt.Errorf("got %s, want a request: %w", m.Type(), errBadRequest)))
+		return
+	}
+	if err := a.dispatch(ctx, c, req); err != nil {
+		a.log.Debug("request failed", zap.String("op", req.Op), zap.Error(err))
+		_ = c.Send(agentproto.ErrorMessage(err))
+	}
+}
+
+// dispatch runs req. Operations that stream send their own OK; for the
+// others a nil error is answered with OK here.
+func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto.Request) error {
+	var ok agentproto.OK
+	switch req.Op {
+	case agentproto.OpRun:
+		return a.run(c, req.Process)
+	case agentproto.OpExec:
+		return a.exec(c, req.Process)
+	case agentproto.OpForward:
+		return a.forward(ctx, c, req.Port)
+	case agentproto.OpInfo:
+		info := a.info
+		ok.Info = &info
+	case agentproto.OpSignal:
+		if err := a.signalWorkload(req.Signal); err != nil {
+			return err
+		}
+	case agentproto.OpMount:
+		if err := a.mount(req.Mount); err != nil {
+			return err
+		}
+	case agentproto.OpSetTime:
+		if err := a.setTime(req.Time); err != nil {
+			return err
+		}
+	case agentproto.OpStats:
+		st, err := a.stats()
+		if err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		ok.Stats = st
+	case agentproto.OpTouch:
+		if err := a.touch(req.Paths); err != nil {
+			return err
+		}
+	case agentproto.OpShutdown:
+		a.shutdown()
+		_ = c.Send(ok)
+		c.Close()
+		a.stopOnce.Do(func() {
+			if a.cfg.OnShutdown != nil {
+				a.cfg.OnShutdown()
+			}
+			close(a.stop)
+		})
+		return nil
+	default:
+		return fmt.Errorf("operation %q: %w", strings.ToValidUTF8(req.Op, "?"), agentproto.ErrUnknownOperation)
+	}
+	return c.Send(ok)
+}
+
+// shutdown kills the workload (and so its PID namespace) and syncs.
+func (a *Agent) shutdown() {
+	if w, err := a.running(); err == nil {
+		_ = unix.Kill(w.pid, unix.SIGKILL)
+		select {
+		case <-w.done:
+		case <-time.After(5 * time.Second):
+			a.log.Warn("workload did not exit after SIGKILL", zap.Int("pid", w.pid))
+		}
+	}
+	unix.Sync()
+}

@@ -1,0 +1,110 @@
+//go:build linux
+
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"syscall"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// exec starts a process inside the running workload's namespaces and root.
+//
+// setns(CLONE_NEWNS) is impossible in a multi-threaded Go process, so the
+// child does not join the mount namespace: it chroots into
+// /proc/<workload>/root, which is the workload's root in the workload's
+// mount tree, so it sees exactly the container's mounts (/proc of the
+// container's PID namespace included). UTS, IPC and PID namespaces are
+// joined with setns on a locked OS thread, which the fork then inherits;
+// setns(CLONE_NEWPID) affects only children, which is what we want.
+func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
+	if spec == nil || len(spec.Args) == 0 {
+		return fmt.Errorf("exec: no command: %w", errBadRequest)
+	}
+	w, err := a.running()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	rootPath := "/proc/" + itoa(w.pid) + "/root"
+	r, err := openRoot(rootPath)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	defer r.Close()
+	id, err := a.identity(r, spec.User)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	env := mergeEnv(spec.Env, id, w.hostname, spec.TTY)
+	cwd := path.Clean("/" + spec.Cwd)
+	if err := r.mkdirAll(cwd, 0o755); err != nil {
+		return fmt.Errorf("exec: working directory: %w", err)
+	}
+	argv0, err := lookPath(spec.Args[0], env, r.stat)
+	if err != nil {
+		return fmt.Errorf("exec %w", err)
+	}
+	s, err := newStdio(spec, func() (*os.File, *os.File, error) { return openPTYInRoot(r, spec.Rows, spec.Cols) })
+	if err != nil {
+		return fmt.Errorf("exec: stdio: %w", err)
+	}
+	sys := &syscall.SysProcAttr{
+		Chroot:     rootPath,
+		Credential: &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups},
+		Setsid:     true,
+		Setctty:    spec.TTY,
+		Ctty:       0,
+	}
+	if w.cgroup != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, w.cgroup.fd
+	}
+	type started struct {
+		pid    int
+		exited <-chan unix.WaitStatus
+		err    error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		// This thread's namespaces change for good: never unlock it, so the
+		// runtime discards the thread when the goroutine ends.
+		runtime.LockOSThread()
+		for _, ns := range []struct {
+			name string
+			flag int
+		}{{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"pid", unix.CLONE_NEWPID}} {
+			p := "/proc/" + itoa(w.pid) + "/ns/" + ns.name
+			fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Setns(fd, ns.flag)
+				unix.Close(fd)
+			}
+			if err != nil {
+				ch <- started{err: fmt.Errorf("joining %s: %w", p, err)}
+				return
+			}
+		}
+		pid, exited, err := a.reaper.start(func() (int, error) {
+			return syscall.ForkExec(argv0, spec.Args, &syscall.ProcAttr{Dir: cwd, Env: env, Files: s.childFds(), Sys: sys})
+		})
+		ch <- started{pid, exited, err}
+	}()
+	st := <-ch
+	s.closeChild()
+	if st.err != nil {
+		s.close()
+		return execError(argv0, st.err)
+	}
+	a.log.Debug("exec started", zap.Int("pid", st.pid), zap.Strings("args", spec.Args))
+	if err := c.Send(agentproto.OK{PID: st.pid}); err != nil {
+		_ = unix.Kill(st.pid, unix.SIGKILL)
+	}
+	// An exec'd process whose stream breaks is killed: nobody can see it any more.
+	serveProcess(a.log, c, st.pid, st.exited, s, func() { _ = unix.Kill(st.pid, unix.SIGKILL) }, nil)
+	return nil
+}

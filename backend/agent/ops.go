@@ -1,0 +1,174 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"golang.org/x/sys/unix"
+)
+
+// shareSource returns the directory that holds share tag: the --share
+// directory in host mode; in VM mode the virtiofs tag, mounted once under
+// /run/skiff/shares.
+func (a *Agent) shareSource(tag string) (string, error) {
+	if tag == "" || filepath.Base(tag) != tag || tag == "." || tag == ".." {
+		return "", fmt.Errorf("share tag %q: %w", tag, errBadRequest)
+	}
+	if !a.cfg.VM {
+		dir, ok := a.cfg.Shares[tag]
+		if !ok {
+			return "", fmt.Errorf("share %q: %w", tag, errNotFound)
+		}
+		return dir, nil
+	}
+	dir := filepath.Join(sharesDir, tag)
+	a.mountMu.Lock()
+	defer a.mountMu.Unlock()
+	if a.mountedTags[tag] {
+		return dir, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := unix.Mount(tag, dir, "virtiofs", 0, ""); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
+			return "", fmt.Errorf("mounting virtiofs share %q: %v: %w", tag, err, errNotFound)
+		}
+		return "", fmt.Errorf("mounting virtiofs share %q: %w", tag, err)
+	}
+	a.mountedTags[tag] = true
+	return dir, nil
+}
+
+// mount binds a share onto a path in the container root. The bind is made
+// in the agent's mount namespace on the root, which is a shared mount, so it
+// propagates into the workload's (slave) copy, running or not.
+func (a *Agent) mount(m *agentproto.MountSpec) error {
+	if m == nil || m.Target == "" {
+		return fmt.Errorf("mount: no target: %w", errBadRequest)
+	}
+	src, err := a.shareSource(m.Tag)
+	if err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	if err := a.root.mkdirAll(m.Target, 0o755); err != nil {
+		return fmt.Errorf("mount: target %q: %w", m.Target, err)
+	}
+	target, err := a.root.open(m.Target, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("mount: target %q: %w", m.Target, err)
+	}
+	defer unix.Close(target)
+	tree, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("mount: cloning %q: %w", src, err)
+	}
+	defer unix.Close(tree)
+	if m.ReadOnly {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("mount: making %q read-only: %w", src, err)
+		}
+	}
+	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount: attaching %q at %q: %w", src, m.Target, err)
+	}
+	return nil
+}
+
+// touch sets the mtime (and atime) of paths inside the container root to now.
+func (a *Agent) touch(paths []string) error {
+	var errs []error
+	for _, p := range paths {
+		fd, err := a.root.open(p, unix.O_PATH)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("touch %q: %w", p, err))
+			continue
+		}
+		err = unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}, 0)
+		unix.Close(fd)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("touch %q: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) setTime(ns int64) error {
+	if !a.cfg.VM && !a.cfg.AllowSetTime {
+		return fmt.Errorf("settime: refusing to set the host's clock in host mode (start with --allow-settime): %w", errNotSupported)
+	}
+	ts := unix.NsecToTimespec(ns)
+	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+		return fmt.Errorf("settime %s: %w", time.Unix(0, ns).UTC(), err)
+	}
+	return nil
+}
+
+// forward connects the stream to TCP 127.0.0.1:port in the guest and copies
+// both ways; each direction's EOF is passed on as a half-close.
+func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("forward: port %d: %w", port, errBadRequest)
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	tc, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("forward: %w", err)
+	}
+	defer tc.Close()
+	if err := c.Send(agentproto.OK{}); err != nil {
+		return nil
+	}
+	tcp := tc.(*net.TCPConn)
+	upDone := make(chan struct{})
+	go func() { // host → guest
+		defer close(upDone)
+		for {
+			m, err := c.Recv()
+			if err != nil {
+				tcp.Close() // the stream is gone: abort
+				return
+			}
+			switch v := m.(type) {
+			case agentproto.Data:
+				if _, err := tcp.Write(v); err != nil {
+					return
+				}
+			case agentproto.DataEOF:
+				_ = tcp.CloseWrite()
+				return
+			default:
+				tcp.Close()
+				return
+			}
+		}
+	}()
+	buf := make([]byte, agentproto.HeaderSize+256<<10)
+	for { // guest → host
+		n, err := tcp.Read(buf[agentproto.HeaderSize:])
+		if n > 0 {
+			if c.SendRaw(agentproto.TypeData, buf[:agentproto.HeaderSize+n]) != nil {
+				break
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				_ = c.Send(agentproto.DataEOF{})
+			}
+			break
+		}
+	}
+	<-upDone
+	return nil
+}

@@ -380,3 +380,34 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// ConsoleMax bounds what Console returns: the end of the console log.
+const ConsoleMax = 1 << 20
+
+// Console returns the VM's console log (kernel and agent), at most its last ConsoleMax bytes.
+func (s *Containers) Console(id string) (string, error) {
+	if err := needID(id); err != nil {
+		return "", err
+	}
+	r, err := s.b.ConsoleLog(s.ctx(), id, false)
+	if err != nil {
+		return "", toError(err)
+	}
+	defer r.Close()
+	var ring []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		ring = append(ring, buf[:n]...)
+		if len(ring) > 2*ConsoleMax {
+			ring = append([]byte(nil), ring[len(ring)-ConsoleMax:]...)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(ring) > ConsoleMax {
+		ring = ring[len(ring)-ConsoleMax:]
+	}
+	return string(ring), nil
+}

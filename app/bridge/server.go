@@ -83,10 +83,11 @@ func (s *Server) Handler(token string) http.Handler {
 	if token == "" {
 		return mux
 	}
-	return tokenCheck(token, mux)
+	return RequireToken(token, mux)
 }
 
-func tokenCheck(token string, next http.Handler) http.Handler {
+// RequireToken wraps next so that every request must carry token (see Handler).
+func RequireToken(token string, next http.Handler) http.Handler {
 	ok := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := r.URL.Query().Get("token")

@@ -1,0 +1,239 @@
+// Package daemon runs Skiff's engine in this process and serves it: the engine wiring (hypervisor,
+// image store, kernel bundles), the adapter from *engine.Engine to app.Backend, and Run, which
+// serves the bridge on the data dir's socket (and, for `skiff serve`, on TCP with a token).
+// `skiff daemon`, `skiff serve` and the desktop app all start the engine through here.
+//
+//	eng, err := daemon.Open(ctx, daemon.Config{Home: home, Log: log})
+//	defer eng.Close(ctx)
+//	svc := app.New(eng.Backend, sink)
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/backend/engine"
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/internal/wake"
+)
+
+// Config configures Open and Run.
+type Config struct {
+	Home    string // data dir; engine.DefaultHome() when empty
+	Log     *zap.Logger
+	Version app.VersionInfo
+
+	HTTPAddr string           // Run: also serve on this TCP address with a token
+	Assets   fs.FS            // the built frontend, served at / by the bridge
+	OnHTTP   func(url string) // Run: called with the dashboard URL (token included)
+	Ready    func(sock string)
+	// StopTimeout bounds the graceful stop of running containers when the engine closes.
+	StopTimeout time.Duration
+}
+
+// Engine is an engine opened in this process with its app.Backend.
+type Engine struct {
+	*engine.Engine
+	Backend    *Backend
+	Hypervisor string
+	stopWake   context.CancelFunc
+}
+
+// ErrEngineRunning means another process holds the data dir (its engine serves the socket).
+var ErrEngineRunning = errors.New("another Skiff engine holds the data dir")
+
+// Open opens the engine of cfg.Home: the hypervisor (SKIFF_HYPERVISOR selects a backend by name),
+// the image store, and kernel resolution (SKIFF_KERNEL, SKIFF_KERNEL_DIR, the kernel cache).
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	home := cfg.Home
+	if home == "" {
+		h, err := engine.DefaultHome()
+		if err != nil {
+			return nil, err
+		}
+		home = h
+	}
+	hv, err := newHypervisor(log)
+	if err != nil {
+		return nil, fmt.Errorf("starting the hypervisor backend: %w", err)
+	}
+	var eng *engine.Engine
+	st, err := images.Open(filepath.Join(home, "images"), images.WithLogger(log.Named("images")),
+		images.WithInUse(func(id string) bool { return eng != nil && eng.ImageInUse(id) }))
+	if err != nil {
+		return nil, fmt.Errorf("opening the image store: %w", err)
+	}
+	k := &kernels{home: home, log: log.Named("kernel"), byArch: map[string]kernel{}}
+	wctx, stopWake := context.WithCancel(context.Background())
+	eng, err = engine.Open(ctx, engine.Config{Home: home, Log: log.Named("engine"), Hypervisor: hv, Images: st,
+		Kernel: k.resolve, Wake: wake.Watch(wctx)})
+	if err != nil {
+		stopWake()
+		if errors.Is(err, engine.ErrLocked) {
+			return nil, fmt.Errorf("%w (%s): %v", ErrEngineRunning, home, err)
+		}
+		return nil, fmt.Errorf("opening the engine: %w", err)
+	}
+	return &Engine{Engine: eng, Backend: NewBackend(eng, hv.Name(), k.describe), Hypervisor: hv.Name(), stopWake: stopWake}, nil
+}
+
+// Close stops the engine: running containers are stopped gracefully within ctx.
+func (e *Engine) Close(ctx context.Context) error {
+	defer e.stopWake()
+	return e.Engine.Close(ctx)
+}
+
+type kernel struct {
+	bundle    *vm.Bundle
+	initramfs string
+}
+
+// kernels resolves kernel bundles and their initramfs once per arch.
+type kernels struct {
+	home string
+	log  *zap.Logger
+
+	mu     sync.Mutex // guards byArch
+	byArch map[string]kernel
+}
+
+func (k *kernels) resolve(ctx context.Context, arch string) (*vm.Bundle, string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kk, ok := k.byArch[arch]; ok {
+		return kk.bundle, kk.initramfs, nil
+	}
+	b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, CacheDir: filepath.Join(k.home, "kernels"),
+		Ref: os.Getenv("SKIFF_KERNEL_REF"), Log: k.log})
+	if err != nil {
+		return nil, "", fmt.Errorf("finding a kernel for %s (build one with `make kernel`, or set SKIFF_KERNEL): %w", arch, err)
+	}
+	initrd, err := vm.BuildInitramfs(ctx, b, filepath.Join(k.home, "kernels", "initramfs"))
+	if err != nil {
+		return nil, "", fmt.Errorf("building the initramfs: %w", err)
+	}
+	k.byArch[arch] = kernel{bundle: b, initramfs: initrd}
+	return b, initrd, nil
+}
+
+func (k *kernels) describe() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for arch, kk := range k.byArch {
+		return kk.bundle.Manifest.Version + " (" + arch + ")"
+	}
+	return ""
+}
+
+// Run opens the engine and serves the bridge on <home>/skiff.sock (and on cfg.HTTPAddr with a
+// token) until ctx ends, then stops the engine. When cfg.HTTPAddr is set and another engine
+// already serves the data dir, Run serves the dashboard as a proxy to it instead.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	home := cfg.Home
+	if home == "" {
+		h, err := engine.DefaultHome()
+		if err != nil {
+			return err
+		}
+		home = h
+	}
+	cfg.Home = home
+	sock := filepath.Join(home, bridge.SocketName)
+	eng, err := Open(ctx, cfg)
+	if errors.Is(err, ErrEngineRunning) && cfg.HTTPAddr != "" {
+		log.Info("attaching to the running engine", zap.String("socket", sock))
+		return serveProxy(ctx, cfg, sock)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		t := cfg.StopTimeout
+		if t <= 0 {
+			t = 30 * time.Second
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), t)
+		defer cancel()
+		if err := eng.Close(cctx); err != nil {
+			log.Warn("closing the engine", zap.Error(err))
+		}
+	}()
+	srv := bridge.NewServer(eng.Backend, bridge.WithLogger(log.Named("bridge")), bridge.WithAssets(cfg.Assets), bridge.WithVersion(cfg.Version))
+	l, err := bridge.ListenUnix(sock)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ctx, l, "") }()
+	if cfg.HTTPAddr != "" {
+		tl, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
+		}
+		token := bridge.NewToken()
+		go func() { errc <- srv.Serve(ctx, tl, token) }()
+		if cfg.OnHTTP != nil {
+			cfg.OnHTTP(fmt.Sprintf("http://%s/?token=%s", tl.Addr(), token))
+		}
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(sock)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// serveProxy serves the dashboard on cfg.HTTPAddr, forwarding /api/ to the engine's socket.
+func serveProxy(ctx context.Context, cfg Config, sock string) error {
+	tl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.HTTPAddr, err)
+	}
+	token := bridge.NewToken()
+	target, _ := url.Parse("http://skiff")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	assets := bridge.NewServer(nil, bridge.WithAssets(cfg.Assets)).Handler("")
+	mux := http.NewServeMux()
+	mux.Handle("/api/", proxy)
+	mux.Handle("/", assets)
+	hs := &http.Server{Handler: bridge.RequireToken(token, mux)}
+	go func() { <-ctx.Done(); hs.Close() }()
+	if cfg.OnHTTP != nil {
+		cfg.OnHTTP(fmt.Sprintf("http://%s/?token=%s", tl.Addr(), token))
+	}
+	if err := hs.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !linux && !darwin
+
+package daemon
+
+func memoryBytes() uint64 { return 0 }

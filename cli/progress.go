@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/bridge"
+)
+
+// progressView renders "progress:<id>" events as one status line on stderr (a terminal).
+type progressView struct {
+	sub    *bridge.Subscription
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	drawn  bool
+	stop   func()
+}
+
+func (c *cliCtx) showProgress(ctx context.Context, cl *bridge.Client, id string) *progressView {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &progressView{sub: cl.Listen("progress:" + id), cancel: cancel}
+	layers := map[string]app.Progress{}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			ev, ok, err := p.sub.Next(ctx)
+			if err != nil || !ok {
+				return
+			}
+			var pr app.Progress
+			if json.Unmarshal(ev.Data, &pr) != nil {
+				continue
+			}
+			layers[pr.Phase+"/"+pr.Layer] = pr
+			fmt.Fprintf(c.errw, "\r\x1b[K%s", summarize(layers))
+			p.drawn = true
+		}
+	}()
+	p.stop = func() {
+		p.cancel()
+		p.wg.Wait()
+		p.sub.Detach()
+		if p.drawn {
+			fmt.Fprint(c.errw, "\r\x1b[K")
+		}
+	}
+	return p
+}
+
+// summarize is one line: per phase, layers finished and bytes.
+func summarize(layers map[string]app.Progress) string {
+	type agg struct {
+		n, finished int
+		done, total int64
+		status      string
+	}
+	phases := map[string]*agg{}
+	for _, pr := range layers {
+		a := phases[pr.Phase]
+		if a == nil {
+			a = &agg{}
+			phases[pr.Phase] = a
+		}
+		a.n++
+		a.done += pr.Done
+		a.total += pr.Total
+		a.status = pr.Status
+		if pr.Status == "done" || pr.Status == "exists" {
+			a.finished++
+		}
+	}
+	names := make([]string, 0, len(phases))
+	for n := range phases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		a := phases[n]
+		label := map[string]string{"pull": "Pulling", "kernel": "Fetching kernel", "boot": "Booting"}[n]
+		if label == "" {
+			label = n
+		}
+		s := fmt.Sprintf("%s: %d/%d", label, a.finished, a.n)
+		if a.total > 0 {
+			s += fmt.Sprintf(" (%s / %s)", humanSize(a.done), humanSize(a.total))
+		} else if a.status != "" {
+			s += " " + a.status
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -56,14 +56,15 @@ clean:
 	rm -rf $(BUILD) bin backend/vm/agentbin/skiff-agent-*
 
 # Type-checks the darwin-only code (vz backend, menu-bar item, wake observer, the Wails app) from Linux:
-# darwin/arm64 and darwin/amd64, with default tags and with the Wails app's `desktop,production`.
-DARWINCHECK_TAGS := "" desktop,production
+# darwin/arm64 and darwin/amd64, with default tags (test files included, as `go test` on a Mac would
+# compile them) and with the Wails app's `desktop,production`.
 darwincheck:
 	@mkdir -p $(BUILD)
 	@$(GO) build -o $(BUILD)/darwincheck ./tools/darwincheck
-	@rc=0; for a in arm64 amd64; do for t in $(DARWINCHECK_TAGS); do \
-	  $(BUILD)/darwincheck -goarch $$a -tags "$$t" ./... || rc=1; \
-	done; done; exit $$rc
+	@rc=0; for a in arm64 amd64; do \
+	  $(BUILD)/darwincheck -goarch $$a -test ./... || rc=1; \
+	  $(BUILD)/darwincheck -goarch $$a -tags desktop,production ./... || rc=1; \
+	done; exit $$rc
 
 # The macOS app bundle _build/darwin/Skiff.app, signed ad hoc unless SIGN_IDENTITY names a certificate.
 .PHONY: package-darwin

@@ -26,6 +26,7 @@ type config struct {
 	Tags     []string // extra build tags
 	Patterns []string // package patterns; empty = ./...
 	Verbose  bool     // print dependency errors too (prefixed "(dep)")
+	Tests    bool     // also check _test.go files (go list -test)
 }
 
 // result summarises one run.
@@ -70,8 +71,13 @@ func check(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		return nil, err
 	}
 	res := &result{}
+	seen := map[string]bool{} // with -test, a package's own files are checked twice
 	report := func(own bool, msg string) {
 		if own {
+			if seen[msg] {
+				return
+			}
+			seen[msg] = true
 			res.Errors = append(res.Errors, msg)
 			fmt.Fprintln(out, msg)
 			return
@@ -105,7 +111,10 @@ func check(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 		}
 		files := make([]*ast.File, 0, len(p.GoFiles)+len(p.CgoFiles))
 		for _, name := range append(append([]string(nil), p.GoFiles...), p.CgoFiles...) {
-			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution|parser.ParseComments)
+			if !filepath.IsAbs(name) { // the generated test main is an absolute path in the build cache
+				name = filepath.Join(p.Dir, name)
+			}
+			f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution|parser.ParseComments)
 			if err != nil {
 				report(own, relErr(cwd, err.Error()))
 				if f == nil {
@@ -145,6 +154,9 @@ func check(ctx context.Context, cfg config, out io.Writer) (*result, error) {
 // dependency order (every package after its imports).
 func goList(ctx context.Context, cfg config) ([]*listPkg, error) {
 	args := []string{"list", "-e", "-deps", "-json=ImportPath,Dir,Standard,DepOnly,GoFiles,CgoFiles,ImportMap,Module,Error"}
+	if cfg.Tests {
+		args = append(args, "-test")
+	}
 	if len(cfg.Tags) > 0 {
 		args = append(args, "-tags", strings.Join(cfg.Tags, ","))
 	}

@@ -20,8 +20,8 @@
 // not, 2 when the check itself could not run (for example go list failed).
 //
 // Limits: values of C.* types are invalid types to go/types, so mistakes
-// involving them are not reported; _test.go files are not checked; this is
-// type-checking, not vet.
+// involving them are not reported; _test.go files are checked only with
+// -test; this is type-checking, not vet.
 package main
 
 import (
@@ -40,6 +40,7 @@ func main() {
 	flag.StringVar(&cfg.GOARCH, "goarch", "arm64", "target GOARCH")
 	tags := flag.String("tags", "", "comma-separated build tags")
 	flag.BoolVar(&cfg.Verbose, "v", false, "also print the errors found in dependencies")
+	flag.BoolVar(&cfg.Tests, "test", false, "also check _test.go files")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: darwincheck [flags] [packages]\n")

@@ -57,7 +57,7 @@ func New(opts Options) (vm.Hypervisor, error) {
 func (h *hypervisor) Name() string { return "hostproc" }
 
 // Start runs the agent with the share tagged rootfs as --root and every other
-// share as --share tag=path (tag=path:ro when read-only). CPUs, memory, kernel,
+// share as --share tag=path. CPUs, memory, kernel,
 // initramfs and network are ignored: the agent shares the host's.
 func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
 	if spec.ID == "" || spec.StateDir == "" {
@@ -70,11 +70,9 @@ func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine
 			root = sh.HostPath
 			continue
 		}
-		a := sh.Tag + "=" + sh.HostPath
-		if sh.ReadOnly {
-			a += ":ro"
-		}
-		shareArgs = append(shareArgs, "--share", a)
+		// In host mode a share is read-only only where it is mounted with
+		// MountSpec.ReadOnly: there is no daemon in between to refuse writes.
+		shareArgs = append(shareArgs, "--share", sh.Tag+"="+sh.HostPath)
 	}
 	if root == "" {
 		return nil, fmt.Errorf("hostproc: machine %q has no share tagged %q: %w", spec.ID, vm.RootShareTag, vm.ErrInvalidSpec)

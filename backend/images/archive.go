@@ -224,7 +224,7 @@ func extractTar(ctx context.Context, archive, dir string) error {
 		return err
 	}
 	defer f.Close()
-	root, err := openFSRoot(dir)
+	root, err := openFSRoot(dir, false)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 		}(i, l, d)
 	}
 
-	root, err := openFSRoot(rootfs)
+	root, err := openFSRoot(rootfs, s.portable)
 	if err != nil {
 		return nil, err
 	}

@@ -328,5 +328,3 @@ func TestBadDigestFailsCleanly(t *testing.T) {
 		t.Errorf("a failed pull left %v", l)
 	}
 }
-
-

@@ -28,14 +28,16 @@ type fsRoot struct {
 	// dirs caches open directory fds by cleaned relative path; invalidated whenever a directory is
 	// removed or replaced, so a cached fd never names a directory the tree no longer has there.
 	dirs map[string]int
+	// portable forces the O_NOFOLLOW component walk (the darwin resolver) on Linux too: tests.
+	portable bool
 }
 
-func openFSRoot(dir string) (*fsRoot, error) {
+func openFSRoot(dir string, portable bool) (*fsRoot, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return &fsRoot{fd: fd, path: dir, dirs: map[string]int{}}, nil
+	return &fsRoot{fd: fd, path: dir, dirs: map[string]int{}, portable: portable}, nil
 }
 
 func (r *fsRoot) Close() error {
@@ -59,7 +61,13 @@ func (r *fsRoot) dir(rel string, create bool) (int, error) {
 	if fd, ok := r.dirs[rel]; ok {
 		return fd, nil
 	}
-	fd, err := openBeneath(r.fd, rel)
+	var fd int
+	var err error
+	if r.portable {
+		fd, err = walkBeneath(r.fd, rel, false)
+	} else {
+		fd, err = openBeneath(r.fd, rel)
+	}
 	if errors.Is(err, unix.ENOENT) && create {
 		fd, err = walkBeneath(r.fd, rel, true)
 	}

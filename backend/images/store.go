@@ -43,6 +43,7 @@ type Store struct {
 	inUse    func(imageID string) bool
 	keychain authn.Keychain
 	jobs     int
+	portable bool // unpack with the portable resolver (tests of the darwin code path on Linux)
 
 	// gcMu is held shared by pulls and loads (whose blobs no record references yet) and exclusively
 	// while Remove and Prune delete blobs and images.

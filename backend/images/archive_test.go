@@ -1,0 +1,200 @@
+package images_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/skiff-containers/skiff/backend/images"
+)
+
+// treeDigest describes every entry of a tree: type, mode, owner, size, link target, content hash.
+func treeDigest(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		st := fi.Sys().(*syscall.Stat_t)
+		v := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			v += " -> " + l
+		case fi.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			v += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		if !fi.IsDir() {
+			v += " " + fi.ModTime().UTC().String()
+		}
+		out[rel] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	host, _ := registry(t, nil)
+	ctx := ctxT(t)
+	src := openStore(t, images.WithPlatform("linux/amd64"))
+	var want []*images.Image
+	for _, ref := range []string{host + "/busybox:latest", host + "/multilayer:latest"} {
+		img, err := src.Pull(ctx, ref, images.PullOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, img)
+	}
+	for _, format := range []string{images.FormatDocker, images.FormatOCI} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := src.Save(ctx, &buf, []string{want[0].RepoTags[0], want[1].RepoTags[0]}, format); err != nil {
+				t.Fatal(err)
+			}
+			dst := openStore(t, images.WithPlatform("linux/amd64"))
+			var prog progressLog
+			got, err := dst.Load(ctx, &buf, prog.fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || len(prog.all) == 0 {
+				t.Fatalf("loaded %d images, %d progress updates", len(got), len(prog.all))
+			}
+			sort.Slice(got, func(i, j int) bool { return got[i].RepoTags[0] < got[j].RepoTags[0] })
+			for i, g := range got {
+				w := want[i]
+				if g.ID != w.ID || !reflect.DeepEqual(g.RepoTags, w.RepoTags) || g.Platform != w.Platform ||
+					!reflect.DeepEqual(g.Config, w.Config) || !g.Created.Equal(w.Created) || g.Size != w.Size {
+					t.Errorf("loaded %+v\nwant %+v", g, w)
+				}
+				if a, b := treeDigest(t, w.RootFS), treeDigest(t, g.RootFS); !reflect.DeepEqual(a, b) {
+					for k := range a {
+						if a[k] != b[k] {
+							t.Errorf("%s: saved %q, loaded %q", k, a[k], b[k])
+						}
+					}
+					t.Errorf("trees differ (%d vs %d entries)", len(a), len(b))
+				}
+			}
+			if format == images.FormatOCI {
+				checkTree(t, got[1].RootFS)
+			}
+		})
+	}
+
+	// Saved by ID: loads without a name.
+	var buf bytes.Buffer
+	if err := src.Save(ctx, &buf, []string{want[0].ID}, images.FormatDocker); err != nil {
+		t.Fatal(err)
+	}
+	dst := openStore(t)
+	got, err := dst.Load(ctx, &buf, nil)
+	if err != nil || len(got) != 1 || got[0].ID != want[0].ID || len(got[0].RepoTags) != 0 {
+		t.Fatalf("load of an image saved by ID: %+v, %v", got, err)
+	}
+
+	if _, err := dst.Load(ctx, strings.NewReader("not a tarball at all"), nil); err == nil {
+		t.Error("loading garbage succeeded")
+	}
+	if err := src.Save(ctx, &buf, []string{"nope:latest"}, images.FormatDocker); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("saving a missing image: %v", err)
+	}
+	if err := src.Save(ctx, &buf, []string{want[0].ID}, "zip"); err == nil {
+		t.Error("an unknown format was accepted")
+	}
+}
+
+func TestRemoveInUseAndPrune(t *testing.T) {
+	host, _ := registry(t, nil)
+	ctx := ctxT(t)
+	var used string
+	s := openStore(t, images.WithInUse(func(id string) bool { return id == used }))
+	bb, err := s.Pull(ctx, host+"/busybox:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used = ml.ID
+	if err := s.Remove(ctx, host+"/multilayer", false); !errors.Is(err, images.ErrInUse) {
+		t.Fatalf("remove in use: %v", err)
+	}
+	if _, err := s.Get(ctx, ml.ID); err != nil {
+		t.Fatalf("a refused remove removed the image: %v", err)
+	}
+	if err := s.Remove(ctx, host+"/multilayer", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, ml.ID); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("after forced remove: %v", err)
+	}
+	if _, err := os.Stat(ml.RootFS); err == nil {
+		t.Error("the removed image's rootfs is still there")
+	}
+	// The multilayer-only blobs are gone; the busybox layer it shared stays.
+	blobs := func() int {
+		ents, _ := os.ReadDir(filepath.Join(s.Dir(), "blobs", "sha256"))
+		return len(ents)
+	}
+	if n := blobs(); n != 3 {
+		t.Errorf("%d blobs after removing multilayer, want busybox's 3", n)
+	}
+	if _, err := s.Pull(ctx, host+"/busybox:latest", images.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, "nope:latest", false); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("remove of a missing image: %v", err)
+	}
+
+	// Prune takes untagged images nobody uses, and nothing else.
+	var buf bytes.Buffer
+	if err := s.Save(ctx, &buf, []string{bb.ID}, images.FormatDocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, bb.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := blobs(); n != 0 {
+		t.Errorf("%d blobs left after removing every image", n)
+	}
+	if _, err := s.Load(ctx, &buf, nil); err != nil { // now untagged
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	du, err := s.DiskUsage(ctx)
+	if err != nil || du.Images != 2 || du.Reclaimable < bb.Size {
+		t.Errorf("disk usage %+v, %v", du, err)
+	}
+	freed, err := s.Prune(ctx)
+	if err != nil || freed < bb.Size {
+		t.Errorf("prune freed %d, %v; want at least %d", freed, err, bb.Size)
+	}
+	list, _ := s.List(ctx)
+	if len(list) != 1 || list[0].ID != ml.ID {
+		t.Errorf("after prune: %+v", list)
+	}
+	checkTree(t, list[0].RootFS)
+}

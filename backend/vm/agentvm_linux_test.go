@@ -1,0 +1,324 @@
+package vm_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/agentbin"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// env is what every agent VM test needs: the QEMU backend, the bundle that
+// `make kernel` built and an initramfs with the embedded agent.
+type env struct {
+	hv     vm.Hypervisor
+	bundle *vm.Bundle
+	initrd string
+}
+
+func newEnv(t testing.TB, arch string) *env {
+	t.Helper()
+	if _, err := agentbin.Agent(arch); err != nil {
+		t.Skipf("%v (`make setup` runs it)", err)
+	}
+	if os.Getenv(vm.EnvKernelDir) == "" && os.Getenv(vm.EnvKernel) == "" {
+		t.Setenv(vm.EnvKernelDir, "../../_build/kernel")
+	}
+	b, err := vm.ResolveKernel(context.Background(), vm.KernelOptions{Arch: arch})
+	if err != nil {
+		t.Skipf("no kernel bundle (`make setup` runs `make kernel`): %v", err)
+	}
+	return newEnvWith(t, b)
+}
+
+func newEnvWith(t testing.TB, b *vm.Bundle) *env {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu not installed (`make setup` installs it)")
+	}
+	log := zap.NewNop()
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		log = zaptest.NewLogger(t)
+	}
+	hv, err := vm.NewQEMU(vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd, err := vm.BuildInitramfs(context.Background(), b, filepath.Join(t.TempDir(), "initramfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{hv: hv, bundle: b, initrd: initrd}
+}
+
+func (e *env) spec(t testing.TB, id string, shares ...vm.Share) vm.MachineSpec {
+	dir := t.TempDir()
+	return vm.MachineSpec{ID: id, Arch: e.bundle.Manifest.Arch, CPUs: 1, MemoryMiB: 512,
+		Kernel: e.bundle.KernelPath(), Initramfs: e.initrd, Shares: shares,
+		Network: vm.Network{Mode: vm.NetworkNone}, Cmdline: []string{"skiff.net=none"},
+		StateDir: filepath.Join(dir, "state"), ConsoleLog: filepath.Join(dir, "console.log")}
+}
+
+func (e *env) start(t testing.TB, ctx context.Context, spec vm.MachineSpec) (vm.Machine, *agentproto.Client) {
+	t.Helper()
+	m, err := e.hv.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Stop(context.Background(), true)
+		if t.Failed() {
+			t.Logf("console of %s:\n%s", spec.ID, vm.ConsoleTail(spec.ConsoleLog, 40))
+		}
+	})
+	return m, agentproto.NewClient(m.Dial)
+}
+
+func output(t testing.TB, p *agentproto.Process) (string, string, int) {
+	t.Helper()
+	var stderr bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&stderr, p.Stderr()); close(done) }()
+	out, _ := io.ReadAll(p.Stdout())
+	<-done
+	st, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), stderr.String(), st.Code
+}
+
+func execOut(t testing.TB, ctx context.Context, c *agentproto.Client, args ...string) (string, int) {
+	t.Helper()
+	p, err := c.Exec(ctx, agentproto.ProcessSpec{Args: args})
+	if err != nil {
+		t.Fatalf("exec %q: %v", args, err)
+	}
+	out, errOut, code := output(t, p)
+	return out + errOut, code
+}
+
+// noLeftovers: no qemu or virtiofsd child of this process, no pid file or
+// socket in the state dir.
+func noLeftovers(t testing.TB, stateDir string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			s := string(stat)
+			i := strings.LastIndexByte(s, ')')
+			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) &&
+				(strings.Contains(s[:i], "qemu-system") || strings.Contains(s[:i], "virtiofsd")) {
+				left = append(left, s[:i+1])
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(stateDir, "*.pid"))
+		socks, _ := filepath.Glob(filepath.Join(stateDir, "*.sock"))
+		if len(left)+len(files)+len(socks) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leftovers: processes %q, pid files %q, sockets %q", left, files, socks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// One VM serves most items: a busybox rootfs on virtiofs, a workload that
+// ignores SIGTERM and runs httpd, exec, a port forward, outbound network, a
+// bind share both ways, a read-only share, pause/resume, then a stop that
+// has to force it.
+func TestAgentVM(t *testing.T) {
+	e := newEnv(t, "amd64")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rootfs := testutil.BusyboxRootfs(t)
+	os.MkdirAll(filepath.Join(rootfs, "www"), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "www", "index.html"), []byte("served by busybox httpd\n"), 0o644)
+	data, ro := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(data, "host.txt"), []byte("from host\n"), 0o644)
+	os.WriteFile(filepath.Join(ro, "ro.txt"), []byte("read only\n"), 0o644)
+	spec := e.spec(t, "agentvm", vm.Share{Tag: vm.RootShareTag, HostPath: rootfs},
+		vm.Share{Tag: "data", HostPath: data}, vm.Share{Tag: "ro", HostPath: ro, ReadOnly: true})
+	spec.Network = vm.Network{Mode: vm.NetworkNAT, MAC: "52:54:00:00:00:42"}
+	spec.Cmdline = []string{"skiff.hostname=agentvm"}
+
+	t0 := time.Now()
+	m, c := e.start(t, ctx, spec)
+	info, err := c.Hello(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("start → hello %v (%s): %+v", time.Since(t0), e.hv.Name(), info)
+	if info.Arch != "amd64" || info.ProtocolVersion != agentproto.ProtocolVersion {
+		t.Errorf("hello: %+v", info)
+	}
+	w, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sh", "-c",
+		"trap '' TERM; httpd -f -p 8080 -h /www & while :; do sleep 1; done"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	t.Run("exec", func(t *testing.T) {
+		if out, code := execOut(t, ctx, c, "echo", "hi"); out != "hi\n" || code != 0 {
+			t.Fatalf("echo hi: %q, exit %d", out, code)
+		}
+		if _, code := execOut(t, ctx, c, "sh", "-c", "exit 7"); code != 7 {
+			t.Fatalf("exit 7: got %d", code)
+		}
+		if out, _ := execOut(t, ctx, c, "cat", "/www/index.html"); out != "served by busybox httpd\n" {
+			t.Fatalf("rootfs read: %q", out)
+		}
+	})
+	t.Run("port forward to httpd", func(t *testing.T) {
+		var body []byte
+		var err error
+		for i := 0; i < 50; i++ { // httpd may still be starting
+			var conn net.Conn
+			if conn, err = c.Forward(ctx, 8080); err != nil {
+				break
+			}
+			fmt.Fprintf(conn, "GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+			body, err = io.ReadAll(conn)
+			conn.Close()
+			if err == nil && bytes.Contains(body, []byte("200 OK")) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil || !bytes.Contains(body, []byte("served by busybox httpd")) {
+			t.Fatalf("GET through the forward: %v\n%s", err, body)
+		}
+	})
+	t.Run("outbound network", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "host says hi") }))
+		port := l.Addr().(*net.TCPAddr).Port
+		var out string
+		for i := 0; i < 30; i++ { // DHCP may still be running
+			if out, _ = execOut(t, ctx, c, "wget", "-q", "-O", "-", fmt.Sprintf("http://10.0.2.2:%d/", port)); out == "host says hi" {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("guest → host over user-net: %q", out)
+	})
+	t.Run("bind share both ways", func(t *testing.T) {
+		if err := c.Mount(ctx, agentproto.MountSpec{Tag: "data", Target: "/data"}); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := execOut(t, ctx, c, "cat", "/data/host.txt"); out != "from host\n" {
+			t.Fatalf("guest reads %q", out)
+		}
+		if out, code := execOut(t, ctx, c, "sh", "-c", "echo from guest > /data/guest.txt"); code != 0 {
+			t.Fatalf("guest write: %q %d", out, code)
+		}
+		if b, err := os.ReadFile(filepath.Join(data, "guest.txt")); err != nil || string(b) != "from guest\n" {
+			t.Fatalf("host reads %q, %v", b, err)
+		}
+		os.WriteFile(filepath.Join(data, "host.txt"), []byte("changed on host\n"), 0o644)
+		if out, _ := execOut(t, ctx, c, "cat", "/data/host.txt"); out != "changed on host\n" {
+			t.Fatalf("guest reads the host change as %q", out)
+		}
+	})
+	t.Run("read-only share refuses writes", func(t *testing.T) {
+		// ReadOnly: false on purpose: virtiofsd itself must refuse.
+		if err := c.Mount(ctx, agentproto.MountSpec{Tag: "ro", Target: "/ro"}); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := execOut(t, ctx, c, "cat", "/ro/ro.txt"); out != "read only\n" {
+			t.Fatalf("guest reads %q", out)
+		}
+		out, code := execOut(t, ctx, c, "sh", "-c", "echo x > /ro/new.txt")
+		if code == 0 || !strings.Contains(out, "Read-only file system") {
+			t.Fatalf("write to the read-only share: exit %d, %q", code, out)
+		}
+		if _, err := os.Stat(filepath.Join(ro, "new.txt")); err == nil {
+			t.Fatal("the write reached the host")
+		}
+	})
+	t.Run("pause resume", func(t *testing.T) {
+		if err := m.Pause(ctx); err != nil || m.State() != vm.StatePaused {
+			t.Fatalf("pause: %v, %s", err, m.State())
+		}
+		short, c2 := context.WithTimeout(ctx, time.Second)
+		_, err := c.Hello(short)
+		c2()
+		if err == nil {
+			t.Fatal("a paused VM answered")
+		}
+		if err := m.Resume(ctx); err != nil || m.State() != vm.StateRunning {
+			t.Fatalf("resume: %v, %s", err, m.State())
+		}
+		if out, code := execOut(t, ctx, c, "echo", "after resume"); out != "after resume\n" || code != 0 {
+			t.Fatalf("after resume: %q %d", out, code)
+		}
+	})
+	t.Run("stop forces a workload ignoring TERM", func(t *testing.T) {
+		sctx, c3 := context.WithTimeout(ctx, 4*time.Second)
+		defer c3()
+		t0 := time.Now()
+		if err := m.Stop(sctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 10*time.Second {
+			t.Errorf("stop took %v", d)
+		}
+		if m.State() != vm.StateStopped || m.Err() != nil {
+			t.Fatalf("after stop: %s %v", m.State(), m.Err())
+		}
+		noLeftovers(t, spec.StateDir)
+	})
+}
+
+// The workload `echo hi`: its output and exit code arrive, then the guest
+// powers itself off and the machine is stopped, leaving nothing behind.
+func TestAgentVMRunEcho(t *testing.T) {
+	e := newEnv(t, "amd64")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := e.spec(t, "echo", vm.Share{Tag: vm.RootShareTag, HostPath: testutil.BusyboxRootfs(t)})
+	m, c := e.start(t, ctx, spec)
+	p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"echo", "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := output(t, p); out != "hi\n" || code != 0 {
+		t.Fatalf("echo hi: %q, exit %d", out, code)
+	}
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		t.Fatalf("the guest did not power off after its workload ended (state %s)", m.State())
+	}
+	if m.State() != vm.StateStopped || m.Err() != nil {
+		t.Fatalf("state %s, err %v", m.State(), m.Err())
+	}
+	noLeftovers(t, spec.StateDir)
+}

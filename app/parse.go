@@ -159,9 +159,10 @@ func ValidateName(name string) error {
 }
 
 // ParsePort parses "[ip:]host:ctr[/tcp|udp]"; an IPv6 address goes in brackets: "[::1]:8080:80".
+// A missing host port ("80", "127.0.0.1::80") is 0: the engine picks a free one.
 func ParsePort(spec string) (PortMapping, error) {
 	bad := func(why string) (PortMapping, error) {
-		return PortMapping{}, invalid("invalid port mapping %q: %s (expected [ip:]hostPort:containerPort[/tcp|udp])", spec, why)
+		return PortMapping{}, invalid("invalid port mapping %q: %s (expected [ip:][hostPort:]containerPort[/tcp|udp])", spec, why)
 	}
 	m := PortMapping{Proto: "tcp"}
 	rest := spec
@@ -183,6 +184,9 @@ func ParsePort(spec string) (PortMapping, error) {
 		}
 	}
 	parts := strings.Split(rest, ":")
+	if len(parts) == 1 && m.HostIP == "" { // container port only: the engine picks a free host port
+		parts = []string{"", parts[0]}
+	}
 	switch {
 	case len(parts) == 3 && m.HostIP == "":
 		m.HostIP = parts[0]
@@ -195,8 +199,10 @@ func ParsePort(spec string) (PortMapping, error) {
 		return bad("both a host and a container port are needed")
 	}
 	var err error
-	if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
-		return bad("host port: " + err.Error())
+	if parts[0] != "" { // empty: any free port
+		if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
+			return bad("host port: " + err.Error())
+		}
 	}
 	if m.ContainerPort, err = parsePortNumber(parts[1]); err != nil {
 		return bad("container port: " + err.Error())

@@ -154,17 +154,20 @@ func (c *cliCtx) run(ctx context.Context, req app.RunRequest, detach bool) error
 	}
 	if detach {
 		if err := cl.Call(ctx, "Containers.Start", nil, ctr.ID); err != nil {
+			if req.AutoRemove {
+				cl.Call(ctx, "Containers.Remove", nil, ctr.ID, true)
+			}
 			return engineExit(err)
 		}
 		fmt.Fprintln(c.out, ctr.ID)
 		return nil
 	}
-	return c.attachAndStart(ctx, cl, ctr.ID, req.TTY, req.Interactive, true)
+	return c.attachAndStart(ctx, cl, ctr.ID, req.TTY, req.Interactive, true, req.AutoRemove)
 }
 
 // attachAndStart attaches to a container's stdio, starts it (when start), relays its output (and
 // stdin when interactive) and returns its exit code as an exitError.
-func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id string, tty, interactive, start bool) error {
+func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id string, tty, interactive, start, autoRemove bool) error {
 	waitCh := make(chan error, 1)
 	var code int
 	sub, err := cl.Subscribe(ctx, "Containers.AttachStart", id)
@@ -174,6 +177,9 @@ func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id strin
 	go func() { waitCh <- cl.Call(ctx, "Containers.Wait", &code, id) }()
 	if start {
 		if err := cl.Call(ctx, "Containers.Start", nil, id); err != nil {
+			if autoRemove {
+				cl.Call(ctx, "Containers.Remove", nil, id, true)
+			}
 			return engineExit(err)
 		}
 	}
@@ -215,7 +221,7 @@ func (c *cliCtx) startCmd() *cobra.Command {
 				if err := cl.Call(ctx, "Containers.Inspect", &ctr, args[0]); err != nil {
 					return err
 				}
-				return c.attachAndStart(ctx, cl, ctr.ID, ctr.Config.TTY, interactive, true)
+				return c.attachAndStart(ctx, cl, ctr.ID, ctr.Config.TTY, interactive, true, false)
 			}
 			return c.each(ctx, args, func(cl *bridge.Client, id string) error {
 				return cl.Call(ctx, "Containers.Start", nil, id)

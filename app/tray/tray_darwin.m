@@ -76,7 +76,7 @@ void skiffTraySetMenu(void *controller, const SkiffTrayEntry *entries, int n) {
 				[menu addItem:[NSMenuItem separatorItem]];
 				continue;
 			}
-			NSMenuItem *mi = [[NSMenuItem alloc] initWithTitle:row[0] action:nil keyEquivalent:@""];
+			NSMenuItem *mi = [[NSMenuItem alloc] initWithTitle:row[0] action:NULL keyEquivalent:@""];
 			if (row[1] != [NSNull null]) {
 				mi.target = c;
 				mi.action = @selector(clicked:);

@@ -218,8 +218,9 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		}
 		return nil, fmt.Errorf("waiting for the guest agent: %w", err)
 	}
-	if err := client.SetTime(actx, time.Now()); err != nil {
-		return nil, fmt.Errorf("setting guest clock: %w", err)
+	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.
+	if err := client.SetTime(actx, time.Now()); err != nil && !errors.Is(err, agentproto.ErrNotSupported) {
+		e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err))
 	}
 	c.mu.Lock()
 	rec := cloneRecord(c.rec)

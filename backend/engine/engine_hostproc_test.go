@@ -1,0 +1,783 @@
+//go:build linux
+
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/hostproc"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// The tests in this file run real containers: the real skiff-agent as a host process (backend/vm/
+// hostproc) with the container's cloned rootfs as its root, images pulled from an in-process
+// registry holding Debian's busybox-static. They share one registry and, where possible, one engine.
+
+type fixture struct {
+	t     *testing.T
+	home  string
+	store *images.Store
+	ref   string // busybox image in the test registry
+	e     *Engine
+	log   *zap.Logger
+}
+
+func testLogger(t testing.TB) *zap.Logger {
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		return zaptest.NewLogger(t)
+	}
+	return zap.NewNop()
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	hv := testHypervisor(t)
+	host := testutil.Registry(t)
+	f := &fixture{t: t, home: t.TempDir(), ref: host + "/busybox:latest", log: testLogger(t)}
+	st, err := images.Open(filepath.Join(f.home, "images"), images.WithLogger(f.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = st
+	f.e = f.open(hv)
+	t.Cleanup(func() {
+		if f.e != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = f.e.Close(ctx)
+		}
+	})
+	return f
+}
+
+func (f *fixture) open(hv vm.Hypervisor) *Engine {
+	f.t.Helper()
+	e, err := Open(context.Background(), Config{Home: filepath.Join(f.home, "engine"), Log: f.log,
+		Hypervisor: hv, Images: f.store, ClockSync: time.Hour})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run creates and starts a container from the busybox image with the shell command sh.
+func (f *fixture) run(o CreateOptions, sh string) *Container {
+	f.t.Helper()
+	o.Image = f.ref
+	if sh != "" {
+		o.Cmd = []string{"sh", "-c", sh}
+	}
+	ctx := ctxT(f.t, 2*time.Minute)
+	c, err := f.e.Create(ctx, o)
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	if err := f.e.Start(ctx, c.ID); err != nil {
+		f.t.Fatalf("start: %v", err)
+	}
+	return c
+}
+
+func (f *fixture) wait(id string) int {
+	f.t.Helper()
+	code, err := f.e.Wait(ctxT(f.t, time.Minute), id)
+	if err != nil {
+		f.t.Fatalf("wait: %v", err)
+	}
+	return code
+}
+
+// logs returns stdout and stderr as strings (no follow).
+func (f *fixture) logs(id string) (string, string) {
+	f.t.Helper()
+	ch, err := f.e.Logs(ctxT(f.t, time.Minute), id, LogOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out, errs strings.Builder
+	for l := range ch {
+		if l.Stream == "stderr" {
+			errs.Write(l.Data)
+		} else {
+			out.Write(l.Data)
+		}
+	}
+	return out.String(), errs.String()
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (f *fixture) inspect(id string) *Container {
+	f.t.Helper()
+	c, err := f.e.Inspect(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+func TestEngineHostproc(t *testing.T) {
+	f := newFixture(t)
+	events := f.e.Events(ctxT(t, 10*time.Minute))
+	var evMu sync.Mutex
+	var seen []Event
+	go func() {
+		for ev := range events {
+			evMu.Lock()
+			seen = append(seen, ev)
+			evMu.Unlock()
+		}
+	}()
+
+	t.Run("run echo and exit code", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{Name: "echo"}, `echo hello; echo oops >&2; exit 3`)
+		if code := f.wait(c.ID); code != 3 {
+			t.Fatalf("exit code %d, want 3", code)
+		}
+		out, errs := f.logs(c.ID)
+		if out != "hello\n" || errs != "oops\n" {
+			t.Errorf("logs: stdout %q stderr %q", out, errs)
+		}
+		got := f.inspect("echo")
+		if got.State != StateExited || got.ExitCode != 3 || got.StartedAt.IsZero() || got.FinishedAt.Before(got.StartedAt) {
+			t.Errorf("record after exit: %+v", got)
+		}
+		if len(got.Process.Args) != 3 || got.Process.Args[0] != "sh" || envGet(got.Process.Env, "HOSTNAME") != c.ShortID() {
+			t.Errorf("resolved process: %+v", got.Process)
+		}
+		evMu.Lock()
+		var actions []string
+		for _, ev := range seen {
+			if ev.ID == c.ID {
+				actions = append(actions, ev.Action)
+			}
+		}
+		evMu.Unlock()
+		if strings.Join(actions, ",") != "create,start,die" {
+			t.Errorf("events %v, want create,start,die", actions)
+		}
+	})
+
+	t.Run("logs follow, tail and timestamps", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{}, `for i in 1 2 3 4 5; do echo line $i; sleep 0.05; done`)
+		ch, err := f.e.Logs(ctxT(t, time.Minute), c.ID, LogOptions{Follow: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		var prev time.Time
+		for l := range ch { // ends when the container exits
+			lines = append(lines, string(l.Data))
+			if l.Time.Before(prev) || l.Time.IsZero() {
+				t.Errorf("timestamps not increasing: %v after %v", l.Time, prev)
+			}
+			prev = l.Time
+		}
+		if strings.Join(lines, "") != "line 1\nline 2\nline 3\nline 4\nline 5\n" {
+			t.Errorf("followed %q", lines)
+		}
+		ch, _ = f.e.Logs(ctxT(t, time.Minute), c.ID, LogOptions{Tail: 2})
+		lines = nil
+		for l := range ch {
+			lines = append(lines, string(l.Data))
+		}
+		if strings.Join(lines, "") != "line 4\nline 5\n" {
+			t.Errorf("tail 2: %q", lines)
+		}
+	})
+
+	t.Run("exec", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{Env: []string{"FROM_CTR=yes"}}, `sleep 600`)
+		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+		ctx := ctxT(t, time.Minute)
+		s, err := f.e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"sh", "-c", `echo "$FROM_CTR $EXTRA"; echo e >&2; exit 4`}, Env: []string{"EXTRA=1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errb []byte
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); errb, _ = io.ReadAll(s.Stderr) }()
+		out, _ = io.ReadAll(s.Stdout)
+		wg.Wait()
+		code, err := s.Wait()
+		if err != nil || code != 4 || string(out) != "yes 1\n" || string(errb) != "e\n" {
+			t.Errorf("exec: code %d err %v stdout %q stderr %q", code, err, out, errb)
+		}
+		// stdin, and a TTY.
+		s, err = f.e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"cat"}, Stdin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = s.Stdin.Write([]byte("ping\n")); s.Stdin.Close() }()
+		go io.Copy(io.Discard, s.Stderr)
+		out, _ = io.ReadAll(s.Stdout)
+		if code, _ := s.Wait(); code != 0 || string(out) != "ping\n" {
+			t.Errorf("exec cat: %d %q", code, out)
+		}
+		s, err = f.e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"sh", "-c", "tty; stty size"}, TTY: true, Rows: 33, Cols: 101})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ = io.ReadAll(s.Stdout)
+		if code, _ := s.Wait(); code != 0 || !strings.Contains(string(out), "/dev/pts/") || !strings.Contains(string(out), "33 101") {
+			t.Errorf("exec with TTY: %d %q", code, out)
+		}
+		_, err = f.e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"/no/such/cmd"}})
+		if !errors.Is(err, agentproto.ErrCommandNotFound) {
+			t.Errorf("exec of a missing command: %v, want ErrCommandNotFound", err)
+		}
+	})
+
+	t.Run("port forward to httpd", func(t *testing.T) {
+		f.t = t
+		ctx := ctxT(t, 2*time.Minute)
+		c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"httpd", "-f", "-p", "8080", "-h", "/www"},
+			Ports: []PortMapping{{ContainerPort: 8080}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The writable rootfs is the container's own: put the page there before starting.
+		if err := os.MkdirAll(filepath.Join(c.RootFS, "www"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		page := strings.Repeat("skiff port forward\n", 5000)
+		if err := os.WriteFile(filepath.Join(c.RootFS, "www", "index.html"), []byte(page), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := f.inspect(c.ID)
+		if len(got.Ports) != 1 || got.Ports[0].HostPort == 0 || got.Ports[0].HostIP != "127.0.0.1" {
+			t.Fatalf("ports %+v", got.Ports)
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/index.html", got.Ports[0].HostPort)
+		var body []byte
+		eventually(t, 20*time.Second, "httpd to answer", func() bool {
+			resp, err := http.Get(url)
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			body, _ = io.ReadAll(resp.Body)
+			return resp.StatusCode == 200
+		})
+		if string(body) != page {
+			t.Errorf("body: %d bytes, want %d", len(body), len(page))
+		}
+		if err := f.e.Remove(ctx, c.ID, RemoveOptions{}); !errors.Is(err, ErrConflict) {
+			t.Errorf("remove of a running container without force: %v, want ErrConflict", err)
+		}
+		if err := f.e.Remove(ctx, c.ID, RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", got.Ports[0].HostPort), time.Second); err == nil {
+			t.Error("the port still accepts connections after rm -f")
+		}
+		if _, err := os.Stat(got.RootFS); !os.IsNotExist(err) {
+			t.Errorf("rootfs left after remove: %v", err)
+		}
+	})
+
+	t.Run("bind mount both ways and host edits seen by an inotify watcher", func(t *testing.T) {
+		f.t = t
+		host := t.TempDir()
+		if err := os.WriteFile(filepath.Join(host, "from-host.txt"), []byte("host says hi\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx := ctxT(t, 2*time.Minute)
+		c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Mounts: []Mount{{Source: host, Target: "/data"}},
+			Cmd: []string{"sh", "-c", `cat /data/from-host.txt; echo guest wrote > /data/from-guest.txt; exec /inotifywatch /data`}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+		installWatcher(t, c.RootFS)
+		if err := f.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, f, c.ID, "watching /data")
+		if b, err := os.ReadFile(filepath.Join(host, "from-guest.txt")); err != nil || string(b) != "guest wrote\n" {
+			t.Errorf("guest write seen on the host: %q, %v", b, err)
+		}
+		if err := os.WriteFile(filepath.Join(host, "edited.txt"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The engine's touch shows as a metadata change (ATTRIB) in the container, which a plain host
+		// write never produces (in a VM, virtiofs delivers no event at all).
+		waitLog(t, f, c.ID, "ATTRIB edited.txt")
+		out, _ := f.logs(c.ID)
+		if !strings.HasPrefix(out, "host says hi\n") {
+			t.Errorf("host file read in the container: %q", out)
+		}
+	})
+
+	t.Run("stop graceful and forced, kill", func(t *testing.T) {
+		f.t = t
+		graceful := f.run(CreateOptions{}, `trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done`)
+		stubborn := f.run(CreateOptions{}, `trap '' TERM; echo up; while :; do sleep 0.1; done`)
+		usr1 := f.run(CreateOptions{}, `trap 'echo got USR1; exit 7' USR1; echo up; while :; do sleep 0.1; done`)
+		killed := f.run(CreateOptions{}, `echo up; while :; do sleep 0.1; done`)
+		for _, c := range []*Container{graceful, stubborn, usr1, killed} {
+			eventually(t, 20*time.Second, "the shell to start", func() bool { out, _ := f.logs(c.ID); return out != "" })
+		}
+		ctx := ctxT(t, 2*time.Minute)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ten := 10 * time.Second
+			if err := f.e.Stop(ctx, graceful.ID, &ten); err != nil {
+				t.Error(err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("graceful stop took %v", d)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			one := time.Second
+			if err := f.e.Stop(ctx, stubborn.ID, &one); err != nil {
+				t.Error(err)
+			}
+			if d := time.Since(start); d < time.Second {
+				t.Errorf("forced stop took %v, before its timeout", d)
+			}
+		}()
+		wg.Wait()
+		if err := f.e.Kill(ctx, usr1.ID, "USR1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.e.Kill(ctx, killed.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			c    *Container
+			code int
+			log  string
+		}{{graceful, 0, "got TERM"}, {stubborn, 137, ""}, {usr1, 7, "got USR1"}, {killed, 137, ""}} {
+			if code := f.wait(tc.c.ID); code != tc.code {
+				t.Errorf("%s: exit %d, want %d", tc.c.Name, code, tc.code)
+			}
+			if out, _ := f.logs(tc.c.ID); !strings.Contains(out, tc.log) {
+				t.Errorf("%s: logs %q, want %q", tc.c.Name, out, tc.log)
+			}
+			if got := f.inspect(tc.c.ID); got.State != StateExited {
+				t.Errorf("%s: state %s", tc.c.Name, got.State)
+			}
+		}
+		if err := f.e.Kill(ctx, killed.ID, "TERM"); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("kill of a stopped container: %v, want ErrNotRunning", err)
+		}
+	})
+
+	t.Run("restart on-failure:2", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{Restart: RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}}, `echo run; exit 1`)
+		eventually(t, time.Minute, "two restarts then exited", func() bool {
+			got := f.inspect(c.ID)
+			return got.State == StateExited && got.RestartCount == 2
+		})
+		time.Sleep(500 * time.Millisecond) // no third restart comes
+		got := f.inspect(c.ID)
+		out, _ := f.logs(c.ID)
+		if got.State != StateExited || got.RestartCount != 2 || got.ExitCode != 1 || out != "run\nrun\nrun\n" {
+			t.Errorf("after on-failure:2: state %s restarts %d code %d logs %q", got.State, got.RestartCount, got.ExitCode, out)
+		}
+	})
+
+	t.Run("two containers at once", func(t *testing.T) {
+		f.t = t
+		var wg sync.WaitGroup
+		ids := make([]string, 2)
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := ctxT(t, 2*time.Minute)
+				c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"sh", "-c", "echo I am $HOSTNAME"}, Hostname: fmt.Sprintf("twin%d", i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := f.e.Start(ctx, c.ID); err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = c.ID
+			}()
+		}
+		wg.Wait()
+		for i, id := range ids {
+			if id == "" {
+				continue
+			}
+			if code := f.wait(id); code != 0 {
+				t.Errorf("twin %d exit %d", i, code)
+			}
+			if out, _ := f.logs(id); out != fmt.Sprintf("I am twin%d\n", i) {
+				t.Errorf("twin %d logs %q", i, out)
+			}
+		}
+	})
+
+	t.Run("attach stdin and auto-remove", func(t *testing.T) {
+		f.t = t
+		ctx := ctxT(t, time.Minute)
+		c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"sh", "-c", "read x; echo got $x; exit 5"}, OpenStdin: true, AutoRemove: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := f.e.Attach(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan int, 1)
+		go func() { code, _ := f.e.Wait(ctx, c.ID); waited <- code }()
+		if err := f.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = a.Stdin.Write([]byte("hello\n")); a.Stdin.Close() }()
+		go io.Copy(io.Discard, a.Stderr)
+		out, _ := io.ReadAll(a.Stdout)
+		if string(out) != "got hello\n" {
+			t.Errorf("attached stdout %q", out)
+		}
+		if code := <-waited; code != 5 {
+			t.Errorf("wait: %d, want 5", code)
+		}
+		eventually(t, 20*time.Second, "auto-removal", func() bool {
+			_, err := f.e.Inspect(ctx, c.ID)
+			return errors.Is(err, ErrNotFound)
+		})
+		if code, err := f.e.Wait(ctx, c.ID); err != nil || code != 5 {
+			t.Errorf("late wait after --rm: %d, %v", code, err)
+		}
+		if _, err := os.Stat(f.e.containerDir(c.ID)); !os.IsNotExist(err) {
+			t.Errorf("container dir left after --rm: %v", err)
+		}
+	})
+
+	t.Run("stats and pause", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{}, `while :; do :; done`)
+		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+		ctx := ctxT(t, time.Minute)
+		st, err := f.e.Stats(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.PIDs < 1 || st.MemoryUsage == 0 || st.MemoryLimit < st.MemoryUsage || st.CPUPercent <= 0 {
+			t.Errorf("stats of a busy loop: %+v", st)
+		}
+		if err := f.e.Pause(ctx, c.ID); err != nil {
+			if errors.Is(err, ErrNotSupported) || strings.Contains(err.Error(), "not supported") {
+				t.Logf("pause not supported by this hypervisor: %v", err)
+				return
+			}
+			t.Fatal(err)
+		}
+		if got := f.inspect(c.ID); got.State != StatePaused {
+			t.Errorf("state after pause %s", got.State)
+		}
+		if err := f.e.Resume(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.inspect(c.ID); got.State != StateRunning {
+			t.Errorf("state after resume %s", got.State)
+		}
+	})
+
+	t.Run("bad input leaves nothing behind", func(t *testing.T) {
+		f.t = t
+		ctx := ctxT(t, time.Minute)
+		before, _ := f.e.List(ctx, ListOptions{All: true})
+		dirsBefore, _ := os.ReadDir(filepath.Join(f.e.Home(), "containers"))
+		taken, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer taken.Close()
+		takenPort := taken.Addr().(*net.TCPAddr).Port
+		free := freePort(t)
+		f.run(CreateOptions{Name: "dup"}, "true")
+		before = append(before, Container{})
+		dirsBefore = append(dirsBefore, nil)
+		for _, tc := range []struct {
+			name string
+			o    CreateOptions
+			want error
+		}{
+			{"malformed port", CreateOptions{Ports: []PortMapping{{HostPort: free, ContainerPort: 0}}}, ErrInvalid},
+			{"port taken", CreateOptions{Ports: []PortMapping{{HostPort: takenPort, ContainerPort: 80}}}, ErrConflict},
+			{"udp", CreateOptions{Ports: []PortMapping{{HostPort: free, ContainerPort: 53, Proto: "udp"}}}, ErrNotSupported},
+			{"missing image", CreateOptions{Image: strings.TrimSuffix(f.ref, "busybox:latest") + "nope:latest"}, images.ErrNotFound},
+			{"missing -v source", CreateOptions{Mounts: []Mount{{Source: "/no/such/dir", Target: "/data"}}}, ErrInvalid},
+			{"duplicate name", CreateOptions{Name: "dup"}, ErrConflict},
+			{"nonsense memory", CreateOptions{Memory: 12}, ErrInvalid},
+			{"bad restart", CreateOptions{Restart: RestartPolicy{Name: "sometimes"}}, ErrInvalid},
+			{"rm with restart", CreateOptions{AutoRemove: true, Restart: RestartPolicy{Name: "always"}}, ErrInvalid},
+		} {
+			o := tc.o
+			if o.Image == "" {
+				o.Image = f.ref
+			}
+			o.Cmd = []string{"true"}
+			_, err := f.e.Create(ctx, o)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+			if err != nil && len(err.Error()) < 20 {
+				t.Errorf("%s: message too terse to help: %q", tc.name, err)
+			}
+		}
+		after, _ := f.e.List(ctx, ListOptions{All: true})
+		dirsAfter, _ := os.ReadDir(filepath.Join(f.e.Home(), "containers"))
+		if len(after) != len(before) || len(dirsAfter) != len(dirsBefore) {
+			t.Errorf("bad input left containers behind: %d → %d records, %d → %d dirs", len(before), len(after), len(dirsBefore), len(dirsAfter))
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", free), time.Second); err == nil {
+			c.Close()
+			t.Error("a listener was left on the host port of a refused container")
+		}
+	})
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestEngineRestartAfterKill runs an engine in a child process (this test binary), SIGKILLs it with
+// containers running, and opens the data dir again: records and logs are kept, containers that were
+// running are marked exited, and the restart policy brings the "always" one back.
+func TestEngineRestartAfterKill(t *testing.T) {
+	testHypervisor(t) // skips when the prerequisites are missing
+	host := testutil.Registry(t)
+	home := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SKIFF_ENGINE_CHILD="+home, "SKIFF_ENGINE_CHILD_IMAGE="+host+"/busybox:latest")
+	cmd.Stderr = os.Stderr
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		name, id, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		if name == "ready" {
+			break
+		}
+		ids[name] = id
+	}
+	if len(ids) != 3 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child engine did not get ready: %v", ids)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+
+	st, err := images.Open(filepath.Join(home, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(ctxT(t, time.Minute), Config{Home: filepath.Join(home, "engine"), Hypervisor: testHypervisor(t), Images: st, Log: testLogger(t)})
+	if err != nil {
+		t.Fatalf("reopening after the engine was killed: %v", err)
+	}
+	defer e.Close(context.Background())
+	f := &fixture{t: t, e: e}
+	done := f.inspect(ids["done"])
+	if done.State != StateExited || done.ExitCode != 0 {
+		t.Errorf("finished container: %s %d", done.State, done.ExitCode)
+	}
+	if out, _ := f.logs(ids["done"]); out != "finished\n" {
+		t.Errorf("finished container's logs after restart: %q", out)
+	}
+	plain := f.inspect(ids["plain"])
+	if plain.State != StateExited || plain.ExitCode != 255 || plain.Error == "" {
+		t.Errorf("running container without policy: %s %d %q", plain.State, plain.ExitCode, plain.Error)
+	}
+	eventually(t, time.Minute, "the always container to run again", func() bool {
+		c := f.inspect(ids["always"])
+		return c.State == StateRunning && c.RestartCount == 1
+	})
+	eventually(t, 20*time.Second, "the restarted container's output", func() bool {
+		out, _ := f.logs(ids["always"])
+		return strings.Count(out, "up\n") == 2
+	})
+}
+
+// childEngine is the engine process TestEngineRestartAfterKill kills.
+func childEngine(home, ref string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "child engine:", err)
+		os.Exit(2)
+	}
+	st, err := images.Open(filepath.Join(home, "images"))
+	if err != nil {
+		fail(err)
+	}
+	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Hypervisor: testHypervisor(nil), Images: st})
+	if err != nil {
+		fail(err)
+	}
+	ctx := context.Background()
+	start := func(name string, o CreateOptions) string {
+		o.Image, o.Name = ref, name
+		c, err := e.Create(ctx, o)
+		if err != nil {
+			fail(err)
+		}
+		if err := e.Start(ctx, c.ID); err != nil {
+			fail(err)
+		}
+		return c.ID
+	}
+	done := start("done", CreateOptions{Cmd: []string{"echo", "finished"}})
+	if _, err := e.Wait(ctx, done); err != nil {
+		fail(err)
+	}
+	plain := start("plain", CreateOptions{Cmd: []string{"sleep", "600"}})
+	always := start("always", CreateOptions{Cmd: []string{"sh", "-c", "echo up; exec sleep 600"}, Restart: RestartPolicy{Name: "always"}})
+	for {
+		ch, _ := e.Logs(ctx, always, LogOptions{})
+		n := 0
+		for range ch {
+			n++
+		}
+		if n > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Printf("done=%s\nplain=%s\nalways=%s\nready=1\n", done, plain, always)
+	select {}
+}
+
+func TestMain(m *testing.M) {
+	if home := os.Getenv("SKIFF_ENGINE_CHILD"); home != "" {
+		childEngine(home, os.Getenv("SKIFF_ENGINE_CHILD_IMAGE"))
+	}
+	code := m.Run()
+	if watcherBuild.path != "" {
+		os.Remove(watcherBuild.path)
+	}
+	os.Exit(code)
+}
+
+
+// testHypervisor is the host-process backend running the embedded agent (`make agent`); it skips the
+// test when the agent is not built or the test does not run as root (host mode needs it).
+func testHypervisor(t testing.TB) vm.Hypervisor {
+	if os.Geteuid() != 0 {
+		if t == nil {
+			panic("not root")
+		}
+		t.Skip("the agent in host mode needs root")
+	}
+	hv, err := hostproc.New(hostproc.Options{})
+	if err != nil {
+		if t == nil {
+			panic(err)
+		}
+		t.Skipf("no embedded agent (run `make agent`, which `make setup` does): %v", err)
+	}
+	return hv
+}
+
+// waitLog waits until the container's stdout contains want.
+func waitLog(t testing.TB, f *fixture, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := f.logs(id)
+		if strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %q in the container's output; got %q", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var watcherBuild struct {
+	sync.Mutex
+	path string
+}
+
+// installWatcher builds testdata/inotifywatch (static, host arch) once and copies it to
+// <rootfs>/inotifywatch: Debian's busybox-static has no inotifyd.
+func installWatcher(t testing.TB, rootfs string) {
+	t.Helper()
+	watcherBuild.Lock()
+	defer watcherBuild.Unlock()
+	if watcherBuild.path == "" {
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("skiff-inotifywatch-%d", os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/inotifywatch")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building the inotify watcher: %v\n%s", err, b)
+		}
+		watcherBuild.path = out
+	}
+	b, err := os.ReadFile(watcherBuild.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "inotifywatch"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -243,6 +243,16 @@ export class Api {
     return this.call<string>('System.OpenFileDialog', title, pattern);
   }
 
+  /** openLogsWindow opens a logs-only window: System.OpenLogsWindow in the desktop app when bound,
+   * else a browser window on #/logs/<id>. */
+  openLogsWindow(id: string) {
+    if (this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenLogsWindow === 'function') {
+      return this.call<void>('System.OpenLogsWindow', id);
+    }
+    window.open(this.logsWindowURL(id), `logs-${id.slice(0, 12)}`, 'popup,width=900,height=600');
+    return Promise.resolve();
+  }
+
   /** logsWindowURL is where "open logs in a new window" points. */
   logsWindowURL(id: string) {
     const u = new URL(window.location.href);

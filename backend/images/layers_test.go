@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -186,12 +187,12 @@ type stall struct {
 	dg      string
 	started chan struct{}
 	once    sync.Once
-	on      bool
+	on      atomic.Bool
 }
 
 func (st *stall) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !st.on || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+st.dg) {
+		if !st.on.Load() || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+st.dg) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -227,7 +228,8 @@ func (b *bufferedWriter) WriteHeader(c int) { b.code = c }
 func TestCancelAndResume(t *testing.T) {
 	mf, _ := testImages(t).Multilayer.Manifest()
 	last := mf.Layers[len(mf.Layers)-1].Digest.String()
-	st := &stall{dg: last, started: make(chan struct{}), on: true}
+	st := &stall{dg: last, started: make(chan struct{})}
+	st.on.Store(true)
 	host, reqs := registry(t, st.wrap)
 	s := openStore(t)
 	ctx, cancel := context.WithCancel(ctxT(t))
@@ -259,7 +261,7 @@ func TestCancelAndResume(t *testing.T) {
 	}
 
 	// The next pull downloads only what is missing.
-	st.on = false
+	st.on.Store(false)
 	reqs.reset()
 	img, err := s.Pull(context.Background(), host+"/multilayer:latest", images.PullOptions{})
 	if err != nil {

@@ -1,4 +1,4 @@
-module example.com/darwincheckbad
+module example.com/darwincheckdata
 
 go 1.26.0
 

@@ -1,6 +1,6 @@
 //go:build darwin
 
-// Package main misuses vz/v3: darwincheck must reject it (linux go build cannot see it).
+// Package main misuses vz/v3: darwincheck must reject it (a linux go build cannot see it).
 package main
 
 import (

@@ -396,3 +396,53 @@ func dedupEnv(env []string) []string {
 	}
 	return out
 }
+
+// Request turns a RunSpec back into the RunRequest that ParseRunRequest resolves to it (env files
+// already merged into Env), so that a spec can cross the bridge.
+func (s *RunSpec) Request() RunRequest {
+	r := RunRequest{
+		Image: s.Image, Name: s.Name, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Env: s.Env, Workdir: s.Workdir,
+		User: s.User, Hostname: s.Hostname, Platform: s.Platform, Pull: s.Pull,
+		TTY: s.TTY, Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+	}
+	for _, p := range s.Ports {
+		host := ""
+		switch {
+		case strings.Contains(p.HostIP, ":"):
+			host = "[" + p.HostIP + "]:"
+		case p.HostIP != "":
+			host = p.HostIP + ":"
+		}
+		hp := ""
+		if p.HostPort != 0 {
+			hp = strconv.Itoa(p.HostPort)
+		}
+		if host != "" || hp != "" {
+			host += hp + ":"
+		}
+		r.Ports = append(r.Ports, fmt.Sprintf("%s%d/%s", host, p.ContainerPort, p.Proto))
+	}
+	for _, m := range s.Mounts {
+		v := m.Source + ":" + m.Target
+		if m.ReadOnly {
+			v += ":ro"
+		}
+		r.Volumes = append(r.Volumes, v)
+	}
+	if s.CPUs != 0 {
+		r.CPUs = strconv.FormatFloat(s.CPUs, 'f', -1, 64)
+	}
+	if s.MemoryMiB != 0 {
+		r.Memory = strconv.Itoa(s.MemoryMiB) + "m"
+	}
+	if s.Restart.Name != "" {
+		r.Restart = s.Restart.Name
+		if s.Restart.Name == "on-failure" && s.Restart.MaxRetries > 0 {
+			r.Restart += ":" + strconv.Itoa(s.Restart.MaxRetries)
+		}
+	}
+	for k, v := range s.Labels {
+		r.Labels = append(r.Labels, k+"="+v)
+	}
+	return r
+}

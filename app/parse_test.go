@@ -203,3 +203,31 @@ func checkErr(t *testing.T, in string, err error, want string) {
 		t.Errorf("%q: error %v is not ErrInvalid", in, err)
 	}
 }
+
+func TestRunSpecRequestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	ep := []string{"/bin/sh"}
+	reqs := []RunRequest{
+		{Image: "busybox"},
+		{Image: "busybox", Name: "x", Entrypoint: &ep, Cmd: []string{"-c", "true"}, Env: []string{"A=1"},
+			Ports: []string{"8080:80", "127.0.0.1:53:53/udp", "[::1]:8443:443", "9000", "127.0.0.1::81"},
+			Volumes: []string{dir + ":/d:ro", dir + ":/e"}, Workdir: "/d", User: "app", Hostname: "h", CPUs: "0.5",
+			Memory: "1g", Restart: "on-failure:3", Platform: "linux/arm64", Pull: "never", Labels: []string{"a=b"},
+			TTY: true, Interactive: true},
+		{Image: "busybox", Restart: "unless-stopped"},
+		{Image: "busybox", AutoRemove: true},
+	}
+	for _, req := range reqs {
+		spec, err := ParseRunRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseRunRequest(spec.Request())
+		if err != nil {
+			t.Fatalf("%+v: %v", spec.Request(), err)
+		}
+		if !reflect.DeepEqual(spec, again) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", again, spec)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package remote
+
+import "strings"
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

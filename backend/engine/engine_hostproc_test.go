@@ -182,14 +182,18 @@ func TestEngineHostproc(t *testing.T) {
 		if len(got.Process.Args) != 3 || got.Process.Args[0] != "sh" || envGet(got.Process.Env, "HOSTNAME") != c.ShortID() {
 			t.Errorf("resolved process: %+v", got.Process)
 		}
-		evMu.Lock()
 		var actions []string
-		for _, ev := range seen {
-			if ev.ID == c.ID {
-				actions = append(actions, ev.Action)
+		eventually(t, 5*time.Second, "create, start and die events", func() bool {
+			evMu.Lock()
+			defer evMu.Unlock()
+			actions = nil
+			for _, ev := range seen {
+				if ev.ID == c.ID {
+					actions = append(actions, ev.Action)
+				}
 			}
-		}
-		evMu.Unlock()
+			return len(actions) >= 3
+		})
 		if strings.Join(actions, ",") != "create,start,die" {
 			t.Errorf("events %v, want create,start,die", actions)
 		}
@@ -636,8 +640,9 @@ func TestEngineRestartAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopening after the engine was killed: %v", err)
 	}
-	defer e.Close(context.Background())
 	f := &fixture{t: t, e: e}
+	defer e.Close(context.Background())
+	defer e.Remove(context.Background(), ids["always"], RemoveOptions{Force: true}) // sleep as PID 1 ignores TERM
 	done := f.inspect(ids["done"])
 	if done.State != StateExited || done.ExitCode != 0 {
 		t.Errorf("finished container: %s %d", done.State, done.ExitCode)
@@ -716,7 +721,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
 
 // testHypervisor is the host-process backend running the embedded agent (`make agent`); it skips the
 // test when the agent is not built or the test does not run as root (host mode needs it).

@@ -190,14 +190,17 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if e.hv == nil {
 		return nil, fmt.Errorf("engine has no hypervisor: %w", ErrNotSupported)
 	}
+	tk := time.Now()
 	spec, err := c.machineSpec(ctx)
 	if err != nil {
 		return nil, err
 	}
+	e.log.Debug("machine spec ready", zapID(spec.ID), zap.Duration("kernel", time.Since(tk)))
 	rotateConsole(spec.ConsoleLog)
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
+	t0 := time.Now()
 	m, err := e.hv.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("starting VM (%s): %w", e.hv.Name(), err)
@@ -218,6 +221,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		}
 		return nil, fmt.Errorf("waiting for the guest agent: %w", err)
 	}
+	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", time.Since(t0)))
 	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.
 	if err := client.SetTime(actx, time.Now()); err != nil && !errors.Is(err, agentproto.ErrNotSupported) {
 		e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err))
@@ -284,11 +288,11 @@ func (c *ctr) supervise(s *supervisor) {
 			c.setStateLocked(StateExited)
 		}
 		c.saveLocked()
+		e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(code)})
 		close(c.exitCh)
 		c.exitCh = make(chan struct{})
 		delay := c.rec.RestartDelay
 		c.mu.Unlock()
-		e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(code)})
 		e.log.Debug("container exited", zapID(c.rec.ID), zap.Int("code", code), zap.Bool("restart", restart))
 		if !restart {
 			break

@@ -1,0 +1,128 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// TestEngineQEMU runs one container in a real VM (QEMU, TCG here): run, logs, exec, a port forward
+// and stop, all in one boot to keep CI time down. The `skiff` CLI tests drive the rest through QEMU.
+func TestEngineQEMU(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("virtiofsd needs root")
+	}
+	kdir := os.Getenv(vm.EnvKernelDir)
+	if kdir == "" {
+		kdir = "../../_build/kernel"
+	}
+	arch := vm.HostArch()
+	if _, err := vm.LoadBundle(filepath.Join(kdir, arch)); err != nil {
+		t.Skipf("no %s kernel bundle (run `make kernel`, which `make setup` does): %v", arch, err)
+	}
+	log := testLogger(t)
+	hv, err := vm.NewHypervisor(log)
+	if err != nil {
+		t.Skipf("no hypervisor (run `make setup` to install QEMU): %v", err)
+	}
+	cache := t.TempDir()
+	kernel := func(ctx context.Context, arch string) (*vm.Bundle, string, error) {
+		b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, Path: filepath.Join(kdir, arch), Log: log})
+		if err != nil {
+			return nil, "", err
+		}
+		initrd, err := vm.BuildInitramfs(ctx, b, cache)
+		return b, initrd, err
+	}
+	host := testutil.Registry(t)
+	home := t.TempDir()
+	st, err := images.Open(filepath.Join(home, "images"), images.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st, Kernel: kernel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	f := &fixture{t: t, e: e}
+
+	ctx := ctxT(t, 5*time.Minute)
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Ports: []PortMapping{{ContainerPort: 8080}},
+		Cmd: []string{"sh", "-c", `mkdir -p /www; echo hello from the VM > /www/index.html; echo booted; exec httpd -f -p 8080 -h /www`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := e.Start(ctx, c.ID); err != nil {
+		console, _ := os.ReadFile(e.consolePath(c.ID))
+		t.Fatalf("start: %v\nconsole:\n%s", err, console)
+	}
+	t.Logf("VM booted and workload started in %v", time.Since(start))
+	waitLog(t, f, c.ID, "booted")
+
+	s, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"cat", "/proc/version"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, s.Stderr)
+	out, _ := io.ReadAll(s.Stdout)
+	hostVersion, _ := os.ReadFile("/proc/version")
+	if code, err := s.Wait(); err != nil || code != 0 || !strings.HasPrefix(string(out), "Linux version") {
+		t.Errorf("exec in the VM: %d %v %q", code, err, out)
+	} else if string(out) == string(hostVersion) {
+		t.Logf("guest and host run the same kernel build: %q", out)
+	}
+
+	got := f.inspect(c.ID)
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", got.Ports[0].HostPort)
+	var body string
+	eventually(t, 30*time.Second, "httpd in the VM to answer through the port forward", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if body != "hello from the VM\n" {
+		t.Errorf("GET through the port forward: %q", body)
+	}
+
+	one := time.Second
+	if err := e.Stop(ctx, c.ID, &one); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.inspect(c.ID); got.State != StateExited {
+		t.Errorf("state after stop: %s", got.State)
+	}
+	rc, err := e.ConsoleLog(ctx, c.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	console, _ := io.ReadAll(rc)
+	rc.Close()
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		t.Logf("console:\n%s", console)
+	}
+	if !strings.Contains(string(console), "skiff-agent") {
+		t.Errorf("console log has no agent lines (%d bytes)", len(console))
+	}
+	if err := e.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -53,8 +53,6 @@ type HostWindow = {
   runtime?: {
     BrowserOpenURL?(url: string): void;
     WindowSetTitle?(t: string): void;
-    OnFileDrop?(cb: (x: number, y: number, paths: string[]) => void, useDropTarget: boolean): void;
-    OnFileDropOff?(): void;
   };
   go?: { app?: Record<string, Record<string, unknown>> };
 };
@@ -227,14 +225,28 @@ export class Api {
   }
 
   /** canDropHostPaths: dropped folders arrive with their host paths (desktop app only). */
-  get canDropHostPaths() { return this.kind === 'wails' && !!this.host.runtime?.OnFileDrop; }
+  get canDropHostPaths() { return this.kind === 'wails'; }
 
-  /** onFileDrop reports drops with host paths and the element dropped on (desktop app only). */
+  /**
+   * onFileDrop reports folders dropped on the desktop window with their host paths and the element
+   * under the drop point. The Go side re-emits Wails' native drop as the `filedrop` event
+   * ({x, y, paths}); the page itself must not navigate to a dropped file.
+   */
   onFileDrop(cb: (paths: string[], target: Element | null) => void): () => void {
-    const rt = this.host.runtime;
-    if (this.kind !== 'wails' || !rt?.OnFileDrop) return () => {};
-    rt.OnFileDrop((x, y, paths) => cb(paths ?? [], document.elementFromPoint(x, y)), false);
-    return () => rt.OnFileDropOff?.();
+    if (this.kind !== 'wails') return () => {};
+    const stop = (e: DragEvent) => { if (e.dataTransfer?.types.includes('Files')) e.preventDefault(); };
+    window.addEventListener('dragover', stop);
+    window.addEventListener('drop', stop);
+    const off = this.t.on('filedrop', (d) => {
+      const o = (d ?? {}) as { x?: number; y?: number; paths?: string[] };
+      const target = typeof o.x === 'number' && typeof o.y === 'number' ? (document.elementFromPoint?.(o.x, o.y) ?? null) : null;
+      cb(o.paths ?? [], target);
+    });
+    return () => {
+      off();
+      window.removeEventListener('dragover', stop);
+      window.removeEventListener('drop', stop);
+    };
   }
 
   /** chooseFile opens the desktop file dialog when the Go side offers one (System.OpenFileDialog). */

@@ -171,3 +171,27 @@ describe('ImagesView', () => {
     expect(document.querySelector('[data-image="alpine:3"]')!.textContent).toContain('1.2 MB');
   });
 });
+
+describe('folder drops in the desktop window', () => {
+  it('offers to recreate the container a folder is dropped on, via Containers.AddMount', async () => {
+    const t = backend({ 'Containers.Ready': () => null, 'Containers.AddMount': (id: string) => ctr({ ID: id }) });
+    (t as { kind: string }).kind = 'wails';
+    render(App, { props: { api: new Api(t) } });
+    const row = await until(() => document.querySelector(`tr[data-container-id="${'a'.repeat(64)}"]`));
+    const orig = document.elementFromPoint;
+    document.elementFromPoint = () => row!.querySelector('td');
+    try {
+      t.emit('filedrop', { x: 100, y: 120, paths: ['/Users/me/data'] });
+    } finally {
+      document.elementFromPoint = orig;
+    }
+    const dlg = await until(() => screen.queryByTestId('mount-dialog'));
+    expect((screen.getByLabelText('Folder on this Mac') as HTMLInputElement).value).toBe('/Users/me/data');
+    expect((screen.getByLabelText('Path in container') as HTMLInputElement).value).toBe('/mnt/data');
+    await fireEvent.input(screen.getByLabelText('Path in container'), { target: { value: '/work' } });
+    await fireEvent.submit(dlg!);
+    await until(() => t.called('Containers.AddMount').length === 1);
+    expect(t.called('Containers.AddMount')[0].params).toEqual(['a'.repeat(64), '/Users/me/data', '/work', false]);
+    await until(() => !screen.queryByTestId('mount-dialog'));
+  });
+});

@@ -286,7 +286,9 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 			return err
 		}
 	}
-	id := c.rec.ID
+	c.mu.Lock()
+	id, code := c.rec.ID, c.rec.ExitCode
+	c.mu.Unlock()
 	var errs []error
 	if err := removeAll(e.containerDir(id)); err != nil {
 		errs = append(errs, err)
@@ -298,8 +300,11 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 		if e.names[c.rec.Name] == id {
 			delete(e.names, c.rec.Name)
 		}
-		e.tombstones[id] = c.rec.ExitCode
-		e.tombstones[c.rec.Name] = c.rec.ExitCode
+		if len(e.tombstones) > 1000 {
+			e.tombstones = map[string]int{}
+		}
+		e.tombstones[id] = code
+		e.tombstones[c.rec.Name] = code
 	}
 	e.mu.Unlock()
 	if len(errs) > 0 {

@@ -40,18 +40,60 @@ type logLine struct {
 }
 
 func encodeEntry(buf *bytes.Buffer, e LogEntry) error {
-	l := logLine{Time: e.Time, Stream: e.Stream}
-	if utf8.Valid(e.Data) {
-		l.Log = string(e.Data)
-	} else {
-		l.B64 = e.Data
+	if !utf8.Valid(e.Data) || (e.Stream != "stdout" && e.Stream != "stderr") {
+		l := logLine{Time: e.Time, Stream: e.Stream, B64: e.Data}
+		if utf8.Valid(e.Data) {
+			l.Log, l.B64 = string(e.Data), nil
+		}
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(l) // adds the newline
 	}
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(l) // adds the newline
+	// The common case, by hand: this is the hot path of log throughput.
+	b := buf.AvailableBuffer()
+	b = append(b, `{"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","stream":"`...)
+	b = append(b, e.Stream...)
+	b = append(b, `","log":`...)
+	b = appendJSONString(b, e.Data)
+	b = append(b, "}\n"...)
+	buf.Write(b)
+	return nil
+}
+
+// appendJSONString appends s (valid UTF-8) as a JSON string.
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i, c := range s {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func decodeEntry(b []byte) (LogEntry, error) {
+	if e, ok := decodeFast(b); ok {
+		return e, nil
+	}
 	var l logLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		return LogEntry{}, err
@@ -61,6 +103,71 @@ func decodeEntry(b []byte) (LogEntry, error) {
 		e.Data = []byte(l.Log)
 	}
 	return e, nil
+}
+
+// decodeFast parses the lines encodeEntry writes by hand; anything else goes to encoding/json.
+func decodeFast(b []byte) (LogEntry, bool) {
+	var e LogEntry
+	rest, ok := bytes.CutPrefix(b, []byte(`{"time":"`))
+	if !ok {
+		return e, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 {
+		return e, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:i]))
+	if err != nil {
+		return e, false
+	}
+	e.Time = t
+	rest, ok = bytes.CutPrefix(rest[i:], []byte(`","stream":"`))
+	if !ok {
+		return e, false
+	}
+	switch {
+	case bytes.HasPrefix(rest, []byte(`stdout","log":"`)):
+		e.Stream = "stdout"
+	case bytes.HasPrefix(rest, []byte(`stderr","log":"`)):
+		e.Stream = "stderr"
+	default:
+		return e, false
+	}
+	rest = rest[len(`stdout","log":"`):]
+	rest = bytes.TrimRight(rest, "\n")
+	body, ok := bytes.CutSuffix(rest, []byte(`"}`))
+	if !ok {
+		return e, false
+	}
+	out := make([]byte, 0, len(body))
+	for j := 0; j < len(body); j++ {
+		c := body[j]
+		if c == '"' {
+			return e, false // an unescaped quote: not ours
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		j++
+		if j >= len(body) {
+			return e, false
+		}
+		switch body[j] {
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
+		case '"', '\\', '/':
+			out = append(out, body[j])
+		default:
+			return e, false // \u, \b, \f: rare, leave them to encoding/json
+		}
+	}
+	e.Data = out
+	return e, true
 }
 
 // logStore is a container's log files and the state followers wait on.
@@ -73,6 +180,7 @@ type logStore struct {
 	rotations int        // how many times the current file was rotated away
 	notify    chan struct{}
 	active    bool // a writer is running
+	followers map[*follower]struct{}
 }
 
 func newLogStore(dir string, maxSize int64, maxFiles int) *logStore {
@@ -208,6 +316,17 @@ func (s *logStore) rotate(f *os.File) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	for fl := range s.followers {
+		rf, err := os.Open(cur)
+		if err != nil {
+			continue
+		}
+		if len(fl.pending) >= maxPending {
+			fl.pending[0].Close()
+			fl.pending = fl.pending[1:]
+		}
+		fl.pending = append(fl.pending, rf)
+	}
 	s.rotations++
 	s.wakeLocked()
 	return nf, nil
@@ -296,6 +415,15 @@ func (o *LogOptions) wants(e LogEntry) bool {
 	return true
 }
 
+// follower is a Logs reader following the log. At each rotation the writer opens the new current
+// file for it (under mu), so it never misses a file however far behind it is; past maxPending queued
+// files the oldest are dropped, bounding what a stuck reader holds open.
+type follower struct {
+	pending []*os.File // guarded by logStore.mu
+}
+
+const maxPending = 32
+
 // read sends what opts selects to out.
 func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntry) error {
 	send := func(e LogEntry) bool {
@@ -306,19 +434,35 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 			return false
 		}
 	}
+	var fl *follower
 	s.mu.Lock()
-	notify, rotations, active := s.notify, s.rotations, s.active
+	notify, active := s.notify, s.active
 	files := s.files()
-	var cur *os.File
 	cur, err := os.Open(s.current())
+	if err == nil && opts.Follow {
+		fl = &follower{}
+		if s.followers == nil {
+			s.followers = map[*follower]struct{}{}
+		}
+		s.followers[fl] = struct{}{}
+	}
 	s.mu.Unlock()
 	if errors.Is(err, os.ErrNotExist) {
-		cur = nil
-	} else if err != nil {
+		return nil // never started: nothing logged, nothing to follow
+	}
+	if err != nil {
 		return err
 	}
-	if cur != nil {
-		defer func() { cur.Close() }()
+	defer func() { cur.Close() }()
+	if fl != nil {
+		defer func() {
+			s.mu.Lock()
+			delete(s.followers, fl)
+			for _, f := range fl.pending {
+				f.Close()
+			}
+			s.mu.Unlock()
+		}()
 	}
 	// Past entries: rotated files, then the current one (through the descriptor kept for following).
 	var ring []LogEntry
@@ -346,20 +490,17 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 			return err
 		}
 	}
-	var rd *bufio.Reader
-	var partial []byte
-	if cur != nil {
-		rd = bufio.NewReader(cur)
-		if partial, err = scanEntries(rd, nil, keep); err != nil {
-			return err
-		}
+	rd := bufio.NewReader(cur)
+	partial, err := scanEntries(rd, nil, keep)
+	if err != nil {
+		return err
 	}
 	for _, e := range ring {
 		if !send(e) {
 			return ctx.Err()
 		}
 	}
-	if !opts.Follow || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
+	if fl == nil || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
 		return nil
 	}
 	ended := false
@@ -377,7 +518,7 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 	for {
 		if !active || ended {
 			// The writer had finished before we read to EOF: nothing more is coming.
-			return nil
+			return ctx.Err()
 		}
 		select {
 		case <-notify:
@@ -386,30 +527,19 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 		}
 		s.mu.Lock()
 		notify, active = s.notify, s.active
-		rotated := s.rotations != rotations
-		rotations = s.rotations
+		pending := fl.pending
+		fl.pending = nil
 		s.mu.Unlock()
-		if rd != nil {
-			if partial, err = scanEntries(rd, partial, fwd); err != nil {
-				return err
-			}
+		// Finish the current file, then each file that became current since, in order.
+		if partial, err = scanEntries(rd, partial, fwd); err != nil {
+			return err
 		}
-		if rotated || rd == nil {
-			// Finish the old file (done above), then continue from the start of the new one.
-			if cur != nil {
-				cur.Close()
-			}
-			cur, err = os.Open(s.current())
-			if err != nil {
-				return err
-			}
-			rd, partial = bufio.NewReader(cur), nil
+		for _, f := range pending {
+			cur.Close()
+			cur, rd = f, bufio.NewReader(f)
 			if partial, err = scanEntries(rd, nil, fwd); err != nil {
 				return err
 			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
 		}
 	}
 }

@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -139,5 +142,31 @@ func TestPumpSplitsLines(t *testing.T) {
 	want := []string{"a\n", "b\n", long[:maxLineChunk], long[maxLineChunk:] + "\n", "no newline"}
 	if fmt.Sprint(data) != fmt.Sprint(want) {
 		t.Errorf("entries %q, want %q", data, want)
+	}
+}
+
+func TestLogEncodingRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 28, 20, 0, 0, 123456789, time.UTC)
+	for _, data := range []string{"plain\n", "quote \" backslash \\ tab \t cr \r\n", "ctl \x01\x1f\x7f", "ünïcødé ✓\n",
+		"\xff\xfe binary", "", "/slash</script>"} {
+		for _, stream := range []string{"stdout", "stderr"} {
+			var buf bytes.Buffer
+			if err := encodeEntry(&buf, LogEntry{Time: at, Stream: stream, Data: []byte(data)}); err != nil {
+				t.Fatal(err)
+			}
+			line := buf.Bytes()
+			if !json.Valid(line) || line[len(line)-1] != '\n' || bytes.Count(line, []byte("\n")) != 1 {
+				t.Fatalf("%q encodes to invalid JSON line %q", data, line)
+			}
+			var viaJSON logLine
+			_ = json.Unmarshal(line, &viaJSON)
+			e, err := decodeEntry(line)
+			if err != nil || string(e.Data) != data || e.Stream != stream || !e.Time.Equal(at) {
+				t.Errorf("%q round trip: %+v %v (line %q)", data, e, err, line)
+			}
+			if utf8.ValidString(data) && viaJSON.Log != data {
+				t.Errorf("%q: encoding/json reads %q", data, viaJSON.Log)
+			}
+		}
 	}
 }

@@ -83,11 +83,20 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		return fail(fmt.Errorf("starting %s: %w", c.rec.Name, err))
 	}
 	s.listeners = lns
-	b, err := c.boot(ctx)
+	// A Stop or Remove while booting cancels the boot.
+	bctx, bcancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(sctx, bcancel)
+	b, err := c.boot(bctx)
+	unhook()
+	bcancel()
 	if err != nil {
 		return fail(fmt.Errorf("starting %s: %w", c.rec.Name, err))
 	}
 	c.mu.Lock()
+	if s.stopping || sctx.Err() != nil {
+		// Stopped just as the boot finished: end the workload; supervise records the exit.
+		_ = b.proc.Signal(sigKILL)
+	}
 	s.boot = b
 	c.rec.Ports = bound
 	c.rec.Error = ""

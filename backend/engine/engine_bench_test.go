@@ -1,0 +1,187 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// Benchmarks (`make bench` runs them with -benchtime 1x): each iteration does a fixed amount of work
+// and reports throughput as custom metrics. "hostproc" runs the agent as a host process; "qemu" boots
+// a VM (TCG on this machine) once per benchmark.
+
+func benchEngine(b *testing.B, backend string) (*Engine, string) {
+	b.Helper()
+	var hv vm.Hypervisor
+	var kernel KernelFunc
+	switch backend {
+	case "hostproc":
+		hv = testHypervisor(b)
+	case "qemu":
+		if os.Geteuid() != 0 {
+			b.Skip("virtiofsd needs root")
+		}
+		kdir := os.Getenv(vm.EnvKernelDir)
+		if kdir == "" {
+			kdir = "../../_build/kernel"
+		}
+		if _, err := vm.LoadBundle(filepath.Join(kdir, vm.HostArch())); err != nil {
+			b.Skipf("no kernel bundle (make kernel): %v", err)
+		}
+		var err error
+		if hv, err = vm.NewHypervisor(nil); err != nil {
+			b.Skipf("no hypervisor: %v", err)
+		}
+		cache := b.TempDir()
+		kernel = func(ctx context.Context, arch string) (*vm.Bundle, string, error) {
+			bu, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, Path: filepath.Join(kdir, arch)})
+			if err != nil {
+				return nil, "", err
+			}
+			initrd, err := vm.BuildInitramfs(ctx, bu, cache)
+			return bu, initrd, err
+		}
+	}
+	host := testutil.Registry(b)
+	home := b.TempDir()
+	st, err := images.Open(filepath.Join(home, "images"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Hypervisor: hv, Images: st, Kernel: kernel})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e, host + "/busybox:latest"
+}
+
+// BenchmarkPortForward: GET of a 64 MiB file from busybox httpd through the engine's port forward
+// (MB/s), and the p50 round trip of a small request, next to a direct loopback connection where the
+// backend shares the host's network (hostproc).
+func BenchmarkPortForward(b *testing.B) {
+	for _, backend := range []string{"hostproc", "qemu"} {
+		b.Run(backend, func(b *testing.B) {
+			e, ref := benchEngine(b, backend)
+			ctx := context.Background()
+			c, err := e.Create(ctx, CreateOptions{Image: ref, Ports: []PortMapping{{ContainerPort: 18080}},
+				Cmd: []string{"httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = os.MkdirAll(filepath.Join(c.RootFS, "www"), 0o755)
+			big := make([]byte, 64<<20)
+			for i := range big {
+				big[i] = byte(i * 7)
+			}
+			_ = os.WriteFile(filepath.Join(c.RootFS, "www", "big"), big, 0o644)
+			_ = os.WriteFile(filepath.Join(c.RootFS, "www", "small"), []byte("ok\n"), 0o644)
+			if err := e.Start(ctx, c.ID); err != nil {
+				b.Fatal(err)
+			}
+			defer e.Remove(ctx, c.ID, RemoveOptions{Force: true})
+			got, _ := e.Inspect(ctx, c.ID)
+			fwd := fmt.Sprintf("127.0.0.1:%d", got.Ports[0].HostPort)
+			tr := &http.Transport{}
+			cl := &http.Client{Transport: tr}
+			get := func(addr, path string) (int64, error) {
+				resp, err := cl.Get("http://" + addr + path)
+				if err != nil {
+					return 0, err
+				}
+				defer resp.Body.Close()
+				return io.Copy(io.Discard, resp.Body)
+			}
+			deadline := time.Now().Add(time.Minute)
+			for {
+				if _, err := get(fwd, "/small"); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("httpd did not answer")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			measure := func(addr string) (mbps float64, p50 time.Duration) {
+				start := time.Now()
+				n, err := get(addr, "/big")
+				if err != nil || n != int64(len(big)) {
+					b.Fatalf("GET /big via %s: %d bytes, %v", addr, n, err)
+				}
+				mbps = float64(n) / 1e6 / time.Since(start).Seconds()
+				var rtts []time.Duration
+				for i := 0; i < 50; i++ {
+					tr.CloseIdleConnections() // a new connection each time, as a client would
+					t0 := time.Now()
+					if _, err := get(addr, "/small"); err != nil {
+						b.Fatal(err)
+					}
+					rtts = append(rtts, time.Since(t0))
+				}
+				sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+				return mbps, rtts[len(rtts)/2]
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				mbps, p50 := measure(fwd)
+				b.ReportMetric(mbps, "fwd-MB/s")
+				b.ReportMetric(float64(p50.Microseconds()), "fwd-p50-µs")
+				if backend == "hostproc" {
+					if c, err := net.Dial("tcp", "127.0.0.1:18080"); err == nil {
+						c.Close()
+						dm, dp := measure("127.0.0.1:18080")
+						b.ReportMetric(dm, "direct-MB/s")
+						b.ReportMetric(float64((p50 - dp).Microseconds()), "added-p50-µs")
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogs: a container writes 64 MiB of lines as fast as it can; MB/s of what Logs returns,
+// measured from Start to the last entry read.
+func BenchmarkLogs(b *testing.B) {
+	e, ref := benchEngine(b, "hostproc")
+	ctx := context.Background()
+	const total = 64 << 20
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := e.Create(ctx, CreateOptions{Image: ref, Cmd: []string{"sh", "-c",
+			fmt.Sprintf("yes 'skiff log benchmark line: the quick brown fox jumps over the lazy dog' | head -c %d", total)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := e.Start(ctx, c.ID); err != nil {
+			b.Fatal(err)
+		}
+		ch, err := e.Logs(ctx, c.ID, LogOptions{Follow: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		for l := range ch {
+			n += len(l.Data)
+		}
+		el := time.Since(start)
+		if n != total {
+			b.Fatalf("logs returned %d bytes, want %d", n, total)
+		}
+		b.ReportMetric(float64(n)/1e6/el.Seconds(), "MB/s")
+		_ = e.Remove(ctx, c.ID, RemoveOptions{Force: true})
+	}
+}

@@ -210,7 +210,7 @@ func TestRunSpecRequestRoundTrip(t *testing.T) {
 	reqs := []RunRequest{
 		{Image: "busybox"},
 		{Image: "busybox", Name: "x", Entrypoint: &ep, Cmd: []string{"-c", "true"}, Env: []string{"A=1"},
-			Ports: []string{"8080:80", "127.0.0.1:53:53/udp", "[::1]:8443:443", "9000", "127.0.0.1::81"},
+			Ports:   []string{"8080:80", "127.0.0.1:53:53/udp", "[::1]:8443:443", "9000", "127.0.0.1::81"},
 			Volumes: []string{dir + ":/d:ro", dir + ":/e"}, Workdir: "/d", User: "app", Hostname: "h", CPUs: "0.5",
 			Memory: "1g", Restart: "on-failure:3", Platform: "linux/arm64", Pull: "never", Labels: []string{"a=b"},
 			TTY: true, Interactive: true},

@@ -28,6 +28,7 @@ type Option func(*options)
 type options struct {
 	log     *zap.Logger
 	version VersionInfo
+	desktop Desktop
 }
 
 // WithLogger sets the logger (default: none).
@@ -35,6 +36,9 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithVersion sets what System.Version reports.
 func WithVersion(v VersionInfo) Option { return func(o *options) { o.version = v } }
+
+// WithDesktop gives System the desktop's windows and dialogs.
+func WithDesktop(d Desktop) Option { return func(o *options) { o.desktop = d } }
 
 // New returns the services over b, emitting events to sink.
 func New(b Backend, sink EventSink, opts ...Option) *Services {
@@ -50,7 +54,7 @@ func New(b Backend, sink EventSink, opts ...Option) *Services {
 	return &Services{
 		Containers: &Containers{base},
 		Images:     &Images{base},
-		System:     &System{base: base, version: o.version},
+		System:     &System{base: base, version: o.version, desktop: o.desktop},
 		hub:        h,
 	}
 }

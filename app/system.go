@@ -8,6 +8,7 @@ import (
 type System struct {
 	*base
 	version VersionInfo
+	desktop Desktop
 }
 
 // Info describes the engine and the host.
@@ -69,3 +70,29 @@ func (s *System) SubscribeEvents() (string, error) {
 
 // Unsubscribe stops a subscription (the same as Containers.Unsubscribe).
 func (s *System) Unsubscribe(name string) error { return s.hub.unsubscribe(name) }
+
+// Desktop is what only the desktop app can do (open windows and dialogs); the bridge has none.
+type Desktop interface {
+	OpenLogsWindow(id string) error
+	OpenFileDialog(title, pattern string) (string, error)
+}
+
+// OpenLogsWindow opens a window of its own showing a container's logs (desktop app only).
+func (s *System) OpenLogsWindow(id string) error {
+	if err := needID(id); err != nil {
+		return err
+	}
+	if s.desktop == nil {
+		return Errorf(CodeUnavailable, "windows can only be opened by the desktop app")
+	}
+	return toError(s.desktop.OpenLogsWindow(id))
+}
+
+// OpenFileDialog asks the user for a file (pattern like "*.tar"); "" when cancelled (desktop only).
+func (s *System) OpenFileDialog(title, pattern string) (string, error) {
+	if s.desktop == nil {
+		return "", Errorf(CodeUnavailable, "file dialogs are only available in the desktop app")
+	}
+	p, err := s.desktop.OpenFileDialog(title, pattern)
+	return p, toError(err)
+}

@@ -26,6 +26,13 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 			}
 			defer cl.Close()
 			names := map[string]string{}
+			for i, id := range args {
+				var ct app.Container
+				if err := cl.Call(ctx, "Containers.Inspect", &ct, id); err != nil {
+					return err
+				}
+				args[i], names[ct.ID] = ct.ID, ct.Name
+			}
 			if len(args) == 0 {
 				var cs []app.Container
 				if err := cl.Call(ctx, "Containers.List", &cs, false); err != nil {

@@ -34,6 +34,16 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 		c.mu.Unlock()
 		return nil
 	}
+	if c.rec.State == StateExited {
+		// Already exited, its VM powering off: nothing to stop, and not a manual stop.
+		c.mu.Unlock()
+		select {
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stopping %s: %w", c.rec.Name, ctx.Err())
+		}
+	}
 	s.stopping = true
 	if manual {
 		c.rec.ManuallyStopped = true
@@ -266,7 +276,7 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is already being removed: %w", c.rec.Name, ErrConflict)
 	}
-	if c.sup != nil && !force {
+	if c.sup != nil && !force && c.rec.State != StateExited {
 		st := c.rec.State
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: stop it first or force the removal: %w", c.rec.Name, st, ErrConflict)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,17 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 // start begins a supervisor. fromPolicy: started by the engine (reconcile), which keeps RestartCount.
 func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 	c.mu.Lock()
+	for c.sup != nil && c.rec.State == StateExited {
+		// The last run has exited and its VM is being powered off: start after that.
+		done := c.sup.done
+		c.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
 	if c.sup != nil {
 		c.mu.Unlock()
 		return nil
@@ -264,7 +276,9 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if rec.Config.OpenStdin {
 		go c.stdin.feed(proc)
 	}
-	b.stopWatch = c.watchMounts(rec.Mounts, client)
+	stopWatch := c.watchMounts(rec.Mounts, client)
+	var once sync.Once
+	b.stopWatch = func() { once.Do(stopWatch) }
 	return b, nil
 }
 
@@ -278,7 +292,12 @@ func (c *ctr) supervise(s *supervisor) {
 		b := s.boot
 		c.mu.Unlock()
 		code, errMsg := c.waitExit(b)
-		c.teardown(b)
+		// Output is flushed to the log before the exit is announced, so Logs after Wait has it all;
+		// the VM is powered off after (a Wait does not pay for the shutdown).
+		if b.stopWatch != nil {
+			b.stopWatch()
+		}
+		b.writer.close()
 
 		c.mu.Lock()
 		s.boot = nil
@@ -303,6 +322,12 @@ func (c *ctr) supervise(s *supervisor) {
 		delay := c.rec.RestartDelay
 		c.mu.Unlock()
 		e.log.Debug("container exited", zapID(c.rec.ID), zap.Int("code", code), zap.Bool("restart", restart))
+		if !restart {
+			for _, ln := range s.listeners {
+				ln.Close()
+			}
+		}
+		c.teardown(b)
 		if !restart {
 			break
 		}

@@ -516,6 +516,15 @@ func TestEngineHostproc(t *testing.T) {
 		if st.PIDs < 1 || st.MemoryUsage == 0 || st.MemoryLimit < st.MemoryUsage || st.CPUPercent <= 0 {
 			t.Errorf("stats of a busy loop: %+v", st)
 		}
+		stream, err := f.e.StatsStream(ctx, c.ID, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			if s, ok := <-stream; !ok || s.PIDs < 1 || s.CPUPercent <= 0 {
+				t.Errorf("streamed sample %d: %+v, %v", i, s, ok)
+			}
+		}
 		if err := f.e.Pause(ctx, c.ID); err != nil {
 			if errors.Is(err, ErrNotSupported) || strings.Contains(err.Error(), "not supported") {
 				t.Logf("pause not supported by this hypervisor: %v", err)
@@ -531,6 +540,46 @@ func TestEngineHostproc(t *testing.T) {
 		}
 		if got := f.inspect(c.ID); got.State != StateRunning {
 			t.Errorf("state after resume %s", got.State)
+		}
+	})
+
+	t.Run("restart and pull events", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{}, `echo started; exec sleep 600`)
+		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+		waitLog(t, f, c.ID, "started")
+		first := f.inspect(c.ID).StartedAt
+		one := 500 * time.Millisecond
+		if err := f.e.Restart(ctxT(t, time.Minute), c.ID, &one); err != nil {
+			t.Fatal(err)
+		}
+		got := f.inspect(c.ID)
+		if got.State != StateRunning || !got.StartedAt.After(first) || got.ManuallyStopped {
+			t.Errorf("after restart: %s started %v (was %v) manual %v", got.State, got.StartedAt, first, got.ManuallyStopped)
+		}
+		waitLog(t, f, c.ID, "started\nstarted\n")
+
+		ctx := ctxT(t, time.Minute)
+		evs := f.e.Events(ctx)
+		ml := strings.TrimSuffix(f.ref, "busybox:latest") + "multilayer:latest"
+		img, err := f.e.Pull(ctx, ml, images.PullOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var progress int
+		for ev := range evs {
+			if ev.Type == "image" && ev.Action == "pull-progress" && ev.Name == ml {
+				progress++
+			}
+			if ev.Type == "image" && ev.Action == "pull" {
+				if ev.ID != img.ID || ev.Name != ml {
+					t.Errorf("pull event %+v", ev)
+				}
+				break
+			}
+		}
+		if progress == 0 {
+			t.Error("no pull-progress events")
 		}
 	})
 

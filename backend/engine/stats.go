@@ -20,8 +20,8 @@ type statsSampler struct {
 func newStatsSampler(c *agentproto.Client) *statsSampler { return &statsSampler{client: c} }
 
 // sample reads the guest's figures. CPU% is the CPU time used since the previous sample over the wall
-// time elapsed times the guest's CPUs (100 = every vCPU busy). Without a recent previous sample it
-// samples twice, minGap apart.
+// time elapsed times the guest's CPUs (100 = every vCPU busy). The two samples are at least minGap
+// apart (without a recent previous sample it takes one first).
 func (s *statsSampler) sample(ctx context.Context, minGap time.Duration) (*Stats, error) {
 	s.mu.Lock()
 	prev, prevAt := s.prev, s.prevAt
@@ -32,8 +32,11 @@ func (s *statsSampler) sample(ctx context.Context, minGap time.Duration) (*Stats
 			return nil, err
 		}
 		prev, prevAt = p, time.Now()
+	}
+	// CPU time is accounted in ticks: a too short interval reads as 0% or spikes.
+	if wait := minGap - time.Since(prevAt); wait > 0 {
 		select {
-		case <-time.After(minGap):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -83,9 +83,13 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("opening the image store: %w", err)
 	}
 	k := &kernels{home: home, log: log.Named("kernel"), byArch: map[string]kernel{}}
+	var kernelFn engine.KernelFunc = k.resolve
+	if hv.Name() == "hostproc" {
+		kernelFn = nil // the agent runs as a host process: no kernel to boot
+	}
 	wctx, stopWake := context.WithCancel(context.Background())
 	eng, err = engine.Open(ctx, engine.Config{Home: home, Log: log.Named("engine"), Hypervisor: hv, Images: st,
-		Kernel: k.resolve, Wake: wake.Watch(wctx)})
+		Kernel: kernelFn, Wake: wake.Watch(wctx)})
 	if err != nil {
 		stopWake()
 		if errors.Is(err, engine.ErrLocked) {

@@ -9,18 +9,15 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm"
 )
 
-// newHypervisor returns the platform's hypervisor, or the one SKIFF_HYPERVISOR names.
+// newHypervisor returns the platform's hypervisor, or the one SKIFF_HYPERVISOR names
+// ("hostproc": the agent as a host process, Linux only, for development).
 func newHypervisor(log *zap.Logger) (vm.Hypervisor, error) {
 	switch name := os.Getenv("SKIFF_HYPERVISOR"); name {
 	case "", "default", "qemu", "vz":
 		return vm.NewHypervisor(log.Named("vm"))
+	case "hostproc":
+		return newHostproc(log.Named("hostproc"))
 	default:
-		if f := extraHypervisors[name]; f != nil {
-			return f(log.Named(name))
-		}
-		return nil, fmt.Errorf("unknown SKIFF_HYPERVISOR %q", name)
+		return nil, fmt.Errorf("unknown SKIFF_HYPERVISOR %q (expected qemu, vz or hostproc)", name)
 	}
 }
-
-// extraHypervisors are selectable by name (e.g. hostproc, for development).
-var extraHypervisors = map[string]func(*zap.Logger) (vm.Hypervisor, error){}

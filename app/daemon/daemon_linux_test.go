@@ -1,0 +1,173 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/daemon"
+	"github.com/skiff-containers/skiff/internal/testutil"
+)
+
+// The services over the real engine (the agent as a host process: SKIFF_HYPERVISOR=hostproc),
+// served by daemon.Run on a real socket and driven through the bridge client, as the CLI does.
+func TestServicesOverRealEngine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the agent in host mode needs root")
+	}
+	t.Setenv("SKIFF_HYPERVISOR", "hostproc")
+	image := testutil.Registry(t) + "/busybox:latest"
+	home, err := os.MkdirTemp("", "skiffd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	go func() {
+		done <- daemon.Run(runCtx, daemon.Config{Home: home, Ready: func(s string) { ready <- s }, StopTimeout: 10 * time.Second})
+	}()
+	var sock string
+	select {
+	case sock = <-ready:
+	case err := <-done:
+		if strings.Contains(err.Error(), "agent") {
+			t.Skipf("no embedded agent (make agent): %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("daemon.Run: %v", err)
+		}
+	}()
+	c, err := bridge.Dial(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// run, wait, logs
+	var ctr app.Container
+	if err := c.Call(ctx, "Containers.Run", &ctr, app.RunRequest{Image: image, Name: "hello", Cmd: []string{"echo", "hello from the engine"}}); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	if err := c.Call(ctx, "Containers.Wait", &code, "hello"); err != nil || code != 0 {
+		t.Fatalf("wait: %d %v", code, err)
+	}
+	var lines []app.LogLine
+	if err := c.Call(ctx, "Containers.Logs", &lines, ctr.ID, app.LogQuery{}); err != nil || len(lines) != 1 || lines[0].Data != "hello from the engine\n" {
+		t.Errorf("logs: %+v %v", lines, err)
+	}
+
+	// exec session and stats on a running container
+	if err := c.Call(ctx, "Containers.Run", &ctr, app.RunRequest{Image: image, Name: "sleeper", Cmd: []string{"sleep", "600"}}); err != nil {
+		t.Fatal(err)
+	}
+	ses, err := c.Subscribe(ctx, "Containers.ExecStart", "sleeper", app.ExecRequest{Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 4"}, Interactive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Call(ctx, "Containers.SessionInput", nil, ses.Name, base64.StdEncoding.EncodeToString([]byte("typed\n")))
+	c.Call(ctx, "Containers.SessionCloseInput", nil, ses.Name)
+	out := map[string]string{}
+	for {
+		ev, ok, err := ses.Next(ctx)
+		if err != nil || !ok {
+			t.Fatalf("session: %v", err)
+		}
+		if ev.Name == "session-exit:"+ses.Name {
+			var ex app.SessionExit
+			json.Unmarshal(ev.Data, &ex)
+			if ex.Code != 4 {
+				t.Errorf("exec exit %+v", ex)
+			}
+			break
+		}
+		var o app.SessionOutput
+		json.Unmarshal(ev.Data, &o)
+		b, _ := base64.StdEncoding.DecodeString(o.Data)
+		out[o.Stream] += string(b)
+	}
+	if out["stdout"] != "typed\n" || out["stderr"] != "err\n" {
+		t.Errorf("exec output %q", out)
+	}
+	stats, err := c.Subscribe(ctx, "Containers.SubscribeStats", "sleeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _, err := stats.Next(ctx)
+	var st app.Stats
+	if err != nil || json.Unmarshal(ev.Data, &st) != nil || st.PIDs == 0 || st.MemoryUsage == 0 {
+		t.Errorf("stats %+v %v", st, err)
+	}
+	stats.Close(ctx)
+
+	// a folder added by recreating the container
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("shared"), 0o644)
+	var nc app.Container
+	if err := c.Call(ctx, "Containers.AddMount", &nc, "sleeper", dir, "/data", true); err != nil {
+		t.Fatal(err)
+	}
+	if nc.Name != "sleeper" || nc.State != "running" || len(nc.Mounts) != 1 || !nc.Mounts[0].ReadOnly {
+		t.Errorf("after AddMount: %+v", nc)
+	}
+	ses, err = c.Subscribe(ctx, "Containers.ExecStart", "sleeper", app.ExecRequest{Cmd: []string{"cat", "/data/f.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for {
+		ev, ok, _ := ses.Next(ctx)
+		if !ok || ev.Name != "session:"+ses.Name {
+			break
+		}
+		var o app.SessionOutput
+		json.Unmarshal(ev.Data, &o)
+		b, _ := base64.StdEncoding.DecodeString(o.Data)
+		got += string(b)
+	}
+	if got != "shared" {
+		t.Errorf("the mounted folder reads %q", got)
+	}
+
+	// the engine's errors arrive with their codes
+	errs := []struct {
+		method string
+		params []any
+		code   string
+	}{
+		{"Containers.Create", []any{app.RunRequest{Image: strings.Replace(image, "busybox", "nosuch", 1)}}, app.CodeNotFound},
+		{"Containers.Create", []any{app.RunRequest{Image: image, Name: "hello"}}, app.CodeConflict},
+		{"Containers.Remove", []any{"sleeper", false}, app.CodeConflict},
+		{"Containers.ExecStart", []any{"sleeper", app.ExecRequest{Cmd: []string{"nosuchcommand"}}}, app.CodeCommandNotFound},
+		{"Containers.ExecStart", []any{"hello", app.ExecRequest{Cmd: []string{"true"}}}, app.CodeNotRunning},
+		{"Images.Inspect", []any{"nosuch:latest"}, app.CodeNotFound},
+	}
+	for _, tt := range errs {
+		err := c.Call(ctx, tt.method, nil, tt.params...)
+		if app.CodeOf(err) != tt.code {
+			t.Errorf("%s %v: %v (code %s), want %s", tt.method, tt.params, err, app.CodeOf(err), tt.code)
+		}
+	}
+	var info app.Info
+	if err := c.Call(ctx, "System.Info", &info); err != nil || info.Hypervisor != "hostproc" || info.Containers != 2 || info.Images != 1 {
+		t.Errorf("info %+v %v", info, err)
+	}
+	if err := c.Call(ctx, "Containers.Remove", nil, "sleeper", true); err != nil {
+		t.Fatal(err)
+	}
+}

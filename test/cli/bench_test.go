@@ -1,0 +1,176 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkRunRmTrue reports the p50 (and p90) wall time of `skiff run --rm busybox true`.
+func BenchmarkRunRmTrue(b *testing.B) {
+	needB(b)
+	const runs = 10
+	runOnce := func() time.Duration {
+		start := time.Now()
+		if out, err := skiffCmd("run", "--rm", env.image, "true").CombinedOutput(); err != nil {
+			b.Fatalf("run --rm true: %v\n%s", err, out)
+		}
+		return time.Since(start)
+	}
+	runOnce() // the image pull and the initramfs build are not what this measures
+	for i := 0; i < b.N; i++ {
+		var ds []time.Duration
+		for j := 0; j < runs; j++ {
+			ds = append(ds, runOnce())
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		b.ReportMetric(ds[runs/2].Seconds(), "p50-s")
+		b.ReportMetric(ds[runs*9/10].Seconds(), "p90-s")
+	}
+}
+
+// BenchmarkLogThroughput reports MB/s from a container writing as fast as it can to what
+// `skiff logs -f` returns.
+func BenchmarkLogThroughput(b *testing.B) {
+	needB(b)
+	const size = 32 << 20
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out, err := skiffCmd("run", "-d", env.image, "sh", "-c",
+			fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x | fold -w 99", size*99/100)).Output()
+		if err != nil {
+			b.Fatalf("run -d: %v", err)
+		}
+		id := strings.TrimSpace(string(out))
+		cmd := skiffCmd("logs", "-f", id)
+		pipe, _ := cmd.StdoutPipe()
+		cmd.Start()
+		n, _ := io.Copy(io.Discard, pipe)
+		cmd.Wait()
+		d := time.Since(start)
+		skiffCmd("rm", "-f", id).Run()
+		if n < size*9/10 {
+			b.Fatalf("logs returned %d bytes, want about %d", n, size)
+		}
+		b.ReportMetric(float64(n)/1e6/d.Seconds(), "MB/s")
+	}
+}
+
+// BenchmarkPortForward reports the throughput of a published port (the container streams `yes`
+// through busybox nc) and the round-trip latency it adds over a direct loopback connection (an
+// echo server in the container vs one on the host).
+func BenchmarkPortForward(b *testing.B) {
+	needB(b)
+	pSrc, pEcho := freePortB(b), freePortB(b)
+	out, err := skiffCmd("run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:5000", pSrc), "-p", fmt.Sprintf("127.0.0.1:%d:5001", pEcho),
+		env.image, "sh", "-c", "nc -ll -p 5000 -e yes & exec nc -ll -p 5001 -e cat").Output()
+	if err != nil {
+		b.Fatalf("run -d: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	defer skiffCmd("rm", "-f", id).Run()
+	var conn net.Conn
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pEcho))
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err = c.Write([]byte("ping\n")); err == nil {
+				if l, err2 := bufio.NewReader(c).ReadString('\n'); err2 == nil && l == "ping\n" {
+					c.SetDeadline(time.Time{})
+					conn = c
+					break
+				}
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the echo server never answered: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer conn.Close()
+	direct := hostEcho(b)
+	defer direct.Close()
+	for i := 0; i < b.N; i++ {
+		const size = 256 << 20
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pSrc))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		n, _ := io.CopyN(io.Discard, c, size)
+		d := time.Since(start)
+		c.Close()
+		b.ReportMetric(float64(n)/1e6/d.Seconds(), "MB/s")
+		b.ReportMetric(float64(rtt(b, conn).Microseconds()), "fwd-rtt-µs")
+		b.ReportMetric(float64(rtt(b, direct).Microseconds()), "direct-rtt-µs")
+	}
+}
+
+// rtt is the median round trip of a small message on an echo connection.
+func rtt(b *testing.B, c net.Conn) time.Duration {
+	r := bufio.NewReader(c)
+	var ds []time.Duration
+	for i := 0; i < 50; i++ {
+		start := time.Now()
+		if _, err := c.Write([]byte("0123456789\n")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+func hostEcho(b *testing.B) net.Conn {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		c, err := l.Accept()
+		l.Close()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func needB(b *testing.B) {
+	if env.skip != "" {
+		b.Skip(env.skip)
+	}
+}
+
+func freePortB(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func skiffCmd(args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(context.Background(), env.skiff, args...)
+	cmd.Env = append(os.Environ(), "SKIFF_HOME="+env.home)
+	return cmd
+}

@@ -7,4 +7,6 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm/hostproc"
 )
 
-func newHostproc(log *zap.Logger) (vm.Hypervisor, error) { return hostproc.New(hostproc.Options{Log: log}) }
+func newHostproc(log *zap.Logger) (vm.Hypervisor, error) {
+	return hostproc.New(hostproc.Options{Log: log})
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -281,6 +282,9 @@ func toImageConfig(c v1.Config) ImageConfig {
 		StopSignal: c.StopSignal, Labels: c.Labels,
 	}
 	for p := range c.ExposedPorts {
+		if !strings.Contains(p, "/") {
+			p += "/tcp" // Docker's default protocol
+		}
 		ic.ExposedPorts = append(ic.ExposedPorts, p)
 	}
 	sort.Strings(ic.ExposedPorts)

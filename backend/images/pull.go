@@ -33,6 +33,8 @@ func (s *Store) Ensure(ctx context.Context, ref string, opts PullOptions) (*Imag
 			return nil, err
 		case policy == PullNever:
 			return nil, fmt.Errorf("image %q is not present and the pull policy is never: %w", ref, ErrNotFound)
+		case looksLikeID(ref):
+			return nil, err // an image ID names no registry to pull from
 		}
 	}
 	return s.Pull(ctx, ref, opts)
@@ -236,4 +238,9 @@ func platformString(p v1.Platform) string {
 		s += "/" + p.Variant
 	}
 	return s
+}
+
+func looksLikeID(s string) bool {
+	h := strings.TrimPrefix(s, "sha256:")
+	return strings.HasPrefix(s, "sha256:") || len(h) == 64 && isHex(h)
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/images"
@@ -40,13 +39,6 @@ type fixture struct {
 	ref   string // busybox image in the test registry
 	e     *Engine
 	log   *zap.Logger
-}
-
-func testLogger(t testing.TB) *zap.Logger {
-	if os.Getenv("SKIFF_TEST_LOG") != "" {
-		return zaptest.NewLogger(t)
-	}
-	return zap.NewNop()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -78,12 +70,6 @@ func (f *fixture) open(hv vm.Hypervisor) *Engine {
 		f.t.Fatal(err)
 	}
 	return e
-}
-
-func ctxT(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // run creates and starts a container from the busybox image with the shell command sh.
@@ -129,18 +115,6 @@ func (f *fixture) logs(id string) (string, string) {
 		}
 	}
 	return out.String(), errs.String()
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (f *fixture) inspect(id string) *Container {

@@ -135,7 +135,7 @@ func TestNamesAndIDs(t *testing.T) {
 		t.Errorf("ValidName(bad name) = %v", err)
 	}
 	id := NewID()
-	if macFor(id) != macFor(id) || len(macFor(id)) != 17 || macFor(id)[:3] != "02:" {
+	if again := macFor(id); again != macFor(id[:10]+NewID()[10:]) || len(again) != 17 || again[:3] != "02:" {
 		t.Errorf("macFor: %q", macFor(id))
 	}
 }

@@ -173,6 +173,24 @@ func TestEngineHostproc(t *testing.T) {
 		}
 	})
 
+	t.Run("missing command", func(t *testing.T) {
+		f.t = t
+		ctx := ctxT(t, time.Minute)
+		c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"/no/such/command"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.e.Start(ctx, c.ID); !errors.Is(err, agentproto.ErrCommandNotFound) {
+			t.Fatalf("start of a missing command: %v, want ErrCommandNotFound", err)
+		}
+		if got := f.inspect(c.ID); got.ExitCode != 127 || got.Error == "" || got.State != StateCreated {
+			t.Errorf("record after a failed start: %s code %d error %q", got.State, got.ExitCode, got.Error)
+		}
+		if err := f.e.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("logs follow, tail and timestamps", func(t *testing.T) {
 		f.t = t
 		c := f.run(CreateOptions{}, `for i in 1 2 3 4 5; do echo line $i; sleep 0.05; done`)

@@ -628,6 +628,33 @@ func TestEngineHostproc(t *testing.T) {
 			t.Error("a listener was left on the host port of a refused container")
 		}
 	})
+
+	t.Run("close and reopen keeps records and logs and restarts always", func(t *testing.T) {
+		f.t = t
+		always := f.run(CreateOptions{Name: "keeper", Restart: RestartPolicy{Name: "always"}},
+			`trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done`)
+		plain := f.run(CreateOptions{Name: "once"}, `echo once`)
+		f.wait(plain.ID)
+		waitLog(t, f, always.ID, "up")
+		ctx := ctxT(t, time.Minute)
+		if err := f.e.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.e.List(ctx, ListOptions{All: true}); !errors.Is(err, ErrClosed) {
+			t.Errorf("List after Close: %v, want ErrClosed", err)
+		}
+		f.e = f.open(testHypervisor(t))
+		eventually(t, 30*time.Second, "the always container to run again after reopening", func() bool {
+			return f.inspect(always.ID).State == StateRunning
+		})
+		waitLog(t, f, always.ID, "up\nup\n")
+		if out, _ := f.logs(plain.ID); out != "once\n" {
+			t.Errorf("logs after reopen: %q", out)
+		}
+		if got := f.inspect("once"); got.State != StateExited || got.ExitCode != 0 {
+			t.Errorf("exited container after reopen: %s %d", got.State, got.ExitCode)
+		}
+	})
 }
 
 func freePort(t testing.TB) int {

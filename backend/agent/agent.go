@@ -63,6 +63,11 @@ type Agent struct {
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Shutdown
+
+	reaperOnce sync.Once
+	// netReady (VM mode) is closed once the network is configured; Run
+	// waits for it so the workload starts with its network.
+	netReady <-chan struct{}
 }
 
 // New prepares an agent for cfg. It does not start serving.
@@ -104,7 +109,9 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go a.reaper.run(ctx)
+	// The reaper lives as long as the process: streams (and the workload)
+	// outlive one listener when a channel is reopened.
+	a.reaperOnce.Do(func() { go a.reaper.run(context.Background()) })
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -112,8 +119,6 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 		}
 		l.Close()
 	}()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -131,11 +136,7 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("accepting agent streams: %w", err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.handle(ctx, nc)
-		}()
+		go a.handle(ctx, nc)
 	}
 }
 

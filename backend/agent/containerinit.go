@@ -140,11 +140,21 @@ func enterRoot(dir string) error {
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("entering root %q: %w", dir, err)
 	}
-	if err := unix.PivotRoot(".", "."); err != nil {
+	if err := unix.PivotRoot(".", "."); err == nil {
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching old root: %w", err)
+		}
+	} else if errors.Is(err, unix.EINVAL) {
+		// The current root is the initramfs (VM mode), which pivot_root
+		// cannot move: move the new root over it and chroot, as switch_root does.
+		if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("moving root %q to /: %w", dir, err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot into %q: %w", dir, err)
+		}
+	} else {
 		return fmt.Errorf("pivot_root into %q: %w", dir, err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching old root: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return err

@@ -2,9 +2,277 @@
 
 package agent
 
-import "os"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unsafe"
 
-// VMMain runs the agent as PID 1 of a Skiff VM. It never returns.
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+)
+
+// VMMain runs the agent as PID 1 of a Skiff VM: it initialises the guest
+// (mounts, modules, entropy, clock, network, the rootfs share) and serves
+// the host on the channel named on the kernel command line. It never
+// returns: the VM powers off when it is done.
 func VMMain() {
-	os.Exit(1)
+	mountEarly()
+	console, _ := os.OpenFile("/dev/console", os.O_WRONLY, 0)
+	if console == nil {
+		console = os.Stderr
+	}
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	boot, cerr := parseCmdline(string(cmdline))
+	log := consoleLogger(console, boot.Debug)
+	if cerr != nil {
+		log.Error("kernel command line", zap.Error(cerr)) // carry on with what parsed
+	}
+	if err := vmInit(log, boot); err != nil {
+		log.Error("boot failed", zap.Error(err))
+		powerOff(log)
+	}
+	powerOff(log)
+}
+
+func vmInit(log *zap.Logger, boot bootConfig) error {
+	start := time.Now()
+	if !boot.Time.IsZero() {
+		ts := unix.NsecToTimespec(boot.Time.UnixNano())
+		if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+			log.Warn("setting the clock", zap.Error(err))
+		}
+	}
+	if err := loadModules(log, "/lib/modules"); err != nil {
+		log.Warn("loading modules", zap.Error(err))
+	}
+	seedEntropy(log, boot.Seed)
+	if err := unix.Sethostname([]byte(boot.Hostname)); err != nil {
+		log.Warn("hostname", zap.Error(err))
+	}
+	netDone := make(chan netConfig, 1)
+	go func() {
+		c, err := setupNetwork(log, boot.Net)
+		if err != nil {
+			log.Warn("network", zap.Error(err))
+		}
+		netDone <- c
+	}()
+	if err := mountRoot(boot.RootTag); err != nil {
+		return err
+	}
+	a, err := New(Config{Root: vmRoot, VM: true, Hostname: boot.Hostname, Log: log})
+	if err != nil {
+		return err
+	}
+	// The container's identity files; resolv.conf follows the lease.
+	_ = a.root.writeFile("/etc/hostname", []byte(boot.Hostname+"\n"), 0o644)
+	_ = a.root.writeFile("/etc/hosts", []byte(hostsFile(boot.Hostname, "")), 0o644)
+	netReady := make(chan struct{})
+	go func() {
+		c := <-netDone
+		if len(c.DNS) > 0 {
+			_ = a.root.writeFile("/etc/resolv.conf", []byte(c.resolvConf()), 0o644)
+		}
+		if c.Addr.IP != nil {
+			_ = a.root.writeFile("/etc/hosts", []byte(hostsFile(boot.Hostname, c.Addr.IP.String())), 0o644)
+		}
+		close(netReady)
+	}()
+	a.netReady = netReady
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.cfg.OnShutdown = cancel
+	if boot.ExitWithWorkload {
+		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {
+			time.Sleep(100 * time.Millisecond) // let the exit status reach the host
+			cancel()
+		}
+	}
+	log.Info("ready", zap.Duration("boot", time.Since(start)), zap.String("channel", boot.Channel))
+	for ctx.Err() == nil {
+		l, err := openChannel(boot)
+		if err != nil {
+			log.Error("agent channel", zap.Error(err))
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		err = a.Serve(ctx, l)
+		l.Close()
+		if err != nil && ctx.Err() == nil {
+			log.Info("channel closed; reopening", zap.Error(err))
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	a.shutdown()
+	time.Sleep(50 * time.Millisecond) // the Shutdown reply is on its way
+	return nil
+}
+
+func openChannel(boot bootConfig) (net.Listener, error) {
+	if boot.Channel == "vsock" {
+		return listenVsock(boot.VsockPort)
+	}
+	var dev string
+	var err error
+	for i := 0; i < 100; i++ { // the port appears once virtio_console has probed
+		if dev, err = findVirtioPort("/sys/class/virtio-ports", boot.PortName); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return serialListener(dev)
+}
+
+// mountEarly mounts the pseudo filesystems PID 1 needs. Errors are
+// ignored: there is nowhere to report them yet, and later steps say what
+// is missing.
+func mountEarly() {
+	for _, m := range []struct{ src, dst, fs, data string }{
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+		{"devtmpfs", "/dev", "devtmpfs", "mode=0755"},
+		{"devpts", "/dev/pts", "devpts", "ptmxmode=0666,mode=0620,gid=5"},
+		{"tmpfs", "/dev/shm", "tmpfs", "mode=1777"},
+		{"tmpfs", "/run", "tmpfs", "mode=0755"},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2", ""},
+	} {
+		_ = os.MkdirAll(m.dst, 0o755)
+		_ = unix.Mount(m.src, m.dst, m.fs, unix.MS_NOSUID, m.data)
+	}
+}
+
+// consoleLogger logs to the console, each line prefixed "skiff-agent:".
+func consoleLogger(w *os.File, debug bool) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey = ""
+	enc.CallerKey = ""
+	enc.NameKey = "N"
+	level := zap.InfoLevel
+	if debug {
+		level = zap.DebugLevel
+	}
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(prefixWriter{w}), level)
+	return zap.New(core)
+}
+
+type prefixWriter struct{ f *os.File }
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	lines := strings.SplitAfter(string(b), "\n")
+	var out strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			out.WriteString("skiff-agent: " + l)
+		}
+	}
+	_, err := p.f.WriteString(out.String())
+	return len(b), err
+}
+
+// loadModules loads dir/order's modules in order with finit_module.
+// Without an order file there is nothing to load (built-in drivers).
+func loadModules(log *zap.Logger, dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "order"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range parseModuleOrder(string(data)) {
+		p := filepath.Join(dir, filepath.Base(name))
+		f, err := os.Open(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("loading %s: %w", name, err))
+			continue
+		}
+		log.Debug("module loaded", zap.String("module", name))
+	}
+	return errors.Join(errs...)
+}
+
+// seedEntropy credits the host's seed and some virtio-rng output to the
+// kernel's pool, so getrandom does not block early.
+func seedEntropy(log *zap.Logger, seed []byte) {
+	if b, err := readHWRNG(64); err == nil {
+		seed = append(seed, b...)
+	}
+	if len(seed) == 0 {
+		return
+	}
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		log.Warn("seeding entropy", zap.Error(err))
+		return
+	}
+	defer f.Close()
+	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+	buf := make([]byte, 8+(len(seed)+3)/4*4)
+	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(seed) * 8)
+	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(seed))
+	copy(buf[8:], seed)
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); errno != 0 {
+		log.Warn("seeding entropy", zap.Error(errno))
+	}
+}
+
+func readHWRNG(n int) ([]byte, error) {
+	f, err := os.Open("/dev/hwrng")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_ = f.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	b := make([]byte, n)
+	m, err := f.Read(b)
+	return b[:m], err
+}
+
+// mountRoot mounts the container rootfs share at vmRoot with shared
+// propagation (shares mounted later reach the workload's namespace).
+func mountRoot(tag string) error {
+	if err := os.MkdirAll(vmRoot, 0o755); err != nil {
+		return err
+	}
+	var err error
+	for i := 0; i < 100; i++ { // virtiofs may still be probing
+		if err = unix.Mount(tag, vmRoot, "virtiofs", 0, ""); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("mounting the rootfs share %q at %s: %w", tag, vmRoot, err)
+	}
+	if err := unix.Mount("", vmRoot, "", unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("making %s shared: %w", vmRoot, err)
+	}
+	return nil
+}
+
+func powerOff(log *zap.Logger) {
+	log.Info("powering off")
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	for {
+		time.Sleep(time.Hour) // PID 1 must not exit
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"go.uber.org/zap"
@@ -62,6 +63,13 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 	}
 	a.mu.Unlock()
 
+	if a.netReady != nil {
+		select {
+		case <-a.netReady:
+		case <-time.After(30 * time.Second):
+			a.log.Warn("starting the workload before the network is configured")
+		}
+	}
 	id, err := a.identity(a.root, spec.User)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)

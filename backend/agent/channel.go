@@ -1,0 +1,134 @@
+//go:build linux
+
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"golang.org/x/sys/unix"
+)
+
+// findVirtioPort returns the /dev node of the virtio-serial port named name
+// (no udev in the guest, so no /dev/virtio-ports links).
+func findVirtioPort(sysClass, name string) (string, error) {
+	ents, err := os.ReadDir(sysClass)
+	if err != nil {
+		return "", fmt.Errorf("listing virtio ports: %w", err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(sysClass, e.Name(), "name"))
+		if err == nil && strings.TrimSpace(string(b)) == name {
+			return "/dev/" + e.Name(), nil
+		}
+	}
+	return "", fmt.Errorf("no virtio-serial port named %q in %s: %w", name, sysClass, os.ErrNotExist)
+}
+
+// yamuxConfig is the agent's side of the multiplexed serial channel. No
+// keep-alives: a paused VM must not look dead after it resumes.
+func yamuxConfig() *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.EnableKeepAlive = false
+	c.MaxStreamWindowSize = 4 << 20
+	c.ConnectionWriteTimeout = time.Minute
+	c.LogOutput = io.Discard
+	return c
+}
+
+// serialListener opens the port and serves yamux on it: each host-opened
+// stream is one Accept.
+func serialListener(dev string) (net.Listener, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", dev, err)
+	}
+	return muxListener(f)
+}
+
+// muxListener is a yamux server on one byte stream.
+func muxListener(rw io.ReadWriteCloser) (net.Listener, error) {
+	s, err := yamux.Server(rw, yamuxConfig())
+	if err != nil {
+		rw.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// vsockListener accepts AF_VSOCK connections on a port.
+type vsockListener struct {
+	f    *os.File
+	port uint32
+}
+
+func listenVsock(port uint32) (net.Listener, error) {
+	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("vsock socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrVM{CID: unix.VMADDR_CID_ANY, Port: port}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("binding vsock port %d: %w", port, err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("listening on vsock port %d: %w", port, err)
+	}
+	_ = unix.SetNonblock(fd, true)
+	return &vsockListener{f: os.NewFile(uintptr(fd), "vsock-listener"), port: port}, nil
+}
+
+func (l *vsockListener) Accept() (net.Conn, error) {
+	rc, err := l.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nfd int
+	var aerr error
+	err = rc.Read(func(fd uintptr) bool {
+		nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		return aerr != unix.EAGAIN
+	})
+	if err != nil {
+		return nil, err
+	}
+	if aerr != nil {
+		return nil, aerr
+	}
+	return &vsockConn{File: os.NewFile(uintptr(nfd), "vsock"), port: l.port}, nil
+}
+
+func (l *vsockListener) Close() error   { return l.f.Close() }
+func (l *vsockListener) Addr() net.Addr { return vsockAddr{port: l.port} }
+
+type vsockAddr struct{ port uint32 }
+
+func (vsockAddr) Network() string  { return "vsock" }
+func (a vsockAddr) String() string { return fmt.Sprintf("vsock:%d", a.port) }
+
+// vsockConn is an accepted vsock connection; CloseWrite half-closes.
+type vsockConn struct {
+	*os.File
+	port uint32
+}
+
+func (c *vsockConn) LocalAddr() net.Addr  { return vsockAddr{port: c.port} }
+func (c *vsockConn) RemoteAddr() net.Addr { return vsockAddr{} }
+func (c *vsockConn) CloseWrite() error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) }); err != nil {
+		return err
+	}
+	return serr
+}

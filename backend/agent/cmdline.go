@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// bootConfig is what the host tells the agent on the kernel command line
+// (docs/contracts.md, "Guest ↔ host").
+type bootConfig struct {
+	Channel   string // "virtio-serial" or "vsock"
+	PortName  string // virtio-serial port name
+	VsockPort uint32
+	Time      time.Time // zero: not given
+	Hostname  string
+	RootTag   string
+	Net       string // "dhcp" or "none"
+	Debug     bool
+	Seed      []byte // entropy from the host
+	// ExitWithWorkload powers the VM off once the workload has exited.
+	ExitWithWorkload bool
+}
+
+const (
+	defaultPortName  = "skiff.agent"
+	defaultVsockPort = 1024
+)
+
+// parseCmdline reads the skiff.* keys of a kernel command line. Unknown
+// keys are ignored; malformed values of known keys are errors.
+func parseCmdline(s string) (bootConfig, error) {
+	c := bootConfig{Channel: "virtio-serial", PortName: defaultPortName, VsockPort: defaultVsockPort,
+		Hostname: "skiff", RootTag: "rootfs", Net: "dhcp"}
+	for _, field := range strings.Fields(s) {
+		key, val, _ := strings.Cut(field, "=")
+		switch key {
+		case "skiff.channel":
+			kind, arg, _ := strings.Cut(val, ":")
+			switch kind {
+			case "virtio-serial":
+				c.Channel = kind
+				if arg != "" {
+					c.PortName = arg
+				}
+			case "vsock":
+				c.Channel = kind
+				if arg != "" {
+					p, err := strconv.ParseUint(arg, 10, 32)
+					if err != nil {
+						return c, fmt.Errorf("skiff.channel=%s: bad vsock port: %w", val, err)
+					}
+					c.VsockPort = uint32(p)
+				}
+			default:
+				return c, fmt.Errorf("skiff.channel=%s: want virtio-serial:<name> or vsock:<port>", val)
+			}
+		case "skiff.time":
+			ns, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || ns <= 0 {
+				return c, fmt.Errorf("skiff.time=%s: want unix nanoseconds", val)
+			}
+			c.Time = time.Unix(0, ns)
+		case "skiff.hostname":
+			if val == "" || len(val) > 64 {
+				return c, fmt.Errorf("skiff.hostname=%q: want 1 to 64 characters", val)
+			}
+			c.Hostname = val
+		case "skiff.root":
+			if val == "" {
+				return c, fmt.Errorf("skiff.root: empty tag")
+			}
+			c.RootTag = val
+		case "skiff.net":
+			if val != "dhcp" && val != "none" {
+				return c, fmt.Errorf("skiff.net=%s: want dhcp or none", val)
+			}
+			c.Net = val
+		case "skiff.debug":
+			c.Debug = val == "1" || val == "true"
+		case "skiff.seed":
+			b, err := hex.DecodeString(val)
+			if err != nil {
+				return c, fmt.Errorf("skiff.seed: %w", err)
+			}
+			c.Seed = b
+		case "skiff.exit":
+			if val != "workload" && val != "" {
+				return c, fmt.Errorf("skiff.exit=%s: want workload", val)
+			}
+			c.ExitWithWorkload = val == "workload"
+		}
+	}
+	return c, nil
+}
+
+// parseModuleOrder lists the module files of /lib/modules/order: one name
+// per line, dependencies first; blank lines and # comments are skipped.
+func parseModuleOrder(data string) []string {
+	var mods []string
+	for _, line := range strings.Split(data, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		mods = append(mods, line)
+	}
+	return mods
+}
+
+// hostsFile is /etc/hosts for a container.
+func hostsFile(hostname, ip string) string {
+	s := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if ip == "" {
+		ip = "127.0.1.1"
+	}
+	return s + ip + "\t" + hostname + "\n"
+}

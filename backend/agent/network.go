@@ -1,0 +1,78 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+)
+
+// setupNetwork brings lo up and, with mode "dhcp", configures eth0 from a
+// DHCP lease (address, default route). It returns the lease's config.
+func setupNetwork(log *zap.Logger, mode string) (netConfig, error) {
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		_ = netlink.LinkSetUp(lo)
+	}
+	if mode == "none" {
+		return netConfig{}, nil
+	}
+	var link netlink.Link
+	var err error
+	for i := 0; i < 100; i++ { // virtio_net may still be probing
+		if link, err = netlink.LinkByName("eth0"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return netConfig{}, fmt.Errorf("no eth0: %w", err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return netConfig{}, fmt.Errorf("bringing eth0 up: %w", err)
+	}
+	client, err := nclient4.New("eth0", nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(5))
+	if err != nil {
+		return netConfig{}, fmt.Errorf("dhcp client: %w", err)
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease, err := client.Request(ctx)
+	if err != nil {
+		return netConfig{}, fmt.Errorf("dhcp on eth0: %w", err)
+	}
+	ack := lease.ACK
+	var search []string
+	if ds := ack.DomainSearch(); ds != nil {
+		search = ds.Labels
+	}
+	c, err := leaseConfig(ack.YourIPAddr, ack.SubnetMask(), ack.Router(), ack.DNS(), ack.DomainName(), search)
+	if err != nil {
+		return netConfig{}, err
+	}
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: &c.Addr}); err != nil {
+		return c, fmt.Errorf("adding %s to eth0: %w", c.Addr.String(), err)
+	}
+	if c.Gateway != nil {
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: c.Gateway, Dst: nil}
+		if err := netlink.RouteReplace(route); err != nil && !errors.Is(err, errExist) {
+			return c, fmt.Errorf("default route via %s: %w", c.Gateway, err)
+		}
+	}
+	log.Info("network up", zap.String("addr", c.Addr.String()), zap.Stringer("gateway", ipStringer(c.Gateway)),
+		zap.Int("dns", len(c.DNS)), zap.Duration("lease", ack.IPAddressLeaseTime(0)))
+	return c, nil
+}
+
+var errExist = errors.New("exists")
+
+type ipStringer net.IP
+
+func (ip ipStringer) String() string { return net.IP(ip).String() }

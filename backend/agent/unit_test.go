@@ -1,0 +1,238 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"golang.org/x/sys/unix"
+)
+
+func TestParseCmdline(t *testing.T) {
+	c, err := parseCmdline("console=ttyS0 quiet skiff.channel=virtio-serial:ch0 skiff.time=1764360000000000000 " +
+		"skiff.hostname=web skiff.root=root0 skiff.net=none skiff.debug=1 skiff.seed=00ff10 skiff.exit=workload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bootConfig{Channel: "virtio-serial", PortName: "ch0", VsockPort: defaultVsockPort,
+		Time: time.Unix(0, 1764360000000000000), Hostname: "web", RootTag: "root0", Net: "none", Debug: true,
+		Seed: []byte{0, 0xff, 0x10}, ExitWithWorkload: true}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	c, err = parseCmdline("skiff.channel=vsock:2048")
+	if err != nil || c.Channel != "vsock" || c.VsockPort != 2048 || c.Net != "dhcp" || c.RootTag != "rootfs" || c.Hostname != "skiff" {
+		t.Fatalf("vsock: %+v %v", c, err)
+	}
+	c, _ = parseCmdline("")
+	if c.Channel != "virtio-serial" || c.PortName != defaultPortName || !c.Time.IsZero() {
+		t.Fatalf("defaults: %+v", c)
+	}
+	for _, bad := range []string{"skiff.channel=usb", "skiff.channel=vsock:x", "skiff.time=soon", "skiff.net=wifi", "skiff.seed=zz", "skiff.hostname="} {
+		if _, err := parseCmdline(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestModuleOrderAndLoading(t *testing.T) {
+	got := parseModuleOrder("virtio_ring.ko\n\n# comment\n virtio.ko \nvirtio_pci.ko\n")
+	if want := []string{"virtio_ring.ko", "virtio.ko", "virtio_pci.ko"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q", got)
+	}
+	// No order file: nothing to load (drivers built in).
+	if err := loadModules(nopLog(), t.TempDir()); err != nil {
+		t.Fatalf("without order file: %v", err)
+	}
+	// A listed module that is missing is reported by name.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "order"), []byte("missing.ko\n"), 0o644)
+	if err := loadModules(nopLog(), dir); err == nil || !strings.Contains(err.Error(), "missing.ko") {
+		t.Fatalf("missing module: %v", err)
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	passwd := []byte("root:x:0:0:root:/root:/bin/sh\n# c\napp:x:1000:1000:app:/home/app:/bin/sh\nbroken:x:y:z\nweb:x:33:33::/var/www:/bin/false\n")
+	group := []byte("root:x:0:\nstaff:x:50:app,web\nwheel:x:10: app \napp:x:1000:\nwww:x:33:\n")
+	cases := []struct {
+		spec string
+		want identity
+		err  bool
+	}{
+		{"", identity{UID: 0, GID: 0, Groups: []uint32{0}, Name: "root", Home: "/root"}, false},
+		{"app", identity{UID: 1000, GID: 1000, Groups: []uint32{1000, 50, 10}, Name: "app", Home: "/home/app"}, false},
+		{"1000", identity{UID: 1000, GID: 1000, Groups: []uint32{1000, 50, 10}, Name: "app", Home: "/home/app"}, false},
+		{"app:staff", identity{UID: 1000, GID: 50, Groups: []uint32{50}, Name: "app", Home: "/home/app"}, false},
+		{"web:0", identity{UID: 33, GID: 0, Groups: []uint32{0}, Name: "web", Home: "/var/www"}, false},
+		{"4242", identity{UID: 4242, GID: 0, Groups: []uint32{0}, Home: "/"}, false},
+		{"4242:77", identity{UID: 4242, GID: 77, Groups: []uint32{77}, Home: "/"}, false},
+		{"nobody", identity{}, true},
+		{"app:nogroup", identity{}, true},
+		{"app:", identity{}, true},
+	}
+	for _, c := range cases {
+		got, err := resolveUser(c.spec, passwd, group)
+		if c.err {
+			if !errors.Is(err, agentproto.ErrBadRequest) {
+				t.Errorf("%q: err %v, want ErrBadRequest", c.spec, err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: got %+v %v, want %+v", c.spec, got, err, c.want)
+		}
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/x", "A=1", "A=2"}, identity{Home: "/home/app"}, "box", true)
+	want := []string{"PATH=/x", "HOME=/home/app", "HOSTNAME=box", "TERM=xterm", "A=2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestLookPath(t *testing.T) {
+	files := map[string]os.FileMode{"/bin/sh": 0o755, "/usr/bin/data": 0o644, "/opt/x/data": 0o755, "/bin/dir": os.ModeDir | 0o755}
+	stat := func(p string) (os.FileMode, error) {
+		if m, ok := files[p]; ok {
+			return m, nil
+		}
+		return 0, os.ErrNotExist
+	}
+	env := []string{"PATH=/usr/bin:/opt/x"}
+	if p, err := lookPath("data", env, stat); err != nil || p != "/opt/x/data" {
+		t.Errorf("skips non-executable: %q %v", p, err)
+	}
+	if _, err := lookPath("sh", env, stat); !errors.Is(err, agentproto.ErrCommandNotFound) {
+		t.Errorf("not in PATH: %v", err)
+	}
+	if p, err := lookPath("sh", nil, stat); err != nil || p != "/bin/sh" {
+		t.Errorf("default PATH: %q %v", p, err)
+	}
+	if _, err := lookPath("/usr/bin/data", env, stat); !errors.Is(err, agentproto.ErrCommandNotExecutable) {
+		t.Errorf("not executable: %v", err)
+	}
+	if _, err := lookPath("/bin/dir", env, stat); !errors.Is(err, agentproto.ErrCommandNotExecutable) {
+		t.Errorf("directory: %v", err)
+	}
+	if _, err := lookPath("data", []string{"PATH=/usr/bin"}, stat); !errors.Is(err, agentproto.ErrCommandNotExecutable) {
+		t.Errorf("only non-executable in PATH: %v", err)
+	}
+}
+
+func TestLeaseConfig(t *testing.T) {
+	c, err := leaseConfig(net.IPv4(10, 0, 2, 15), net.CIDRMask(24, 32), []net.IP{net.IPv4(10, 0, 2, 2)},
+		[]net.IP{net.IPv4(10, 0, 2, 3)}, "example.org", []string{"example.org", "corp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr.String() != "10.0.2.15/24" || c.Gateway.String() != "10.0.2.2" {
+		t.Fatalf("config %+v", c)
+	}
+	if got, want := c.resolvConf(), "search example.org corp\nnameserver 10.0.2.3\n"; got != want {
+		t.Fatalf("resolv.conf %q, want %q", got, want)
+	}
+	c, err = leaseConfig(net.IPv4(192, 168, 64, 5), nil, nil, nil, "", nil)
+	if err != nil || c.Addr.String() != "192.168.64.5/24" || c.Gateway != nil {
+		t.Fatalf("classful default: %+v %v", c, err)
+	}
+	if _, err := leaseConfig(net.IPv4zero, nil, nil, nil, "", nil); err == nil {
+		t.Fatal("lease without address accepted")
+	}
+	if got := hostsFile("web", "10.0.2.15"); !strings.Contains(got, "127.0.0.1\tlocalhost\n") || !strings.HasSuffix(got, "10.0.2.15\tweb\n") {
+		t.Fatalf("hosts %q", got)
+	}
+}
+
+func TestProcParsers(t *testing.T) {
+	stat := []byte("42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 7 3 20 0 1 0 100 1000000 256 18446744073709551615")
+	ticks, rss, ok := parseProcStat(stat)
+	if !ok || ticks != 210 || rss != 256 {
+		t.Fatalf("stat: %d %d %v", ticks, rss, ok)
+	}
+	if _, _, ok := parseProcStat([]byte("garbage")); ok {
+		t.Fatal("garbage parsed")
+	}
+	netdev := []byte("Inter-|   Receive  |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets\n" +
+		"    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n  eth0: 500 5 0 0 0 0 0 0 300 3 0 0 0 0 0 0\n  eth1: 5 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n")
+	if rx, tx := parseNetDev(netdev); rx != 505 || tx != 307 {
+		t.Fatalf("net/dev: %d %d", rx, tx)
+	}
+	if r, w := parseIOStat("254:0 rbytes=100 wbytes=20 rios=1 wios=1\n8:0 rbytes=1 wbytes=2"); r != 101 || w != 22 {
+		t.Fatalf("io.stat: %d %d", r, w)
+	}
+	if r, w := parseProcIO([]byte("rchar: 9\nread_bytes: 4096\nwrite_bytes: 8192\n")); r != 4096 || w != 8192 {
+		t.Fatalf("proc io: %d %d", r, w)
+	}
+	for in, want := range map[string]int{"0": 1, "0-3": 4, "0-1,4,6-7": 5, "x": 0, "3-1": 0} {
+		if got := countCPUList(in); got != want {
+			t.Errorf("countCPUList(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestFindVirtioPort(t *testing.T) {
+	sys := t.TempDir()
+	for dev, name := range map[string]string{"vport1p1": "org.qemu.guest_agent.0", "vport2p1": "skiff.agent"} {
+		os.MkdirAll(filepath.Join(sys, dev), 0o755)
+		os.WriteFile(filepath.Join(sys, dev, "name"), []byte(name+"\n"), 0o644)
+	}
+	if dev, err := findVirtioPort(sys, "skiff.agent"); err != nil || dev != "/dev/vport2p1" {
+		t.Fatalf("got %q %v", dev, err)
+	}
+	if _, err := findVirtioPort(sys, "other"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing port: %v", err)
+	}
+}
+
+// TestYamuxChannel serves an agent over a yamux session on one byte
+// stream, as on virtio-serial, and talks to it with the client.
+func TestYamuxChannel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// Non-blocking fds, so the files are pollable and Close ends reads.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest, host := os.NewFile(uintptr(fds[0]), "guest"), os.NewFile(uintptr(fds[1]), "host")
+	l, err := muxListener(guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Serve(ctx, l)
+	sess, err := yamux.Client(host, yamuxConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	c := agentproto.NewClient(func(context.Context) (net.Conn, error) { return sess.Open() })
+	for range 3 { // several streams over the one session
+		info, err := c.Hello(ctx)
+		if err != nil || info.ProtocolVersion != agentproto.ProtocolVersion {
+			t.Fatalf("hello: %+v %v", info, err)
+		}
+	}
+	if _, err := c.Stats(ctx); !errors.Is(err, agentproto.ErrNotRunning) {
+		t.Fatalf("stats: %v", err)
+	}
+}

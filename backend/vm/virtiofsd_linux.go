@@ -36,7 +36,14 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 		return nil, nil, err
 	}
 	defer lis.Close()
-	args := []string{"--fd=3", "-o", "source=" + src, "-o", "cache=auto", "-o", "sandbox=chroot",
+	// The rootfs is the guest's own: cache=auto (metadata cached for 1 s). A
+	// bind share is edited from both sides while the container runs, and a
+	// cached size would make the guest read a grown file short: cache=none.
+	cache := "none"
+	if sh.Tag == RootShareTag {
+		cache = "auto"
+	}
+	args := []string{"--fd=3", "-o", "source=" + src, "-o", "cache=" + cache, "-o", "sandbox=chroot",
 		"-o", "log_level=warn"}
 	cmd := exec.Command(h.virtiofsd, args...)
 	if sh.ReadOnly {

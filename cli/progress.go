@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
@@ -109,4 +110,31 @@ func humanSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// status shows msg with a spinner on a terminal (stderr) until the returned func is called; it
+// prints nothing when stderr is not a terminal.
+func (c *cliCtx) status(msg string) (done func()) {
+	if !isTerminal(c.errw) {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		frames := `|/-\`
+		start := time.Now()
+		t := time.NewTicker(120 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				fmt.Fprint(c.errw, "\r\x1b[K")
+				return
+			case <-t.C:
+				fmt.Fprintf(c.errw, "\r\x1b[K%c %s (%.1f s)", frames[i%len(frames)], msg, time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() { close(stop); <-finished }
 }

@@ -153,7 +153,10 @@ func (c *cliCtx) run(ctx context.Context, req app.RunRequest, detach bool) error
 		return engineExit(err)
 	}
 	if detach {
-		if err := cl.Call(ctx, "Containers.Start", nil, ctr.ID); err != nil {
+		done := c.status("Starting the container's VM")
+		err := cl.Call(ctx, "Containers.Start", nil, ctr.ID)
+		done()
+		if err != nil {
 			if req.AutoRemove {
 				cl.Call(ctx, "Containers.Remove", nil, ctr.ID, true)
 			}
@@ -176,7 +179,10 @@ func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id strin
 	}
 	go func() { waitCh <- cl.Call(ctx, "Containers.Wait", &code, id) }()
 	if start {
-		if err := cl.Call(ctx, "Containers.Start", nil, id); err != nil {
+		done := c.status("Starting the container's VM")
+		err := cl.Call(ctx, "Containers.Start", nil, id)
+		done()
+		if err != nil {
 			if autoRemove {
 				cl.Call(ctx, "Containers.Remove", nil, id, true)
 			}

@@ -117,9 +117,12 @@ func (e *Engine) Attach(ctx context.Context, id string) (*Stdio, error) {
 	return &Stdio{
 		Stdin: stdin, Stdout: sub.stdoutR, Stderr: sub.stderrR,
 		resize: func(rows, cols uint16) error {
-			b, err := c.currentBoot()
+			c.mu.Lock()
+			c.ttyRows, c.ttyCols = rows, cols // the size the next run starts with
+			b, err := c.currentBootLocked()
+			c.mu.Unlock()
 			if err != nil {
-				return err
+				return nil // applied when the workload starts
 			}
 			return b.proc.Resize(rows, cols)
 		},

@@ -496,6 +496,36 @@ func TestEngineHostproc(t *testing.T) {
 		}
 	})
 
+	t.Run("tty run with the size set before start", func(t *testing.T) {
+		f.t = t
+		ctx := ctxT(t, time.Minute)
+		c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"sh", "-c", "stty size; tty"}, TTY: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := f.e.Attach(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if err := a.Resize(40, 120); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(a.Stdout)
+		if errb, _ := io.ReadAll(a.Stderr); len(errb) != 0 {
+			t.Errorf("stderr of a TTY container: %q", errb)
+		}
+		if !strings.HasPrefix(string(out), "40 120") || !strings.Contains(string(out), "/dev/pts/") {
+			t.Errorf("TTY output %q", out)
+		}
+		if code := f.wait(c.ID); code != 0 {
+			t.Errorf("exit %d", code)
+		}
+	})
+
 	t.Run("stats and pause", func(t *testing.T) {
 		f.t = t
 		c := f.run(CreateOptions{}, `while :; do :; done`)

@@ -249,7 +249,11 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	c.mu.Lock()
 	rec := cloneRecord(c.rec)
+	rows, cols := c.ttyRows, c.ttyCols
 	c.mu.Unlock()
+	if rows == 0 || cols == 0 {
+		rows, cols = 24, 80
+	}
 	for i, mt := range rec.Mounts {
 		if err := client.Mount(actx, agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}); err != nil {
 			return nil, fmt.Errorf("mounting %s at %s: %w", mt.Source, mt.Target, err)
@@ -261,7 +265,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	proc, err := client.Run(actx, agentproto.ProcessSpec{
 		Args: rec.Process.Args, Env: rec.Process.Env, Cwd: rec.Process.WorkingDir, User: rec.Process.User,
-		TTY: rec.Config.TTY, Stdin: rec.Config.OpenStdin, Hostname: rec.Process.Hostname, Rows: 24, Cols: 80,
+		TTY: rec.Config.TTY, Stdin: rec.Config.OpenStdin, Hostname: rec.Process.Hostname, Rows: rows, Cols: cols,
 	})
 	if err != nil {
 		w.close()

@@ -45,6 +45,9 @@ type Engine struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // engine goroutines (clock sync, delayed restarts)
 
+	kmu     sync.Mutex           // guards kernels
+	kernels map[string][2]string // arch → kernel image, initramfs
+
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID
 	names      map[string]string

@@ -166,16 +166,40 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
 	}
 	if e.cfg.Kernel != nil {
-		b, initrd, err := e.cfg.Kernel(ctx, arch)
+		kernel, initrd, err := e.kernelFor(ctx, arch)
 		if err != nil {
-			return spec, fmt.Errorf("kernel for %s: %w", arch, err)
+			return spec, err
 		}
-		if b != nil {
-			spec.Kernel = b.KernelPath()
-		}
-		spec.Initramfs = initrd
+		spec.Kernel, spec.Initramfs = kernel, initrd
 	}
 	return spec, nil
+}
+
+// kernelFor returns the kernel image and initramfs for arch, asking Config.Kernel once per arch
+// (again only when the files it gave have gone).
+func (e *Engine) kernelFor(ctx context.Context, arch string) (string, string, error) {
+	e.kmu.Lock()
+	defer e.kmu.Unlock()
+	if k, ok := e.kernels[arch]; ok {
+		_, err1 := os.Stat(k[0])
+		_, err2 := os.Stat(k[1])
+		if err1 == nil && err2 == nil {
+			return k[0], k[1], nil
+		}
+	}
+	b, initrd, err := e.cfg.Kernel(ctx, arch)
+	if err != nil {
+		return "", "", fmt.Errorf("kernel for %s: %w", arch, err)
+	}
+	kernel := ""
+	if b != nil {
+		kernel = b.KernelPath()
+	}
+	if e.kernels == nil {
+		e.kernels = map[string][2]string{}
+	}
+	e.kernels[arch] = [2]string{kernel, initrd}
+	return kernel, initrd, nil
 }
 
 func mountTag(i int) string { return "v" + strconv.Itoa(i) }

@@ -143,6 +143,40 @@ describe('LogView', () => {
   });
 });
 
+describe('LogView subscriptions', () => {
+  it('subscribes once when the container starts while the first subscription is in flight', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let n = 0;
+    const t = backend({ 'Containers.SubscribeLogs': async () => { await gate; return `logs:${++n}`; } });
+    const r = render(LogView, { props: { api: new Api(t), id: 'c1', name: 'web', running: false } });
+    await tick();
+    await r.rerender({ api: new Api(t), id: 'c1', name: 'web', running: true });
+    await tick();
+    release();
+    await until(() => t.listening('logs:1'));
+    await tick(20);
+    expect(t.called('Containers.SubscribeLogs')).toHaveLength(1);
+  });
+
+  it('picks up after a restart from the last line without repeating it', async () => {
+    let n = 0;
+    const t = backend({ 'Containers.SubscribeLogs': () => `logs:${++n}` });
+    const api = new Api(t);
+    const r = render(LogView, { props: { api, id: 'c1', name: 'web', running: true } });
+    await until(() => t.listening('logs:1'));
+    t.emit('logs:1', [{ Time: '2026-01-01T00:00:01Z', Stream: 'stdout', Data: 'one\n' }, { Time: '2026-01-01T00:00:02Z', Stream: 'stdout', Data: 'two\n' }]);
+    t.emit('logs:1:end', {});
+    await r.rerender({ api, id: 'c1', name: 'web', running: false });
+    await r.rerender({ api, id: 'c1', name: 'web', running: true });
+    await until(() => t.listening('logs:2'));
+    expect((t.called('Containers.SubscribeLogs')[1].params[1] as { Since: string }).Since).toBe('2026-01-01T00:00:02Z');
+    t.emit('logs:2', [{ Time: '2026-01-01T00:00:02Z', Stream: 'stdout', Data: 'two\n' }, { Time: '2026-01-01T00:00:03Z', Stream: 'stdout', Data: 'three\n' }]);
+    await until(() => screen.getByTestId('log-count').textContent!.startsWith('3 lines'));
+    expect([...document.querySelectorAll('.line')].map((l) => l.textContent!.trim())).toEqual(['one', 'two', 'three']);
+  });
+});
+
 describe('ImagesView', () => {
   it('pulls with per-layer progress and shows pull errors', async () => {
     let images: unknown[] = [];

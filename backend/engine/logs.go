@@ -437,7 +437,14 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 	var fl *follower
 	s.mu.Lock()
 	notify, active := s.notify, s.active
+	// Open every file now, under the lock: a rotation cannot shift names between them.
+	var older []*os.File
 	files := s.files()
+	for _, p := range files[:len(files)-1] {
+		if f, err := os.Open(p); err == nil {
+			older = append(older, f)
+		}
+	}
 	cur, err := os.Open(s.current())
 	if err == nil && opts.Follow {
 		fl = &follower{}
@@ -447,6 +454,13 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 		s.followers[fl] = struct{}{}
 	}
 	s.mu.Unlock()
+	defer func() {
+		for _, f := range older {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // never started: nothing logged, nothing to follow
 	}
@@ -479,13 +493,10 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 		}
 		return send(e)
 	}
-	for _, p := range files[:len(files)-1] {
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		_, err = scanEntries(bufio.NewReader(f), nil, keep)
+	for i, f := range older {
+		_, err := scanEntries(bufio.NewReader(f), nil, keep)
 		f.Close()
+		older[i] = nil
 		if err != nil {
 			return err
 		}

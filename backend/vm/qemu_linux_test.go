@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -132,6 +133,7 @@ func TestQEMUEndings(t *testing.T) {
 		{"poweroff", "poweroff", StateStopped},
 		{"panic", "exit", StateFailed},
 		{"kill", "", StateStopped},
+		{"qemu dies", "", StateFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := testinitSpec(t, "amd64")
@@ -144,10 +146,15 @@ func TestQEMUEndings(t *testing.T) {
 			if _, err := call(ctx, m, "echo up"); err != nil {
 				t.Fatal(err)
 			}
-			if tc.cmd != "" {
+			switch {
+			case tc.cmd != "":
 				call(ctx, m, tc.cmd)
-			} else if err := m.Stop(ctx, true); err != nil {
-				t.Fatal(err)
+			case tc.name == "qemu dies":
+				syscall.Kill(m.(*qemuMachine).cmd.Process.Pid, syscall.SIGKILL)
+			default:
+				if err := m.Stop(ctx, true); err != nil {
+					t.Fatal(err)
+				}
 			}
 			select {
 			case <-m.Done():
@@ -158,8 +165,11 @@ func TestQEMUEndings(t *testing.T) {
 				t.Fatalf("state %s, want %s (err %v)", s, tc.want, m.Err())
 			}
 			if tc.want == StateFailed {
-				if err := m.Err(); err == nil || !strings.Contains(err.Error(), "Kernel panic") {
-					t.Fatalf("Err() = %v; want the console's panic line", err)
+				// The reason, then the console's last lines.
+				want := map[string]string{"panic": "Kernel panic - not syncing", "qemu dies": "qemu exited: signal: killed"}[tc.name]
+				tail := map[string]string{"panic": "Kernel Offset", "qemu dies": "testinit: serving"}[tc.name]
+				if err := m.Err(); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tail) {
+					t.Fatalf("Err() = %v; want %q and the console's last lines", err, want)
 				}
 			} else if m.Err() != nil {
 				t.Fatalf("Err() = %v", m.Err())

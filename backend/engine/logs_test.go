@@ -170,3 +170,43 @@ func TestLogEncodingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestLogFollowLosesNothing: a follower far behind the writer (up to maxPending rotations) still
+// gets every entry, in order, although the files it has not read yet were rotated away.
+func TestLogFollowLosesNothing(t *testing.T) {
+	s := newLogStore(t.TempDir(), 2<<10, 2)
+	w, err := s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte("0\n")})
+	ch := make(chan LogEntry) // unbuffered: the reader only moves when we read
+	go func() {
+		_ = s.read(context.Background(), LogOptions{Follow: true}, ch)
+		close(ch)
+	}()
+	if e := <-ch; string(e.Data) != "0\n" {
+		t.Fatalf("first entry %q", e.Data)
+	}
+	const n = 600 // ~25 rotations of the 2 KiB file while the reader waits
+	go func() {
+		for i := 1; i <= n; i++ {
+			w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte(fmt.Sprintf("%d\n", i))})
+		}
+		w.close()
+	}()
+	time.Sleep(100 * time.Millisecond)
+	i := 1
+	for e := range ch {
+		if want := fmt.Sprintf("%d\n", i); string(e.Data) != want {
+			t.Fatalf("entry %q, want %q", e.Data, want)
+		}
+		i++
+	}
+	if i != n+1 {
+		t.Fatalf("follower got %d entries, want %d", i-1, n)
+	}
+	if files, _ := filepath.Glob(filepath.Join(s.dir, "container.log*")); len(files) > 2 {
+		t.Errorf("%d files on disk, want at most 2", len(files))
+	}
+}

@@ -88,7 +88,7 @@ func (s *Store) remoteOptions(ctx context.Context) []remote.Option {
 
 func (s *Store) pull(ctx context.Context, norm string, r name.Reference, plat v1.Platform,
 	report func(Progress)) (*Image, error) {
-	s.cleanStale()
+	s.cleanStale(false)
 	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, registryError(err)

@@ -117,7 +117,7 @@ func (s *Store) collectBlobs() (int64, error) {
 // Prune removes images without a name that no container uses, blobs no image needs, and what
 // interrupted pulls left behind. It returns the bytes freed.
 func (s *Store) Prune(ctx context.Context) (int64, error) {
-	s.cleanStale()
+	s.cleanStale(false)
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
 	recs, err := s.records()

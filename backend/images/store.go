@@ -112,7 +112,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("opening image store %q: %w", dir, err)
 		}
 	}
-	s.cleanStale()
+	s.cleanStale(true)
 	return s, nil
 }
 
@@ -136,14 +136,18 @@ func shortID(id string) string {
 // cleanStale removes partial downloads, unpacks and removals left by an interrupted pull or a crash.
 // Pulls keep such directories only while they hold gcMu shared, so with gcMu held exclusively every
 // one of them is stale. It does not wait: when another pull is running, a later pull cleans up.
-func (s *Store) cleanStale() {
+// Loads spool their archive in blobs/ingest/load-* without holding gcMu, so only Open (all) removes
+// those.
+func (s *Store) cleanStale(all bool) {
 	if !s.gcMu.TryLock() {
 		return
 	}
 	defer s.gcMu.Unlock()
 	if ents, err := os.ReadDir(s.ingestDir()); err == nil {
 		for _, e := range ents {
-			os.RemoveAll(filepath.Join(s.ingestDir(), e.Name()))
+			if all || !strings.HasPrefix(e.Name(), "load-") {
+				os.RemoveAll(filepath.Join(s.ingestDir(), e.Name()))
+			}
 		}
 	}
 	if ents, err := os.ReadDir(s.imagesDir()); err == nil {

@@ -162,7 +162,7 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 		}
 		a.dirs[rel] = dirMeta{mode: perm, mtime: hdr.ModTime}
 		return a.chown(pfd, base, rel, hdr)
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg:
 		return a.regular(pfd, base, rel, hdr, r)
 	case tar.TypeSymlink:
 		err := unix.Symlinkat(hdr.Linkname, pfd, base)
@@ -206,6 +206,9 @@ func (a *applier) regular(pfd int, base, rel string, hdr *tar.Header, r io.Reade
 	a.size += n
 	if err == nil {
 		err = a.fchown(fd, rel, hdr)
+	}
+	if err == nil && a.canOwn {
+		setXattrs(fd, hdr)
 	}
 	if err == nil {
 		err = unix.Fchmod(fd, hdr2mode(hdr))
@@ -445,4 +448,15 @@ func (o *ownerLog) flush() error {
 		return nil
 	}
 	return os.WriteFile(o.path, o.buf, 0o644)
+}
+
+// setXattrs applies the extended attributes a layer carries for a file (file capabilities such as
+// security.capability, mostly). Best effort: filesystems and users that cannot hold them skip them.
+func setXattrs(fd int, hdr *tar.Header) {
+	const prefix = "SCHILY.xattr."
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			unix.Fsetxattr(fd, name, []byte(v), 0)
+		}
+	}
 }

@@ -65,6 +65,8 @@ type Agent struct {
 	stop     chan struct{} // closed by Shutdown
 
 	reaperOnce sync.Once
+	closeCtx   context.Context // ends the reaper; cancelled by Close
+	closeFn    context.CancelFunc
 	// netReady (VM mode) is closed once the network is configured; Run
 	// waits for it so the workload starts with its network.
 	netReady <-chan struct{}
@@ -85,8 +87,9 @@ func New(cfg Config) (*Agent, error) {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	host, _ := os.Hostname()
+	closeCtx, closeFn := context.WithCancel(context.Background())
 	a := &Agent{
-		cfg: cfg, log: cfg.Log, root: r,
+		cfg: cfg, log: cfg.Log, root: r, closeCtx: closeCtx, closeFn: closeFn,
 		reaper:      newReaper(cfg.Log),
 		spawner:     newSpawner(),
 		cgroups:     newCgroups(cfg.Log),
@@ -104,6 +107,13 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
+// Close stops reaping children and releases the root. Call it once
+// serving is over; an agent that owns its process need not.
+func (a *Agent) Close() error {
+	a.closeFn()
+	return a.root.Close()
+}
+
 // Serve accepts streams from l and serves each on its own goroutine until
 // ctx ends or a Shutdown request has been handled. It also reaps children.
 func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
@@ -111,7 +121,7 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	// The reaper lives as long as the process: streams (and the workload)
 	// outlive one listener when a channel is reopened.
-	a.reaperOnce.Do(func() { go a.reaper.run(context.Background()) })
+	a.reaperOnce.Do(func() { go a.reaper.run(a.closeCtx) })
 	go func() {
 		select {
 		case <-ctx.Done():

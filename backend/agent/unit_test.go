@@ -217,6 +217,7 @@ func TestYamuxChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer a.Close() // its reaper must not outlive the test: it would reap the test's own children
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go a.Serve(ctx, l)

@@ -197,8 +197,32 @@ export class Api {
     let exited = false;
     const offExit = this.t.on(`session-exit:${sid}`, (d) => { exited = true; onExit((d ?? { code: -1 }) as SessionExit); });
     if (this.kind === 'wails') this.t.call('Containers.Ready', [sid]).catch(() => {});
+    // Keystrokes must arrive in order, but the services may handle calls concurrently: one
+    // SessionInput in flight at a time, with what is typed meanwhile sent together after it.
+    let inflight: Promise<void> | null = null;
+    let queued: Uint8Array[] = [];
+    let waiters: { resolve(): void; reject(e: unknown): void }[] = [];
+    const pump = () => {
+      if (inflight || !queued.length) return;
+      const total = queued.reduce((n, b) => n + b.length, 0);
+      const buf = new Uint8Array(total);
+      let off = 0;
+      for (const b of queued) { buf.set(b, off); off += b.length; }
+      const ws = waiters;
+      queued = [];
+      waiters = [];
+      inflight = this.containers.sessionInput(sid, toBase64(buf)).then(
+        () => { for (const w of ws) w.resolve(); },
+        (e) => { for (const w of ws) w.reject(e); },
+      ).finally(() => { inflight = null; pump(); });
+    };
+    const input = (data: string | Uint8Array) => new Promise<void>((resolve, reject) => {
+      queued.push(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+      waiters.push({ resolve, reject });
+      pump();
+    });
     return {
-      input: (data: string | Uint8Array) => this.containers.sessionInput(sid, toBase64(data)),
+      input,
       closeInput: () => this.containers.sessionCloseInput(sid),
       resize: (rows: number, cols: number) => this.containers.sessionResize(sid, rows, cols),
       /** dispose stops listening and, if the process still runs, ends the session. */

@@ -74,6 +74,25 @@ describe('Api subscriptions', () => {
   });
 });
 
+describe('session input', () => {
+  it('keeps keystrokes in order when calls may complete out of order', async () => {
+    const got: string[] = [];
+    const t = new FakeTransport({
+      'Containers.SessionInput': async (_sid: string, b64: string) => {
+        // Answer later calls sooner, as a concurrent server might.
+        await tick(got.length === 0 ? 30 : 1);
+        got.push(fromBase64Text(b64));
+      },
+    });
+    const api = new Api(t);
+    const s = api.session('exec:1', () => {}, () => {});
+    await Promise.all('exit\r'.split('').map((ch) => s.input(ch)));
+    expect(got.join('')).toBe('exit\r');
+    expect(got[0]).toBe('e');          // the first key went alone,
+    expect(got.length).toBeLessThan(5); // the rest were coalesced behind it
+  });
+});
+
 describe('WailsTransport', () => {
   it('calls window.go.app bindings and maps rejections to ApiError', async () => {
     const calls: unknown[][] = [];

@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
-	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // Timeouts of the boot sequence. A TCG boot takes 2-3 s; a loaded CI machine can take much longer.
@@ -142,172 +138,6 @@ func exitCodeFor(err error) int {
 		return 126
 	}
 	return 128
-}
-
-// machineSpec is the VM description of this container.
-func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
-	c.mu.Lock()
-	rec := cloneRecord(c.rec)
-	c.mu.Unlock()
-	e := c.e
-	arch := archOf(rec.Platform)
-	spec := vm.MachineSpec{
-		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
-		Cmdline: []string{
-			"skiff.hostname=" + rec.Process.Hostname,
-			"skiff.time=" + strconv.FormatInt(time.Now().UnixNano(), 10),
-		},
-		Shares:     []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}},
-		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
-		ConsoleLog: e.consolePath(rec.ID),
-		StateDir:   e.stateDir(rec.ID),
-	}
-	for i, m := range rec.Mounts {
-		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
-	}
-	if e.cfg.Kernel != nil {
-		kernel, initrd, err := e.kernelFor(ctx, arch)
-		if err != nil {
-			return spec, err
-		}
-		spec.Kernel, spec.Initramfs = kernel, initrd
-	}
-	return spec, nil
-}
-
-// kernelFor returns the kernel image and initramfs for arch, asking Config.Kernel once per arch
-// (again only when the files it gave have gone).
-func (e *Engine) kernelFor(ctx context.Context, arch string) (string, string, error) {
-	e.kmu.Lock()
-	defer e.kmu.Unlock()
-	if k, ok := e.kernels[arch]; ok {
-		_, err1 := os.Stat(k[0])
-		_, err2 := os.Stat(k[1])
-		if err1 == nil && err2 == nil {
-			return k[0], k[1], nil
-		}
-	}
-	b, initrd, err := e.cfg.Kernel(ctx, arch)
-	if err != nil {
-		return "", "", fmt.Errorf("kernel for %s: %w", arch, err)
-	}
-	kernel := ""
-	if b != nil {
-		kernel = b.KernelPath()
-	}
-	if e.kernels == nil {
-		e.kernels = map[string][2]string{}
-	}
-	e.kernels[arch] = [2]string{kernel, initrd}
-	return kernel, initrd, nil
-}
-
-func mountTag(i int) string { return "v" + strconv.Itoa(i) }
-
-func archOf(platform string) string {
-	switch platform {
-	case "linux/arm64", "linux/arm64/v8":
-		return "arm64"
-	case "linux/amd64":
-		return "amd64"
-	}
-	return vm.HostArch()
-}
-
-func vmCPUs(c float64) int {
-	if c <= 0 {
-		return 1
-	}
-	return int(math.Ceil(c))
-}
-
-func vmMemoryMiB(b int64) int {
-	if b <= 0 {
-		return 512
-	}
-	return int(b >> 20)
-}
-
-// boot starts the VM, waits for the agent, sets the clock, mounts the binds and starts the workload
-// with its output flowing into the log. On failure nothing is left running.
-func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
-	e := c.e
-	if e.hv == nil {
-		return nil, fmt.Errorf("engine has no hypervisor: %w", ErrNotSupported)
-	}
-	tk := time.Now()
-	spec, err := c.machineSpec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	e.log.Debug("machine spec ready", zapID(spec.ID), zap.Duration("kernel", time.Since(tk)))
-	rotateConsole(spec.ConsoleLog)
-	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating VM state dir: %w", err)
-	}
-	t0 := time.Now()
-	m, err := e.hv.Start(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("starting VM (%s): %w", e.hv.Name(), err)
-	}
-	defer func() {
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-			_ = m.Stop(sctx, true)
-			cancel()
-		}
-	}()
-	client := agentproto.NewClient(m.Dial)
-	actx, cancel := context.WithTimeout(ctx, agentTimeout)
-	defer cancel()
-	if _, err := client.Hello(actx); err != nil {
-		if merr := m.Err(); merr != nil {
-			err = fmt.Errorf("%w (VM: %v)", err, merr)
-		}
-		return nil, fmt.Errorf("waiting for the guest agent: %w", err)
-	}
-	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", time.Since(t0)))
-	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.
-	if err := client.SetTime(actx, time.Now()); err != nil && !errors.Is(err, agentproto.ErrNotSupported) {
-		e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err))
-	}
-	c.mu.Lock()
-	rec := cloneRecord(c.rec)
-	rows, cols := c.ttyRows, c.ttyCols
-	c.mu.Unlock()
-	if rows == 0 || cols == 0 {
-		rows, cols = 24, 80
-	}
-	for i, mt := range rec.Mounts {
-		if err := client.Mount(actx, agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}); err != nil {
-			return nil, fmt.Errorf("mounting %s at %s: %w", mt.Source, mt.Target, err)
-		}
-	}
-	w, err := c.logs.startWriter(e.log)
-	if err != nil {
-		return nil, err
-	}
-	proc, err := client.Run(actx, agentproto.ProcessSpec{
-		Args: rec.Process.Args, Env: rec.Process.Env, Cwd: rec.Process.WorkingDir, User: rec.Process.User,
-		TTY: rec.Config.TTY, Stdin: rec.Config.OpenStdin, Hostname: rec.Process.Hostname, Rows: rows, Cols: cols,
-	})
-	if err != nil {
-		w.close()
-		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
-	}
-	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w}
-	b.stats = newStatsSampler(client)
-	b.subs.subs = c.attach.take()
-	b.pumps.Add(2)
-	go c.pump(b, proc.Stdout(), "stdout")
-	go c.pump(b, proc.Stderr(), "stderr")
-	if rec.Config.OpenStdin {
-		go c.stdin.feed(proc)
-	}
-	stopWatch := c.watchMounts(rec.Mounts, client)
-	var once sync.Once
-	b.stopWatch = func() { once.Do(stopWatch) }
-	return b, nil
 }
 
 // supervise owns the container from a successful start until it has exited for good: it waits for

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// shutdownForEngineClose stops a running container because the engine closes. Its record keeps the
+// restart policy's view: not manually stopped, so the next Open starts it again when the policy is
+// always or unless-stopped.
+func (c *ctr) shutdownForEngineClose(ctx context.Context) {
+	c.mu.Lock()
+	running := c.sup != nil
+	c.mu.Unlock()
+	if !running {
+		return
+	}
+	if err := c.stop(ctx, nil, false); err != nil {
+		c.e.log.Warn("stopping container at engine close", zapID(c.rec.ID), zapErr(err))
+	}
+	c.mu.Lock()
+	p := c.rec.Config.Restart.Name
+	if (p == "always" || p == "unless-stopped") && !c.rec.ManuallyStopped {
+		c.rec.Error = "stopped because the engine closed"
+		c.rec.NextRestart = time.Now().UTC() // restart at the next Open
+		c.saveLocked()
+	}
+	c.mu.Unlock()
+}
+
+// reconcile runs once at Open: containers whose record says running, paused or restarting lost
+// their VM with the previous engine. They are marked exited (255) and their restart policy applied;
+// a restart that was due later keeps its time (the backoff survives the engine restart).
+func (e *Engine) reconcile() {
+	for _, c := range e.ctrs {
+		c.mu.Lock()
+		rec := &c.rec
+		var due time.Time
+		switch rec.State {
+		case StateRunning, StatePaused:
+			e.log.Warn("container was running when the engine stopped; marking it exited", zapID(rec.ID), zapStr("name", rec.Name))
+			rec.State = StateExited
+			rec.ExitCode = 255
+			rec.FinishedAt = time.Now().UTC()
+			rec.Error = "the engine stopped while the container was running"
+			if shouldRestart(rec.Config.Restart, rec.ExitCode, rec.RestartCount, rec.ManuallyStopped) {
+				rec.RestartDelay = nextBackoff(rec.RestartDelay, rec.FinishedAt.Sub(rec.StartedAt))
+				due = time.Now().Add(rec.RestartDelay)
+				rec.NextRestart = due
+				rec.State = StateRestarting
+			}
+			_ = os.RemoveAll(e.stateDir(rec.ID))
+			c.saveLocked()
+		case StateRestarting:
+			due = rec.NextRestart
+		case StateExited:
+			if !rec.NextRestart.IsZero() && (rec.Config.Restart.Name == "always" || rec.Config.Restart.Name == "unless-stopped") {
+				due = rec.NextRestart // stopped by Close
+			} else if rec.Config.Restart.Name == "always" && rec.ManuallyStopped {
+				// Docker restarts "always" containers when the daemon starts, even after a stop.
+				due = time.Now()
+			}
+		}
+		c.mu.Unlock()
+		if !due.IsZero() {
+			e.scheduleRestart(c, due)
+		}
+	}
+}
+
+// scheduleRestart starts c at due (a restart owed since before this engine started).
+func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		t := time.NewTimer(time.Until(due))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-e.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		still := c.sup == nil && !c.removing && (c.rec.State == StateRestarting || c.rec.State == StateExited)
+		if still && c.rec.State == StateRestarting {
+			c.rec.RestartCount++
+		}
+		c.mu.Unlock()
+		if !still {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, 2*agentTimeout)
+		defer cancel()
+		if err := c.start(ctx, true); err != nil {
+			e.log.Warn("restarting container after engine restart", zapID(c.rec.ID), zapErr(err))
+			c.mu.Lock()
+			if c.rec.State == StateRestarting {
+				c.setStateLocked(StateExited)
+				c.saveLocked()
+			}
+			c.mu.Unlock()
+		}
+	}()
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // treeDigest describes every entry of a tree: type, mode, owner, size, link target, content hash.
@@ -197,4 +198,38 @@ func TestRemoveInUseAndPrune(t *testing.T) {
 		t.Errorf("after prune: %+v", list)
 	}
 	checkTree(t, list[0].RootFS)
+}
+
+// Removing one of two names only untags; the image goes with its last name.
+func TestRemoveUntags(t *testing.T) {
+	host, _ := registry(t, nil)
+	ctx := ctxT(t)
+	if err := testutil.PushIndex(ctx, host+"/busybox:v2", testImages(t).Busybox); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t)
+	a, err := s.Pull(ctx, host+"/busybox:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Pull(ctx, host+"/busybox:v2", images.PullOptions{})
+	if err != nil || b.ID != a.ID || len(b.RepoTags) != 2 {
+		t.Fatalf("second tag: %+v, %v", b, err)
+	}
+	if err := s.Remove(ctx, host+"/busybox:latest", false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, a.ID)
+	if err != nil || !reflect.DeepEqual(got.RepoTags, []string{host + "/busybox:v2"}) {
+		t.Fatalf("after untagging: %+v, %v", got, err)
+	}
+	if _, err := s.Get(ctx, host+"/busybox:latest"); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("removed tag still resolves: %v", err)
+	}
+	if err := s.Remove(ctx, host+"/busybox:v2", false); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.List(ctx); len(list) != 0 {
+		t.Errorf("after removing the last tag: %+v", list)
+	}
 }

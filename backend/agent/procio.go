@@ -127,7 +127,7 @@ func serveProcess(log *zap.Logger, c *agentproto.Conn, pid int, exited <-chan un
 	var outputs sync.WaitGroup
 	pump := func(t agentproto.Type, f *os.File) {
 		defer outputs.Done()
-		buf := make([]byte, agentproto.HeaderSize+256<<10)
+		buf := make([]byte, agentproto.HeaderSize+agentproto.MaxFrameSize)
 		broken := false
 		for {
 			n, err := f.Read(buf[agentproto.HeaderSize:])

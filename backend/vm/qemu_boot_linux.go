@@ -1,0 +1,152 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
+)
+
+// boot starts virtiofsd for each share, then qemu, connects QMP and the
+// agent channel, and hands the machine to its loop.
+func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel string) (m *qemuMachine, err error) {
+	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
+	}
+	proc.KillStale(spec.StateDir, h.log)
+	consoleLog := spec.ConsoleLog
+	if consoleLog == "" {
+		consoleLog = filepath.Join(spec.StateDir, "console.log")
+	}
+	if abs, err := filepath.Abs(consoleLog); err == nil {
+		consoleLog = abs
+	}
+	if f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+	} else {
+		f.Close()
+	}
+	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
+		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
+		done: make(chan struct{}), state: StateStarting}
+
+	var files []*os.File // the children's ends, closed once they started
+	var agentConn, qmpConn net.Conn
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+		if err != nil {
+			if agentConn != nil {
+				agentConn.Close()
+			}
+			if qmpConn != nil {
+				qmpConn.Close()
+			}
+			if m.cmd != nil {
+				m.cmd.Process.Kill()
+				<-m.exited // the waiter goroutine reaps it
+			}
+			m.killDaemons()
+			m.removeStateFiles()
+			err = fmt.Errorf("starting %q: %w", spec.ID, err)
+		}
+	}()
+
+	agentConn, agentFile, err := socketPair("agent")
+	if err != nil {
+		return m, err
+	}
+	files = append(files, agentFile)
+	qmpConn, qmpFile, err := socketPair("qmp")
+	if err != nil {
+		return m, err
+	}
+	files = append(files, qmpFile)
+	for _, sh := range spec.Shares {
+		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
+		if err != nil {
+			return m, err
+		}
+		m.fsds = append(m.fsds, fsd)
+		files = append(files, cli)
+	}
+
+	qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return m, err
+	}
+	defer qlog.Close()
+	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, consoleLog)...)
+	cmd.ExtraFiles = files
+	cmd.Stdout, cmd.Stderr = qlog, qlog
+	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
+	if err := h.spawn.Start(cmd); err != nil {
+		return m, fmt.Errorf("running %s: %w", cmd.Path, err)
+	}
+	m.cmd = cmd // from here on only the waiter calls cmd.Wait
+	go func() { m.exited <- cmd.Wait() }()
+	if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
+		return m, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
+	}
+
+	// QMP greets as soon as qemu parsed its arguments; a bad argument exits instead.
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	type qres struct {
+		q   *qmp
+		err error
+	}
+	qc := make(chan qres, 1)
+	go func() { q, err := newQMP(qctx, qmpConn); qc <- qres{q, err} }()
+	select {
+	case r := <-qc:
+		if r.err != nil {
+			return m, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
+		}
+		m.qmp = r.q
+	case werr := <-m.exited:
+		m.exited <- werr
+		return m, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
+	}
+
+	cfg := yamux.DefaultConfig()
+	cfg.EnableKeepAlive = false              // a paused guest cannot answer
+	cfg.ConnectionWriteTimeout = time.Minute // a slow TCG guest is not a broken one
+	cfg.StreamOpenTimeout = 0
+	cfg.LogOutput = io.Discard
+	if m.sess, err = yamux.Client(agentConn, cfg); err != nil {
+		return m, fmt.Errorf("agent channel: %w", err)
+	}
+	m.setState(StateRunning)
+	go m.waitReady()
+	go m.loop()
+	return m, nil
+}
+
+// waitReady pings the agent until it answers; pings sent before the guest
+// opened its port wait in the socket and are answered then.
+func (m *qemuMachine) waitReady() {
+	for {
+		if _, err := m.sess.Ping(); err == nil {
+			close(m.ready)
+			return
+		}
+		select {
+		case <-m.done:
+			return
+		case <-m.sess.CloseChan():
+			return
+		default:
+		}
+	}
+}

@@ -34,6 +34,11 @@ func (r *root) Close() error { return unix.Close(r.fd) }
 
 // open opens p (a path inside the root) with flags.
 func (r *root) open(p string, flags int) (int, error) {
+	return r.openMode(p, flags, 0)
+}
+
+// openMode is open with the permissions for a file that O_CREAT creates.
+func (r *root) openMode(p string, flags int, mode uint32) (int, error) {
 	rel := strings.TrimLeft(path.Clean("/"+p), "/")
 	if rel == "" {
 		rel = "."
@@ -41,6 +46,7 @@ func (r *root) open(p string, flags int) (int, error) {
 	for {
 		fd, err := unix.Openat2(r.fd, rel, &unix.OpenHow{
 			Flags:   uint64(flags | unix.O_CLOEXEC),
+			Mode:    uint64(mode),
 			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 		})
 		if err == unix.EINTR || err == unix.EAGAIN {
@@ -69,17 +75,17 @@ func (r *root) writeFile(p string, data []byte, mode os.FileMode) error {
 	if err := r.mkdirAll(path.Dir(path.Clean("/"+p)), 0o755); err != nil {
 		return err
 	}
-	fd, err := r.open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW)
+	fd, err := r.openMode(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW, uint32(mode.Perm()))
 	if err != nil {
 		return err
 	}
 	f := os.NewFile(uintptr(fd), p)
-	_, err = f.Write(data)
+	err = f.Chmod(mode.Perm()) // also when the file existed, and despite the umask
+	if _, werr := f.Write(data); err == nil {
+		err = werr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		_ = unix.Fchmod(fd, uint32(mode.Perm()))
 	}
 	return err
 }

@@ -237,3 +237,48 @@ func TestYamuxChannel(t *testing.T) {
 		t.Fatalf("stats: %v", err)
 	}
 }
+
+func TestRootConfinesPaths(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(dir, "abs"))
+	os.Symlink("../../../../"+outside, filepath.Join(dir, "rel"))
+	r, err := openRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Symlinks resolve inside the root, where their targets do not exist.
+	for _, p := range []string{"/abs/f", "/rel/f"} {
+		if err := r.writeFile(p, []byte("x"), 0o644); err == nil {
+			t.Errorf("writeFile %s through a dangling (in-root) symlink succeeded", p)
+		}
+	}
+	for _, p := range []string{"/../../f", "/etc/hosts"} {
+		if err := r.writeFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatalf("writeFile %s: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "f")); err != nil {
+		t.Errorf("/../../f did not land at the root: %v", err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("a write escaped the root: %v", ents)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "etc/hosts"))
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("etc/hosts: %v %v", fi.Mode(), err)
+	}
+	if b, err := r.readFile("/abs/../etc/hosts", 100); err != nil || string(b) != "x" {
+		t.Fatalf("read back: %q %v", b, err)
+	}
+	if err := r.mkdirAll("/x/../y/z", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.stat("/y/z"); err != nil || !m.IsDir() {
+		t.Fatalf("mkdirAll: %v %v", m, err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("escaped the root: %v", ents)
+	}
+}

@@ -97,6 +97,9 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 		}
 	}
 	log.Info("ready", zap.Duration("boot", time.Since(start)), zap.String("channel", boot.Channel))
+	// A virtio-serial port reads EOF while no host is connected: reopen
+	// quietly until one is (the workload keeps running meanwhile).
+	quiet := false
 	for ctx.Err() == nil {
 		l, err := openChannel(boot)
 		if err != nil {
@@ -104,11 +107,15 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 			time.Sleep(500 * time.Millisecond)
 			continue
 		}
+		start := time.Now()
 		err = a.Serve(ctx, l)
 		l.Close()
 		if err != nil && ctx.Err() == nil {
-			log.Info("channel closed; reopening", zap.Error(err))
-			time.Sleep(50 * time.Millisecond)
+			if !quiet {
+				log.Info("channel closed; reopening", zap.Error(err))
+			}
+			quiet = time.Since(start) < time.Second
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	a.shutdown()

@@ -136,6 +136,7 @@ describe('LogView', () => {
 
     await fireEvent.input(screen.getByTestId('log-search'), { target: { value: 'row 5999' } });
     await until(() => screen.getByTestId('log-count').textContent!.startsWith('1 lines'));
+    await until(() => document.querySelector('.line mark')?.textContent === 'row 5999');
     await fireEvent.input(screen.getByTestId('log-search'), { target: { value: '' } });
     await fireEvent.click(screen.getByLabelText('stdout'));
     await until(() => screen.getByTestId('log-count').textContent!.startsWith('500 lines'));

@@ -72,12 +72,17 @@ func (c *ctr) forwardConn(s *supervisor, conn net.Conn, port int) {
 
 type closeWriter interface{ CloseWrite() error }
 
+var proxyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // proxy copies both ways, passing each side's EOF on as a half-close, and returns when both
 // directions are done.
 func proxy(a, b net.Conn) {
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
+		// Large buffers: each write becomes one agent frame, and fewer frames cost the guest less.
+		bp := proxyBufs.Get().(*[]byte)
+		_, err := io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+		proxyBufs.Put(bp)
 		if cw, ok := dst.(closeWriter); ok && err == nil {
 			_ = cw.CloseWrite()
 		} else {

@@ -3,11 +3,11 @@
 #
 #   scripts/kernel.sh OUT_DIR [ARCH...]     (default arches: amd64 arm64)
 #
-# For each arch, OUT_DIR/<arch>/ gets:
+# For each arch, OUT_DIR/<arch>/ (one flat directory, so it travels as an OCI artifact of files) gets:
 #   vmlinuz            the kernel (bzImage on amd64; an uncompressed arm64 Image on arm64)
-#   modules/*.ko       the modules the guest needs (virtio, console, net, blk, rng, fuse,
+#   *.ko               the modules the guest needs (virtio, console, net, blk, rng, fuse,
 #                      virtiofs, vsock, overlay) and everything they depend on
-#   manifest.json      {"arch","version","kernel","modules":[load order],"files":{path:"sha256:…"}}
+#   manifest.json      {"arch","version","kernel","modules":[load order],"files":{name:"sha256:…"}}
 # Module order comes from each .ko's modinfo `depends=` (the .debs ship no modules.dep):
 # dependencies first. Nothing is installed; the .deb is fetched with `apt-get download`.
 # Idempotent: a bundle whose manifest matches the candidate version and whose files
@@ -51,6 +51,7 @@ build_arch() {
   local dest="$out/$arch"
 
   if [ -f "$dest/manifest.json" ] && grep -q "\"version\": \"$ver\"" "$dest/manifest.json" &&
+     ! grep -q '"modules/' "$dest/manifest.json" &&
      (cd "$dest" && sed -n 's/^    "\(.*\)": "sha256:\([0-9a-f]*\)",\{0,1\}$/\2  \1/p' manifest.json | sha256sum --quiet -c - 2>/dev/null); then
     echo "kernel.sh: $arch bundle $ver up to date"
     return
@@ -99,13 +100,13 @@ build_arch() {
   for m in "${WANT[@]}"; do visit "$m"; done
 
   local stage="$out/.stage-$arch"
-  rm -rf "$stage" && mkdir -p "$stage/modules"
+  rm -rf "$stage" && mkdir -p "$stage"
   cp "$kernel" "$stage/vmlinuz"
   local files=("vmlinuz") mods=()
   for m in "${order[@]}"; do
     local f=${path[$m]##*/}
-    cp "${path[$m]}" "$stage/modules/$f"
-    files+=("modules/$f"); mods+=("$f")
+    cp "${path[$m]}" "$stage/$f"
+    files+=("$f"); mods+=("$f")
   done
 
   {

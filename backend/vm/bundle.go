@@ -20,7 +20,7 @@ type Manifest struct {
 	Arch    string `json:"arch"`    // "amd64" | "arm64"
 	Version string `json:"version"` // kernel release, e.g. "6.1.0-56-cloud-amd64"
 	Kernel  string `json:"kernel"`  // path of the kernel image, relative to the bundle dir
-	// Modules are file names under modules/, in load order.
+	// Modules are file names in the bundle dir, in load order.
 	Modules []string `json:"modules"`
 	// Files maps every file's path relative to the bundle dir to "sha256:<hex>".
 	Files map[string]string `json:"files"`
@@ -36,7 +36,7 @@ type Bundle struct {
 func (b *Bundle) KernelPath() string { return filepath.Join(b.Dir, b.Manifest.Kernel) }
 
 // ModulePath is the path of one module file named in Manifest.Modules.
-func (b *Bundle) ModulePath(name string) string { return filepath.Join(b.Dir, "modules", name) }
+func (b *Bundle) ModulePath(name string) string { return filepath.Join(b.Dir, name) }
 
 // Digest identifies the bundle's content: the sha256 of its manifest in
 // canonical JSON (which names the digest of every file).
@@ -76,14 +76,14 @@ func LoadBundle(dir string) (*Bundle, error) {
 		if strings.ContainsAny(mod, "/\\") || mod == "" || mod == "." || mod == ".." {
 			return nil, bad("module name %q", mod)
 		}
-		need = append(need, "modules/"+mod)
+		need = append(need, mod)
 	}
 	if m.Kernel == "" {
 		return nil, bad("no kernel")
 	}
 	for rel := range m.Files {
-		if !filepath.IsLocal(rel) {
-			return nil, bad("file path %q leaves the bundle", rel)
+		if !filepath.IsLocal(rel) || strings.ContainsAny(rel, "/\\") {
+			return nil, bad("file name %q: a bundle is one flat directory", rel)
 		}
 	}
 	for _, rel := range need {

@@ -21,17 +21,11 @@ const (
 	EnvKernelDir = "SKIFF_KERNEL_DIR"
 )
 
-// A kernel bundle as an OCI artifact: an image manifest whose config has
-// media type KernelConfigMediaType and one layer per bundle file
-// (manifest.json included), each of media type KernelFileMediaType and
-// annotated with AnnotationTitle = the file's path relative to the bundle
-// dir. A Fetch writes each layer to destDir/<title> (rejecting titles that
-// leave destDir) and returns the manifest digest.
-const (
-	KernelConfigMediaType = "application/vnd.skiff.kernel.config.v1+json"
-	KernelFileMediaType   = "application/vnd.skiff.kernel.file.v1"
-	AnnotationTitle       = "org.opencontainers.image.title"
-)
+// KernelArtifactType is the artifactType of a kernel bundle pushed as an OCI
+// artifact: one layer per file of the (flat) bundle directory, manifest.json
+// included, each named by its org.opencontainers.image.title annotation (as
+// images.PushArtifact and images.Store.PullArtifact do).
+const KernelArtifactType = "application/vnd.skiff.kernel.v1"
 
 // KernelOptions say where ResolveKernel may find a kernel bundle.
 type KernelOptions struct {

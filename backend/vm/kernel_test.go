@@ -13,8 +13,8 @@ import (
 // fakeBundle writes a small valid bundle for arch into dir.
 func fakeBundle(t *testing.T, dir, arch, version string) {
 	t.Helper()
-	os.MkdirAll(filepath.Join(dir, "modules"), 0o755)
-	files := map[string]string{"vmlinuz": "kernel " + version, "modules/a.ko": "a", "modules/b-c.ko": "b"}
+	os.MkdirAll(dir, 0o755)
+	files := map[string]string{"vmlinuz": "kernel " + version, "a.ko": "a", "b-c.ko": "b"}
 	m := Manifest{Arch: arch, Version: version, Kernel: "vmlinuz", Modules: []string{"a.ko", "b-c.ko"}, Files: map[string]string{}}
 	for rel, content := range files {
 		p := filepath.Join(dir, rel)
@@ -53,9 +53,10 @@ func TestLoadBundleRejects(t *testing.T) {
 		"bad arch":        func(m *Manifest) { m.Arch = "mips" },
 		"no kernel":       func(m *Manifest) { m.Kernel = "" },
 		"module escapes":  func(m *Manifest) { m.Modules = append(m.Modules, "../x.ko") },
-		"missing digest":  func(m *Manifest) { delete(m.Files, "modules/a.ko") },
-		"missing file":    func(m *Manifest) { m.Modules = append(m.Modules, "z.ko"); m.Files["modules/z.ko"] = "sha256:00" },
+		"missing digest":  func(m *Manifest) { delete(m.Files, "a.ko") },
+		"missing file":    func(m *Manifest) { m.Modules = append(m.Modules, "z.ko"); m.Files["z.ko"] = "sha256:00" },
 		"path leaves dir": func(m *Manifest) { m.Files["../../etc/passwd"] = "sha256:00" },
+		"subdirectory":    func(m *Manifest) { m.Files["sub/x.ko"] = "sha256:00" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -71,12 +72,12 @@ func TestLoadBundleRejects(t *testing.T) {
 	t.Run("tampered file", func(t *testing.T) {
 		dir := t.TempDir()
 		fakeBundle(t, dir, "amd64", "1")
-		os.WriteFile(filepath.Join(dir, "modules/a.ko"), []byte("evil"), 0o644)
+		os.WriteFile(filepath.Join(dir, "a.ko"), []byte("evil"), 0o644)
 		b, err := LoadBundle(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.Verify(); !errors.Is(err, ErrBadBundle) || !strings.Contains(err.Error(), "modules/a.ko") {
+		if err := b.Verify(); !errors.Is(err, ErrBadBundle) || !strings.Contains(err.Error(), "a.ko") {
 			t.Fatalf("Verify: %v", err)
 		}
 	})
@@ -95,7 +96,7 @@ func TestResolveKernel(t *testing.T) {
 		if !online {
 			return "", errors.New("dial tcp: network is unreachable")
 		}
-		for _, rel := range []string{"manifest.json", "vmlinuz", "modules/a.ko", "modules/b-c.ko"} {
+		for _, rel := range []string{"manifest.json", "vmlinuz", "a.ko", "b-c.ko"} {
 			data, err := os.ReadFile(filepath.Join(src, rel))
 			if err != nil {
 				return "", err

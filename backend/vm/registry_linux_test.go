@@ -2,109 +2,30 @@ package vm_test
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// pushBundle pushes the bundle in dir as a kernel artifact (see vm.KernelFileMediaType).
+// pushBundle pushes the bundle as a kernel artifact, as a release would.
 func pushBundle(ctx context.Context, ref string, b *vm.Bundle) error {
-	rels := []string{vm.ManifestFile}
-	for rel := range b.Manifest.Files {
-		rels = append(rels, rel)
+	files := map[string]string{vm.ManifestFile: filepath.Join(b.Dir, vm.ManifestFile)}
+	for name := range b.Manifest.Files {
+		files[name] = filepath.Join(b.Dir, name)
 	}
-	sort.Strings(rels[1:])
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), vm.KernelConfigMediaType)
-	var adds []mutate.Addendum
-	for _, rel := range rels {
-		data, err := os.ReadFile(filepath.Join(b.Dir, rel))
-		if err != nil {
-			return err
-		}
-		adds = append(adds, mutate.Addendum{Layer: static.NewLayer(data, vm.KernelFileMediaType),
-			Annotations: map[string]string{vm.AnnotationTitle: rel}})
-	}
-	img, err := mutate.Append(img, adds...)
-	if err != nil {
-		return err
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		return err
-	}
-	return remote.Write(r, img, remote.WithContext(ctx))
+	_, err := images.PushArtifact(ctx, ref, files, vm.KernelArtifactType)
+	return err
 }
 
-// fetchBundle is a vm.KernelOptions.Fetch over go-containerregistry, as the
-// engine's (through images.Store) would be.
-func fetchBundle(ctx context.Context, ref, dest string) (string, error) {
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		return "", err
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx))
-	if err != nil {
-		return "", err
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return "", err
-	}
-	for _, d := range m.Layers {
-		title := d.Annotations[vm.AnnotationTitle]
-		if d.MediaType != vm.KernelFileMediaType || !filepath.IsLocal(title) {
-			return "", fmt.Errorf("artifact layer %s: media type %q, title %q", d.Digest, d.MediaType, title)
-		}
-		if err := writeLayer(img, d.Digest, filepath.Join(dest, title)); err != nil {
-			return "", err
-		}
-	}
-	dg, err := img.Digest()
-	return dg.String(), err
-}
-
-func writeLayer(img v1.Image, h v1.Hash, path string) error {
-	l, err := img.LayerByDigest(h)
-	if err != nil {
-		return err
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// A bundle pushed to an in-process registry is pulled into the cache by
-// digest, boots to the agent, and a graceful stop (agent Shutdown, power-off)
+// A bundle pushed to an in-process registry is pulled through the image
+// store into the cache by digest, boots to the agent, and a graceful stop (agent Shutdown, power-off)
 // ends it well before the deadline. Then, offline, the cache still serves.
 func TestKernelFromRegistryAndGracefulStop(t *testing.T) {
 	local := newEnv(t, "amd64").bundle
@@ -118,7 +39,14 @@ func TestKernelFromRegistryAndGracefulStop(t *testing.T) {
 	t.Setenv(vm.EnvKernelDir, "")
 	t.Setenv(vm.EnvKernel, "")
 	cache := t.TempDir()
-	opts := vm.KernelOptions{Arch: "amd64", CacheDir: cache, Ref: ref, Fetch: fetchBundle}
+	store, err := images.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(ctx context.Context, ref, dest string) (string, error) {
+		return store.PullArtifact(ctx, ref, dest, nil)
+	}
+	opts := vm.KernelOptions{Arch: "amd64", CacheDir: cache, Ref: ref, Fetch: fetch}
 	b, err := vm.ResolveKernel(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,7 @@ func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		pid    int
 		exited <-chan unix.WaitStatus
 		err    error
+		nsErr  bool // err is from joining the namespaces, not from exec
 	}
 	ch := make(chan started, 1)
 	go func() {
@@ -85,19 +86,22 @@ func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 				unix.Close(fd)
 			}
 			if err != nil {
-				ch <- started{err: fmt.Errorf("joining %s: %w", p, err)}
+				ch <- started{err: fmt.Errorf("exec: joining the workload's namespaces: %s: %v: %w", p, err, errNotRunning), nsErr: true}
 				return
 			}
 		}
 		pid, exited, err := a.reaper.start(func() (int, error) {
 			return syscall.ForkExec(argv0, spec.Args, &syscall.ProcAttr{Dir: cwd, Env: env, Files: s.childFds(), Sys: sys})
 		})
-		ch <- started{pid, exited, err}
+		ch <- started{pid: pid, exited: exited, err: err}
 	}()
 	st := <-ch
 	s.closeChild()
 	if st.err != nil {
 		s.close()
+		if st.nsErr {
+			return st.err // the workload ended meanwhile
+		}
 		return execError(argv0, st.err)
 	}
 	a.log.Debug("exec started", zap.Int("pid", st.pid), zap.Strings("args", spec.Args))

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command skiff-agent is Skiff's guest agent. As PID 1 of a Skiff VM it
 // initialises the guest and serves the host (see backend/agent); on a Linux
 // host it serves a rootfs directory over a unix socket:

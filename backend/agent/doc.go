@@ -13,8 +13,8 @@
 //
 // In both modes the workload is PID 1 of its own PID namespace (with its own
 // mount, UTS and IPC namespaces), pivot_rooted into the container root with
-// /proc, /dev and /sys inside. Exec'd processes join those namespaces and
-// chroot into the same root.
+// /proc, /dev and /sys inside. Exec'd processes join all of those
+// namespaces (setns from a locked thread) and so the same root.
 //
 //	a, err := agent.New(agent.Config{Root: "/srv/rootfs", Log: log})
 //	err = a.Serve(ctx, listener)

@@ -16,13 +16,13 @@ import (
 
 // exec starts a process inside the running workload's namespaces and root.
 //
-// setns(CLONE_NEWNS) is impossible in a multi-threaded Go process, so the
-// child does not join the mount namespace: it chroots into
-// /proc/<workload>/root, which is the workload's root in the workload's
-// mount tree, so it sees exactly the container's mounts (/proc of the
-// container's PID namespace included). UTS, IPC and PID namespaces are
-// joined with setns on a locked OS thread, which the fork then inherits;
-// setns(CLONE_NEWPID) affects only children, which is what we want.
+// It joins them with setns on a locked OS thread, which the fork inherits,
+// and which is never unlocked (the runtime discards it afterwards). A Go
+// process is multi-threaded, and setns(CLONE_NEWNS) refuses a thread whose
+// filesystem context (root, cwd) is shared, so the thread first unshares
+// CLONE_FS; joining the mount namespace then makes the container's root
+// this thread's root. setns(CLONE_NEWPID) affects only children, which is
+// what we want: the child is in the container's PID namespace.
 func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 	if spec == nil || len(spec.Args) == 0 {
 		return fmt.Errorf("exec: no command: %w", errBadRequest)
@@ -55,7 +55,6 @@ func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		return fmt.Errorf("exec: stdio: %w", err)
 	}
 	sys := &syscall.SysProcAttr{
-		Chroot:     rootPath,
 		Credential: &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups},
 		Setsid:     true,
 		Setctty:    spec.TTY,
@@ -75,10 +74,14 @@ func (a *Agent) exec(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		// This thread's namespaces change for good: never unlock it, so the
 		// runtime discards the thread when the goroutine ends.
 		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			ch <- started{err: fmt.Errorf("exec: unsharing the thread's fs context: %w", err), nsErr: true}
+			return
+		}
 		for _, ns := range []struct {
 			name string
 			flag int
-		}{{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"pid", unix.CLONE_NEWPID}} {
+		}{{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"pid", unix.CLONE_NEWPID}, {"mnt", unix.CLONE_NEWNS}} {
 			p := "/proc/" + itoa(w.pid) + "/ns/" + ns.name
 			fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err == nil {

@@ -123,6 +123,11 @@ func TestExecJoinsWorkload(t *testing.T) {
 		if r.err != nil || r.stdout != "sleep\x001000\x00" {
 			t.Fatalf("/proc/1/cmdline = %q, err %v", r.stdout, r.err)
 		}
+		// Every namespace of the workload (mount included: not a mere chroot).
+		r = a.sh(`for ns in mnt pid uts ipc; do [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/1/ns/$ns)" ] && echo same $ns; done`)
+		if r.stdout != "same mnt\nsame pid\nsame uts\nsame ipc\n" {
+			t.Fatalf("namespaces: %q %q", r.stdout, r.stderr)
+		}
 		if err := os.WriteFile(filepath.Join(a.root, "tmp/from-host"), []byte("host file"), 0o644); err != nil {
 			t.Fatal(err)
 		}

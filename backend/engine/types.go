@@ -175,7 +175,7 @@ type ExecOptions struct {
 	Rows, Cols uint16
 }
 
-// ExecSession is a running exec. Stdin is nil unless ExecOptions.Stdin; with a TTY, Stderr is empty.
+// ExecSession is a running exec. Stdin discards unless ExecOptions.Stdin; with a TTY, Stderr is empty.
 type ExecSession struct {
 	Stdin  io.WriteCloser
 	Stdout io.Reader

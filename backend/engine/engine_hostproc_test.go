@@ -524,6 +524,32 @@ func TestEngineHostproc(t *testing.T) {
 		}
 	})
 
+	t.Run("console log", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{}, `echo up; sleep 1`)
+		ctx := ctxT(t, time.Minute)
+		rc, err := f.e.ConsoleLog(ctx, c.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan []byte)
+		go func() { b, _ := io.ReadAll(rc); done <- b }()
+		f.wait(c.ID)
+		var console []byte
+		select {
+		case console = <-done: // following ends once the container has stopped
+		case <-time.After(30 * time.Second):
+			t.Fatal("following the console did not end after the container stopped")
+		}
+		rc.Close()
+		if len(console) == 0 {
+			t.Error("empty console log")
+		}
+		if out, _ := f.logs(c.ID); out != "up\n" {
+			t.Errorf("workload logs %q (the console is kept apart)", out)
+		}
+	})
+
 	t.Run("stats and pause", func(t *testing.T) {
 		f.t = t
 		c := f.run(CreateOptions{}, `while :; do :; done`)

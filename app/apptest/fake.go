@@ -163,8 +163,10 @@ func (f *Fake) StartContainer(ctx context.Context, id string) error {
 	if len(c.c.Command) > 0 && c.c.Command[0] == "nosuchcmd" {
 		return app.Errorf(app.CodeCommandNotFound, "starting %s: exec: %q: command not found", c.c.Name, "nosuchcmd")
 	}
+	if c.c.State != "created" { // a Wait on a created container waits for its first run
+		c.exited = make(chan struct{})
+	}
 	c.c.State, c.c.StartedAt = "running", time.Now()
-	c.exited = make(chan struct{})
 	f.emit("start", &c.c)
 	if len(c.c.Command) > 0 {
 		switch c.c.Command[0] {
@@ -352,9 +354,61 @@ func (f *Fake) ConsoleLog(ctx context.Context, id string, follow bool) (io.ReadC
 	return r, nil
 }
 
-// Attach implements app.Backend (output of the workload is its echo line).
+// Attach implements app.Backend: once the container's run ends, its log lines come out on their
+// streams and the stream ends.
 func (f *Fake) Attach(ctx context.Context, id string) (app.Stream, error) {
-	return f.Exec(ctx, id, app.ExecRequest{Cmd: []string{"cat"}, Interactive: true})
+	f.mu.Lock()
+	c, err := f.get(id)
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s := &fakeStream{done: make(chan struct{})}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	s.stdin, s.stdout, s.stderr = inW, outR, errR
+	go io.Copy(io.Discard, inR)
+	go func() {
+		f.mu.Lock()
+		exited := c.exited
+		f.mu.Unlock()
+		for {
+			f.mu.Lock()
+			changed, state, started := c.changed, c.c.State, exited != c.exited
+			exited = c.exited // a run started after Attach: wait for its end
+			f.mu.Unlock()
+			if state != "created" || started {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		select {
+		case <-exited:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+		lines := append([]app.LogLine(nil), c.logs...)
+		s.code = c.c.ExitCode
+		f.mu.Unlock()
+		for _, l := range lines {
+			w := outW
+			if l.Stream == "stderr" {
+				w = errW
+			}
+			io.WriteString(w, l.Data)
+		}
+		outW.Close()
+		errW.Close()
+		close(s.done)
+	}()
+	return s, nil
 }
 
 // Exec implements app.Backend with the built-in commands echo, cat, false, sh -c 'exit N'.

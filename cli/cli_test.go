@@ -35,8 +35,8 @@ func TestCLIAgainstFakeEngine(t *testing.T) {
 		return out.String(), errb.String(), code
 	}
 	tests := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"run", "--rm", "busybox", "echo", "hi", "there"}, 0, "hi there\n", ""},

@@ -161,7 +161,7 @@ func (c *cliCtx) rootCmd() *cobra.Command {
 		c.systemCmd(), c.daemonCmd(), c.serveCmd(), c.versionCmd(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return exitCode(ExitEngine, fmt.Errorf("%w\nSee 'skiff %s --help'.", err, cmd.Name()))
+		return exitCode(ExitEngine, fmt.Errorf("%w (see 'skiff %s --help')", err, cmd.Name()))
 	})
 	return root
 }

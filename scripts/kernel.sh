@@ -38,8 +38,22 @@ done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# A bundle whose files check out is kept without asking apt (which takes seconds);
+# SKIFF_KERNEL_REFRESH=1 rebuilds when Debian has a newer kernel.
+bundle_ok() { # bundle_ok DIR [VERSION]
+  local dest=$1 ver=${2:-}
+  [ -f "$dest/manifest.json" ] || return 1
+  [ -z "$ver" ] || grep -q "\"version\": \"$ver\"" "$dest/manifest.json" || return 1
+  ! grep -q '"modules/' "$dest/manifest.json" || return 1
+  (cd "$dest" && sed -n 's/^    "\(.*\)": "sha256:\([0-9a-f]*\)",\{0,1\}$/\2  \1/p' manifest.json | sha256sum --quiet -c - 2>/dev/null)
+}
+
 build_arch() {
   local arch=$1 pkgarch=""
+  if [ -z "${SKIFF_KERNEL_REFRESH:-}" ] && bundle_ok "$out/$arch"; then
+    echo "kernel.sh: $arch bundle $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$out/$arch/manifest.json") up to date"
+    return
+  fi
   [ "$arch" = "$(dpkg --print-architecture)" ] || pkgarch=":$arch"
   local meta="linux-image-cloud-$arch$pkgarch"
   local pkg
@@ -50,9 +64,7 @@ build_arch() {
   local ver=${name#linux-image-}      # 6.1.0-56-cloud-arm64
   local dest="$out/$arch"
 
-  if [ -f "$dest/manifest.json" ] && grep -q "\"version\": \"$ver\"" "$dest/manifest.json" &&
-     ! grep -q '"modules/' "$dest/manifest.json" &&
-     (cd "$dest" && sed -n 's/^    "\(.*\)": "sha256:\([0-9a-f]*\)",\{0,1\}$/\2  \1/p' manifest.json | sha256sum --quiet -c - 2>/dev/null); then
+  if bundle_ok "$dest" "$ver"; then
     echo "kernel.sh: $arch bundle $ver up to date"
     return
   fi

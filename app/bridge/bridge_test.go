@@ -290,3 +290,30 @@ func TestTCPNeedsTheToken(t *testing.T) {
 		t.Errorf("Info over TCP: %+v %v", info, err)
 	}
 }
+
+func TestMalformedRequestsGetErrors(t *testing.T) {
+	sock := serveUnix(t, apptest.NewFake())
+	d := websocket.Dialer{NetDial: func(_, _ string) (net.Conn, error) { return net.Dial("unix", sock) }}
+	ws, _, err := d.Dial("ws://skiff/api/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	for _, msg := range []string{`{"id":`, `{"id":"x","method":1}`, `[1,2]`} {
+		ws.WriteMessage(websocket.TextMessage, []byte(msg))
+		var reply struct {
+			Error *app.Error `json:"error"`
+		}
+		if err := ws.ReadJSON(&reply); err != nil || reply.Error == nil || reply.Error.Code != app.CodeInvalid {
+			t.Errorf("%s: reply %+v, %v", msg, reply.Error, err)
+		}
+	}
+	ws.WriteJSON(map[string]any{"id": 1, "method": "System.Version", "params": []any{}})
+	var ok struct {
+		ID     int             `json:"id"`
+		Result app.VersionInfo `json:"result"`
+	}
+	if err := ws.ReadJSON(&ok); err != nil || ok.ID != 1 || ok.Result.API != app.APIVersion {
+		t.Errorf("the connection did not survive bad requests: %+v %v", ok, err)
+	}
+}

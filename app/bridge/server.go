@@ -255,14 +255,14 @@ func (s *Server) serveConn(ctx context.Context, ws *websocket.Conn) {
 	}()
 	ws.SetReadLimit(8 << 20)
 	for {
-		var req request
-		if err := ws.ReadJSON(&req); err != nil {
-			var syn *json.SyntaxError
-			if errors.As(err, &syn) {
-				send(&message{Error: app.Errorf(app.CodeInvalid, "malformed request: %v", err)})
-				continue
-			}
+		_, raw, err := ws.ReadMessage()
+		if err != nil {
 			return
+		}
+		var req request
+		if err := json.Unmarshal(raw, &req); err != nil {
+			send(&message{ID: req.ID, Error: app.Errorf(app.CodeInvalid, "malformed request: %v", err)})
+			continue
 		}
 		calls.Add(1)
 		go func() {

@@ -343,3 +343,30 @@ func TestPsAndImages(t *testing.T) {
 		t.Errorf("stats --no-stream: %s", r)
 	}
 }
+
+func TestImageCommands(t *testing.T) {
+	need(t)
+	t.Parallel()
+	if out := ok(t, "pull", env.image); !strings.Contains(out, "Digest: sha256:") {
+		t.Errorf("pull: %q", out)
+	}
+	if r := skiff(t, "pull", env.regHost+"/nosuch:latest"); r.code == 0 || !strings.Contains(r.stderr, "nosuch") {
+		t.Errorf("pull of a missing image: %s", r)
+	}
+	tarball := filepath.Join(t.TempDir(), "busybox.tar")
+	ok(t, "save", "-o", tarball, env.image)
+	if st, err := os.Stat(tarball); err != nil || st.Size() < 1<<20 {
+		t.Fatalf("save -o: %v %v", st, err)
+	}
+	if out := ok(t, "load", "-i", tarball); !strings.Contains(out, "Loaded image: "+env.regHost+"/busybox") {
+		t.Errorf("load -i: %q", out)
+	}
+	data, _ := os.ReadFile(tarball)
+	if r := skiffIn(t, env.home, string(data), "load"); r.code != 0 || !strings.Contains(r.stdout, "Loaded image") {
+		t.Errorf("load from stdin: %s", r)
+	}
+	var imgs []app.Image
+	if err := json.Unmarshal([]byte(ok(t, "inspect", env.image)), &imgs); err != nil || len(imgs) != 1 || imgs[0].Platform != "linux/amd64" {
+		t.Errorf("inspect of an image: %+v %v", imgs, err)
+	}
+}

@@ -142,10 +142,9 @@ func BenchmarkUnpack(b *testing.B) {
 		}
 		defer root.Close()
 		ap := newApplier(root, &ownerLog{})
-		for i := range layers {
-			if err := s.unpackLayer(ctx, ap, mf.Layers[i], cf.RootFS.DiffIDs[i], func(Progress) {}); err != nil {
-				b.Fatal(err)
-			}
+		ready := func(context.Context, int) error { return nil }
+		if err := s.unpackLayers(ctx, ap, mf.Layers, cf.RootFS.DiffIDs, ready, func(Progress) {}); err != nil {
+			b.Fatal(err)
 		}
 		if err := ap.finish(); err != nil {
 			b.Fatal(err)

@@ -1,14 +1,10 @@
 package images
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,8 +14,6 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	"go.uber.org/zap"
 )
 
@@ -99,24 +93,34 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	dctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	results := make([]chan error, len(layers))
+	fetched := make([]chan struct{}, len(layers)) // closed when fetchErr[i] is set
+	fetchErr := make([]error, len(layers))
 	sem := make(chan struct{}, s.jobs)
 	for i, l := range layers {
 		d := mf.Layers[i]
 		report(Progress{Layer: d.Digest.String(), Total: d.Size, Status: "waiting"})
-		results[i] = make(chan error, 1)
+		fetched[i] = make(chan struct{})
 		wg.Add(1)
 		go func(i int, l v1.Layer, d v1.Descriptor) {
 			defer wg.Done()
+			defer close(fetched[i])
 			select {
 			case sem <- struct{}{}:
 			case <-dctx.Done():
-				results[i] <- dctx.Err()
+				fetchErr[i] = dctx.Err()
 				return
 			}
 			defer func() { <-sem }()
-			results[i] <- s.fetchLayer(dctx, l, d, report)
+			fetchErr[i] = s.fetchLayer(dctx, l, d, report)
 		}(i, l, d)
+	}
+	ready := func(ctx context.Context, i int) error {
+		select {
+		case <-fetched[i]:
+			return fetchErr[i]
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 
 	root, err := openFSRoot(rootfs, s.portable)
@@ -125,19 +129,8 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	}
 	defer root.Close()
 	ap := newApplier(root, &ownerLog{path: filepath.Join(tmp, ownersFile)})
-	for i := range layers {
-		var err error
-		select {
-		case err = <-results[i]:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := s.unpackLayer(ctx, ap, mf.Layers[i], cf.RootFS.DiffIDs[i], report); err != nil {
-			return nil, err
-		}
+	if err := s.unpackLayers(dctx, ap, mf.Layers, cf.RootFS.DiffIDs, ready, report); err != nil {
+		return nil, err
 	}
 	if err := ap.finish(); err != nil {
 		return nil, fmt.Errorf("image %s: %w", shortID(id), err)
@@ -201,54 +194,6 @@ func (s *Store) fetchLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, rep
 		status = "exists"
 	}
 	report(Progress{Layer: layer, Done: d.Size, Total: d.Size, Status: status})
-	return nil
-}
-
-// unpackLayer applies one layer from the content store, checking its uncompressed digest.
-func (s *Store) unpackLayer(ctx context.Context, ap *applier, d v1.Descriptor, diffID v1.Hash,
-	report func(Progress)) error {
-	layer := d.Digest.String()
-	f, err := os.Open(s.blobPath(layer))
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", layer, err)
-	}
-	defer f.Close()
-	cr := &ctxReader{ctx: ctx, r: f, onBytes: func(done int64) {
-		report(Progress{Layer: layer, Done: done, Total: d.Size, Status: "extracting"})
-	}}
-	report(Progress{Layer: layer, Total: d.Size, Status: "extracting"})
-	br := bufio.NewReaderSize(cr, 1<<20)
-	head, _ := br.Peek(4)
-	var r io.Reader = br
-	switch sniff(head) {
-	case "gzip":
-		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
-		if err != nil {
-			return fmt.Errorf("layer %s: %w", layer, err)
-		}
-		defer zr.Close()
-		r = zr
-	case "zstd":
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("layer %s: %w", layer, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	h := sha256.New()
-	tee := io.TeeReader(r, h)
-	if err := ap.applyLayer(ctx, tee); err != nil {
-		return fmt.Errorf("layer %s: %w", layer, err)
-	}
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return fmt.Errorf("layer %s: %w", layer, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {
-		return fmt.Errorf("layer %s: %w: uncompressed content is sha256:%s, the config says %s",
-			layer, ErrDigestMismatch, got, diffID)
-	}
-	report(Progress{Layer: layer, Done: d.Size, Total: d.Size, Status: "done"})
 	return nil
 }
 

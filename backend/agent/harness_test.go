@@ -34,6 +34,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if bin := os.Getenv("SKIFF_TEST_AGENT"); bin != "" { // e.g. a -race build
+		agentBin = bin
+		return m.Run()
+	}
 	agentBin = filepath.Join(dir, "skiff-agent")
 	cmd := exec.Command("go", "build", "-o", agentBin, "github.com/skiff-containers/skiff/cmd/skiff-agent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -99,6 +103,9 @@ func startAgent(t testing.TB, extra ...string) *testAgent {
 	t.Cleanup(func() {
 		_ = a.cmd.Process.Kill()
 		<-a.exited
+		if strings.Contains(a.log.String(), "DATA RACE") { // a -race agent (SKIFF_TEST_AGENT)
+			t.Error("the agent reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.log.String())
 		}

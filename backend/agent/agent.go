@@ -101,7 +101,7 @@ func New(cfg Config) (*Agent, error) {
 			Arch:            runtime.GOARCH,
 			Kernel:          unix.ByteSliceToString(uts.Release[:]),
 			Hostname:        host,
-			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "mount", "settime", "stats", "touch", "shutdown"},
+			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "forward-udp", "mount", "settime", "stats", "touch", "shutdown"},
 		},
 	}
 	return a, nil
@@ -193,6 +193,12 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 	case agentproto.OpExec:
 		return a.exec(c, req.Process)
 	case agentproto.OpForward:
+		if req.Proto == "udp" {
+			return a.forwardUDP(ctx, c, req.Port)
+		}
+		if req.Proto != "" && req.Proto != "tcp" {
+			return fmt.Errorf("forward: protocol %q: %w", req.Proto, errBadRequest)
+		}
 		return a.forward(ctx, c, req.Port)
 	case agentproto.OpInfo:
 		info := a.info

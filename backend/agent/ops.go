@@ -172,3 +172,46 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 	<-upDone
 	return nil
 }
+
+// forwardUDP relays datagrams between the stream (one Data frame each) and
+// a UDP socket connected to 127.0.0.1:port in the guest. It ends when the
+// stream ends.
+func (a *Agent) forwardUDP(ctx context.Context, c *agentproto.Conn, port int) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("forward udp: port %d: %w", port, errBadRequest)
+	}
+	uc, err := (&net.Dialer{}).DialContext(ctx, "udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("forward udp: %w", err)
+	}
+	defer uc.Close()
+	if err := c.Send(agentproto.OK{}); err != nil {
+		return nil
+	}
+	go func() { // guest → host; ends when uc is closed
+		buf := make([]byte, agentproto.HeaderSize+agentproto.MaxDatagram)
+		for {
+			n, err := uc.Read(buf[agentproto.HeaderSize:])
+			if err != nil && !errors.Is(err, unix.ECONNREFUSED) {
+				return
+			}
+			if n > 0 && c.SendRaw(agentproto.TypeData, buf[:agentproto.HeaderSize+n]) != nil {
+				return
+			}
+		}
+	}()
+	for { // host → guest
+		m, err := c.Recv()
+		if err != nil {
+			return nil
+		}
+		switch v := m.(type) {
+		case agentproto.Data:
+			_, _ = uc.Write(v) // UDP: a lost datagram is not an error
+		case agentproto.DataEOF:
+			return nil
+		default:
+			return fmt.Errorf("forward udp: unexpected %s frame: %w", m.Type(), errBadRequest)
+		}
+	}
+}

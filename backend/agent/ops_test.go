@@ -111,6 +111,42 @@ func TestPortForward(t *testing.T) {
 		}
 	})
 
+	t.Run("udp datagrams", func(t *testing.T) {
+		// Host mode shares the host's loopback: an echo server in the test
+		// stands in for a UDP service in the guest.
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			buf := make([]byte, 65536)
+			for {
+				n, addr, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(append([]byte("echo:"), buf[:n]...), addr)
+			}
+		}()
+		conn, err := a.c.ForwardUDP(ctx, pc.LocalAddr().(*net.UDPAddr).Port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		for _, msg := range []string{"one", "two", strings.Repeat("x", 60000)} {
+			if _, err := conn.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 65536)
+			n, err := conn.Read(buf)
+			if err != nil || string(buf[:n]) != "echo:"+msg {
+				t.Fatalf("reply of %d bytes %.20q, err %v", n, buf[:n], err)
+			}
+		}
+	})
+
 	t.Run("closed port", func(t *testing.T) {
 		if _, err := a.c.Forward(ctx, freePort(t)); err == nil || !strings.Contains(err.Error(), "refused") {
 			t.Fatalf("forward to a closed port: %v", err)

@@ -60,4 +60,3 @@ func BenchmarkProtocolStdout(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*total/1e6/time.Since(start).Seconds(), "MB/s")
 }
-

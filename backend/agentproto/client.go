@@ -164,6 +164,20 @@ func (c *Client) Forward(ctx context.Context, port int) (net.Conn, error) {
 	return newForwardConn(conn), nil
 }
 
+// ForwardUDP relays datagrams to UDP 127.0.0.1:port in the guest: each
+// Write sends one datagram (at most 65507 bytes), each Read returns one
+// reply (cut to the buffer, as with UDP).
+func (c *Client) ForwardUDP(ctx context.Context, port int) (net.Conn, error) {
+	if port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("forwarding udp port %d: %w", port, ErrBadRequest)
+	}
+	conn, _, _, err := c.open(ctx, Request{Op: OpForward, Port: port, Proto: "udp"})
+	if err != nil {
+		return nil, err
+	}
+	return &datagramConn{newForwardConn(conn)}, nil
+}
+
 // Mount mounts a share into the container root.
 func (c *Client) Mount(ctx context.Context, m MountSpec) error {
 	_, _, err := c.call(ctx, Request{Op: OpMount, Mount: &m})

@@ -88,6 +88,7 @@ type Request struct {
 	Process *ProcessSpec `json:",omitempty"` // run, exec
 	Signal  int          `json:",omitempty"` // signal
 	Port    int          `json:",omitempty"` // forward
+	Proto   string       `json:",omitempty"` // forward: "tcp" (default) or "udp"
 	Mount   *MountSpec   `json:",omitempty"` // mount
 	Time    int64        `json:",omitempty"` // settime: unix nanoseconds
 	Paths   []string     `json:",omitempty"` // touch

@@ -23,6 +23,7 @@ func allMessages() []Message {
 		Request{Op: OpExec, Process: &ProcessSpec{Args: []string{"ls"}}},
 		Request{Op: OpSignal, Signal: 15},
 		Request{Op: OpForward, Port: 8080},
+		Request{Op: OpForward, Port: 53, Proto: "udp"},
 		Request{Op: OpMount, Mount: &MountSpec{Tag: "s0", Target: "/data", ReadOnly: true}},
 		Request{Op: OpSetTime, Time: now.UnixNano()},
 		Request{Op: OpStats},

@@ -104,11 +104,12 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 	if s.stopping || sctx.Err() != nil {
 		// Stopped just as the boot finished: end the workload; supervise records the exit.
 		_ = b.proc.Signal(sigKILL)
+	} else {
+		c.rec.ManuallyStopped = false
 	}
 	s.boot = b
 	c.rec.Ports = bound
 	c.rec.Error = ""
-	c.rec.ManuallyStopped = false
 	c.rec.NextRestart = time.Time{}
 	if !fromPolicy {
 		c.rec.RestartCount = 0
@@ -228,7 +229,11 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 		cancel()
 		c.mu.Lock()
 		c.rec.RestartCount++
-		if err == nil && !s.stopping && s.ctx.Err() == nil {
+		if err == nil {
+			if s.stopping || s.ctx.Err() != nil {
+				// Stopped while booting: the supervisor's loop records this run's (forced) end.
+				_ = b.proc.Signal(sigKILL)
+			}
 			s.boot = b
 			c.rec.StartedAt = b.started
 			c.rec.NextRestart = time.Time{}
@@ -238,11 +243,6 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 			c.mu.Unlock()
 			c.e.emit("container", "start", c.rec.ID, c.rec.Name, map[string]string{"restartCount": strconv.Itoa(c.rec.RestartCount)})
 			return true
-		}
-		if err == nil { // stopped while booting
-			c.mu.Unlock()
-			c.teardown(b)
-			return false
 		}
 		code := exitCodeFor(err)
 		c.rec.ExitCode, c.rec.Error, c.rec.FinishedAt = code, err.Error(), time.Now().UTC()
@@ -254,6 +254,10 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 			delay = c.rec.RestartDelay
 		}
 		c.saveLocked()
+		// A failed restart is an exit too: Wait and the events see it.
+		c.e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(code), "error": err.Error()})
+		close(c.exitCh)
+		c.exitCh = make(chan struct{})
 		c.mu.Unlock()
 		c.e.log.Warn("restarting container failed", zapID(c.rec.ID), zapErr(err))
 		if !again {
@@ -271,10 +275,6 @@ func (c *ctr) waitExit(b *boot) (int, string) {
 		return st.Code, ""
 	}
 	// The stream broke: the VM died or was powered off.
-	select {
-	case <-b.machine.Done():
-	default:
-	}
 	msg := err.Error()
 	if merr := b.machine.Err(); merr != nil {
 		msg = merr.Error()
@@ -282,14 +282,15 @@ func (c *ctr) waitExit(b *boot) (int, string) {
 	return 137, "the VM ended without reporting the workload's exit status: " + msg
 }
 
-// teardown ends a boot: stops the watcher, flushes the log, and powers the VM off (agent shutdown,
-// then force after shutdownTimeout).
+// teardown ends a boot: stops the watcher, ends the output pumps, flushes the log, and powers the
+// VM off (agent shutdown, then force after shutdownTimeout).
 func (c *ctr) teardown(b *boot) {
 	if b.stopWatch != nil {
 		b.stopWatch()
 	}
+	b.proc.Close() // ends the pumps if they still run
+	b.pumps.Wait()
 	b.writer.close()
-	b.proc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := b.machine.Stop(ctx, false); err != nil {

@@ -15,8 +15,8 @@ import (
 const sigKILL = 9
 
 // Stop stops a container: its stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
-// the timeout (nil: the container's stop timeout, default 10 s), then a VM power-off. The restart
-// policy does not restart it. Stopping a stopped container is a no-op.
+// the timeout (nil: the container's stop timeout, default 10 s; negative: none), then a VM power-off.
+// The restart policy does not restart it. Stopping a stopped container is a no-op.
 func (e *Engine) Stop(ctx context.Context, id string, timeout *time.Duration) error {
 	c, err := e.lookup(id)
 	if err != nil {
@@ -94,10 +94,16 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 	return nil
 }
 
-// waitOrTimeout waits for ch up to d; false when d passed first (or ctx ended).
+// waitOrTimeout waits for ch up to d (d < 0: no limit, as Docker's stop timeout -1); false when d
+// passed first (or ctx ended).
 func waitOrTimeout(ctx context.Context, ch <-chan struct{}, d time.Duration) bool {
 	if d < 0 {
-		d = 0
+		select {
+		case <-ch:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

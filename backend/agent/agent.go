@@ -55,8 +55,9 @@ type Agent struct {
 	cgroups *cgroups
 	info    agentproto.Info
 
-	mu sync.Mutex // guards wl
-	wl *workload  // the current or last workload
+	mu       sync.Mutex // guards wl and starting
+	wl       *workload  // the current or last workload
+	starting bool       // a Run is between its checks and registering the workload
 
 	mountMu     sync.Mutex // guards mountedTags
 	mountedTags map[string]bool

@@ -104,6 +104,36 @@ func TestWorkloadStreamsAndExitCodes(t *testing.T) {
 			t.Errorf("signal without workload: %v, want ErrNotRunning", err)
 		}
 	})
+
+	t.Run("one workload at a time", func(t *testing.T) {
+		type res struct {
+			p   *agentproto.Process
+			err error
+		}
+		results := make(chan res, 4)
+		for range 4 {
+			go func() {
+				p, err := a.c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sleep", "1000"}})
+				results <- res{p, err}
+			}()
+		}
+		var started []*agentproto.Process
+		for range 4 {
+			r := <-results
+			if r.err == nil {
+				started = append(started, r.p)
+			} else if !errors.Is(r.err, agentproto.ErrAlreadyRunning) {
+				t.Errorf("concurrent run: %v", r.err)
+			}
+		}
+		if len(started) != 1 {
+			t.Fatalf("%d workloads started at once", len(started))
+		}
+		a.c.Signal(ctx, 9)
+		if st, _ := started[0].Wait(); st.Code != 137 {
+			t.Errorf("status %+v", st)
+		}
+	})
 }
 
 func TestExecJoinsWorkload(t *testing.T) {

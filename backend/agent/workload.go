@@ -53,6 +53,10 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		return fmt.Errorf("run: no command: %w", errBadRequest)
 	}
 	a.mu.Lock()
+	if a.starting {
+		a.mu.Unlock()
+		return fmt.Errorf("run: another workload is starting: %w", errAlreadyRunning)
+	}
 	if a.wl != nil {
 		select {
 		case <-a.wl.done:
@@ -61,7 +65,16 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 			return fmt.Errorf("run: workload pid %d: %w", a.wl.pid, errAlreadyRunning)
 		}
 	}
+	a.starting = true
 	a.mu.Unlock()
+	registered := false
+	defer func() {
+		if !registered {
+			a.mu.Lock()
+			a.starting = false
+			a.mu.Unlock()
+		}
+	}()
 
 	if a.netReady != nil {
 		select {
@@ -167,8 +180,9 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 	}
 	w := &workload{pid: pid, hostname: hostname, cgroup: cg, done: make(chan struct{})}
 	a.mu.Lock()
-	a.wl = w
+	a.wl, a.starting = w, false
 	a.mu.Unlock()
+	registered = true
 	a.log.Info("workload started", zap.Int("pid", pid), zap.Strings("args", spec.Args))
 
 	if err := c.Send(agentproto.OK{PID: pid}); err != nil {

@@ -154,6 +154,9 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
+// requestTimeout bounds the wait for a stream's hello and request.
+const requestTimeout = 30 * time.Second
+
 // handle serves one stream: hello, one request, its answer and traffic.
 func (a *Agent) handle(ctx context.Context, nc net.Conn) {
 	c := agentproto.NewConn(nc)
@@ -164,11 +167,14 @@ func (a *Agent) handle(ctx context.Context, nc net.Conn) {
 			_ = c.Send(agentproto.ErrorMessage(fmt.Errorf("agent panic: %v", r)))
 		}
 	}()
+	// A stream that never says what it wants must not hold a goroutine forever.
+	_ = nc.SetReadDeadline(time.Now().Add(requestTimeout))
 	if err := agentproto.ServerHello(c, a.info); err != nil {
 		a.log.Debug("hello failed", zap.Error(err))
 		return
 	}
 	m, err := c.Recv()
+	_ = nc.SetReadDeadline(time.Time{})
 	if err != nil {
 		_ = c.Send(agentproto.ErrorMessage(fmt.Errorf("reading request: %v: %w", err, errBadRequest)))
 		return

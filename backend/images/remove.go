@@ -114,7 +114,18 @@ func (s *Store) collectBlobs() (int64, error) {
 	return freed, nil
 }
 
-// Prune removes images without a name that no container uses, blobs no image needs, and what
+// taggedIDs returns the IDs some tag names; an image with only repo digests is dangling, as in Docker.
+func taggedIDs(refs map[string]string) map[string]bool {
+	named := map[string]bool{}
+	for ref, id := range refs {
+		if !strings.Contains(ref, "@") {
+			named[id] = true
+		}
+	}
+	return named
+}
+
+// Prune removes images without a tag that no container uses, blobs no image needs, and what
 // interrupted pulls left behind. It returns the bytes freed.
 func (s *Store) Prune(ctx context.Context) (int64, error) {
 	s.cleanStale(false)
@@ -128,11 +139,9 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	named := map[string]bool{}
-	for _, id := range refs {
-		named[id] = true
-	}
+	named := taggedIDs(refs)
 	var freed int64
+	removed := map[string]bool{}
 	for _, r := range recs {
 		if named[r.ID] || s.inUse(r.ID) {
 			continue
@@ -142,9 +151,31 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 		if err != nil {
 			return freed, err
 		}
+		removed[r.ID] = true
+	}
+	if len(removed) > 0 {
+		if err := s.dropRefs(removed); err != nil {
+			return freed, err
+		}
 	}
 	n, err := s.collectBlobs()
 	return freed + n, err
+}
+
+// dropRefs deletes the names (repo digests) of removed images.
+func (s *Store) dropRefs(removed map[string]bool) error {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	refs, err := s.readRefs()
+	if err != nil {
+		return err
+	}
+	for ref, id := range refs {
+		if removed[id] {
+			delete(refs, ref)
+		}
+	}
+	return s.writeRefs(refs)
 }
 
 // DiskUsage reports what the store occupies.
@@ -160,10 +191,7 @@ func (s *Store) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	if err != nil {
 		return du, err
 	}
-	named := map[string]bool{}
-	for _, id := range refs {
-		named[id] = true
-	}
+	named := taggedIDs(refs)
 	keep := map[string]bool{}
 	for _, r := range recs {
 		du.Images++

@@ -22,8 +22,11 @@ type ctr struct {
 	sup      *supervisor
 	exitCh   chan struct{} // closed at the next exit ("die") and replaced
 	removing bool
-	ttyRows  uint16 // terminal size set through Attach, for the next run (0: 24x80)
-	ttyCols  uint16
+	// scheduled: a restart owed from before this engine started is pending (reconcile); Start,
+	// Stop and Remove cancel it.
+	scheduled bool
+	ttyRows   uint16 // terminal size set through Attach, for the next run (0: 24x80)
+	ttyCols   uint16
 
 	logs   *logStore  // the container's JSON-lines log; followers wait on it
 	attach attachHub  // Attach subscribers of the workload's output

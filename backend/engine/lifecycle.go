@@ -31,6 +31,18 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 	c.mu.Lock()
 	s := c.sup
 	if s == nil {
+		// Not running; a restart owed from before the engine started is called off.
+		if c.scheduled || c.rec.State == StateRestarting {
+			c.scheduled = false
+			if manual {
+				c.rec.ManuallyStopped = true
+			}
+			if c.rec.State == StateRestarting {
+				c.setStateLocked(StateExited)
+			}
+			c.rec.NextRestart = time.Time{}
+			c.saveLocked()
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -288,6 +300,7 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 		return fmt.Errorf("container %s is %s: stop it first or force the removal: %w", c.rec.Name, st, ErrConflict)
 	}
 	c.removing = true
+	c.scheduled = false
 	s := c.sup
 	c.mu.Unlock()
 	if s != nil {

@@ -71,6 +71,9 @@ func (e *Engine) reconcile() {
 
 // scheduleRestart starts c at due (a restart owed since before this engine started).
 func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
+	c.mu.Lock()
+	c.scheduled = true
+	c.mu.Unlock()
 	e.bg.Add(1)
 	go func() {
 		defer e.bg.Done()
@@ -82,7 +85,8 @@ func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
 			return
 		}
 		c.mu.Lock()
-		still := c.sup == nil && !c.removing && (c.rec.State == StateRestarting || c.rec.State == StateExited)
+		still := c.scheduled && c.sup == nil && !c.removing && (c.rec.State == StateRestarting || c.rec.State == StateExited)
+		c.scheduled = false
 		if still && c.rec.State == StateRestarting {
 			c.rec.RestartCount++
 		}

@@ -115,3 +115,49 @@ func TestEventBus(t *testing.T) {
 		t.Errorf("slow subscriber got %d events", n)
 	}
 }
+
+// TestReconcile: records left by an engine that died are marked exited, restart times kept, and a
+// Stop calls off a pending restart.
+func TestReconcile(t *testing.T) {
+	home := t.TempDir()
+	e, err := Open(context.Background(), Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour).UTC()
+	recs := []Container{
+		{ID: NewID(), Name: "was-running", State: StateRunning, Config: CreateOptions{Restart: RestartPolicy{Name: "no"}}},
+		{ID: NewID(), Name: "backing-off", State: StateRestarting, NextRestart: later, RestartCount: 3,
+			Config: CreateOptions{Restart: RestartPolicy{Name: "on-failure"}}},
+	}
+	for i := range recs {
+		_ = os.MkdirAll(e.containerDir(recs[i].ID), 0o700)
+		if err := e.saveRecord(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Close(context.Background())
+
+	e, err = Open(context.Background(), Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	ctx := context.Background()
+	got, _ := e.Inspect(ctx, "was-running")
+	if got.State != StateExited || got.ExitCode != 255 || got.Error == "" {
+		t.Errorf("was running: %s %d %q", got.State, got.ExitCode, got.Error)
+	}
+	got, _ = e.Inspect(ctx, "backing-off")
+	if got.State != StateRestarting || !got.NextRestart.Equal(later) || got.RestartCount != 3 {
+		t.Errorf("backing off: %s next %v count %d", got.State, got.NextRestart, got.RestartCount)
+	}
+	if err := e.Stop(ctx, "backing-off", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.Inspect(ctx, "backing-off")
+	c, _ := e.lookup("backing-off")
+	if got.State != StateExited || !got.ManuallyStopped || !got.NextRestart.IsZero() || c.scheduled {
+		t.Errorf("stop of a pending restart: %s manual %v next %v scheduled %v", got.State, got.ManuallyStopped, got.NextRestart, c.scheduled)
+	}
+}

@@ -67,6 +67,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 	sctx, cancel := context.WithCancel(c.e.ctx)
 	s := &supervisor{ctx: sctx, cancel: cancel, done: make(chan struct{})}
 	c.sup = s // claims the container: a concurrent Start is a no-op
+	c.scheduled = false
 	c.mu.Unlock()
 
 	fail := func(err error) error {

@@ -233,3 +233,47 @@ func TestRemoveUntags(t *testing.T) {
 		t.Errorf("after removing the last tag: %+v", list)
 	}
 }
+
+// A `docker save` archive as Docker writes it: uncompressed layer.tar files and manifest.json.
+func TestLoadDockerSaveWithUncompressedLayers(t *testing.T) {
+	var lb testutil.TarBuilder
+	lb.Dir("etc", 0o755)
+	lb.File("etc/hello", 0o644, []byte("hello from docker save\n"))
+	lb.Symlink("hello", "etc/hello")
+	layer, err := lb.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffID := fmt.Sprintf("sha256:%x", sha256.Sum256(layer))
+	config := []byte(`{"architecture":"amd64","os":"linux","created":"2024-01-02T03:04:05Z",` +
+		`"config":{"Cmd":["cat","/hello"],"Env":["A=1"],"ExposedPorts":{"80":{}}},` +
+		`"rootfs":{"type":"layers","diff_ids":["` + diffID + `"]}}`)
+	configName := fmt.Sprintf("%x.json", sha256.Sum256(config))
+	manifest := []byte(`[{"Config":"` + configName + `","RepoTags":["example/saved:1"],"Layers":["0123abcd/layer.tar"]}]`)
+	var archive testutil.TarBuilder
+	archive.File(configName, 0o644, config)
+	archive.Dir("0123abcd", 0o755)
+	archive.File("0123abcd/layer.tar", 0o644, layer)
+	archive.File("manifest.json", 0o644, manifest)
+	raw, err := archive.Tar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, images.WithPlatform("linux/amd64"))
+	got, err := s.Load(ctxT(t), bytes.NewReader(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "sha256:"+strings.TrimSuffix(configName, ".json") ||
+		!reflect.DeepEqual(got[0].RepoTags, []string{"docker.io/example/saved:1"}) ||
+		!reflect.DeepEqual(got[0].Config.ExposedPorts, []string{"80/tcp"}) {
+		t.Fatalf("loaded %+v", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(got[0].RootFS, "hello")); err != nil || string(b) != "hello from docker save\n" {
+		t.Errorf("hello = %q, %v", b, err)
+	}
+	img, err := s.Get(ctxT(t), "example/saved:1")
+	if err != nil || img.ID != got[0].ID {
+		t.Errorf("Get by the loaded tag: %v, %v", img, err)
+	}
+}

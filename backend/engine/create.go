@@ -171,7 +171,7 @@ func validatePorts(ports []PortMapping, defaultIP string) error {
 		// Fail early when the port is taken; Start binds it for real.
 		ln, err := net.Listen("tcp", key)
 		if err != nil {
-			return fmt.Errorf("port %s: host port %s is not available: %w", desc, key, errors.Join(ErrConflict, err))
+			return fmt.Errorf("port %s: host port %s is already in use or not available (%v): %w", desc, key, unwrapOp(err), ErrConflict)
 		}
 		ln.Close()
 	}
@@ -194,7 +194,7 @@ func validateMounts(mounts []Mount) error {
 			return fmt.Errorf("bind mount source %s does not exist: %w", m.Source, ErrInvalid)
 		}
 		if err != nil {
-			return fmt.Errorf("bind mount source %s: %w", m.Source, errors.Join(ErrInvalid, err))
+			return fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)

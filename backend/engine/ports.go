@@ -23,7 +23,7 @@ func listenPorts(ports []PortMapping) ([]net.Listener, []PortMapping, error) {
 			for _, l := range lns {
 				l.Close()
 			}
-			return nil, nil, fmt.Errorf("publishing port %d: host address %s is not available: %w", p.ContainerPort, addr, errors.Join(ErrConflict, err))
+			return nil, nil, fmt.Errorf("publishing port %d: host address %s is already in use or not available (%v): %w", p.ContainerPort, addr, unwrapOp(err), ErrConflict)
 		}
 		lns = append(lns, ln)
 		p.HostPort = ln.Addr().(*net.TCPAddr).Port
@@ -96,4 +96,14 @@ func proxy(a, b net.Conn) {
 	go cp(b, a)
 	<-done
 	<-done
+}
+
+// unwrapOp drops the "listen tcp 127.0.0.1:80: " prefix of a *net.OpError: the caller names the
+// address already.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
 }

@@ -57,7 +57,7 @@ function container(state, req) {
 }
 
 /** startFakeBridge listens on 127.0.0.1 (port 0 = any) and resolves to { url, port, token, close }. */
-export async function startFakeBridge({ port = 0, token = 'dev', staticDir = path.join(here, '..', 'dist'), linesPerTick = 3 } = {}) {
+export async function startFakeBridge({ port = 0, token = 'dev', staticDir = path.join(here, '..', 'dist'), linesPerTick = 3, tickMs = 100, chunk = 1000 } = {}) {
   const state = makeState();
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
@@ -77,7 +77,7 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
       sock.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, sock, head, (ws) => serveConn(ws, state, linesPerTick));
+    wss.handleUpgrade(req, sock, head, (ws) => serveConn(ws, state, { linesPerTick, tickMs, chunk }));
   });
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   const addr = server.address();
@@ -90,7 +90,7 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
   };
 }
 
-function serveConn(ws, state, linesPerTick) {
+function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
   const subs = new Map(); // name -> stop()
   // Names are unique across connections, as the real server's are.
   const next = () => ++state.n;
@@ -141,12 +141,15 @@ function serveConn(ws, state, linesPerTick) {
         let i = 0;
         const t = setInterval(() => {
           if (c.State !== 'running') return;
-          const batch = [];
-          for (let k = 0; k < linesPerTick; k++, i++) {
-            batch.push({ Time: now(), Stream: i % 5 === 4 ? 'stderr' : 'stdout', Data: `line ${i} \u001b[32mgreen\u001b[0m text\n` });
+          // Batches of at most `chunk` lines, as the real bridge caps an event at 64 KiB.
+          for (let left = linesPerTick; left > 0; left -= chunk) {
+            const batch = [];
+            for (let k = 0; k < Math.min(chunk, left); k++, i++) {
+              batch.push({ Time: now(), Stream: i % 5 === 4 ? 'stderr' : 'stdout', Data: `line ${i} \u001b[32mgreen\u001b[0m text lorem ipsum dolor sit amet, consectetur adipiscing elit\n` });
+            }
+            emit(name, batch);
           }
-          emit(name, batch);
-        }, 100);
+        }, tickMs);
         return () => clearInterval(t);
       });
     },

@@ -104,3 +104,21 @@ describe('format', () => {
     expect(duration(3_725_000)).toBe('1h 2m');
   });
 });
+
+import { rowHTML } from '../../src/lib/rowhtml';
+describe('rowHTML', () => {
+  const entry = (text: string) => ({ seq: 1, time: '2026-01-01T10:11:12.345Z', stream: 'stdout', text, plain: '' });
+  it('escapes the line, keeps colours, marks matches', () => {
+    const h = rowHTML(entry('<img src=x onerror=alert(1)> \u001b[31mred & "quoted"\u001b[0m'), false, 'red');
+    expect(h).toBe('<span class="txt">&lt;img src=x onerror=alert(1)&gt; <span class="c-red"><mark>red</mark> &amp; &quot;quoted&quot;</span></span>');
+    const div = document.createElement('div');
+    div.innerHTML = h;
+    expect(div.querySelector('img')).toBeNull();
+    expect(div.textContent).toBe('<img src=x onerror=alert(1)> red & "quoted"');
+  });
+  it('adds the time when asked and re-renders when the search changes', () => {
+    const e = entry('abc abc');
+    expect(rowHTML(e, true, '')).toMatch(/^<span class="ts">\d\d:\d\d:12\.345<\/span>/);
+    expect(rowHTML(e, false, 'b')).toBe('<span class="txt">a<mark>b</mark>c a<mark>b</mark>c</span>');
+  });
+});

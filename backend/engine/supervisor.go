@@ -198,6 +198,7 @@ func (c *ctr) supervise(s *supervisor) {
 	for _, ln := range s.listeners {
 		ln.Close()
 	}
+	s.cancel() // releases the context (and ends forwarded connections still open)
 	c.mu.Lock()
 	c.sup = nil
 	autoRemove := c.rec.Config.AutoRemove && !c.removing

@@ -1,0 +1,51 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/apptest"
+)
+
+// BenchmarkLogsOverBridge is the host-side ceiling of `skiff logs`: 100-byte lines from an
+// in-memory backend through the services, the batching and the socket to the client.
+func BenchmarkLogsOverBridge(b *testing.B) {
+	fake := apptest.NewFake()
+	t := &testing.T{}
+	sock := serveUnix(t, fake)
+	c := dial(t, sock)
+	ctx := context.Background()
+	var ctr app.Container
+	if err := c.Call(ctx, "Containers.Create", &ctr, app.RunRequest{Image: "busybox"}); err != nil {
+		b.Fatal(err)
+	}
+	const lines, size = 20000, 100
+	fake.AddLogs(ctr.ID, lines, size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		sub, err := c.Subscribe(ctx, "Containers.SubscribeLogs", ctr.ID, app.LogQuery{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes := 0
+		for {
+			ev, ok, err := sub.Next(ctx)
+			if err != nil || !ok {
+				b.Fatal(err)
+			}
+			if ev.Name == sub.Name+":end" {
+				break
+			}
+			var ls []app.LogLine
+			json.Unmarshal(ev.Data, &ls)
+			for _, l := range ls {
+				bytes += len(l.Data)
+			}
+		}
+		b.ReportMetric(float64(bytes)/1e6/time.Since(start).Seconds(), "MB/s")
+	}
+}

@@ -38,7 +38,7 @@ func TestHostDeathKillsChildren(t *testing.T) {
 			t.Fatal(err)
 		}
 		qm := m.(*qemuMachine)
-		fmt.Printf("PIDS %d %d\n", qm.cmd.Process.Pid, qm.fsds[0].Process.Pid)
+		fmt.Printf("PIDS %d %d\n", qm.cmd.Process.Pid, qm.fsds[0].cmd.Process.Pid)
 		select {}
 	}
 	testQEMU(t)

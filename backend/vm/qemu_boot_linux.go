@@ -37,7 +37,7 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 	}
 	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
-		done: make(chan struct{}), state: StateStarting}
+		done: make(chan struct{}), state: StateStarting, fsdDied: make(chan string, len(spec.Shares))}
 
 	var files []*os.File // the children's ends, closed once they started
 	var agentConn, qmpConn net.Conn
@@ -77,7 +77,9 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 		if err != nil {
 			return m, err
 		}
-		m.fsds = append(m.fsds, fsd)
+		d := &daemon{tag: sh.Tag, cmd: fsd, done: make(chan struct{})}
+		m.fsds = append(m.fsds, d)
+		go m.watchDaemon(d)
 		files = append(files, cli)
 	}
 

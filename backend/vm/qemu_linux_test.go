@@ -125,8 +125,6 @@ func TestQEMUTestinitVM(t *testing.T) {
 // last lines in Err. (Forced stops: TestAgentVM.)
 func TestQEMUEndings(t *testing.T) {
 	h := testQEMU(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
 	for _, tc := range []struct {
 		name, cmd string
 		want      State
@@ -134,8 +132,11 @@ func TestQEMUEndings(t *testing.T) {
 		{"poweroff", "poweroff", StateStopped},
 		{"panic", "exit", StateFailed},
 		{"qemu dies", "", StateFailed},
+		{"virtiofsd dies", "", StateFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
 			spec := testinitSpec(t, "amd64")
 			spec.Shares = []Share{{Tag: "rootfs", HostPath: t.TempDir()}}
 			m, err := h.Start(ctx, spec)
@@ -151,6 +152,8 @@ func TestQEMUEndings(t *testing.T) {
 				call(ctx, m, tc.cmd)
 			case tc.name == "qemu dies":
 				syscall.Kill(m.(*qemuMachine).cmd.Process.Pid, syscall.SIGKILL)
+			case tc.name == "virtiofsd dies":
+				syscall.Kill(m.(*qemuMachine).fsds[0].cmd.Process.Pid, syscall.SIGKILL)
 			}
 			select {
 			case <-m.Done():
@@ -162,8 +165,9 @@ func TestQEMUEndings(t *testing.T) {
 			}
 			if tc.want == StateFailed {
 				// The reason, then the console's last lines.
-				want := map[string]string{"panic": "Kernel panic - not syncing", "qemu dies": "qemu exited: signal: killed"}[tc.name]
-				tail := map[string]string{"panic": "Kernel Offset", "qemu dies": "testinit: serving"}[tc.name]
+				want := map[string]string{"panic": "Kernel panic - not syncing", "qemu dies": "qemu exited: signal: killed",
+					"virtiofsd dies": `virtiofsd for share "rootfs" exited (signal: killed)`}[tc.name]
+				tail := map[string]string{"panic": "Kernel Offset", "qemu dies": "testinit: serving", "virtiofsd dies": "testinit: serving"}[tc.name]
 				if err := m.Err(); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tail) {
 					t.Fatalf("Err() = %v; want %q and the console's last lines", err, want)
 				}

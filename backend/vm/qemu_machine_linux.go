@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,7 +28,8 @@ type qemuMachine struct {
 	log        *zap.Logger
 	consoleLog string
 	cmd        *exec.Cmd
-	fsds       []*exec.Cmd
+	fsds       []*daemon
+	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
 	qmp        *qmp
 	sess       *yamux.Session
 
@@ -42,6 +44,19 @@ type qemuMachine struct {
 	stopping bool // a Stop asked for the exit
 }
 
+// daemon is one virtiofsd; only its waiter goroutine calls cmd.Wait.
+type daemon struct {
+	tag  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once reaped
+}
+
+func (m *qemuMachine) watchDaemon(d *daemon) {
+	err := d.cmd.Wait()
+	close(d.done)
+	m.fsdDied <- fmt.Sprintf("virtiofsd for share %q exited (%v)", d.tag, err)
+}
+
 var _ Machine = (*qemuMachine)(nil)
 
 func (m *qemuMachine) loop() {
@@ -49,6 +64,25 @@ func (m *qemuMachine) loop() {
 	events := m.qmp.events
 	for {
 		select {
+		case msg := <-m.fsdDied:
+			// virtiofsd also ends when qemu did: only a daemon dying first is a failure.
+			select {
+			case werr := <-m.exited:
+				m.finish(werr, reason)
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			m.mu.Lock()
+			stopping := m.stopping
+			m.mu.Unlock()
+			qctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := m.qmp.status(qctx)
+			cancel()
+			if !stopping && err == nil && (st == "running" || st == "paused") {
+				m.log.Warn("share daemon died; killing the machine", zap.String("why", msg))
+				reason = msg
+				m.kill()
+			}
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -90,7 +124,7 @@ func (m *qemuMachine) finish(werr error, reason string) {
 		if why == "" || why == "guest-reset" {
 			why = "the guest kernel crashed or rebooted"
 		}
-		if werr != nil {
+		if werr != nil && !strings.HasPrefix(reason, "virtiofsd") {
 			why = fmt.Sprintf("qemu exited: %v", werr)
 		}
 		if p := panicLine(m.consoleLog); p != "" {
@@ -110,18 +144,16 @@ func (m *qemuMachine) finish(werr error, reason string) {
 }
 
 func (m *qemuMachine) killDaemons() {
-	for _, c := range m.fsds {
-		if c.Process != nil {
-			c.Process.Signal(syscall.SIGTERM)
-		}
+	for _, d := range m.fsds {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for _, c := range m.fsds {
-		if c.Process == nil {
-			continue
+	for _, d := range m.fsds {
+		select {
+		case <-d.done:
+		case <-time.After(2 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.done
 		}
-		t := time.AfterFunc(2*time.Second, func() { c.Process.Kill() })
-		c.Wait()
-		t.Stop()
 	}
 }
 

@@ -14,9 +14,8 @@ import (
 // in-memory backend through the services, the batching and the socket to the client.
 func BenchmarkLogsOverBridge(b *testing.B) {
 	fake := apptest.NewFake()
-	t := &testing.T{}
-	sock := serveUnix(t, fake)
-	c := dial(t, sock)
+	sock := serveUnix(b, fake)
+	c := dial(b, sock)
 	ctx := context.Background()
 	var ctr app.Container
 	if err := c.Call(ctx, "Containers.Create", &ctr, app.RunRequest{Image: "busybox"}); err != nil {

@@ -23,7 +23,7 @@ import (
 	"github.com/skiff-containers/skiff/app/bridge"
 )
 
-func serveUnix(t *testing.T, b app.Backend) (sock string) {
+func serveUnix(t testing.TB, b app.Backend) (sock string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "skiff-bridge-") // short: sun_path is ~108 bytes
 	if err != nil {
@@ -47,7 +47,7 @@ func serveUnix(t *testing.T, b app.Backend) (sock string) {
 	return sock
 }
 
-func dial(t *testing.T, sock string) *bridge.Client {
+func dial(t testing.TB, sock string) *bridge.Client {
 	t.Helper()
 	c, err := bridge.Dial(context.Background(), sock)
 	if err != nil {

@@ -277,3 +277,33 @@ func TestLoadDockerSaveWithUncompressedLayers(t *testing.T) {
 		t.Errorf("Get by the loaded tag: %v, %v", img, err)
 	}
 }
+
+// When a tag moves to a new image, the old one keeps only its repo digest: dangling, pruned.
+func TestMovedTagLeavesADanglingImage(t *testing.T) {
+	host, _ := registry(t, nil)
+	ctx := ctxT(t)
+	s := openStore(t)
+	old, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.PushImage(ctx, host+"/multilayer:latest", testImages(t).BusyboxAMD64); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.Pull(ctx, host+"/multilayer:latest", images.PullOptions{})
+	if err != nil || cur.ID == old.ID {
+		t.Fatalf("re-pull after the tag moved: %+v, %v", cur, err)
+	}
+	if g, err := s.Get(ctx, old.ID); err != nil || len(g.RepoTags) != 0 || len(g.RepoDigests) != 1 {
+		t.Fatalf("old image: %+v, %v", g, err)
+	}
+	if _, err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, old.ID); !errors.Is(err, images.ErrNotFound) {
+		t.Errorf("dangling image survived prune: %v", err)
+	}
+	if g, err := s.Get(ctx, host+"/multilayer:latest"); err != nil || g.ID != cur.ID {
+		t.Errorf("current image after prune: %+v, %v", g, err)
+	}
+}

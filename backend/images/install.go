@@ -84,6 +84,9 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 			forceRemoveAll(tmp)
 		}
 	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
 	rootfs := filepath.Join(tmp, rootfsDir)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return nil, err

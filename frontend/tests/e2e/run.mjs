@@ -12,7 +12,7 @@ import { ROOT, startStack } from './stack.mjs';
 const SHOTS = process.env.E2E_SHOTS ?? path.join(ROOT, 'frontend/test-results/e2e');
 fs.mkdirSync(SHOTS, { recursive: true });
 
-const BOOT = 90_000; // a VM under TCG on a busy 2-core CI machine
+const BOOT = 180_000; // a VM under TCG on a busy 2-core CI machine (80 s seen at load 16)
 let failed = false;
 let stack;
 let b;

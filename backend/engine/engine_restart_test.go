@@ -76,11 +76,11 @@ func TestEngineRestartAfterKill(t *testing.T) {
 	}
 	eventually(t, time.Minute, "the always container to run again", func() bool {
 		c := f.inspect(ids["always"])
-		return c.State == StateRunning && c.RestartCount == 1
+		return c.State == StateRunning && c.RestartCount >= 1
 	})
 	eventually(t, 20*time.Second, "the restarted container's output", func() bool {
 		out, _ := f.logs(ids["always"])
-		return strings.Count(out, "up\n") == 2
+		return strings.Count(out, "up\n") >= 2
 	})
 }
 
@@ -114,8 +114,10 @@ func childEngine(home, ref string) {
 	if _, err := e.Wait(ctx, done); err != nil {
 		fail(err)
 	}
-	plain := start("plain", CreateOptions{Cmd: []string{"sleep", "600"}})
-	always := start("always", CreateOptions{Cmd: []string{"sh", "-c", "echo up; exec sleep 600"}, Restart: RestartPolicy{Name: "always"}})
+	// Short sleeps: in host mode a workload outlives a SIGKILLed engine (its agent dies, the workload
+	// does not), so these must end on their own soon after the test.
+	plain := start("plain", CreateOptions{Cmd: []string{"sleep", "30"}})
+	always := start("always", CreateOptions{Cmd: []string{"sh", "-c", "echo up; exec sleep 30"}, Restart: RestartPolicy{Name: "always"}})
 	for {
 		ch, _ := e.Logs(ctx, always, LogOptions{})
 		n := 0

@@ -31,7 +31,7 @@ func (s *Store) putBlob(dg v1.Hash, data []byte) error {
 	if s.hasBlob(dg) {
 		return nil
 	}
-	return writeFileAtomic(s.blobPath(dg.String()), data)
+	return writeFileSynced(s.blobPath(dg.String()), data)
 }
 
 func (s *Store) readBlob(dg string) ([]byte, error) {
@@ -97,7 +97,9 @@ func (s *Store) ingest(ctx context.Context, dg v1.Hash, size int64, open func() 
 	if err = os.Rename(tmp, s.blobPath(dg.String())); err != nil {
 		return false, fmt.Errorf("blob %s: %w", dg, err)
 	}
-	return false, syncDir(s.blobDir())
+	// The directory entry becomes durable with the install's filesystem sync; a crash before that
+	// loses the name, never the content under it.
+	return false, nil
 }
 
 // ctxReader stops reading when ctx ends and reports progress at most every 50 ms.

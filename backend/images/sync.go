@@ -126,6 +126,15 @@ func (s *Store) share(ctx context.Context, key string, progress func(Progress),
 // writeFileAtomic writes data to path through a synced temporary file and a rename, then syncs the
 // directory, so a crash leaves the old file or the new one.
 func writeFileAtomic(path string, data []byte) error {
+	if err := writeFileSynced(path, data); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeFileSynced is writeFileAtomic without the directory sync: the file appears whole or not at
+// all, but may be missing after a crash.
+func writeFileSynced(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
@@ -149,7 +158,7 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -62,7 +62,7 @@ func TestCloneTreePreservesMetadata(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 	for p, mode := range map[string]uint32{"ro": 0o555, "ro/f": 0o640, "bin/busybox": 0o755, "suid": 0o4755} {
-		if got := st(p).Mode & 0o7777; got != mode {
+		if got := uint32(st(p).Mode) & 0o7777; got != mode {
 			t.Errorf("%s mode %o, want %o", p, got, mode)
 		}
 	}

@@ -51,6 +51,13 @@ export class LogBuffer {
   append(lines: LogLine[]) {
     const f0 = this.filter;
     let evicted = 0;
+    if (lines.length > this.capacity) {
+      // Lines that would be evicted by the same batch are never stored.
+      const skip = lines.length - this.capacity;
+      this.nextSeq += skip;
+      this.dropped += skip;
+      lines = lines.slice(skip);
+    }
     for (const l of lines) {
       let text = l.Data ?? '';
       if (text.endsWith('\n')) text = text.slice(0, -1);

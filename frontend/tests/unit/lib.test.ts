@@ -31,6 +31,17 @@ describe('LogBuffer', () => {
     expect(b.text(false)).toBe('line 1\nline 2\nERROR disk full\nanother Error\nline 3\n');
   });
 
+  it('skips what one oversized batch would evict anyway', () => {
+    const b = new LogBuffer(10);
+    b.append([line(0)]);
+    b.append(Array.from({ length: 25 }, (_, i) => line(i + 1)));
+    expect(b.length).toBe(10);
+    expect(b.dropped).toBe(16);
+    expect(b.at(0)!.text).toBe('line 16');
+    expect(b.at(0)!.seq).toBe(16);
+    expect(b.total).toBe(26);
+  });
+
   it('evicts filtered entries too when the bound is hit', () => {
     const b = new LogBuffer(10);
     b.setFilter({ search: '', stdout: false, stderr: true });

@@ -135,20 +135,33 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 	return m, nil
 }
 
-// waitReady pings the agent until it answers; pings sent before the guest
-// opened its port wait in the socket and are answered then.
+// waitReady pings the agent until it answers. Pings sent before the guest
+// opened its port wait in the socket and are answered then; one more goes out
+// every second in case the guest dropped one (e.g. while it reopened the port).
 func (m *qemuMachine) waitReady() {
-	for {
+	ok := make(chan struct{}, 1)
+	ping := func() {
 		if _, err := m.sess.Ping(); err == nil {
+			select {
+			case ok <- struct{}{}:
+			default:
+			}
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	go ping()
+	for {
+		select {
+		case <-ok:
 			close(m.ready)
 			return
-		}
-		select {
+		case <-tick.C:
+			go ping()
 		case <-m.done:
 			return
 		case <-m.sess.CloseChan():
 			return
-		default:
 		}
 	}
 }

@@ -112,7 +112,11 @@ func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, 
 	if err != nil {
 		return nil, err
 	}
-	return h.boot(ctx, spec, accel)
+	m, err := h.boot(ctx, spec, accel)
+	if err != nil {
+		return nil, err // not a half-started machine in a non-nil interface
+	}
+	return m, nil
 }
 
 // accelFor decides once per arch whether KVM boots a guest to the agent.

@@ -273,10 +273,10 @@ func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
 	if errors.Is(err, ErrNotRunning) {
 		return nil // already ended
 	}
-	if err != nil && !force {
-		return err
-	}
-	if force {
+	if force || err != nil { // err: ctx ended before the loop took the request
+		m.mu.Lock()
+		m.stopping = true
+		m.mu.Unlock()
 		m.kill()
 		<-m.done
 		return nil

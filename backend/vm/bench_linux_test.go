@@ -26,7 +26,7 @@ func BenchmarkBoot(b *testing.B) {
 	var hello, first, cpuHello, cpuFirst []time.Duration
 	for n := 0; n < b.N; n++ {
 		for i := 0; i < boots; i++ {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			spec := e.spec(b, "bench", vm.Share{Tag: vm.RootShareTag, HostPath: rootfs})
 			t0 := time.Now()
 			m, err := e.hv.Start(ctx, spec)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -380,6 +381,7 @@ func (c *cliCtx) logs(ctx context.Context, cl *bridge.Client, id string, q app.L
 	if err != nil {
 		return err
 	}
+	out, errw := bufio.NewWriterSize(c.out, 64<<10), bufio.NewWriter(c.errw)
 	for {
 		ev, ok, err := sub.Next(ctx)
 		if err != nil {
@@ -396,14 +398,22 @@ func (c *cliCtx) logs(ctx context.Context, cl *bridge.Client, id string, q app.L
 			return fmt.Errorf("decoding logs: %w", err)
 		}
 		for _, l := range lines {
-			w := c.out
+			w := out
 			if l.Stream == "stderr" {
-				w = c.errw
+				out.Flush() // keep the order of the two streams
+				w = errw
 			}
 			if q.Timestamps {
-				fmt.Fprint(w, l.Time.UTC().Format(time.RFC3339Nano), " ")
+				w.WriteString(l.Time.UTC().Format(time.RFC3339Nano))
+				w.WriteByte(' ')
 			}
-			fmt.Fprint(w, l.Data)
+			w.WriteString(l.Data)
+			if l.Stream == "stderr" {
+				errw.Flush()
+			}
+		}
+		if err := out.Flush(); err != nil {
+			return err
 		}
 	}
 }

@@ -68,6 +68,21 @@ describe('FrameBatcher', () => {
   });
 });
 
+describe('FrameBatcher spacing', () => {
+  it('waits for a later frame when the last flush was too recent', () => {
+    const frames: (() => void)[] = [];
+    const got: number[][] = [];
+    const fb = new FrameBatcher<number>((xs) => got.push(xs), (cb) => frames.push(cb), 100, 10_000);
+    fb.push([1]);
+    frames.shift()!();
+    fb.push([2]);
+    fb.push([3]);
+    frames.shift()!();
+    expect(got).toEqual([[1]]);
+    expect(frames).toHaveLength(1); // still scheduled, once
+  });
+});
+
 describe('ansi', () => {
   it('turns SGR codes into spans and drops other escapes', () => {
     expect(parseAnsi('plain')).toEqual([{ text: 'plain', cls: '', style: '' }]);

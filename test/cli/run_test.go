@@ -205,20 +205,21 @@ func TestStopGracefulAndForced(t *testing.T) {
 	var wg sync.WaitGroup
 	took := map[string]time.Duration{}
 	var mu sync.Mutex
-	for _, id := range []string{graceful, stubborn} {
+	for id, timeout := range map[string]string{graceful: "60", stubborn: "4"} {
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
 			start := time.Now()
-			ok(t, "stop", "-t", "4", id)
+			ok(t, "stop", "-t", timeout, id)
 			mu.Lock()
 			took[id] = time.Since(start)
 			mu.Unlock()
 		}(id)
 	}
 	wg.Wait()
-	if c := inspect(t, graceful); c.ExitCode != 0 || took[graceful] >= 4*time.Second {
-		t.Errorf("graceful stop: exit %d after %v", c.ExitCode, took[graceful])
+	// Exit 0 (not 137) shows the trap ended it, not the SIGKILL after the (long) timeout.
+	if c := inspect(t, graceful); c.ExitCode != 0 {
+		t.Errorf("graceful stop: exit %d after %v, want 0", c.ExitCode, took[graceful])
 	}
 	if logs := ok(t, "logs", graceful); !strings.Contains(logs, "got TERM") {
 		t.Errorf("the trap did not run: %q", logs)

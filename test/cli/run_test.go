@@ -180,7 +180,7 @@ func TestVolumes(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, "a host edit arrives as an inotify event", func() error {
+	eventually(t, 60*time.Second, "a host edit arrives as an inotify event", func() error {
 		os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v2 "+time.Now().String()+"\n"), 0o644)
 		if logs := skiff(t, "logs", id).stdout; !strings.Contains(logs, "event") {
 			return fmt.Errorf("logs %q", logs)
@@ -240,7 +240,7 @@ func TestKillSignal(t *testing.T) {
 		return nil
 	})
 	ok(t, "kill", "-s", "HUP", id)
-	eventually(t, 20*time.Second, "the HUP trap runs", func() error {
+	eventually(t, 60*time.Second, "the HUP trap runs", func() error {
 		if !strings.Contains(skiff(t, "logs", id).stdout, "got HUP") {
 			return fmt.Errorf("no trap output")
 		}

@@ -29,7 +29,7 @@ function makeState() {
     Config: { Entrypoint: null, Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin'], WorkingDir: '', User: '', StopSignal: '',
       ExposedPorts: null, Volumes: null, Labels: null },
   }];
-  return { images, containers: new Map(), n: 0 };
+  return { images, containers: new Map(), n: 0, sent: new Set() };
 }
 
 function container(state, req) {
@@ -94,7 +94,11 @@ function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
   const subs = new Map(); // name -> stop()
   // Names are unique across connections, as the real server's are.
   const next = () => ++state.n;
-  const emit = (event, data) => { if (ws.readyState === 1) ws.send(JSON.stringify({ event, data })); };
+  const emit = (event, data) => {
+    if (ws.readyState !== 1) return;
+    ws.send(JSON.stringify({ event, data }));
+    state.sent.add(event); // for tests: which event names have gone out
+  };
   const sub = (prefix, start) => { const name = `${prefix}:${next()}`; setTimeout(() => subs.set(name, start(name)), 0); return name; };
   const get = (id) => {
     for (const c of state.containers.values()) if (c.ID === id || c.ID.startsWith(id) || c.Name === id) return c;

@@ -43,7 +43,7 @@ export class FakeTransport implements Transport {
 export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 /** until polls f until it returns truthy or the timeout passes. */
-export async function until<T>(f: () => T, ms = 3000): Promise<T> {
+export async function until<T>(f: () => T, ms = 10000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();

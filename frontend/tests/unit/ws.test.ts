@@ -70,7 +70,8 @@ describe('WsTransport', () => {
     try {
       const c = await api.containers.run({ Image: 'busybox', Name: 'early' });
       const sid = await api.containers.execStart(c.ID, { Cmd: ['sh'], TTY: true, Interactive: true, Rows: 24, Cols: 80 });
-      await new Promise((r) => setTimeout(r, 60)); // the prompt is emitted ~10 ms after the reply
+      await until(() => bridge.state.sent.has(`session:${sid}`)); // the prompt went out before we listen
+      await new Promise((r) => setTimeout(r, 20));
       const out: string[] = [];
       const s = api.session(sid, (o) => out.push(Buffer.from(o.data, 'base64').toString()), () => {});
       expect(out.join('')).toBe('/ # ');

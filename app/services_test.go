@@ -301,6 +301,10 @@ func TestStatsAndEventsSubscriptions(t *testing.T) {
 	}
 	rec.waitFor(t, stName+":end")
 	svc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.ActiveStreams.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := fake.ActiveStreams.Load(); n != 0 {
 		t.Errorf("%d streams still run after Close", n)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -145,10 +146,7 @@ func validatePorts(ports []PortMapping, defaultIP string) error {
 			p.Proto = "tcp"
 		}
 		desc := fmt.Sprintf("%d:%d/%s", p.HostPort, p.ContainerPort, p.Proto)
-		if p.Proto == "udp" {
-			return fmt.Errorf("port %s: UDP port forwarding is not supported (the agent forwards TCP only): %w", desc, ErrNotSupported)
-		}
-		if p.Proto != "tcp" {
+		if p.Proto != "tcp" && p.Proto != "udp" {
 			return fmt.Errorf("port %s: unknown protocol %q: %w", desc, p.Proto, ErrInvalid)
 		}
 		if p.ContainerPort < 1 || p.ContainerPort > 65535 || p.HostPort < 0 || p.HostPort > 65535 {
@@ -164,12 +162,18 @@ func validatePorts(ports []PortMapping, defaultIP string) error {
 			continue
 		}
 		key := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
-		if seen[key] {
+		if seen[key+"/"+p.Proto] { // 53/tcp and 53/udp may share a host port
 			return fmt.Errorf("port %s: host port %s given twice: %w", desc, key, ErrInvalid)
 		}
-		seen[key] = true
+		seen[key+"/"+p.Proto] = true
 		// Fail early when the port is taken; Start binds it for real.
-		ln, err := net.Listen("tcp", key)
+		var ln io.Closer
+		var err error
+		if p.Proto == "udp" {
+			ln, err = net.ListenPacket("udp", key)
+		} else {
+			ln, err = net.Listen("tcp", key)
+		}
 		if err != nil {
 			return fmt.Errorf("port %s: host port %s is already in use or not available (%v): %w", desc, key, unwrapOp(err), ErrConflict)
 		}

@@ -651,7 +651,7 @@ func TestEngineHostproc(t *testing.T) {
 		}{
 			{"malformed port", CreateOptions{Ports: []PortMapping{{HostPort: free, ContainerPort: 0}}}, ErrInvalid},
 			{"port taken", CreateOptions{Ports: []PortMapping{{HostPort: takenPort, ContainerPort: 80}}}, ErrConflict},
-			{"udp", CreateOptions{Ports: []PortMapping{{HostPort: free, ContainerPort: 53, Proto: "udp"}}}, ErrNotSupported},
+			{"udp port taken", CreateOptions{Ports: []PortMapping{{HostPort: takenUDPPort(t), ContainerPort: 53, Proto: "udp"}}}, ErrConflict},
 			{"missing image", CreateOptions{Image: strings.TrimSuffix(f.ref, "busybox:latest") + "nope:latest"}, images.ErrNotFound},
 			{"missing -v source", CreateOptions{Mounts: []Mount{{Source: "/no/such/dir", Target: "/data"}}}, ErrInvalid},
 			{"duplicate name", CreateOptions{Name: "dup"}, ErrConflict},

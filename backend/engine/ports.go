@@ -11,30 +11,56 @@ import (
 	"time"
 )
 
-// listenPorts binds every TCP port mapping on the host. On failure nothing stays bound. The mappings
-// returned carry the actual host port (for HostPort 0).
+// listenPorts binds every port mapping on the host: a TCP listener, or for UDP a socket wrapped as a
+// *udpListener. On failure nothing stays bound. The mappings returned carry the actual host port
+// (for HostPort 0).
 func listenPorts(ports []PortMapping) ([]net.Listener, []PortMapping, error) {
 	var lns []net.Listener
 	bound := make([]PortMapping, 0, len(ports))
 	for _, p := range ports {
 		addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
-		ln, err := net.Listen("tcp", addr)
+		var ln net.Listener
+		var err error
+		if p.Proto == "udp" {
+			var ul *udpListener
+			if ul, err = listenUDP(addr); err == nil {
+				ln = ul
+			}
+		} else {
+			ln, err = net.Listen("tcp", addr)
+		}
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
-			return nil, nil, fmt.Errorf("publishing port %d: host address %s is already in use or not available (%v): %w", p.ContainerPort, addr, unwrapOp(err), ErrConflict)
+			return nil, nil, fmt.Errorf("publishing port %d/%s: host address %s is already in use or not available (%v): %w", p.ContainerPort, protoName(p.Proto), addr, unwrapOp(err), ErrConflict)
 		}
 		lns = append(lns, ln)
-		p.HostPort = ln.Addr().(*net.TCPAddr).Port
+		switch a := ln.Addr().(type) {
+		case *net.TCPAddr:
+			p.HostPort = a.Port
+		case *net.UDPAddr:
+			p.HostPort = a.Port
+		}
 		bound = append(bound, p)
 	}
 	return lns, bound, nil
 }
 
+func protoName(proto string) string {
+	if proto == "" {
+		return "tcp"
+	}
+	return proto
+}
+
 // servePort accepts host connections for one mapping until the listener closes, carrying each over
-// an agent stream to the guest port.
+// an agent stream to the guest port. A UDP mapping relays datagrams instead (serveUDP).
 func (c *ctr) servePort(s *supervisor, ln net.Listener, p PortMapping) {
+	if ul, ok := ln.(*udpListener); ok {
+		c.serveUDP(s, ul, p)
+		return
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {

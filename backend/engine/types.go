@@ -19,7 +19,7 @@ var (
 	ErrConflict     = errors.New("conflict")      // duplicate name, running container removed without force, ...
 	ErrInvalid      = errors.New("invalid")       // malformed port, memory, restart policy, mount, ...
 	ErrNotRunning   = errors.New("not running")   // exec, kill, pause, stats of a stopped container
-	ErrNotSupported = errors.New("not supported") // e.g. UDP port forwards
+	ErrNotSupported = errors.New("not supported") // e.g. a single-file bind mount
 	ErrLocked       = errors.New("data directory in use by another engine")
 	ErrClosed       = errors.New("engine closed")
 )

@@ -82,7 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the image store: %w", err)
 	}
-	k := &kernels{home: home, log: log.Named("kernel"), byArch: map[string]kernel{}}
+	k := &kernels{home: home, log: log.Named("kernel"), byArch: map[string]kernel{}, store: st}
 	var kernelFn engine.KernelFunc = k.resolve
 	if hv.Name() == "hostproc" {
 		kernelFn = nil // the agent runs as a host process: no kernel to boot
@@ -113,8 +113,9 @@ type kernel struct {
 
 // kernels resolves kernel bundles and their initramfs once per arch.
 type kernels struct {
-	home string
-	log  *zap.Logger
+	home  string
+	log   *zap.Logger
+	store *images.Store // fetches kernel artifacts (SKIFF_KERNEL_REF)
 
 	mu     sync.Mutex // guards byArch
 	byArch map[string]kernel
@@ -127,7 +128,9 @@ func (k *kernels) resolve(ctx context.Context, arch string) (*vm.Bundle, string,
 		return kk.bundle, kk.initramfs, nil
 	}
 	b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, CacheDir: filepath.Join(k.home, "kernels"),
-		Ref: os.Getenv("SKIFF_KERNEL_REF"), Log: k.log})
+		Ref: os.Getenv("SKIFF_KERNEL_REF"), Log: k.log,
+		Fetch: func(ctx context.Context, ref, dir string) (string, error) { return k.store.PullArtifact(ctx, ref, dir, nil) },
+		Progress: func(msg string) { k.log.Info(msg) }})
 	if err != nil {
 		return nil, "", fmt.Errorf("finding a kernel for %s (build one with `make kernel`, or set SKIFF_KERNEL): %w", arch, err)
 	}

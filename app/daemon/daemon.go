@@ -129,7 +129,9 @@ func (k *kernels) resolve(ctx context.Context, arch string) (*vm.Bundle, string,
 	}
 	b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, CacheDir: filepath.Join(k.home, "kernels"),
 		Ref: os.Getenv("SKIFF_KERNEL_REF"), Log: k.log,
-		Fetch: func(ctx context.Context, ref, dir string) (string, error) { return k.store.PullArtifact(ctx, ref, dir, nil) },
+		Fetch: func(ctx context.Context, ref, dir string) (string, error) {
+			return k.store.PullArtifact(ctx, ref, dir, nil)
+		},
 		Progress: func(msg string) { k.log.Info(msg) }})
 	if err != nil {
 		return nil, "", fmt.Errorf("finding a kernel for %s (build one with `make kernel`, or set SKIFF_KERNEL): %w", arch, err)

@@ -107,6 +107,14 @@ func runGUI(args []string) int {
 		},
 		OnShutdown: func(context.Context) { g.shutdown() },
 		Bind:       []any{svc.Containers, svc.Images, svc.System},
+		// Coded errors reach the UI as {code, message}, as they do over the bridge.
+		ErrorFormatter: func(err error) any {
+			var ae *app.Error
+			if errors.As(err, &ae) {
+				return ae
+			}
+			return err.Error()
+		},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "skiff: the window failed:", err)

@@ -2,15 +2,15 @@ package app
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/skiff-containers/skiff/backend/engine"
 )
 
 // RunRequest is what the run dialog and `skiff run`/`create` send: the CLI's flags as strings, so
@@ -63,10 +63,9 @@ type RunSpec struct {
 }
 
 // MinMemoryMiB is the least memory a container's VM can boot with.
-const MinMemoryMiB = 64
+const MinMemoryMiB = engine.MinMemory >> 20
 
 var (
-	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 	envKeyRE   = regexp.MustCompile(`^[^=\s]+$`)
 	hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
 	platformRE = regexp.MustCompile(`^linux/[a-z0-9]+(/[a-z0-9]+)?$`)
@@ -150,181 +149,99 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 	return s, nil
 }
 
+// The flag parsers below are the engine's (backend/engine/parse.go holds the one copy of each
+// rule); these wrappers turn the engine's errors into CodeInvalid errors worded for the CLI and the
+// run dialog, whose field matching (frontend/src/lib/fields.ts) relies on the "invalid <flag>"
+// prefixes, and convert the engine's types to app's.
+
+// invalidFrom rewords an engine parser's error as "invalid <what> "<value>": <why>".
+func invalidFrom(what string, err error) error {
+	var pe *engine.ParseError
+	if errors.As(err, &pe) {
+		return invalid("invalid %s %q: %s", what, pe.Value, pe.Why)
+	}
+	return invalid("invalid %s: %v", what, err)
+}
+
 // ValidateName checks a container name; the empty name (the engine picks one) is valid.
 func ValidateName(name string) error {
-	if name != "" && !nameRE.MatchString(name) {
-		return invalid("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-]* are allowed", name)
+	if name == "" {
+		return nil
+	}
+	if err := engine.ValidName(name); err != nil {
+		return invalidFrom("container name", err)
 	}
 	return nil
 }
 
-// ParsePort parses "[ip:]host:ctr[/tcp|udp]"; an IPv6 address goes in brackets: "[::1]:8080:80".
-// A missing host port ("80", "127.0.0.1::80") is 0: the engine picks a free one.
+// ParsePort parses "[ip:][hostPort:]containerPort[/tcp|udp]" (engine.ParsePort); an IPv6 address
+// goes in brackets: "[::1]:8080:80". A missing or 0 host port is 0: the engine picks a free one.
 func ParsePort(spec string) (PortMapping, error) {
-	bad := func(why string) (PortMapping, error) {
-		return PortMapping{}, invalid("invalid port mapping %q: %s (expected [ip:][hostPort:]containerPort[/tcp|udp])", spec, why)
+	p, err := engine.ParsePort(spec)
+	if err != nil {
+		return PortMapping{}, invalidFrom("port mapping", err)
 	}
-	m := PortMapping{Proto: "tcp"}
-	rest := spec
-	if i := strings.LastIndex(rest, "/"); i >= 0 {
-		m.Proto = strings.ToLower(rest[i+1:])
-		rest = rest[:i]
-		if m.Proto != "tcp" && m.Proto != "udp" {
-			return bad("the protocol must be tcp or udp")
-		}
-	}
-	if strings.HasPrefix(rest, "[") {
-		end := strings.Index(rest, "]")
-		if end < 0 || len(rest) <= end+1 || rest[end+1] != ':' {
-			return bad("unterminated IPv6 address")
-		}
-		m.HostIP, rest = rest[1:end], rest[end+2:]
-		if ip := net.ParseIP(m.HostIP); ip == nil || ip.To4() != nil {
-			return bad("not an IPv6 address")
-		}
-	}
-	parts := strings.Split(rest, ":")
-	if len(parts) == 1 && m.HostIP == "" { // container port only: the engine picks a free host port
-		parts = []string{"", parts[0]}
-	}
-	switch {
-	case len(parts) == 3 && m.HostIP == "":
-		m.HostIP = parts[0]
-		if net.ParseIP(m.HostIP) == nil {
-			return bad(fmt.Sprintf("%q is not an IP address", m.HostIP))
-		}
-		parts = parts[1:]
-	case len(parts) == 2:
-	default:
-		return bad("both a host and a container port are needed")
-	}
-	var err error
-	if parts[0] != "" { // empty: any free port
-		if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
-			return bad("host port: " + err.Error())
-		}
-	}
-	if m.ContainerPort, err = parsePortNumber(parts[1]); err != nil {
-		return bad("container port: " + err.Error())
-	}
-	return m, nil
+	return portFromEngine(p), nil
 }
 
-func parsePortNumber(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("%q is not a port number (1-65535)", s)
-	}
-	return n, nil
+func portFromEngine(p engine.PortMapping) PortMapping {
+	return PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
 }
 
-// ParseVolume parses "/host:/ctr[:ro|rw]". The host path must be absolute and exist.
+// ParseVolume parses "/host:/ctr[:ro|rw]" (engine.ParseVolume). The host path must be absolute and,
+// so that the run dialog can point at the field before anything is pulled, exist.
 func ParseVolume(spec string) (Mount, error) {
-	parts := strings.Split(spec, ":")
-	var m Mount
-	switch {
-	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
-		m.ReadOnly = parts[2] == "ro"
-	case len(parts) == 3:
-		return m, invalid("invalid volume %q: unknown mode %q (expected ro or rw)", spec, parts[2])
-	case len(parts) == 2:
-	default:
-		return m, invalid("invalid volume %q: expected /host/path:/container/path[:ro]", spec)
+	em, err := engine.ParseVolume(spec)
+	if err != nil {
+		return Mount{}, invalidFrom("volume", err)
 	}
-	m.Source, m.Target = parts[0], parts[1]
-	if !filepath.IsAbs(m.Source) {
-		return m, invalid("invalid volume %q: the host path %q must be absolute", spec, m.Source)
-	}
+	m := mountFromEngine(em)
 	if _, err := os.Stat(m.Source); err != nil {
-		return m, invalid("invalid volume %q: the host path %q does not exist", spec, m.Source)
-	}
-	if !path.IsAbs(m.Target) {
-		return m, invalid("invalid volume %q: the container path %q must be absolute", spec, m.Target)
-	}
-	m.Source, m.Target = filepath.Clean(m.Source), path.Clean(m.Target)
-	if m.Target == "/" {
-		return m, invalid("invalid volume %q: cannot mount over the container's root", spec)
+		return Mount{}, invalid("invalid volume %q: the host path %q does not exist", spec, m.Source)
 	}
 	return m, nil
 }
 
-// ParseMemory parses "512m", "1g", "1.5g", "65536k" or a number of bytes into MiB; "" is 0 (default).
+func mountFromEngine(m engine.Mount) Mount {
+	return Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+}
+
+// ParseMemory parses "512m", "1g", "1.5g", "65536k" or a number of bytes (engine.ParseMemory) into
+// MiB, rounded down; "" is 0 (the engine's default).
 func ParseMemory(s string) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
-	bad := func() (int, error) {
-		return 0, invalid("invalid --memory %q: expected a size such as 512m or 2g", s)
+	n, err := engine.ParseMemory(s)
+	if err != nil {
+		return 0, invalidFrom("--memory", err)
 	}
-	num := strings.ToLower(strings.TrimSpace(s))
-	num = strings.TrimSuffix(num, "ib")
-	num = strings.TrimSuffix(num, "b")
-	mult := 1.0
-	if num != "" {
-		switch num[len(num)-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			num = num[:len(num)-1]
-		}
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f <= 0 || f != f || f > 1<<50 {
-		return bad()
-	}
-	mib := int(f * mult / (1 << 20))
-	if mib < MinMemoryMiB {
-		return 0, invalid("invalid --memory %q: a container needs at least %d MiB", s, MinMemoryMiB)
-	}
-	return mib, nil
+	return int(n >> 20), nil
 }
 
-// ParseCPUs parses "--cpus": a positive number no larger than the host's CPU count; "" is 0 (default).
+// ParseCPUs parses "--cpus" (engine.ParseCPUs): 0.01 to the host's CPU count; "" is 0 (default).
 func ParseCPUs(s string) (float64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || f != f {
-		return 0, invalid("invalid --cpus %q: expected a number such as 1 or 1.5", s)
-	}
-	if f <= 0 || f > float64(runtime.NumCPU()) {
-		return 0, invalid("invalid --cpus %q: the range of CPUs is from 0.01 to %d", s, runtime.NumCPU())
+	f, err := engine.ParseCPUs(s)
+	if err != nil {
+		return 0, invalidFrom("--cpus", err)
 	}
 	return f, nil
 }
 
 // ParseRestart parses "no", "on-failure[:N]", "always" or "unless-stopped"; "" is "no".
 func ParseRestart(s string) (RestartPolicy, error) {
-	name, count, hasCount := strings.Cut(s, ":")
-	p := RestartPolicy{Name: name}
-	switch name {
-	case "", "no":
-		p.Name = "no"
-	case "always", "unless-stopped":
-	case "on-failure":
-		if hasCount {
-			n, err := strconv.Atoi(count)
-			if err != nil || n < 0 {
-				return p, invalid("invalid --restart %q: the retry count must be a non-negative number", s)
-			}
-			p.MaxRetries = n
-		}
-		return p, nil
-	default:
-		return p, invalid("invalid --restart %q: expected no, on-failure[:N], always or unless-stopped", s)
+	p, err := engine.ParseRestartPolicy(s)
+	if err != nil {
+		return RestartPolicy{}, invalidFrom("--restart", err)
 	}
-	if hasCount {
-		return p, invalid("invalid --restart %q: only on-failure takes a retry count", s)
-	}
-	return p, nil
+	return restartFromEngine(p), nil
+}
+
+func restartFromEngine(p engine.RestartPolicy) RestartPolicy {
+	return RestartPolicy{Name: p.Name, MaxRetries: p.MaximumRetryCount}
 }
 
 // parseEnv merges the env files (in order) and then the -e values; a later key wins.

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -23,13 +25,18 @@ func TestParsePort(t *testing.T) {
 		{in: "abc", wantErr: "container port"},
 		{in: "", wantErr: "container port"},
 		{in: "8080:80/sctp", wantErr: "tcp or udp"},
-		{in: "0:80", wantErr: "host port"},
+		{in: "0:80", want: PortMapping{ContainerPort: 80, Proto: "tcp"}}, // unified: 0 is any free port, as in Docker
+		{in: "-1:80", wantErr: "host port"},
 		{in: "8080:70000", wantErr: "container port"},
 		{in: "abc:80", wantErr: "host port"},
 		{in: "1.2.3:8080:80", wantErr: "not an IP address"},
-		{in: "[1.2.3.4]:8080:80", wantErr: "not an IPv6"},
+		{in: "[1.2.3.4]:8080:80", want: PortMapping{HostIP: "1.2.3.4", HostPort: 8080, ContainerPort: 80, Proto: "tcp"}}, // unified: Docker accepts it
+		{in: "::1:8080:80", want: PortMapping{HostIP: "::1", HostPort: 8080, ContainerPort: 80, Proto: "tcp"}},
+		{in: "localhost:8080:80", wantErr: "not an IP address"},
+		{in: "[]:8080:80", wantErr: "not an IP address"},
 		{in: "[::1:8080:80", wantErr: "unterminated"},
-		{in: "a:b:c:d", wantErr: "both a host"},
+		{in: "a:b:c:d", wantErr: "not an IP address"}, // unified: more ':' is an unbracketed IPv6 address, as in Docker
+		{in: "[::1]:80", wantErr: "both a host"},
 	}
 	for _, tt := range tests {
 		got, err := ParsePort(tt.in)
@@ -85,6 +92,9 @@ func TestParseMemory(t *testing.T) {
 		{in: "12x", wantErr: "expected a size"},
 		{in: "m", wantErr: "expected a size"},
 		{in: "10m", wantErr: "at least 64 MiB"},
+		{in: "1.5 g", want: 1536}, // Docker's syntax: an optional space, "i" without "b"
+		{in: "512mi", want: 512},
+		{in: "2t", wantErr: "at most 1 TiB"},
 	}
 	for _, tt := range tests {
 		got, err := ParseMemory(tt.in)
@@ -125,6 +135,8 @@ func TestParseRestartAndCPUs(t *testing.T) {
 	}{
 		{in: "", want: 0}, {in: "1", want: 1}, {in: "0.5", want: 0.5},
 		{in: "0", wantErr: "range"}, {in: "1000", wantErr: "range"}, {in: "two", wantErr: "expected a number"},
+		{in: "0.001", wantErr: "range"}, // unified: Docker's lower bound
+		{in: strconv.Itoa(runtime.NumCPU()), want: float64(runtime.NumCPU())},
 		{in: "NaN", wantErr: "expected a number"},
 	}
 	for _, tt := range cpus {
@@ -228,6 +240,32 @@ func TestRunSpecRequestRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(spec, again) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", again, spec)
+		}
+	}
+}
+
+// The run dialog attributes an error to a field by its prefix (frontend/src/lib/fields.ts).
+func TestParseErrorPrefixes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		req    RunRequest
+		prefix string
+	}{
+		{RunRequest{Image: "busybox", Name: strings.Repeat("a", 129)}, "invalid container name "},
+		{RunRequest{Image: "busybox", Ports: []string{"localhost:80:80"}}, "invalid port mapping "},
+		{RunRequest{Image: "busybox", Ports: []string{"80/sctp"}}, "invalid port mapping "},
+		{RunRequest{Image: "busybox", Volumes: []string{"named:/data"}}, "invalid volume "},
+		{RunRequest{Image: "busybox", Volumes: []string{"./rel:/data"}}, "invalid volume "},
+		{RunRequest{Image: "busybox", Volumes: []string{dir + "/none:/data"}}, "invalid volume "},
+		{RunRequest{Image: "busybox", Memory: "2t"}, "invalid --memory "},
+		{RunRequest{Image: "busybox", Memory: "1m"}, "invalid --memory "},
+		{RunRequest{Image: "busybox", CPUs: "0.001"}, "invalid --cpus "},
+		{RunRequest{Image: "busybox", CPUs: strconv.Itoa(runtime.NumCPU() + 1)}, "invalid --cpus "},
+		{RunRequest{Image: "busybox", Restart: "on-failure:x"}, "invalid --restart "},
+	} {
+		_, err := ParseRunRequest(tt.req)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.prefix) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: error %v, want an invalid one starting %q", tt.req, err, tt.prefix)
 		}
 	}
 }

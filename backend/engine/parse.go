@@ -6,66 +6,92 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
+// ParseError is what the parsers return: what was parsed, the value as given and why it was
+// rejected. It unwraps to ErrInvalid (or ErrNotSupported), so callers can keep the reason and
+// word the rest for their users (app's "invalid --memory ...").
+type ParseError struct {
+	What  string // "port mapping", "volume", "memory", "cpus", "restart policy", "signal", "container name"
+	Value string
+	Why   string
+	Err   error // ErrInvalid or ErrNotSupported
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("%s %q: %s: %v", e.What, e.Value, e.Why, e.Err)
+}
+func (e *ParseError) Unwrap() error { return e.Err }
+
+func parseErr(what, value, why string) error {
+	return &ParseError{What: what, Value: value, Why: why, Err: ErrInvalid}
+}
+
 // ParsePort parses Docker's -p syntax: [ip:][hostPort:]containerPort[/tcp|/udp]. "8080:80",
-// "127.0.0.1:8080:80/tcp", "80" (a free host port), "127.0.0.1::80", "[::1]:8080:80".
+// "127.0.0.1:8080:80/tcp", "80" or "0:80" (a free host port), "127.0.0.1::80", "[::1]:8080:80"
+// (unbracketed IPv6, "::1:8080:80", works too, as in Docker). The protocol is case-insensitive and
+// an empty one is tcp. As in Docker the address must be an IP ("localhost" is not).
 func ParsePort(s string) (PortMapping, error) {
 	bad := func(why string) (PortMapping, error) {
-		return PortMapping{}, fmt.Errorf("port mapping %q: %s (want [ip:]hostPort:containerPort[/tcp|/udp]): %w", s, why, ErrInvalid)
+		return PortMapping{}, parseErr("port mapping", s, why+" (expected [ip:][hostPort:]containerPort[/tcp|udp])")
 	}
 	m := PortMapping{Proto: "tcp"}
 	rest := s
 	if i := strings.LastIndex(rest, "/"); i >= 0 {
-		m.Proto = strings.ToLower(rest[i+1:])
+		if p := strings.ToLower(rest[i+1:]); p != "" {
+			m.Proto = p
+		}
 		rest = rest[:i]
 		if m.Proto != "tcp" && m.Proto != "udp" {
-			return bad(fmt.Sprintf("unknown protocol %q", m.Proto))
+			return bad(fmt.Sprintf("the protocol %q must be tcp or udp", m.Proto))
 		}
 	}
-	if rest == "" {
-		return bad("empty")
-	}
-	// An IPv6 address is bracketed.
-	if strings.HasPrefix(rest, "[") {
+	var host, ctr string
+	hasIP := false
+	if strings.HasPrefix(rest, "[") { // [ip]:hostPort:containerPort
 		end := strings.Index(rest, "]")
-		if end < 0 || len(rest) <= end+1 || rest[end+1] != ':' {
-			return bad("malformed [ipv6] address")
+		if end < 0 {
+			return bad("unterminated [IPv6 address]")
 		}
-		m.HostIP = rest[1:end]
-		rest = rest[end+2:]
-		parts := strings.Split(rest, ":")
+		if len(rest) <= end+1 || rest[end+1] != ':' {
+			return bad("a host and a container port must follow [ip]")
+		}
+		m.HostIP, hasIP = rest[1:end], true
+		parts := strings.Split(rest[end+2:], ":")
 		if len(parts) != 2 {
-			return bad("want [ip]:hostPort:containerPort")
+			return bad("both a host and a container port are needed after [ip]")
 		}
-		return finishPort(s, m, parts[0], parts[1], bad)
+		host, ctr = parts[0], parts[1]
+	} else {
+		parts := strings.Split(rest, ":")
+		n := len(parts)
+		ctr = parts[n-1]
+		if n >= 2 {
+			host = parts[n-2]
+		}
+		if n >= 3 {
+			m.HostIP, hasIP = strings.Join(parts[:n-2], ":"), n > 3 || parts[0] != ""
+		}
 	}
-	parts := strings.Split(rest, ":")
-	switch len(parts) {
-	case 1:
-		return finishPort(s, m, "", parts[0], bad)
-	case 2:
-		return finishPort(s, m, parts[0], parts[1], bad)
-	case 3:
-		m.HostIP = parts[0]
-		return finishPort(s, m, parts[1], parts[2], bad)
-	default:
-		return bad("too many ':'")
-	}
-}
-
-func finishPort(s string, m PortMapping, host, ctr string, bad func(string) (PortMapping, error)) (PortMapping, error) {
-	if m.HostIP != "" && net.ParseIP(m.HostIP) == nil && m.HostIP != "localhost" {
-		return bad(fmt.Sprintf("%q is not an IP address", m.HostIP))
+	if hasIP && net.ParseIP(m.HostIP) == nil {
+		why := fmt.Sprintf("%q is not an IP address", m.HostIP)
+		if strings.Contains(m.HostIP, ":") {
+			why += "; an IPv6 address goes in brackets: [::1]:8080:80"
+		}
+		return bad(why)
 	}
 	var err error
+	if ctr == "" {
+		return bad("container port: none given")
+	}
 	if m.ContainerPort, err = portNumber(ctr, false); err != nil {
 		return bad("container port: " + err.Error())
 	}
-	if host != "" {
+	if host != "" { // empty: any free port, as 0 is
 		if m.HostPort, err = portNumber(host, true); err != nil {
 			return bad("host port: " + err.Error())
 		}
@@ -74,22 +100,26 @@ func finishPort(s string, m PortMapping, host, ctr string, bad func(string) (Por
 }
 
 func portNumber(s string, zeroOK bool) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", s)
+	lo := 1
+	if zeroOK {
+		lo = 0
 	}
-	if n < 0 || n > 65535 || (n == 0 && !zeroOK) {
-		return 0, fmt.Errorf("%d is out of range 1-65535", n)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > 65535 {
+		return 0, fmt.Errorf("%q is not a port number (%d-65535)", s, lo)
 	}
 	return n, nil
 }
 
-// ParseVolume parses -v /host/path:/container/path[:ro|:rw]. The host path is made absolute (relative to
-// the current directory); whether it exists is checked by Create.
+// ParseVolume parses -v /host/path:/container/path[:ro|:rw]. As the Docker API does, it wants an
+// absolute host path: the parser may run in a daemon whose directory is not the user's, so a
+// client resolves "./rel" itself (as the Docker CLI does). Whether the path exists is checked by
+// Create. A name instead of a path (a named volume) is ErrNotSupported.
 func ParseVolume(s string) (Mount, error) {
+	bad := func(why string) (Mount, error) { return Mount{}, parseErr("volume", s, why) }
 	parts := strings.Split(s, ":")
 	if len(parts) < 2 || len(parts) > 3 {
-		return Mount{}, fmt.Errorf("volume %q: want /host/path:/container/path[:ro]: %w", s, ErrInvalid)
+		return bad("expected /host/path:/container/path[:ro|rw]")
 	}
 	m := Mount{Source: parts[0], Target: parts[1]}
 	if len(parts) == 3 {
@@ -98,83 +128,75 @@ func ParseVolume(s string) (Mount, error) {
 			m.ReadOnly = true
 		case "rw", "":
 		default:
-			return Mount{}, fmt.Errorf("volume %q: unknown option %q (ro or rw): %w", s, parts[2], ErrInvalid)
+			return bad(fmt.Sprintf("unknown mode %q (expected ro or rw)", parts[2]))
 		}
 	}
-	if m.Source == "" {
-		return Mount{}, fmt.Errorf("volume %q: empty host path: %w", s, ErrInvalid)
+	switch {
+	case m.Source == "":
+		return bad("the host path is empty")
+	case strings.HasPrefix(m.Source, "."):
+		return bad(fmt.Sprintf("the host path %q must be absolute", m.Source))
+	case !filepath.IsAbs(m.Source):
+		return Mount{}, &ParseError{What: "volume", Value: s, Err: ErrNotSupported,
+			Why: fmt.Sprintf("the host path %q must be absolute (named volumes are not supported)", m.Source)}
 	}
-	if !strings.HasPrefix(m.Source, "/") && !strings.HasPrefix(m.Source, ".") && !strings.HasPrefix(m.Source, "~") {
-		return Mount{}, fmt.Errorf("volume %q: named volumes are not supported; give a host path (/abs or ./rel): %w", s, ErrNotSupported)
-	}
-	abs, err := filepath.Abs(m.Source)
-	if err != nil {
-		return Mount{}, fmt.Errorf("volume %q: %w", s, err)
-	}
-	m.Source = abs
+	m.Source = filepath.Clean(m.Source)
 	if !strings.HasPrefix(m.Target, "/") {
-		return Mount{}, fmt.Errorf("volume %q: container path %q must be absolute: %w", s, m.Target, ErrInvalid)
+		return bad(fmt.Sprintf("the container path %q must be absolute", m.Target))
 	}
 	m.Target = filepath.Clean(m.Target)
 	if m.Target == "/" {
-		return Mount{}, fmt.Errorf("volume %q: cannot mount over the container's root: %w", s, ErrInvalid)
+		return bad("cannot mount over the container's root")
 	}
 	return m, nil
 }
 
-// MinMemory is the least memory a container VM may have.
+// MinMemory is the least memory a container VM may have (Docker's floor is 6 MiB, too little to boot).
 const MinMemory = 64 << 20
 
-// ParseMemory parses Docker's --memory: a number with an optional unit b, k, m, g, t (binary
-// multiples, case-insensitive, optional trailing "b" or "ib"): "512m", "1g", "1.5GiB", "268435456".
+// MaxMemory is the most memory a container VM may have.
+const MaxMemory = 1 << 40
+
+// memoryRE is Docker's RAMInBytes syntax: a number, an optional space, an optional binary unit
+// (k, m, g, t, p), then optional "i" and "b", case-insensitive: "512m", "1g", "1.5GiB", "268435456".
+var memoryRE = regexp.MustCompile(`^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$`)
+
+// ParseMemory parses Docker's --memory into bytes, between MinMemory and MaxMemory.
 func ParseMemory(s string) (int64, error) {
-	bad := func(why string) (int64, error) {
-		return 0, fmt.Errorf("memory %q: %s (e.g. 512m, 2g): %w", s, why, ErrInvalid)
+	sub := memoryRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if sub == nil {
+		return 0, parseErr("memory", s, "expected a size such as 512m or 2g")
 	}
-	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(t, "ib")
-	if len(t) > 1 && strings.HasSuffix(t, "b") && strings.ContainsAny(t[len(t)-2:len(t)-1], "kmgt") {
-		t = t[:len(t)-1]
+	f, err := strconv.ParseFloat(sub[1], 64)
+	if err != nil {
+		return 0, parseErr("memory", s, "expected a size such as 512m or 2g")
 	}
-	mult := float64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'b':
-			t = t[:len(t)-1]
-		case 'k':
-			mult, t = 1<<10, t[:len(t)-1]
-		case 'm':
-			mult, t = 1<<20, t[:len(t)-1]
-		case 'g':
-			mult, t = 1<<30, t[:len(t)-1]
-		case 't':
-			mult, t = 1<<40, t[:len(t)-1]
-		}
+	if sub[2] != "" {
+		f *= float64(int64(1) << (10 * (1 + strings.Index("kmgtp", sub[2]))))
 	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return bad("not a size")
+	if f < MinMemory {
+		return 0, parseErr("memory", s, fmt.Sprintf("a container needs at least %d MiB", MinMemory>>20))
 	}
-	n := f * mult
-	if n < MinMemory {
-		return bad(fmt.Sprintf("less than the minimum of %d MiB", MinMemory>>20))
+	if f > MaxMemory {
+		return 0, parseErr("memory", s, "a container may have at most 1 TiB")
 	}
-	if n > 1<<40 {
-		return bad("more than 1 TiB")
-	}
-	return int64(n), nil
+	return int64(f), nil
 }
 
-// ParseCPUs parses --cpus ("2", "1.5"); the VM gets the value rounded up.
+// ParseCPUs parses --cpus ("2", "1.5"); the VM gets the value rounded up. As in Docker the range
+// is 0.01 to the host's CPU count.
 func ParseCPUs(s string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || f <= 0 || f > 256 {
-		return 0, fmt.Errorf("cpus %q: want a number between 0 and 256: %w", s, ErrInvalid)
+	if err != nil || math.IsNaN(f) {
+		return 0, parseErr("cpus", s, "expected a number such as 1 or 1.5")
+	}
+	if n := runtime.NumCPU(); f < 0.01 || f > float64(n) {
+		return 0, parseErr("cpus", s, fmt.Sprintf("the range of CPUs is from 0.01 to %d, as there are %d CPUs", n, n))
 	}
 	return f, nil
 }
 
-// ParseRestartPolicy parses --restart: no, on-failure[:N], always, unless-stopped.
+// ParseRestartPolicy parses --restart: no, on-failure[:N], always, unless-stopped; "" is no.
 func ParseRestartPolicy(s string) (RestartPolicy, error) {
 	name, count, hasCount := strings.Cut(s, ":")
 	p := RestartPolicy{Name: name}
@@ -186,16 +208,16 @@ func ParseRestartPolicy(s string) (RestartPolicy, error) {
 		if hasCount {
 			n, err := strconv.Atoi(count)
 			if err != nil || n < 0 {
-				return RestartPolicy{}, fmt.Errorf("restart policy %q: retry count must be a number >= 0: %w", s, ErrInvalid)
+				return RestartPolicy{}, parseErr("restart policy", s, "the retry count must be a non-negative number")
 			}
 			p.MaximumRetryCount = n
 		}
 		return p, nil
 	default:
-		return RestartPolicy{}, fmt.Errorf("restart policy %q: want no, on-failure[:N], always or unless-stopped: %w", s, ErrInvalid)
+		return RestartPolicy{}, parseErr("restart policy", s, "expected no, on-failure[:N], always or unless-stopped")
 	}
 	if hasCount {
-		return RestartPolicy{}, fmt.Errorf("restart policy %q: only on-failure takes a retry count: %w", s, ErrInvalid)
+		return RestartPolicy{}, parseErr("restart policy", s, "only on-failure takes a retry count")
 	}
 	return p, nil
 }
@@ -214,7 +236,7 @@ func ParseSignal(s string) (int, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))
 	if n, err := strconv.Atoi(t); err == nil {
 		if n < 1 || n > 64 {
-			return 0, fmt.Errorf("signal %q: out of range 1-64: %w", s, ErrInvalid)
+			return 0, parseErr("signal", s, "out of range 1-64")
 		}
 		return n, nil
 	}
@@ -227,22 +249,25 @@ func ParseSignal(s string) (int, error) {
 		if rest != "" {
 			o, err := strconv.Atoi(strings.TrimPrefix(rest, "+"))
 			if err != nil || !strings.HasPrefix(rest, "+") || o < 0 || o > 30 {
-				return 0, fmt.Errorf("signal %q: unknown: %w", s, ErrInvalid)
+				return 0, parseErr("signal", s, "unknown")
 			}
 			off = o
 		}
 		return 34 + off, nil
 	}
-	return 0, fmt.Errorf("signal %q: unknown: %w", s, ErrInvalid)
+	return 0, parseErr("signal", s, "unknown")
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
-// ValidName reports whether s is a valid container name (Docker's rule).
+// ValidName reports whether s is a valid container name (Docker's rule; a leading "/" is allowed).
 func ValidName(s string) error {
-	s = strings.TrimPrefix(s, "/")
-	if !nameRE.MatchString(s) || len(s) > 128 {
-		return fmt.Errorf("container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] allowed: %w", s, ErrInvalid)
+	t := strings.TrimPrefix(s, "/")
+	if !nameRE.MatchString(t) {
+		return parseErr("container name", s, "only [a-zA-Z0-9][a-zA-Z0-9_.-]* are allowed")
+	}
+	if len(t) > 128 {
+		return parseErr("container name", s, "at most 128 characters are allowed")
 	}
 	return nil
 }

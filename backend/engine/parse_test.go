@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -17,6 +19,19 @@ func TestParsePort(t *testing.T) {
 		{"127.0.0.1::80", PortMapping{HostIP: "127.0.0.1", ContainerPort: 80, Proto: "tcp"}, false},
 		{"[::1]:8080:80", PortMapping{HostIP: "::1", HostPort: 8080, ContainerPort: 80, Proto: "tcp"}, false},
 		{"53:53/udp", PortMapping{HostPort: 53, ContainerPort: 53, Proto: "udp"}, false},
+		{"53:53/UDP", PortMapping{HostPort: 53, ContainerPort: 53, Proto: "udp"}, false},
+		{"80/", PortMapping{ContainerPort: 80, Proto: "tcp"}, false},
+		{"0:80", PortMapping{ContainerPort: 80, Proto: "tcp"}, false},
+		{"::80", PortMapping{ContainerPort: 80, Proto: "tcp"}, false},
+		{"[1.2.3.4]:8080:80", PortMapping{HostIP: "1.2.3.4", HostPort: 8080, ContainerPort: 80, Proto: "tcp"}, false},
+		{"::1:8080:80/udp", PortMapping{HostIP: "::1", HostPort: 8080, ContainerPort: 80, Proto: "udp"}, false},
+		{"localhost:8080:80", PortMapping{}, true},
+		{"[::1:8080:80", PortMapping{}, true},
+		{"[::1]8080:80", PortMapping{}, true},
+		{"[::1]:80", PortMapping{}, true},
+		{"[]:8080:80", PortMapping{}, true},
+		{"-1:80", PortMapping{}, true},
+		{"8080:", PortMapping{}, true},
 		{"8080:80/sctp", PortMapping{}, true},
 		{"abc", PortMapping{}, true},
 		{"8080:0", PortMapping{}, true},
@@ -47,7 +62,7 @@ func TestParseVolume(t *testing.T) {
 	if err != nil || m.Source != "/src" || m.Target != "/dst/sub" || m.ReadOnly {
 		t.Fatalf("got %+v, %v", m, err)
 	}
-	for _, bad := range []string{"/src", "/src:rel", "/src:/", "/src:/dst:rx", ":/dst", "a:b:c:d"} {
+	for _, bad := range []string{"/src", "/src:rel", "/src:/", "/src:/dst:rx", ":/dst", "a:b:c:d", "./rel:/dst", "../up:/dst"} {
 		if _, err := ParseVolume(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseVolume(%q): %v, want ErrInvalid", bad, err)
 		}
@@ -60,14 +75,14 @@ func TestParseVolume(t *testing.T) {
 func TestParseMemory(t *testing.T) {
 	for in, want := range map[string]int64{
 		"512m": 512 << 20, "1g": 1 << 30, "1G": 1 << 30, "1.5GiB": 3 << 29, "268435456": 256 << 20,
-		"64MB": 64 << 20, "100000k": 100000 << 10,
+		"64MB": 64 << 20, "100000k": 100000 << 10, "1.5 g": 3 << 29, "512mi": 512 << 20, "1t": 1 << 40,
 	} {
 		got, err := ParseMemory(in)
 		if err != nil || got != want {
 			t.Errorf("ParseMemory(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "abc", "-5m", "10x", "1m", "0", "NaN", "2t5", "5000t"} {
+	for _, bad := range []string{"", "abc", "-5m", "10x", "1m", "0", "NaN", "2t5", "5000t", "1p", "1e9", ".5g", "m"} {
 		if n, err := ParseMemory(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseMemory(%q) = %d, %v; want ErrInvalid", bad, n, err)
 		}
@@ -75,10 +90,13 @@ func TestParseMemory(t *testing.T) {
 }
 
 func TestParseCPUsAndRestart(t *testing.T) {
-	if f, err := ParseCPUs("1.5"); err != nil || f != 1.5 {
-		t.Errorf("ParseCPUs(1.5) = %v, %v", f, err)
+	for in, want := range map[string]float64{"0.5": 0.5, "0.01": 0.01, strconv.Itoa(runtime.NumCPU()): float64(runtime.NumCPU())} {
+		if f, err := ParseCPUs(in); err != nil || f != want {
+			t.Errorf("ParseCPUs(%q) = %v, %v", in, f, err)
+		}
 	}
-	for _, bad := range []string{"0", "-1", "x", "1000"} {
+	// Docker's range: 0.01 to the host's CPU count.
+	for _, bad := range []string{"0", "-1", "x", "1000", "NaN", "0.001", strconv.Itoa(runtime.NumCPU() + 1)} {
 		if _, err := ParseCPUs(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseCPUs(%q): %v", bad, err)
 		}
@@ -131,11 +149,30 @@ func TestNamesAndIDs(t *testing.T) {
 		}
 		taken[n] = true
 	}
-	if err := ValidName("bad name"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("ValidName(bad name) = %v", err)
+	for _, bad := range []string{"bad name", "", "-x", "a/b", string(make([]byte, 129))} {
+		if err := ValidName(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidName(%q) = %v", bad, err)
+		}
+	}
+	if err := ValidName("/web-1.a_b"); err != nil {
+		t.Errorf("ValidName(/web-1.a_b) = %v", err)
 	}
 	id := NewID()
 	if again := macFor(id); again != macFor(id[:10]+NewID()[10:]) || len(again) != 17 || again[:3] != "02:" {
 		t.Errorf("macFor: %q", macFor(id))
+	}
+}
+
+func TestParseError(t *testing.T) {
+	_, err := ParseMemory("lots")
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.What != "memory" || pe.Value != "lots" || pe.Why == "" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ParseMemory(lots) = %#v", err)
+	}
+	if got, want := err.Error(), `memory "lots": `+pe.Why+": invalid"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if _, err := ParseVolume("named:/data"); !errors.As(err, &pe) || !errors.Is(err, ErrNotSupported) {
+		t.Errorf("named volume: %#v", err)
 	}
 }

@@ -78,7 +78,41 @@ func (f *runFlags) request(cmd *cobra.Command, args []string) (app.RunRequest, e
 		}
 		r.EnvFiles = append(r.EnvFiles, abs)
 	}
+	r.Volumes = nil
+	for _, v := range f.req.Volumes { // -v ./dir:/x and ~/dir:/x as Docker's CLI takes them
+		abs, err := absVolumeSource(v)
+		if err != nil {
+			return r, err
+		}
+		r.Volumes = append(r.Volumes, abs)
+	}
 	return r, nil
+}
+
+// absVolumeSource makes a relative ("./", "../", ".") or home-relative ("~/") host path in a
+// -v spec absolute, because the engine resolves nothing against its own working directory.
+func absVolumeSource(spec string) (string, error) {
+	src, rest, _ := strings.Cut(spec, ":")
+	switch {
+	case src == "." || src == ".." || strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../"):
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return "", err
+		}
+		src = abs
+	case src == "~" || strings.HasPrefix(src, "~/"):
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("volume %q: %w", spec, err)
+		}
+		src = filepath.Join(home, strings.TrimPrefix(src, "~"))
+	default:
+		return spec, nil
+	}
+	if rest == "" && !strings.Contains(spec, ":") {
+		return src, nil
+	}
+	return src + ":" + rest, nil
 }
 
 func (c *cliCtx) runCmd() *cobra.Command {

@@ -25,7 +25,7 @@ stage "staticcheck" staticcheck ./...
 stage "darwincheck" make -s darwincheck
 # Go tests: unit, agent as a host process, images against an in-process registry, QEMU/TCG boots,
 # the engine, and the CLI driving a real daemon. -p 2: the machine has 2 cores and QEMU under TCG is CPU-bound.
-stage "go test" go test -p 2 -timeout 45m -count=1 ./...
+stage "go test" bash scripts/go-test.sh
 stage "fuzz agentproto (brief)" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./backend/agentproto
 stage "frontend (vitest + playwright)" bash scripts/test-frontend.sh
 stage "desktop window (Xvfb)" bash scripts/test-window.sh

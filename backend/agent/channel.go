@@ -85,24 +85,39 @@ func listenVsock(port uint32) (net.Listener, error) {
 	return &vsockListener{f: os.NewFile(uintptr(fd), "vsock-listener"), port: port}, nil
 }
 
+// Accept returns the next connection from the host. The agent serves only its host: a connection
+// from any other context (another guest, or a process inside this one) is closed unanswered.
 func (l *vsockListener) Accept() (net.Conn, error) {
 	rc, err := l.f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	var nfd int
-	var aerr error
-	err = rc.Read(func(fd uintptr) bool {
-		nfd, _, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
-		return aerr != unix.EAGAIN
-	})
-	if err != nil {
-		return nil, err
+	for {
+		var nfd int
+		var peer unix.Sockaddr
+		var aerr error
+		err = rc.Read(func(fd uintptr) bool {
+			nfd, peer, aerr = unix.Accept4(int(fd), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+			return aerr != unix.EAGAIN
+		})
+		if err != nil {
+			return nil, err
+		}
+		if aerr != nil {
+			return nil, aerr
+		}
+		if !fromHost(peer) {
+			unix.Close(nfd)
+			continue
+		}
+		return &vsockConn{File: os.NewFile(uintptr(nfd), "vsock"), port: l.port}, nil
 	}
-	if aerr != nil {
-		return nil, aerr
-	}
-	return &vsockConn{File: os.NewFile(uintptr(nfd), "vsock"), port: l.port}, nil
+}
+
+// fromHost reports whether a vsock peer is the hypervisor's host (CID 2).
+func fromHost(peer unix.Sockaddr) bool {
+	vm, ok := peer.(*unix.SockaddrVM)
+	return ok && vm.CID == unix.VMADDR_CID_HOST
 }
 
 func (l *vsockListener) Close() error   { return l.f.Close() }

@@ -282,3 +282,20 @@ func TestRootConfinesPaths(t *testing.T) {
 		t.Fatalf("escaped the root: %v", ents)
 	}
 }
+
+func TestVsockPeerMustBeHost(t *testing.T) {
+	for _, c := range []struct {
+		peer unix.Sockaddr
+		want bool
+	}{
+		{&unix.SockaddrVM{CID: unix.VMADDR_CID_HOST, Port: 1234}, true},
+		{&unix.SockaddrVM{CID: 3, Port: 1234}, false},                  // another guest
+		{&unix.SockaddrVM{CID: unix.VMADDR_CID_LOCAL, Port: 1}, false}, // a process in this guest
+		{&unix.SockaddrInet4{Port: 1}, false},
+		{nil, false},
+	} {
+		if got := fromHost(c.peer); got != c.want {
+			t.Errorf("fromHost(%#v) = %v, want %v", c.peer, got, c.want)
+		}
+	}
+}

@@ -326,7 +326,7 @@ func TestEngineHostproc(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
-		installWatcher(t, c.RootFS)
+		installTestTool(t, c.RootFS, "inotifywatch")
 		if err := f.e.Start(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -755,31 +755,35 @@ func waitLog(t testing.TB, f *fixture, id, want string) {
 	}
 }
 
-var watcherBuild struct {
+// testTools holds the static helper programs built from testdata/<name> (host arch), once per
+// test binary: Debian's busybox-static has no inotifyd and its nc has no -u.
+var testTools struct {
 	sync.Mutex
-	path string
+	paths map[string]string // name → built binary
 }
 
-// installWatcher builds testdata/inotifywatch (static, host arch) once and copies it to
-// <rootfs>/inotifywatch: Debian's busybox-static has no inotifyd.
-func installWatcher(t testing.TB, rootfs string) {
+// installTestTool builds testdata/<name> once and copies it to <rootfs>/<name>.
+func installTestTool(t testing.TB, rootfs, name string) {
 	t.Helper()
-	watcherBuild.Lock()
-	defer watcherBuild.Unlock()
-	if watcherBuild.path == "" {
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("skiff-inotifywatch-%d", os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", out, "./testdata/inotifywatch")
+	testTools.Lock()
+	defer testTools.Unlock()
+	if testTools.paths[name] == "" {
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("skiff-%s-%d", name, os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/"+name)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the inotify watcher: %v\n%s", err, b)
+			t.Fatalf("building testdata/%s: %v\n%s", name, err, b)
 		}
-		watcherBuild.path = out
+		if testTools.paths == nil {
+			testTools.paths = map[string]string{}
+		}
+		testTools.paths[name] = out
 	}
-	b, err := os.ReadFile(watcherBuild.path)
+	b, err := os.ReadFile(testTools.paths[name])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(rootfs, "inotifywatch"), b, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(rootfs, name), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

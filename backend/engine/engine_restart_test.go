@@ -138,8 +138,8 @@ func TestMain(m *testing.M) {
 		childEngine(home, os.Getenv("SKIFF_ENGINE_CHILD_IMAGE"))
 	}
 	code := m.Run()
-	if watcherBuild.path != "" {
-		os.Remove(watcherBuild.path)
+	for _, p := range testTools.paths {
+		os.Remove(p)
 	}
 	os.Exit(code)
 }

@@ -5,11 +5,7 @@ package engine
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -25,7 +21,7 @@ func TestUDPPortForwardHostproc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	installUDPEcho(t, c.RootFS)
+	installTestTool(t, c.RootFS, "udpecho")
 	if err := f.e.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -112,33 +108,4 @@ func takenUDPPort(t testing.TB) int {
 	}
 	t.Cleanup(func() { pc.Close() })
 	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
-var udpEchoBuild struct {
-	sync.Mutex
-	path string
-}
-
-// installUDPEcho builds testdata/udpecho (static, host arch) once and copies it to <rootfs>/udpecho:
-// Debian's busybox-static nc has no -u.
-func installUDPEcho(t testing.TB, rootfs string) {
-	t.Helper()
-	udpEchoBuild.Lock()
-	defer udpEchoBuild.Unlock()
-	if udpEchoBuild.path == "" {
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("skiff-udpecho-%d", os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", out, "./testdata/udpecho")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building the UDP echo server: %v\n%s", err, b)
-		}
-		udpEchoBuild.path = out
-	}
-	b, err := os.ReadFile(udpEchoBuild.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, "udpecho"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
 }

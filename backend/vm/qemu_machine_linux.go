@@ -287,12 +287,16 @@ func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
 		cancel()
 	}
 	if m.shutdownAgent(ctx) {
+		// The agent has stopped the workload and synced every filesystem,
+		// so the guest holds nothing left to lose. Its own ACPI power-off
+		// would take ~0.7 s more with vhost-user-fs devices: quit instead.
 		select {
 		case <-m.done:
 			return nil
+		case <-time.After(20 * time.Millisecond):
 		case <-ctx.Done():
+			m.log.Debug("graceful stop timed out; quitting qemu")
 		}
-		m.log.Debug("graceful stop timed out; quitting qemu")
 	}
 	qctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, _ = m.qmp.do(qctx, "quit", nil)

@@ -51,14 +51,36 @@ func TestModuleOrderAndLoading(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	// No order file: nothing to load (drivers built in).
-	if err := loadModules(nopLog(), t.TempDir()); err != nil {
+	if err := loadModules(nopLog(), t.TempDir(), nil); err != nil {
 		t.Fatalf("without order file: %v", err)
 	}
 	// A listed module that is missing is reported by name.
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "order"), []byte("missing.ko\n"), 0o644)
-	if err := loadModules(nopLog(), dir); err == nil || !strings.Contains(err.Error(), "missing.ko") {
+	os.WriteFile(filepath.Join(dir, "order"), []byte("missing.ko\nvsock.ko\n"), 0o644)
+	err := loadModules(nopLog(), dir, nil)
+	if err == nil || !strings.Contains(err.Error(), "missing.ko") || !strings.Contains(err.Error(), "vsock.ko") {
 		t.Fatalf("missing module: %v", err)
+	}
+	// Modules this boot does not need are not even opened.
+	serial := bootConfig{Channel: "virtio-serial", Net: "none"}
+	if err := loadModules(nopLog(), dir, func(n string) bool { return n == "missing.ko" || unneededModule(n, serial) }); err != nil {
+		t.Fatalf("skipped modules were loaded: %v", err)
+	}
+	for _, c := range []struct {
+		mod  string
+		boot bootConfig
+		skip bool
+	}{
+		{"vmw_vsock_virtio_transport.ko", serial, true},
+		{"vsock.ko", bootConfig{Channel: "vsock", Net: "none"}, false},
+		{"virtio_net.ko", serial, true},
+		{"net_failover.ko", bootConfig{Channel: "virtio-serial", Net: "dhcp"}, false},
+		{"virtiofs.ko", serial, false},
+		{"virtio_console.ko", serial, false},
+	} {
+		if got := unneededModule(c.mod, c.boot); got != c.skip {
+			t.Errorf("unneededModule(%s, %+v) = %v, want %v", c.mod, c.boot, got, c.skip)
+		}
 	}
 }
 

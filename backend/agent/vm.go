@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -35,6 +36,7 @@ func VMMain() {
 	if cerr != nil {
 		log.Error("kernel command line", zap.Error(cerr)) // carry on with what parsed
 	}
+	log.Debug("agent started")
 	if err := vmInit(log, boot); err != nil {
 		log.Error("boot failed", zap.Error(err))
 		powerOff(log)
@@ -50,10 +52,13 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 			log.Warn("setting the clock", zap.Error(err))
 		}
 	}
-	if err := loadModules(log, "/lib/modules"); err != nil {
+	if err := loadModules(log, "/lib/modules", func(name string) bool {
+		return unneededModule(name, boot) || lateModule(name)
+	}); err != nil {
 		log.Warn("loading modules", zap.Error(err))
 	}
 	seedEntropy(log, boot.Seed)
+	log.Debug("entropy seeded")
 	if err := unix.Sethostname([]byte(boot.Hostname)); err != nil {
 		log.Warn("hostname", zap.Error(err))
 	}
@@ -68,25 +73,40 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 	if err := mountRoot(boot.RootTag); err != nil {
 		return err
 	}
+	log.Debug("rootfs mounted")
 	a, err := New(Config{Root: vmRoot, VM: true, Hostname: boot.Hostname, Log: log})
 	if err != nil {
 		return err
 	}
-	// The container's identity files; resolv.conf follows the lease.
-	_ = a.root.writeFile("/etc/hostname", []byte(boot.Hostname+"\n"), 0o644)
-	_ = a.root.writeFile("/etc/hosts", []byte(hostsFile(boot.Hostname, "")), 0o644)
+	// The container's identity files, written while the agent starts
+	// serving (a workload waits for netReady); resolv.conf and the
+	// address in /etc/hosts follow the lease.
 	netReady := make(chan struct{})
 	go func() {
+		_ = a.root.writeFile("/etc/hostname", []byte(boot.Hostname+"\n"), 0o644)
 		c := <-netDone
 		if len(c.DNS) > 0 {
 			_ = a.root.writeFile("/etc/resolv.conf", []byte(c.resolvConf()), 0o644)
 		}
+		ip := ""
 		if c.Addr.IP != nil {
-			_ = a.root.writeFile("/etc/hosts", []byte(hostsFile(boot.Hostname, c.Addr.IP.String())), 0o644)
+			ip = c.Addr.IP.String()
 		}
+		_ = a.root.writeFile("/etc/hosts", []byte(hostsFile(boot.Hostname, ip)), 0o644)
 		close(netReady)
 	}()
 	a.netReady = netReady
+	// Drivers nothing at boot needs load behind the first requests, on a
+	// thread of the lowest priority so that the workload's start goes first.
+	go func() {
+		runtime.LockOSThread()                         // never unlocked: the thread ends with the goroutine
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19) // 0: this thread
+		if err := loadModules(log, "/lib/modules", func(name string) bool {
+			return unneededModule(name, boot) || !lateModule(name)
+		}); err != nil {
+			log.Warn("loading modules", zap.Error(err))
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.cfg.OnShutdown = cancel
@@ -163,6 +183,14 @@ func mountEarly() {
 func consoleLogger(w *os.File, debug bool) *zap.Logger {
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.TimeKey = ""
+	if debug { // seconds since boot, as the kernel's own lines: a boot trace
+		enc.TimeKey = "T"
+		enc.EncodeTime = func(_ time.Time, pe zapcore.PrimitiveArrayEncoder) {
+			var ts unix.Timespec
+			_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+			pe.AppendString(fmt.Sprintf("[%5d.%06d]", ts.Sec, ts.Nsec/1000))
+		}
+	}
 	enc.CallerKey = ""
 	enc.NameKey = "N"
 	level := zap.InfoLevel
@@ -187,9 +215,10 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 	return len(b), err
 }
 
-// loadModules loads dir/order's modules in order with finit_module.
-// Without an order file there is nothing to load (built-in drivers).
-func loadModules(log *zap.Logger, dir string) error {
+// loadModules loads dir/order's modules in order with finit_module, except
+// those skip names. Without an order file there is nothing to load
+// (built-in drivers).
+func loadModules(log *zap.Logger, dir string, skip func(name string) bool) error {
 	data, err := os.ReadFile(filepath.Join(dir, "order"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -199,6 +228,10 @@ func loadModules(log *zap.Logger, dir string) error {
 	}
 	var errs []error
 	for _, name := range parseModuleOrder(string(data)) {
+		if skip != nil && skip(name) {
+			log.Debug("module not needed", zap.String("module", name))
+			continue
+		}
 		p := filepath.Join(dir, filepath.Base(name))
 		f, err := os.Open(p)
 		if err != nil {
@@ -214,6 +247,31 @@ func loadModules(log *zap.Logger, dir string) error {
 		log.Debug("module loaded", zap.String("module", name))
 	}
 	return errors.Join(errs...)
+}
+
+// unneededModule reports whether module name drives a device this boot
+// does not have: the vsock transport when the agent channel is
+// virtio-serial (QEMU), the network driver when there is no network. Each
+// module skipped saves its load and probe, tens of ms under TCG.
+func unneededModule(name string, boot bootConfig) bool {
+	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
+	case "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport":
+		return boot.Channel != "vsock"
+	case "failover", "net_failover", "virtio_net":
+		return boot.Net == "none"
+	}
+	return false
+}
+
+// lateModule reports whether module name is loaded after the agent is
+// ready rather than before: drivers no boot step uses (block devices,
+// overlayfs for workloads that mount one).
+func lateModule(name string) bool {
+	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
+	case "overlay", "virtio_blk":
+		return true
+	}
+	return false
 }
 
 // seedEntropy credits the host's seed and some virtio-rng output to the

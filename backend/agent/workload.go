@@ -127,7 +127,7 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		defer child.Close()
 		extra = append(extra, child)
 	}
-	cg := a.cgroups.create(a.log)
+	cg := a.cgroups().create(a.log)
 	sys := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
 		Setsid:     true, // the init helper takes its terminal as controlling tty

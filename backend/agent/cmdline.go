@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ type bootConfig struct {
 	Time      time.Time // zero: not given
 	Hostname  string
 	RootTag   string
-	Net       string // "dhcp" or "none"
+	Net       string     // "dhcp", "static" or "none"
+	Static    *netConfig // Net "static": the address, gateway and DNS servers
 	Debug     bool
 	Seed      []byte // entropy from the host
 	// ExitWithWorkload powers the VM off once the workload has exited.
@@ -74,10 +76,18 @@ func parseCmdline(s string) (bootConfig, error) {
 			}
 			c.RootTag = val
 		case "skiff.net":
-			if val != "dhcp" && val != "none" {
-				return c, fmt.Errorf("skiff.net=%s: want dhcp or none", val)
+			switch {
+			case val == "dhcp" || val == "none":
+				c.Net, c.Static = val, nil
+			case strings.HasPrefix(val, "static:"):
+				sc, err := parseStaticNet(strings.TrimPrefix(val, "static:"))
+				if err != nil {
+					return c, fmt.Errorf("skiff.net=%s: %w", val, err)
+				}
+				c.Net, c.Static = "static", &sc
+			default:
+				return c, fmt.Errorf("skiff.net=%s: want dhcp, none or static:ADDR/PREFIX,GATEWAY[,DNS...]", val)
 			}
-			c.Net = val
 		case "skiff.debug":
 			c.Debug = val == "1" || val == "true"
 		case "skiff.seed":
@@ -92,6 +102,32 @@ func parseCmdline(s string) (bootConfig, error) {
 			}
 			c.ExitWithWorkload = val == "workload"
 		}
+	}
+	return c, nil
+}
+
+// parseStaticNet reads "ADDR/PREFIX,GATEWAY[,DNS...]" (IPv4), the
+// configuration a host whose network it knows in advance (QEMU's user-mode
+// network) passes instead of making the guest ask by DHCP.
+func parseStaticNet(v string) (netConfig, error) {
+	f := strings.Split(v, ",")
+	if len(f) < 2 {
+		return netConfig{}, fmt.Errorf("want ADDR/PREFIX,GATEWAY[,DNS...]")
+	}
+	ip, ipnet, err := net.ParseCIDR(f[0])
+	if err != nil || ip.To4() == nil {
+		return netConfig{}, fmt.Errorf("address %q: want an IPv4 ADDR/PREFIX", f[0])
+	}
+	c := netConfig{Addr: net.IPNet{IP: ip.To4(), Mask: ipnet.Mask}}
+	if c.Gateway = net.ParseIP(f[1]).To4(); c.Gateway == nil {
+		return netConfig{}, fmt.Errorf("gateway %q: want an IPv4 address", f[1])
+	}
+	for _, d := range f[2:] {
+		dns := net.ParseIP(d)
+		if dns == nil {
+			return netConfig{}, fmt.Errorf("DNS server %q: want an IP address", d)
+		}
+		c.DNS = append(c.DNS, dns)
 	}
 	return c, nil
 }

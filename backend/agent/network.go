@@ -14,9 +14,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// setupNetwork brings lo up and, with mode "dhcp", configures eth0 from a
-// DHCP lease (address, default route). It returns the lease's config.
-func setupNetwork(log *zap.Logger, mode string) (netConfig, error) {
+// setupNetwork brings lo up and configures eth0 (address, default route):
+// with mode "dhcp" from a DHCP lease, with "static" from static. It returns
+// the configuration applied.
+func setupNetwork(log *zap.Logger, mode string, static *netConfig) (netConfig, error) {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		_ = netlink.LinkSetUp(lo)
 	}
@@ -36,6 +37,14 @@ func setupNetwork(log *zap.Logger, mode string) (netConfig, error) {
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return netConfig{}, fmt.Errorf("bringing eth0 up: %w", err)
+	}
+	if mode == "static" && static != nil {
+		if err := applyNetConfig(link, *static); err != nil {
+			return *static, err
+		}
+		log.Info("network up", zap.String("addr", static.Addr.String()), zap.Stringer("gateway", ipStringer(static.Gateway)),
+			zap.Int("dns", len(static.DNS)), zap.String("from", "kernel command line"))
+		return *static, nil
 	}
 	client, err := nclient4.New("eth0", nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(5))
 	if err != nil {
@@ -57,18 +66,26 @@ func setupNetwork(log *zap.Logger, mode string) (netConfig, error) {
 	if err != nil {
 		return netConfig{}, err
 	}
-	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: &c.Addr}); err != nil {
-		return c, fmt.Errorf("adding %s to eth0: %w", c.Addr.String(), err)
-	}
-	if c.Gateway != nil {
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: c.Gateway, Dst: nil}
-		if err := netlink.RouteReplace(route); err != nil && !errors.Is(err, errExist) {
-			return c, fmt.Errorf("default route via %s: %w", c.Gateway, err)
-		}
+	if err := applyNetConfig(link, c); err != nil {
+		return c, err
 	}
 	log.Info("network up", zap.String("addr", c.Addr.String()), zap.Stringer("gateway", ipStringer(c.Gateway)),
 		zap.Int("dns", len(c.DNS)), zap.Duration("lease", ack.IPAddressLeaseTime(0)))
 	return c, nil
+}
+
+// applyNetConfig gives link c's address and default route.
+func applyNetConfig(link netlink.Link, c netConfig) error {
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: &c.Addr}); err != nil {
+		return fmt.Errorf("adding %s to %s: %w", c.Addr.String(), link.Attrs().Name, err)
+	}
+	if c.Gateway != nil {
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: c.Gateway, Dst: nil}
+		if err := netlink.RouteReplace(route); err != nil && !errors.Is(err, errExist) {
+			return fmt.Errorf("default route via %s: %w", c.Gateway, err)
+		}
+	}
+	return nil
 }
 
 var errExist = errors.New("exists")

@@ -38,7 +38,17 @@ func TestParseCmdline(t *testing.T) {
 	if c.Channel != "virtio-serial" || c.PortName != defaultPortName || !c.Time.IsZero() {
 		t.Fatalf("defaults: %+v", c)
 	}
-	for _, bad := range []string{"skiff.channel=usb", "skiff.channel=vsock:x", "skiff.time=soon", "skiff.net=wifi", "skiff.seed=zz", "skiff.hostname="} {
+	c, err = parseCmdline("skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3")
+	if err != nil || c.Net != "static" || c.Static == nil || c.Static.Addr.String() != "10.0.2.15/24" ||
+		c.Static.Gateway.String() != "10.0.2.2" || len(c.Static.DNS) != 1 || c.Static.DNS[0].String() != "10.0.2.3" {
+		t.Fatalf("static: %+v %v", c.Static, err)
+	}
+	if got := c.Static.resolvConf(); got != "nameserver 10.0.2.3\n" {
+		t.Fatalf("static resolv.conf: %q", got)
+	}
+	for _, bad := range []string{"skiff.channel=usb", "skiff.channel=vsock:x", "skiff.time=soon", "skiff.net=wifi", "skiff.seed=zz", "skiff.hostname=",
+		"skiff.net=static:", "skiff.net=static:10.0.2.15", "skiff.net=static:10.0.2.15/24", "skiff.net=static:10.0.2.15/24,gw",
+		"skiff.net=static:fd00::2/64,fd00::1", "skiff.net=static:10.0.2.15/24,10.0.2.2,dns"} {
 		if _, err := parseCmdline(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -64,7 +64,7 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 	}
 	netDone := make(chan netConfig, 1)
 	go func() {
-		c, err := setupNetwork(log, boot.Net)
+		c, err := setupNetwork(log, boot.Net, boot.Static)
 		if err != nil {
 			log.Warn("network", zap.Error(err))
 		}
@@ -229,7 +229,6 @@ func loadModules(log *zap.Logger, dir string, skip func(name string) bool) error
 	var errs []error
 	for _, name := range parseModuleOrder(string(data)) {
 		if skip != nil && skip(name) {
-			log.Debug("module not needed", zap.String("module", name))
 			continue
 		}
 		p := filepath.Join(dir, filepath.Base(name))

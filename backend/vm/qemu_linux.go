@@ -287,7 +287,7 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string) []string {
 		if spec.Network.MAC != "" {
 			dev += ",mac=" + spec.Network.MAC
 		}
-		a = append(a, "-netdev", "user,id=net0", "-device", dev)
+		a = append(a, "-netdev", "user,id=net0,net="+slirpNet+",host="+slirpGateway+",dns="+slirpDNS, "-device", dev)
 	}
 	return a
 }
@@ -301,14 +301,32 @@ var fastBoot = map[string][]string{
 	"arm64": {"rcupdate.rcu_expedited=1", "cryptomgr.notests"},
 }
 
-// kernelCmdline adds the console, panic and channel keys to spec.Cmdline,
-// and skiff.time unless the caller set it.
+// QEMU's user-mode network, fixed on its command line, so that the guest is
+// configured from the kernel command line instead of asking by DHCP (which
+// costs a TCG guest over a second of boot).
+const (
+	slirpNet     = "10.0.2.0/24"
+	slirpGuest   = "10.0.2.15/24"
+	slirpGateway = "10.0.2.2"
+	slirpDNS     = "10.0.2.3"
+)
+
+// kernelCmdline adds the console, panic, channel and network keys to
+// spec.Cmdline, and skiff.time unless the caller set it.
 func kernelCmdline(spec MachineSpec, console string) string {
 	args := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
 	args = append(args, fastBoot[spec.Arch]...)
-	hasTime := false
+	hasTime, hasNet := false, false
 	for _, c := range spec.Cmdline {
 		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
+		hasNet = hasNet || strings.HasPrefix(c, "skiff.net=")
+	}
+	switch {
+	case hasNet:
+	case spec.Network.Mode == NetworkNone:
+		args = append(args, "skiff.net=none")
+	default:
+		args = append(args, "skiff.net=static:"+slirpGuest+","+slirpGateway+","+slirpDNS)
 	}
 	args = append(args, spec.Cmdline...)
 	if !hasTime {

@@ -19,7 +19,8 @@ func TestQEMUArgs(t *testing.T) {
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
 		"socket,id=fs0,fd=5 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
 		"socket,id=fs1,fd=6 -device vhost-user-fs-pci,chardev=fs1,tag=data",
-		"-netdev user,id=net0 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc", "-no-reboot",
+		"-netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
+		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("argv lacks %q:\n%s", want, line)
@@ -35,7 +36,7 @@ func TestQEMUArgs(t *testing.T) {
 			t.Errorf("arm64 argv lacks %q:\n%s", want, line)
 		}
 	}
-	if strings.Contains(line, "netdev") || strings.Count(line, "skiff.time=") != 1 {
+	if strings.Contains(line, "netdev") || strings.Count(line, "skiff.time=") != 1 || !strings.Contains(line, "skiff.net=none") {
 		t.Errorf("arm64 argv: %s", line)
 	}
 	if line := strings.Join(qemuArgs(validSpec(), "kvm", "/c"), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {

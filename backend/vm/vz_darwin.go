@@ -109,12 +109,17 @@ func entitlementHint(err error) string {
 }
 
 // vzCmdline is the kernel command line: the hvc0 console, the vsock agent
-// channel, then spec.Cmdline, and skiff.time unless the caller set it.
+// channel, skiff.net=none without a network (vz's NAT hands out addresses by
+// DHCP), then spec.Cmdline, and skiff.time unless the caller set it.
 func vzCmdline(spec MachineSpec, now time.Time) string {
 	args := []string{"console=hvc0", "quiet", "panic=-1", "skiff.channel=vsock:" + strconv.Itoa(DefaultVsockPort)}
-	hasTime := false
+	hasTime, hasNet := false, false
 	for _, c := range spec.Cmdline {
 		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
+		hasNet = hasNet || strings.HasPrefix(c, "skiff.net=")
+	}
+	if !hasNet && spec.Network.Mode == NetworkNone {
+		args = append(args, "skiff.net=none")
 	}
 	args = append(args, spec.Cmdline...)
 	if !hasTime {

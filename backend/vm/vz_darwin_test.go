@@ -21,6 +21,10 @@ func TestVzCmdline(t *testing.T) {
 	if got != want {
 		t.Fatalf("vzCmdline =\n%s\nwant\n%s", got, want)
 	}
+	got = vzCmdline(MachineSpec{Network: Network{Mode: NetworkNone}}, now)
+	if !strings.Contains(got, " skiff.net=none ") {
+		t.Fatalf("no network must say skiff.net=none: %s", got)
+	}
 	got = vzCmdline(MachineSpec{Cmdline: []string{"skiff.time=42"}}, now)
 	if strings.Count(got, "skiff.time=") != 1 || !strings.HasSuffix(got, "skiff.time=42") {
 		t.Fatalf("a caller's skiff.time must win: %s", got)

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,18 +9,41 @@ import (
 	"time"
 )
 
-// Logs returns the container's log entries selected by opts; with Follow, new entries until the
-// container's current run ends or ctx does. The channel is closed at the end.
-func (e *Engine) Logs(ctx context.Context, id string, opts LogOptions) (<-chan LogEntry, error) {
+// LogBatches returns the container's log entries selected by opts, in batches (never empty) of
+// the entries read together; with Follow, new entries until the container's current run ends or
+// ctx does. The channel is closed at the end. The entries' Data are the receiver's to keep.
+func (e *Engine) LogBatches(ctx context.Context, id string, opts LogOptions) (<-chan []LogEntry, error) {
 	c, err := e.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan []LogEntry, 4)
+	go func() {
+		defer close(out)
+		if err := c.logs.read(ctx, opts, out); err != nil && ctx.Err() == nil {
+			e.log.Debug("reading logs", zapID(c.rec.ID), zapErr(err))
+		}
+	}()
+	return out, nil
+}
+
+// Logs is LogBatches one entry at a time.
+func (e *Engine) Logs(ctx context.Context, id string, opts LogOptions) (<-chan LogEntry, error) {
+	in, err := e.LogBatches(ctx, id, opts)
 	if err != nil {
 		return nil, err
 	}
 	out := make(chan LogEntry, 64)
 	go func() {
 		defer close(out)
-		if err := c.logs.read(ctx, opts, out); err != nil && ctx.Err() == nil {
-			e.log.Debug("reading logs", zapID(c.rec.ID), zapErr(err))
+		for batch := range in {
+			for _, l := range batch {
+				select {
+				case out <- l:
+				case <-ctx.Done():
+					return // the reader sees ctx too and closes in
+				}
+			}
 		}
 	}()
 	return out, nil
@@ -39,6 +62,20 @@ func (o *LogOptions) wants(e LogEntry) bool {
 	return true
 }
 
+// filter keeps, in place, the entries opts wants.
+func (o *LogOptions) filter(es []LogEntry) []LogEntry {
+	if o.Since.IsZero() && o.Until.IsZero() && !o.Stdout && !o.Stderr {
+		return es
+	}
+	kept := es[:0]
+	for _, e := range es {
+		if o.wants(e) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
 // follower is a Logs reader following the log. At each rotation the writer opens the new current
 // file for it (under mu), so it never misses a file however far behind it is; past maxPending queued
 // files the oldest are dropped, bounding what a stuck reader holds open.
@@ -48,11 +85,14 @@ type follower struct {
 
 const maxPending = 32
 
-// read sends what opts selects to out.
-func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntry) error {
-	send := func(e LogEntry) bool {
+// read sends what opts selects to out, in batches.
+func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- []LogEntry) error {
+	send := func(es []LogEntry) bool {
+		if len(es) == 0 {
+			return true
+		}
 		select {
-		case out <- e:
+		case out <- es:
 			return true
 		case <-ctx.Done():
 			return false
@@ -91,7 +131,6 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 	if err != nil {
 		return err
 	}
-	defer func() { cur.Close() }()
 	if fl != nil {
 		defer func() {
 			s.mu.Lock()
@@ -103,52 +142,64 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 		}()
 	}
 	// Past entries: rotated files, then the current one (through the descriptor kept for following).
-	var ring []LogEntry
-	keep := func(e LogEntry) bool {
-		if !opts.wants(e) {
-			return true
+	var ring []LogEntry // the last opts.Tail entries (and up to as many older ones)
+	past := func(es []LogEntry) bool {
+		es = opts.filter(es)
+		if opts.Tail <= 0 {
+			return send(es)
 		}
-		if opts.Tail > 0 {
-			if len(ring) == opts.Tail {
-				ring = ring[1:]
-			}
+		for _, e := range es {
+			e.Data = bytes.Clone(e.Data) // not the batch's buffer, which would stay pinned
 			ring = append(ring, e)
-			return true
 		}
-		return send(e)
+		if len(ring) >= 2*opts.Tail {
+			ring = append(ring[:0], ring[len(ring)-opts.Tail:]...)
+		}
+		return true
 	}
 	for i, f := range older {
-		_, err := scanEntries(bufio.NewReader(f), nil, keep)
+		r := newEntryReader(f)
+		err := r.each(past)
 		f.Close()
 		older[i] = nil
 		if err != nil {
 			return err
 		}
-	}
-	rd := bufio.NewReader(cur)
-	partial, err := scanEntries(rd, nil, keep)
-	if err != nil {
-		return err
-	}
-	for _, e := range ring {
-		if !send(e) {
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+	}
+	rd := newEntryReader(cur)
+	defer func() { rd.f.Close() }()
+	if err := rd.each(past); err != nil {
+		return err
+	}
+	if len(ring) > opts.Tail {
+		ring = ring[len(ring)-opts.Tail:]
+	}
+	if !send(ring) {
+		return ctx.Err()
 	}
 	if fl == nil || (!opts.Until.IsZero() && time.Now().After(opts.Until)) {
 		return nil
 	}
 	ended := false
-	fwd := func(e LogEntry) bool {
-		if !opts.Until.IsZero() && e.Time.After(opts.Until) {
-			ended = true
+	fwd := func(es []LogEntry) bool {
+		if ended {
 			return false
 		}
-		if opts.wants(e) && !send(e) {
-			ended = true
-			return false
+		if !opts.Until.IsZero() {
+			for i, e := range es {
+				if e.Time.After(opts.Until) {
+					es, ended = es[:i], true
+					break
+				}
+			}
 		}
-		return true
+		if !send(opts.filter(es)) {
+			ended = true
+		}
+		return !ended
 	}
 	for {
 		if !active || ended {
@@ -166,42 +217,55 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- LogEntr
 		fl.pending = nil
 		s.mu.Unlock()
 		// Finish the current file, then each file that became current since, in order.
-		if partial, err = scanEntries(rd, partial, fwd); err != nil {
+		if err := rd.each(fwd); err != nil {
 			return err
 		}
 		for _, f := range pending {
-			cur.Close()
-			cur, rd = f, bufio.NewReader(f)
-			if partial, err = scanEntries(rd, nil, fwd); err != nil {
+			rd.f.Close()
+			rd = newEntryReader(f)
+			if err := rd.each(fwd); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// scanEntries decodes complete lines from r, passing each to fn until fn returns false. A line
-// without its newline yet (the writer is mid-write) is returned as partial, to be completed later.
-func scanEntries(r *bufio.Reader, partial []byte, fn func(LogEntry) bool) ([]byte, error) {
+// entryReader decodes a log file as it grows, a large read at a time. A line without its newline
+// yet (the writer is mid-write) waits in buf for the rest.
+type entryReader struct {
+	f   *os.File
+	buf []byte
+	n   int // buf[:n] is read but not decoded yet
+	dec entryDecoder
+}
+
+const readBuffer = 256 << 10
+
+func newEntryReader(f *os.File) *entryReader {
+	return &entryReader{f: f, buf: make([]byte, readBuffer)}
+}
+
+// each reads to the end of the file, passing the entries of each read to fn until fn returns false.
+func (r *entryReader) each(fn func([]LogEntry) bool) error {
 	for {
-		b, err := r.ReadBytes('\n')
-		if len(b) > 0 {
-			if len(partial) > 0 {
-				b = append(partial, b...)
-				partial = nil
-			}
-			if b[len(b)-1] != '\n' {
-				return b, nil
-			}
-			e, derr := decodeEntry(b)
-			if derr == nil && !fn(e) {
-				return nil, nil
+		if r.n == len(r.buf) { // one line longer than the buffer
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+		m, err := r.f.Read(r.buf[r.n:])
+		r.n += m
+		if m > 0 {
+			end := bytes.LastIndexByte(r.buf[:r.n], '\n') + 1
+			es := r.dec.decodeLines(r.buf[:end])
+			r.n = copy(r.buf, r.buf[end:r.n])
+			if len(es) > 0 && !fn(es) {
+				return nil
 			}
 		}
-		if err == io.EOF {
-			return partial, nil
+		if err == io.EOF || m == 0 {
+			return nil
 		}
 		if err != nil {
-			return partial, err
+			return err
 		}
 	}
 }

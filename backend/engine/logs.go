@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,15 +9,14 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
 
 // Logs are JSON lines, one per entry: {"time":"…","stream":"stdout","log":"text\n"} (or "b64" instead
-// of "log" for output that is not UTF-8). The current file is container.log; when it passes the size
-// limit it becomes container.log.1 (and .1 becomes .2, …, keeping maxFiles files in all). Exactly one
-// goroutine (the logWriter of the current boot) writes them.
+// of "log" for output that is not UTF-8; logcodec.go). The current file is container.log; when the next
+// lines would take it past the size limit it becomes container.log.1 (and .1 becomes .2, …, keeping
+// maxFiles files in all). Exactly one goroutine (the logWriter of the current boot) writes them.
 const (
 	logFileName  = "container.log"
 	maxLineChunk = 16 << 10 // a longer line is logged in chunks, as Docker does
@@ -27,144 +25,6 @@ const (
 func (e *Engine) logDir(id string) string { return filepath.Join(e.containerDir(id), "logs") }
 func (e *Engine) consolePath(id string) string {
 	return filepath.Join(e.containerDir(id), "console.log")
-}
-
-type logLine struct {
-	Time   time.Time `json:"time"`
-	Stream string    `json:"stream"`
-	Log    string    `json:"log,omitempty"`
-	B64    []byte    `json:"b64,omitempty"`
-}
-
-func encodeEntry(buf *bytes.Buffer, e LogEntry) error {
-	if !utf8.Valid(e.Data) || (e.Stream != "stdout" && e.Stream != "stderr") {
-		l := logLine{Time: e.Time, Stream: e.Stream, B64: e.Data}
-		if utf8.Valid(e.Data) {
-			l.Log, l.B64 = string(e.Data), nil
-		}
-		enc := json.NewEncoder(buf)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(l) // adds the newline
-	}
-	// The common case, by hand: this is the hot path of log throughput.
-	b := buf.AvailableBuffer()
-	b = append(b, `{"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","stream":"`...)
-	b = append(b, e.Stream...)
-	b = append(b, `","log":`...)
-	b = appendJSONString(b, e.Data)
-	b = append(b, "}\n"...)
-	buf.Write(b)
-	return nil
-}
-
-// appendJSONString appends s (valid UTF-8) as a JSON string.
-func appendJSONString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i, c := range s {
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-func decodeEntry(b []byte) (LogEntry, error) {
-	if e, ok := decodeFast(b); ok {
-		return e, nil
-	}
-	var l logLine
-	if err := json.Unmarshal(b, &l); err != nil {
-		return LogEntry{}, err
-	}
-	e := LogEntry{Time: l.Time, Stream: l.Stream, Data: l.B64}
-	if l.B64 == nil {
-		e.Data = []byte(l.Log)
-	}
-	return e, nil
-}
-
-// decodeFast parses the lines encodeEntry writes by hand; anything else goes to encoding/json.
-func decodeFast(b []byte) (LogEntry, bool) {
-	var e LogEntry
-	rest, ok := bytes.CutPrefix(b, []byte(`{"time":"`))
-	if !ok {
-		return e, false
-	}
-	i := bytes.IndexByte(rest, '"')
-	if i < 0 {
-		return e, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(rest[:i]))
-	if err != nil {
-		return e, false
-	}
-	e.Time = t
-	rest, ok = bytes.CutPrefix(rest[i:], []byte(`","stream":"`))
-	if !ok {
-		return e, false
-	}
-	switch {
-	case bytes.HasPrefix(rest, []byte(`stdout","log":"`)):
-		e.Stream = "stdout"
-	case bytes.HasPrefix(rest, []byte(`stderr","log":"`)):
-		e.Stream = "stderr"
-	default:
-		return e, false
-	}
-	rest = rest[len(`stdout","log":"`):]
-	rest = bytes.TrimRight(rest, "\n")
-	body, ok := bytes.CutSuffix(rest, []byte(`"}`))
-	if !ok {
-		return e, false
-	}
-	out := make([]byte, 0, len(body))
-	for j := 0; j < len(body); j++ {
-		c := body[j]
-		if c == '"' {
-			return e, false // an unescaped quote: not ours
-		}
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		j++
-		if j >= len(body) {
-			return e, false
-		}
-		switch body[j] {
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case 'r':
-			out = append(out, '\r')
-		case '"', '\\', '/':
-			out = append(out, body[j])
-		default:
-			return e, false // \u, \b, \f: rare, leave them to encoding/json
-		}
-	}
-	e.Data = out
-	return e, true
 }
 
 // logStore is a container's log files and the state followers wait on.
@@ -207,13 +67,31 @@ func (s *logStore) wakeLocked() {
 	s.notify = make(chan struct{})
 }
 
-// logWriter is the one goroutine writing a container's log during a boot.
+// logWriter is the one goroutine writing a container's log during a boot. The pumps hand it
+// batches of encoded JSON lines (whole lines only); it writes each batch as it comes, with no
+// timer and no waiting for a fuller buffer, and wakes the followers after each write.
+//
+// Crash safety: nothing waits in user space longer than one write(2). A batch is in the file (the
+// page cache: it survives a crash of the app, not a power loss; like Docker's json-file there is
+// no fsync) as soon as the writer gets to it; what a kill -9 of the app can lose is what the
+// engine has read from the agent and not yet written: at most writerQueue batches (each one read
+// of the output, ≤ pumpBuffer bytes) plus the line being assembled. Logs only ever returns what
+// is in the file, so a line anyone has seen is on disk.
 type logWriter struct {
 	s    *logStore
-	ch   chan LogEntry
+	ch   chan []byte
+	free chan []byte // written batches, for the pumps to reuse
 	done chan struct{}
 	once sync.Once
+	log  *zap.Logger
+	f    *os.File // owned by run
+	size int64    // of f; owned by run
 }
+
+const (
+	writerQueue = 8
+	pumpBuffer  = 128 << 10
+)
 
 func (s *logStore) startWriter(log *zap.Logger) (*logWriter, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
@@ -231,63 +109,71 @@ func (s *logStore) startWriter(log *zap.Logger) (*logWriter, error) {
 	s.mu.Lock()
 	s.active = true
 	s.mu.Unlock()
-	w := &logWriter{s: s, ch: make(chan LogEntry, 256), done: make(chan struct{})}
-	go w.run(f, fi.Size(), log)
+	w := &logWriter{s: s, ch: make(chan []byte, writerQueue), free: make(chan []byte, writerQueue+2),
+		done: make(chan struct{}), log: log, f: f, size: fi.Size()}
+	go w.run()
 	return w, nil
 }
 
-func (w *logWriter) run(f *os.File, size int64, log *zap.Logger) {
+func (w *logWriter) run() {
 	s := w.s
 	defer close(w.done)
-	var buf bytes.Buffer
-	flush := func() {
-		if buf.Len() == 0 {
-			return
+	for b := range w.ch {
+		w.put(b)
+		select {
+		case w.free <- b[:0]:
+		default:
 		}
-		n, err := f.Write(buf.Bytes())
-		size += int64(n)
-		if err != nil {
-			log.Warn("writing container log", zap.String("path", f.Name()), zap.Error(err))
-		}
-		buf.Reset()
 		s.mu.Lock()
 		s.wakeLocked()
 		s.mu.Unlock()
 	}
-	add := func(entry LogEntry) {
-		_ = encodeEntry(&buf, entry)
-		if size+int64(buf.Len()) >= s.maxSize {
-			flush()
-			if nf, err := s.rotate(f); err != nil {
-				log.Warn("rotating container log", zap.Error(err))
-			} else {
-				f, size = nf, 0
-			}
-		}
-	}
-	for entry := range w.ch {
-		add(entry)
-		// Batch what is already queued (up to 256 KiB) into one write.
-	drain:
-		for buf.Len() < 256<<10 {
-			select {
-			case entry, ok := <-w.ch:
-				if !ok {
-					break drain
-				}
-				add(entry)
-			default:
-				break drain
-			}
-		}
-		flush()
-	}
-	flush()
-	f.Close()
+	w.f.Close()
 	s.mu.Lock()
 	s.active = false
 	s.wakeLocked()
 	s.mu.Unlock()
+}
+
+// put writes a batch of lines, rotating first whenever the next lines would take the file past
+// its size limit (a single line longer than the limit gets a file of its own).
+func (w *logWriter) put(b []byte) {
+	for len(b) > 0 {
+		n := len(b)
+		if w.size+int64(n) > w.s.maxSize {
+			cut := 0
+			if room := w.s.maxSize - w.size; room > 0 {
+				cut = bytes.LastIndexByte(b[:min(room, int64(n))], '\n') + 1
+			}
+			if cut == 0 && w.size == 0 {
+				if cut = bytes.IndexByte(b, '\n') + 1; cut == 0 {
+					cut = n
+				}
+			}
+			if cut > 0 {
+				w.writeFile(b[:cut])
+				b = b[cut:]
+			}
+			if nf, err := w.s.rotate(w.f); err != nil {
+				w.log.Warn("rotating container log", zap.Error(err))
+				w.writeFile(b) // keep the lines in the file we have
+				return
+			} else {
+				w.f, w.size = nf, 0
+			}
+			continue
+		}
+		w.writeFile(b)
+		return
+	}
+}
+
+func (w *logWriter) writeFile(b []byte) {
+	n, err := w.f.Write(b)
+	w.size += int64(n)
+	if err != nil {
+		w.log.Warn("writing container log", zap.String("path", w.f.Name()), zap.Error(err))
+	}
 }
 
 // rotate shifts container.log → .1 → .2 …, dropping the oldest, and opens a new current file.
@@ -329,8 +215,30 @@ func (s *logStore) rotate(f *os.File) (*os.File, error) {
 	return nf, nil
 }
 
-// write queues an entry (blocking when the writer is behind: back-pressure on the workload).
-func (w *logWriter) write(e LogEntry) { w.ch <- e }
+// buffer returns an empty batch to fill (a written one when there is one).
+func (w *logWriter) buffer() []byte {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+		return make([]byte, 0, 2*pumpBuffer)
+	}
+}
+
+// writeBatch queues encoded lines (blocking when the writer is behind: back-pressure on the
+// workload). The writer owns b afterwards.
+func (w *logWriter) writeBatch(b []byte) {
+	if len(b) > 0 {
+		w.ch <- b
+	}
+}
+
+// write queues one entry.
+func (w *logWriter) write(e LogEntry) {
+	var buf bytes.Buffer
+	_ = encodeEntry(&buf, e)
+	w.writeBatch(buf.Bytes())
+}
 
 // close flushes and ends the writer; it waits for the last write.
 func (w *logWriter) close() {
@@ -338,43 +246,21 @@ func (w *logWriter) close() {
 	<-w.done
 }
 
-// pump reads one output stream of the workload, splits it into lines (chunks of at most
-// maxLineChunk) for the log, and copies the raw bytes to the attachments.
+// pump reads one output stream of the workload, copies the raw bytes to the attachments and
+// hands the lines of each read to the log writer as one batch.
 func (c *ctr) pump(b *boot, r io.Reader, stream string) {
 	defer b.pumps.Done()
-	buf := make([]byte, 32<<10)
-	var line []byte
+	buf := make([]byte, pumpBuffer)
+	le := lineEncoder{stream: stream}
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			now := time.Now().UTC()
-			data := buf[:n]
-			b.fanout(stream, data)
-			for len(data) > 0 {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					line = append(line, data...)
-					data = nil
-				} else {
-					line = append(line, data[:i+1]...)
-					data = data[i+1:]
-				}
-				for len(line) >= maxLineChunk || (len(line) > 0 && line[len(line)-1] == '\n') {
-					k := len(line)
-					if k > maxLineChunk {
-						k = maxLineChunk
-					}
-					b.writer.write(LogEntry{Time: now, Stream: stream, Data: append([]byte(nil), line[:k]...)})
-					line = line[k:]
-					if len(line) == 0 {
-						line = line[:0:0]
-					}
-				}
-			}
+			b.fanout(stream, buf[:n])
+			b.writer.writeBatch(le.encode(b.writer.buffer(), time.Now(), buf[:n]))
 		}
 		if err != nil {
-			if len(line) > 0 {
-				b.writer.write(LogEntry{Time: time.Now().UTC(), Stream: stream, Data: line})
+			if len(le.partial) > 0 {
+				b.writer.writeBatch(le.flush(nil, time.Now()))
 			}
 			b.endStream(stream)
 			return

@@ -17,7 +17,7 @@ import (
 
 func collect(t *testing.T, s *logStore, opts LogOptions) []LogEntry {
 	t.Helper()
-	ch := make(chan LogEntry, 1024)
+	ch := make(chan []LogEntry, 1024)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.read(ctx, opts, ch); err != nil {
@@ -25,10 +25,33 @@ func collect(t *testing.T, s *logStore, opts LogOptions) []LogEntry {
 	}
 	close(ch)
 	var out []LogEntry
-	for e := range ch {
-		out = append(out, e)
+	for es := range ch {
+		if len(es) == 0 {
+			t.Error("read sent an empty batch")
+		}
+		out = append(out, es...)
 	}
 	return out
+}
+
+// follow runs a following read; its entries come one at a time on the returned channel.
+func follow(s *logStore) (<-chan LogEntry, <-chan error) {
+	batches := make(chan []LogEntry)
+	ch := make(chan LogEntry)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.read(context.Background(), LogOptions{Follow: true}, batches)
+		close(batches)
+	}()
+	go func() {
+		defer close(ch)
+		for es := range batches {
+			for _, e := range es {
+				ch <- e
+			}
+		}
+	}()
+	return ch, errc
 }
 
 func TestLogWriteRotateRead(t *testing.T) {
@@ -99,12 +122,7 @@ func TestLogFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte("before\n")})
-	ch := make(chan LogEntry, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- s.read(context.Background(), LogOptions{Follow: true}, ch)
-		close(ch)
-	}()
+	ch, errc := follow(s)
 	if e := <-ch; string(e.Data) != "before\n" {
 		t.Fatalf("first followed entry %q", e.Data)
 	}
@@ -180,11 +198,7 @@ func TestLogFollowLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.write(LogEntry{Time: time.Now(), Stream: "stdout", Data: []byte("0\n")})
-	ch := make(chan LogEntry) // unbuffered: the reader only moves when we read
-	go func() {
-		_ = s.read(context.Background(), LogOptions{Follow: true}, ch)
-		close(ch)
-	}()
+	ch, _ := follow(s) // unbuffered: the reader only moves when we read
 	if e := <-ch; string(e.Data) != "0\n" {
 		t.Fatalf("first entry %q", e.Data)
 	}
@@ -209,4 +223,41 @@ func TestLogFollowLosesNothing(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(s.dir, "container.log*")); len(files) > 2 {
 		t.Errorf("%d files on disk, want at most 2", len(files))
 	}
+}
+
+// FuzzLogLines: output split into two reads anywhere, encoded by the pump's encoder and decoded by
+// the reader's, comes back byte for byte, as valid JSON lines that encoding/json reads the same.
+func FuzzLogLines(f *testing.F) {
+	f.Add([]byte("a\nb\n"), 1)
+	f.Add([]byte("0123456\"89abcdef\\\x01\x1fxyz\n\xff\xfe\nünï\tcødé\r\n"), 9)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		if split < 0 || split > len(data) {
+			split = len(data) / 2
+		}
+		at := time.Date(2026, 11, 28, 20, 0, 0, 5, time.UTC)
+		le := lineEncoder{stream: "stderr"}
+		enc := le.encode(nil, at, data[:split])
+		enc = le.encode(enc, at.Add(time.Second), data[split:])
+		enc = le.flush(enc, at.Add(2*time.Second))
+		for _, line := range bytes.SplitAfter(enc, []byte("\n")) {
+			if len(line) > 0 && !json.Valid(line) {
+				t.Fatalf("invalid JSON line %q", line)
+			}
+			var l logLine
+			if len(line) > 0 && (json.Unmarshal(line, &l) != nil || l.Stream != "stderr") {
+				t.Fatalf("encoding/json cannot read %q", line)
+			}
+		}
+		var d entryDecoder
+		var got []byte
+		for _, e := range d.decodeLines(enc) {
+			if len(e.Data) > maxLineChunk || e.Stream != "stderr" || e.Time.Before(at) {
+				t.Fatalf("entry %+v", e)
+			}
+			got = append(got, e.Data...)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("round trip: %q, want %q", got, data)
+		}
+	})
 }

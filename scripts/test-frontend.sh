@@ -5,6 +5,9 @@
 #   bash scripts/test-frontend.sh            # builds bin/skiff-like binaries into a temp dir
 #   SKIFF_BIN=/path/to/skiff bash scripts/test-frontend.sh   # use this skiff (its embedded UI is what is tested)
 #   E2E=0 bash scripts/test-frontend.sh      # unit tests and build only
+#   bash scripts/test-frontend.sh --bench [--fake] [--trace FILE]   # build, then the log-view benchmark
+#                                            # (scripts/bench-logs.mjs; RATE, BENCH_SECONDS) instead of tests;
+#                                            # on a shared machine: flock /tmp/skiff-bench.lock bash …
 #
 # The e2e starts its own registry and server with a temporary SKIFF_HOME and stops them; this script
 # also kills, by pid, anything still running with that SKIFF_HOME when it exits.
@@ -29,6 +32,14 @@ trap cleanup EXIT
 
 echo "== npm ci"
 npm ci --no-audit --no-fund --loglevel=error
+if [ "${1:-}" = "--bench" ]; then
+  shift
+  echo "== build"
+  npm run build
+  echo "== bench-logs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  node ../scripts/bench-logs.mjs "$@"
+  exit
+fi
 echo "== vitest"
 npx vitest run
 echo "== svelte-check"

@@ -35,9 +35,11 @@ func setupNetwork(log *zap.Logger, mode string, static *netConfig) (netConfig, e
 	if err != nil {
 		return netConfig{}, fmt.Errorf("no eth0: %w", err)
 	}
+	log.Debug("eth0 found")
 	if err := netlink.LinkSetUp(link); err != nil {
 		return netConfig{}, fmt.Errorf("bringing eth0 up: %w", err)
 	}
+	log.Debug("eth0 up")
 	if mode == "static" && static != nil {
 		if err := applyNetConfig(link, *static); err != nil {
 			return *static, err

@@ -92,6 +92,12 @@ func TestModuleOrderAndLoading(t *testing.T) {
 			t.Errorf("unneededModule(%s, %+v) = %v, want %v", c.mod, c.boot, got, c.skip)
 		}
 	}
+	if !lateModule("virtio-rng.ko", bootConfig{Seed: []byte{1}}) || lateModule("virtio-rng.ko", bootConfig{}) {
+		t.Error("virtio-rng waits until after ready only when the host gave a seed")
+	}
+	if !lateModule("overlay.ko", serial) || lateModule("virtiofs.ko", serial) {
+		t.Error("overlay loads late; virtiofs (the rootfs) before ready")
+	}
 }
 
 func TestResolveUser(t *testing.T) {

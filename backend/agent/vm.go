@@ -53,7 +53,7 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 		}
 	}
 	if err := loadModules(log, "/lib/modules", func(name string) bool {
-		return unneededModule(name, boot) || lateModule(name)
+		return unneededModule(name, boot) || lateModule(name, boot)
 	}); err != nil {
 		log.Warn("loading modules", zap.Error(err))
 	}
@@ -102,7 +102,7 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 		runtime.LockOSThread()                         // never unlocked: the thread ends with the goroutine
 		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19) // 0: this thread
 		if err := loadModules(log, "/lib/modules", func(name string) bool {
-			return unneededModule(name, boot) || !lateModule(name)
+			return unneededModule(name, boot) || !lateModule(name, boot)
 		}); err != nil {
 			log.Warn("loading modules", zap.Error(err))
 		}
@@ -264,9 +264,12 @@ func unneededModule(name string, boot bootConfig) bool {
 
 // lateModule reports whether module name is loaded after the agent is
 // ready rather than before: drivers no boot step uses (block devices,
-// overlayfs for workloads that mount one).
-func lateModule(name string) bool {
+// overlayfs for workloads that mount one, and the hardware RNG when the
+// host passed a seed on the command line, as both backends do).
+func lateModule(name string, boot bootConfig) bool {
 	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
+	case "virtio-rng", "virtio_rng":
+		return len(boot.Seed) > 0
 	case "overlay", "virtio_blk":
 		return true
 	}

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -311,26 +310,11 @@ const (
 	slirpDNS     = "10.0.2.3"
 )
 
-// kernelCmdline adds the console, panic, channel and network keys to
-// spec.Cmdline, and skiff.time unless the caller set it.
+// kernelCmdline is the guest's command line under QEMU: serial console,
+// virtio-serial agent channel, fastBoot, the user-mode network's fixed
+// configuration; see guestCmdline.
 func kernelCmdline(spec MachineSpec, console string) string {
-	args := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
-	args = append(args, fastBoot[spec.Arch]...)
-	hasTime, hasNet := false, false
-	for _, c := range spec.Cmdline {
-		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
-		hasNet = hasNet || strings.HasPrefix(c, "skiff.net=")
-	}
-	switch {
-	case hasNet:
-	case spec.Network.Mode == NetworkNone:
-		args = append(args, "skiff.net=none")
-	default:
-		args = append(args, "skiff.net=static:"+slirpGuest+","+slirpGateway+","+slirpDNS)
-	}
-	args = append(args, spec.Cmdline...)
-	if !hasTime {
-		args = append(args, "skiff.time="+strconv.FormatInt(time.Now().UnixNano(), 10))
-	}
-	return strings.Join(args, " ")
+	base := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
+	base = append(base, fastBoot[spec.Arch]...)
+	return guestCmdline(base, spec, "static:"+slirpGuest+","+slirpGateway+","+slirpDNS, time.Now())
 }

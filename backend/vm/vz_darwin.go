@@ -108,24 +108,12 @@ func entitlementHint(err error) string {
 	return ""
 }
 
-// vzCmdline is the kernel command line: the hvc0 console, the vsock agent
-// channel, skiff.net=none without a network (vz's NAT hands out addresses by
-// DHCP), then spec.Cmdline, and skiff.time unless the caller set it.
+// vzCmdline is the kernel command line under vz: the hvc0 console and the
+// vsock agent channel; the guest asks vmnet's NAT for an address by DHCP
+// (the agent's default). See guestCmdline.
 func vzCmdline(spec MachineSpec, now time.Time) string {
-	args := []string{"console=hvc0", "quiet", "panic=-1", "skiff.channel=vsock:" + strconv.Itoa(DefaultVsockPort)}
-	hasTime, hasNet := false, false
-	for _, c := range spec.Cmdline {
-		hasTime = hasTime || strings.HasPrefix(c, "skiff.time=")
-		hasNet = hasNet || strings.HasPrefix(c, "skiff.net=")
-	}
-	if !hasNet && spec.Network.Mode == NetworkNone {
-		args = append(args, "skiff.net=none")
-	}
-	args = append(args, spec.Cmdline...)
-	if !hasTime {
-		args = append(args, "skiff.time="+strconv.FormatInt(now.UnixNano(), 10))
-	}
-	return strings.Join(args, " ")
+	base := []string{"console=hvc0", "quiet", "panic=-1", "skiff.channel=vsock:" + strconv.Itoa(DefaultVsockPort)}
+	return guestCmdline(base, spec, "", now)
 }
 
 // clamp keeps v within [lo, hi] (hi = 0: no upper bound).

@@ -16,8 +16,8 @@ import (
 
 func TestVzCmdline(t *testing.T) {
 	now := time.Unix(1700000000, 5)
-	got := vzCmdline(MachineSpec{Cmdline: []string{"skiff.hostname=web", "skiff.net=dhcp"}}, now)
-	want := "console=hvc0 quiet panic=-1 skiff.channel=vsock:1024 skiff.hostname=web skiff.net=dhcp skiff.time=1700000000000000005"
+	got := vzCmdline(MachineSpec{Cmdline: []string{"skiff.hostname=web", "skiff.net=dhcp", "skiff.seed=00"}}, now)
+	want := "console=hvc0 quiet panic=-1 skiff.channel=vsock:1024 skiff.hostname=web skiff.net=dhcp skiff.seed=00 skiff.time=1700000000000000005"
 	if got != want {
 		t.Fatalf("vzCmdline =\n%s\nwant\n%s", got, want)
 	}

@@ -2,10 +2,11 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
+
+	"github.com/skiff-containers/skiff/internal/jsonstr"
 )
 
 // The log's line format, written and read here by hand on the hot path (encoding/json for the
@@ -65,7 +66,7 @@ func (le *lineEncoder) appendLine(dst []byte, t time.Time, line []byte) []byte {
 		return buf.Bytes()
 	}
 	dst = append(dst, le.prefix...)
-	dst = appendJSONString(dst, line)
+	dst = jsonstr.Append(dst, line)
 	return append(dst, "}\n"...)
 }
 
@@ -93,54 +94,10 @@ func encodeEntry(buf *bytes.Buffer, e LogEntry) error {
 	b = append(b, `","stream":"`...)
 	b = append(b, e.Stream...)
 	b = append(b, `","log":`...)
-	b = appendJSONString(b, e.Data)
+	b = jsonstr.Append(b, e.Data)
 	b = append(b, "}\n"...)
 	buf.Write(b)
 	return nil
-}
-
-// appendJSONString appends s (valid UTF-8) as a JSON string.
-func appendJSONString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i+8 <= len(s) && !needsEscape8(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-			continue
-		}
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// needsEscape8 reports whether one of the 8 bytes in x is a control character, '"' or '\\'
-// (bytes of 0x80 and above, parts of UTF-8 sequences, never are).
-func needsEscape8(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	below20 := (x - 0x20*ones) & ^x & highs
-	return below20|hasZero(x^('"'*ones))|hasZero(x^('\\'*ones)) != 0
 }
 
 func decodeEntry(b []byte) (LogEntry, error) {
@@ -229,59 +186,9 @@ func (d *entryDecoder) decodeFast(slab, b []byte) (LogEntry, []byte, bool) {
 		return e, slab, false
 	}
 	start := len(slab)
-	fail := func() (LogEntry, []byte, bool) { return e, slab[:start], false }
-	for len(body) > 0 {
-		j := bytes.IndexByte(body, '\\')
-		if j < 0 {
-			j = len(body)
-		}
-		if bytes.IndexByte(body[:j], '"') >= 0 {
-			return fail() // an unescaped quote: not ours
-		}
-		slab = append(slab, body[:j]...)
-		if j == len(body) {
-			break
-		}
-		if j+1 >= len(body) {
-			return fail()
-		}
-		switch c := body[j+1]; c {
-		case 'n':
-			slab = append(slab, '\n')
-		case 't':
-			slab = append(slab, '\t')
-		case 'r':
-			slab = append(slab, '\r')
-		case '"', '\\', '/':
-			slab = append(slab, c)
-		case 'u': // encodeEntry writes \u00XX for control characters
-			if j+6 > len(body) || body[j+2] != '0' || body[j+3] != '0' {
-				return fail()
-			}
-			hi, lo := unhex(body[j+4]), unhex(body[j+5])
-			if hi < 0 || lo < 0 || hi > 7 {
-				return fail()
-			}
-			slab = append(slab, byte(hi<<4|lo))
-			body = body[j+6:]
-			continue
-		default:
-			return fail() // \b, \f: rare, leave them to encoding/json
-		}
-		body = body[j+2:]
+	if slab, ok = jsonstr.Unquote(slab, body); !ok {
+		return e, slab, false
 	}
 	e.Data = slab[start:len(slab):len(slab)]
 	return e, slab, true
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

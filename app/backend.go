@@ -22,9 +22,9 @@ type Backend interface {
 	ResumeContainer(ctx context.Context, id string) error
 	RemoveContainer(ctx context.Context, id string, force bool) error
 	WaitContainer(ctx context.Context, id string) (int, error)
-	// Logs sends the selected lines and, with Follow, new ones until the container stops or ctx ends;
-	// then it closes the channel.
-	Logs(ctx context.Context, id string, opts LogOptions) (<-chan LogLine, error)
+	// Logs sends the selected lines in batches (never empty) and, with Follow, new ones until the
+	// container stops or ctx ends; then it closes the channel.
+	Logs(ctx context.Context, id string, opts LogOptions) (<-chan []LogLine, error)
 	ConsoleLog(ctx context.Context, id string, follow bool) (io.ReadCloser, error)
 	Attach(ctx context.Context, id string) (Stream, error)
 	Exec(ctx context.Context, id string, req ExecRequest) (Stream, error)

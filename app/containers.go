@@ -127,8 +127,8 @@ func (s *Containers) Logs(id string, q LogQuery) ([]LogLine, error) {
 		return nil, toError(err)
 	}
 	lines := []LogLine{}
-	for l := range ch {
-		lines = append(lines, l)
+	for batch := range ch {
+		lines = append(lines, batch...)
 	}
 	return lines, nil
 }
@@ -147,7 +147,7 @@ func (s *Containers) SubscribeLogs(id string, q LogQuery) (string, error) {
 			return nil, err
 		}
 		return func(emit func(string, any)) {
-			batch(ctx, ch, func(l LogLine) int { return len(l.Data) + 40 }, func(ls []LogLine) { emit(name, ls) })
+			batchSlices(ctx, ch, func(l LogLine) int { return len(l.Data) + 40 }, func(ls []LogLine) { emit(name, ls) })
 			emit(name+":end", StreamEnd{})
 		}, nil
 	})

@@ -393,8 +393,8 @@ func (c *cliCtx) logs(ctx context.Context, cl *bridge.Client, id string, q app.L
 		if ev.Name == sub.Name+":end" {
 			return nil
 		}
-		var lines []app.LogLine
-		if err := json.Unmarshal(ev.Data, &lines); err != nil {
+		lines, err := app.DecodeLogLines(ev.Data)
+		if err != nil {
 			return fmt.Errorf("decoding logs: %w", err)
 		}
 		for _, l := range lines {

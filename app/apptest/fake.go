@@ -292,14 +292,14 @@ func (f *Fake) WaitContainer(ctx context.Context, id string) (int, error) {
 }
 
 // Logs implements app.Backend.
-func (f *Fake) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan app.LogLine, error) {
+func (f *Fake) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan []app.LogLine, error) {
 	f.mu.Lock()
 	c, err := f.get(id)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan app.LogLine)
+	out := make(chan []app.LogLine)
 	f.ActiveStreams.Add(1)
 	go func() {
 		defer f.ActiveStreams.Add(-1)
@@ -312,13 +312,15 @@ func (f *Fake) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan ap
 		f.mu.Unlock()
 		for {
 			f.mu.Lock()
-			lines := c.logs[sent:]
+			lines := c.logs[sent:len(c.logs):len(c.logs)]
 			changed, state := c.changed, c.c.State
 			f.mu.Unlock()
-			for _, l := range lines {
+			for len(lines) > 0 { // in batches of up to 1000, as a backend reads them
+				n := min(len(lines), 1000)
 				select {
-				case out <- l:
-					sent++
+				case out <- lines[:n]:
+					sent += n
+					lines = lines[n:]
 				case <-ctx.Done():
 					return
 				}

@@ -190,7 +190,11 @@ func (c *Client) readLoop() {
 	var err error
 	for {
 		var m message
-		if err = c.ws.ReadJSON(&m); err != nil {
+		var raw []byte
+		if _, raw, err = c.ws.ReadMessage(); err != nil {
+			break
+		}
+		if err = parseMessage(raw, &m); err != nil {
 			break
 		}
 		if m.Event != "" {

@@ -12,9 +12,11 @@
 package bridge
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/internal/jsonstr"
 )
 
 // SocketName is the bridge's socket file in the data dir.
@@ -34,6 +36,40 @@ type message struct {
 	Error  *app.Error      `json:"error,omitempty"`
 	Event  string          `json:"event,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// appendJSON appends m as JSON. An event is framed by hand around its data (already JSON), which
+// encoding/json would scan again to compact it.
+func (m *message) appendJSON(b []byte) []byte {
+	if m.Event == "" || m.ID != 0 || m.Result != nil || m.Error != nil {
+		enc, _ := json.Marshal(m)
+		return append(b, enc...)
+	}
+	b = append(b, `{"event":`...)
+	b = jsonstr.Append(b, m.Event)
+	if len(m.Data) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, m.Data...)
+	}
+	return append(b, '}')
+}
+
+// parseMessage reads what appendJSON writes: events by hand, the rest with encoding/json.
+func parseMessage(raw []byte, m *message) error {
+	if rest, ok := bytes.CutPrefix(raw, []byte(`{"event":"`)); ok {
+		if i := bytes.IndexAny(rest, `"\`); i > 0 && rest[i] == '"' {
+			name, rest := rest[:i], rest[i+1:]
+			if data, ok := bytes.CutPrefix(rest, []byte(`,"data":`)); ok && len(data) > 1 && data[len(data)-1] == '}' {
+				*m = message{Event: string(name), Data: data[:len(data)-1]}
+				return nil
+			}
+			if string(rest) == "}" {
+				*m = message{Event: string(name)}
+				return nil
+			}
+		}
+	}
+	return json.Unmarshal(raw, m)
 }
 
 // Health is the reply of GET /api/health.

@@ -221,7 +221,7 @@ func (s *Server) serveConn(ctx context.Context, ws *websocket.Conn) {
 			select {
 			case m := <-out:
 				ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-				if err := ws.WriteJSON(m); err != nil {
+				if err := ws.WriteMessage(websocket.TextMessage, m.appendJSON(nil)); err != nil {
 					return
 				}
 			case <-ctx.Done():
@@ -236,7 +236,13 @@ func (s *Server) serveConn(ctx context.Context, ws *websocket.Conn) {
 		}
 	}
 	sink := app.EventSinkFunc(func(name string, data any) {
-		raw, err := json.Marshal(data)
+		var raw []byte
+		var err error
+		if ls, ok := data.([]app.LogLine); ok {
+			raw = app.AppendLogLines(nil, ls) // the one high-volume stream
+		} else {
+			raw, err = json.Marshal(data)
+		}
 		if err != nil {
 			s.log.Warn("encoding an event", zap.String("event", name), zap.Error(err))
 			return

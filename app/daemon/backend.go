@@ -199,17 +199,17 @@ func (b *Backend) WaitContainer(ctx context.Context, id string) (int, error) {
 }
 
 // Logs implements app.Backend.
-func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan app.LogLine, error) {
-	in, err := b.e.Logs(ctx, id, engine.LogOptions{Follow: o.Follow, Tail: o.Tail, Since: o.Since, Until: o.Until, Stdout: o.Stdout, Stderr: o.Stderr})
+func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan []app.LogLine, error) {
+	in, err := b.e.LogBatches(ctx, id, engine.LogOptions{Follow: o.Follow, Tail: o.Tail, Since: o.Since, Until: o.Until, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		return nil, classify(err)
 	}
-	out := make(chan app.LogLine, 64)
+	out := make(chan []app.LogLine, 4)
 	go func() {
 		defer close(out)
-		for l := range in {
+		for batch := range in {
 			select {
-			case out <- app.LogLine{Time: l.Time, Stream: l.Stream, Data: string(l.Data)}:
+			case out <- logLines(batch):
 			case <-ctx.Done():
 				for range in { // let the engine's goroutine end
 				}
@@ -218,6 +218,25 @@ func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan
 		}
 	}()
 	return out, nil
+}
+
+// logLines converts a batch: one string holds the data of every line, each line's Data is a part.
+func logLines(batch []engine.LogEntry) []app.LogLine {
+	n := 0
+	for _, e := range batch {
+		n += len(e.Data)
+	}
+	all := make([]byte, 0, n)
+	for _, e := range batch {
+		all = append(all, e.Data...)
+	}
+	s := string(all)
+	ls := make([]app.LogLine, len(batch))
+	for i, e := range batch {
+		ls[i] = app.LogLine{Time: e.Time, Stream: e.Stream, Data: s[:len(e.Data)]}
+		s = s[len(e.Data):]
+	}
+	return ls
 }
 
 // ConsoleLog implements app.Backend.

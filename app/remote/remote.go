@@ -138,13 +138,13 @@ func rfc(t time.Time) string {
 }
 
 // Logs implements app.Backend.
-func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan app.LogLine, error) {
+func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan []app.LogLine, error) {
 	q := app.LogQuery{Tail: o.Tail, Since: rfc(o.Since), Until: rfc(o.Until), Stdout: o.Stdout, Stderr: o.Stderr, Follow: o.Follow}
 	sub, err := b.c.Subscribe(ctx, "Containers.SubscribeLogs", id, q)
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan app.LogLine, 64)
+	out := make(chan []app.LogLine, 4)
 	go func() {
 		defer close(out)
 		defer sub.Close(context.Background())
@@ -153,14 +153,14 @@ func (b *Backend) Logs(ctx context.Context, id string, o app.LogOptions) (<-chan
 			if err != nil || !ok || ev.Name == sub.Name+":end" {
 				return
 			}
-			var ls []app.LogLine
-			json.Unmarshal(ev.Data, &ls)
-			for _, l := range ls {
-				select {
-				case out <- l:
-				case <-ctx.Done():
-					return
-				}
+			ls, _ := app.DecodeLogLines(ev.Data)
+			if len(ls) == 0 {
+				continue
+			}
+			select {
+			case out <- ls:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()

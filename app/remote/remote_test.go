@@ -56,8 +56,8 @@ func TestRemoteBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for range logs {
-		n++
+	for batch := range logs {
+		n += len(batch)
 	}
 	if n != 100 {
 		t.Errorf("%d log lines, want 100", n)

@@ -140,16 +140,18 @@ export class FrameBatcher<T> {
   private max: number;
   /** dropped counts items discarded because more than `max` waited for one frame. */
   dropped = 0;
-  private minInterval: number;
+  private minInterval: (pending: number) => number;
   private last = -Infinity;
   /**
-   * max bounds the queue; minInterval (ms) spaces flushes out under a flood (a 30 fps log view is
-   * smooth to read and costs half the rendering of 60).
+   * max bounds the queue; minInterval (ms, or a function of how many items wait) spaces flushes out
+   * under a flood: when every flush replaces all the rows in view anyway, fewer of them cost less and
+   * show as much.
    */
-  constructor(flush: (items: T[]) => void, schedule?: (cb: () => void) => void, max = 100_000, minInterval = 0) {
+  constructor(flush: (items: T[]) => void, schedule?: (cb: () => void) => void, max = 100_000,
+    minInterval: number | ((pending: number) => number) = 0) {
     this.flushFn = flush;
     this.max = max;
-    this.minInterval = minInterval;
+    this.minInterval = typeof minInterval === 'number' ? () => minInterval : minInterval;
     this.schedule = schedule ?? (typeof requestAnimationFrame === 'function'
       ? (cb) => { requestAnimationFrame(() => cb()); }
       : (cb) => { setTimeout(cb, 16); });
@@ -168,7 +170,7 @@ export class FrameBatcher<T> {
   }
   flush() {
     const now = typeof performance === 'undefined' ? Date.now() : performance.now();
-    if (this.minInterval > 0 && now - this.last < this.minInterval && this.q.length) {
+    if (this.q.length && now - this.last < this.minInterval(this.q.length)) {
       this.schedule(() => this.flush()); // too soon: the next frame
       return;
     }

@@ -81,6 +81,23 @@ describe('FrameBatcher spacing', () => {
     expect(got).toEqual([[1]]);
     expect(frames).toHaveLength(1); // still scheduled, once
   });
+
+  it('spaces flushes by how many items wait', () => {
+    const frames: (() => void)[] = [];
+    const got: number[][] = [];
+    // Few waiting: every frame; many: not within 10 s of the last flush.
+    const fb = new FrameBatcher<number>((xs) => got.push(xs), (cb) => frames.push(cb), 100, (n) => (n > 2 ? 10_000 : 0));
+    fb.push([1]);
+    frames.shift()!();
+    fb.push([2]);
+    frames.shift()!();
+    expect(got).toEqual([[1], [2]]);
+    fb.push([3, 4, 5]);
+    frames.shift()!();
+    expect(got).toHaveLength(2);
+    expect(fb.pending).toBe(3);
+    expect(frames).toHaveLength(1);
+  });
 });
 
 describe('ansi', () => {

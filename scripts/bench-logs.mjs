@@ -15,9 +15,14 @@
 //   RATE=10000 BENCH_SECONDS=30 node scripts/bench-logs.mjs
 //   node scripts/bench-logs.mjs --trace /tmp/logs-trace.json   # also a Chromium performance trace,
 //                                              # summarised (long tasks: wall vs thread time, by event)
+//   node scripts/bench-logs.mjs --rt           # diagnosis, as root: Chromium's processes (only them) get
+//                                              # SCHED_RR, so a busy machine cannot delay its frames;
+//                                              # long frames left are the page's own
 //
 // Needs frontend/node_modules (npm ci) and a built frontend (npm run build) — the real stack serves the
 // UI embedded in the skiff binary, built here unless $SKIFF_BIN names one.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +34,34 @@ const { startTrace, summariseTrace } = await import(path.join(fe, 'tests/e2e/tra
 const RATE = +(process.env.RATE ?? 10000);
 const SECS = +(process.env.BENCH_SECONDS ?? 30);
 const fake = process.argv.includes('--fake');
+const rt = process.argv.includes('--rt');
 const traceAt = process.argv.indexOf('--trace');
 const traceFile = traceAt > 0 ? (process.argv[traceAt + 1] ?? '') : null;
+
+// browserPids lists Chromium's processes: our children named chromium and all their descendants.
+function browserPids() {
+  const kids = new Map();
+  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const [, comm, rest] = /^\d+ \((.*)\) (.*)$/s.exec(stat);
+      const ppid = +rest.split(' ')[1];
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push({ pid: +d, comm });
+    } catch { /* gone */ }
+  }
+  const out = [];
+  const walk = (pid) => { for (const k of kids.get(pid) ?? []) { out.push(k.pid); walk(k.pid); } };
+  for (const k of kids.get(process.pid) ?? []) if (k.comm.startsWith('chrom')) { out.push(k.pid); walk(k.pid); }
+  return out;
+}
+
+// realtime gives every thread of these processes SCHED_RR priority 1 (the kernel still caps
+// real-time tasks at sched_rt_runtime_us of each period).
+function realtime(pids) {
+  for (const pid of pids) execFileSync('chrt', ['-a', '-r', '-p', '1', String(pid)], { stdio: 'ignore' });
+  console.error(`bench-logs: SCHED_RR for Chromium's ${pids.length} processes`);
+}
 
 let cleanup = async () => {};
 let url;
@@ -68,6 +99,7 @@ try {
     });
   }
   await page.goto(`${url}#/containers/${encodeURIComponent(id)}`);
+  if (rt) realtime(browserPids());
   await page.evaluate((r) => (window.__rate = r), RATE);
   await page.waitForSelector('[data-testid="log-viewport"]');
   // Instrument the page: frames, long frames, and the newest line on screen.
@@ -132,12 +164,15 @@ try {
   const cpu0 = process.cpuUsage();
   const trace = traceFile !== null ? await startTrace(page) : null;
   const t0 = Date.now();
-  const waitFor = (SECS + (fake ? 0 : 30)) * 1000; // the real container boots first
-  while (Date.now() - t0 < waitFor) {
+  // The fake stops after SECS. The container may print slower than RATE on a busy machine: wait until
+  // its last line shows, or nothing new has come for 20 s.
+  let seen = -1;
+  let seenAt = Date.now();
+  while (Date.now() - t0 < (fake ? SECS : SECS + 300) * 1000) {
     await page.waitForTimeout(1000);
     const last = await page.evaluate(() => window.__bench.last ?? -1);
-    if (!fake && last >= RATE * SECS - 1) break;
-    if (fake && Date.now() - t0 >= SECS * 1000) break;
+    if (last !== seen) { seen = last; seenAt = Date.now(); }
+    if (!fake && (last >= RATE * SECS - 1 || (last >= 0 && Date.now() - seenAt > 20_000))) break;
   }
   await page.waitForTimeout(1500);
   const m1 = await metrics();
@@ -151,11 +186,16 @@ try {
   const d = (k) => Math.round((m1[k] - m0[k]) * 1000);
   const wall = d('Timestamp');
   const expectLast = fake ? null : RATE * SECS - 1;
+  // Lines the view was shown before its first frame (the subscription's tail) are not counted.
+  const firstLine = r.offset ?? NaN;
   const summary = {
-    mode: fake ? 'fake bridge' : 'skiff serve + QEMU',
+    mode: (fake ? 'fake bridge' : 'skiff serve + QEMU') + (rt ? ', Chromium SCHED_RR' : ''),
     loadAverage: os.loadavg().map((x) => +x.toFixed(1)), cpus: os.cpus().length,
     rate: RATE, seconds: SECS, linesSeen: r.lines, frames: r.gaps.length,
-    droppedLines: r.missing + (expectLast !== null && r.last !== undefined && r.last < expectLast ? expectLast - r.last : 0),
+    firstLine, lastLine: r.last ?? NaN,
+    droppedLines: r.missing, // lines between the first and the newest one seen that never showed
+    notSeenByEnd: expectLast !== null ? expectLast - (r.last ?? -1) : 0,
+    elapsedMs: Date.now() - t0,
     lagMsP50: pct(lags, 50), lagMsP95: pct(lags, 95), lagMsMax: lags.at(-1) ?? NaN,
     frameMsP95: Math.round(pct(gaps, 95)), frameMsMax: Math.round(gaps.at(-1) ?? NaN),
     framesOver100ms: gaps.filter((g) => g > 100).length,
@@ -175,12 +215,12 @@ try {
   };
   await page.screenshot({ path: path.join(process.env.TMPDIR ?? '/tmp', 'bench-logs.png') });
   console.log(JSON.stringify(summary, null, 2));
-  const ok = summary.lagMsP95 < 1000 && summary.frameMsMax < 100 && summary.droppedLines === 0;
+  const ok = summary.lagMsP95 < 1000 && summary.frameMsMax < 100 && summary.droppedLines === 0 && summary.notSeenByEnd === 0;
   console.log(`bench-logs: lag p50 ${summary.lagMsP50} / p95 ${summary.lagMsP95} ms (target < 1000); ` +
     `frames p95 ${summary.frameMsP95} / longest ${summary.frameMsMax} ms (target < 100; LoAF ${summary.longestAnimationFrameMs} ms); ` +
-    `dropped ${summary.droppedLines}; renderer main-thread CPU ${summary.renderer.mainThreadCpuMs} ms in ${wall} ms; ` +
+    `dropped ${summary.droppedLines}, not shown by the end ${summary.notSeenByEnd}; renderer main-thread CPU ${summary.renderer.mainThreadCpuMs} ms in ${wall} ms; ` +
     `load ${summary.loadAverage.join(' ')} — ${ok ? 'within targets' : 'OUTSIDE targets'}`);
-  if (summary.droppedLines !== 0) process.exitCode = 1;
+  if (summary.droppedLines !== 0 || summary.notSeenByEnd !== 0) process.exitCode = 1;
 } finally {
   await b.close();
   await cleanup();

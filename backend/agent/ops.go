@@ -131,6 +131,11 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 		return nil
 	}
 	tcp := tc.(*net.TCPConn)
+	read, write := tcp.Read, tcp.Write
+	if rc, ok := nonBlocking(tcp); ok {
+		read = func(b []byte) (int, error) { return rawRead(rc, b) }
+		write = func(b []byte) (int, error) { return rawWrite(rc, b) }
+	}
 	upDone := make(chan struct{})
 	go func() { // host → guest
 		defer close(upDone)
@@ -142,7 +147,7 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 			}
 			switch v := m.(type) {
 			case agentproto.Data:
-				if _, err := tcp.Write(v); err != nil {
+				if _, err := write(v); err != nil {
 					return
 				}
 			case agentproto.DataEOF:
@@ -156,7 +161,7 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 	}()
 	buf := make([]byte, agentproto.HeaderSize+256<<10)
 	for { // guest → host
-		n, err := tcp.Read(buf[agentproto.HeaderSize:])
+		n, err := read(buf[agentproto.HeaderSize:])
 		if n > 0 {
 			if c.SendRaw(agentproto.TypeData, buf[:agentproto.HeaderSize+n]) != nil {
 				break

@@ -129,8 +129,12 @@ func serveProcess(log *zap.Logger, c *agentproto.Conn, pid int, exited <-chan un
 		defer outputs.Done()
 		buf := make([]byte, agentproto.HeaderSize+agentproto.MaxFrameSize)
 		broken := false
+		read := f.Read
+		if rc, ok := nonBlocking(f); ok {
+			read = func(b []byte) (int, error) { return rawRead(rc, b) }
+		}
 		for {
-			n, err := f.Read(buf[agentproto.HeaderSize:])
+			n, err := read(buf[agentproto.HeaderSize:])
 			if n > 0 && !broken {
 				if c.SendRaw(t, buf[:agentproto.HeaderSize+n]) != nil {
 					broken = true // keep draining so the process never blocks on a full pipe

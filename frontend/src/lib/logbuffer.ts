@@ -97,6 +97,17 @@ export class LogBuffer {
   /** at returns the i-th visible line (0 = oldest). */
   at(i: number): Entry | undefined { return this.view[this.viewStart + i]; }
 
+  /** indexOfSeq returns the index of the first visible line whose seq is at least `seq`. */
+  indexOfSeq(seq: number): number {
+    let lo = this.viewStart;
+    let hi = this.view.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.view[mid].seq < seq) lo = mid + 1; else hi = mid;
+    }
+    return lo - this.viewStart;
+  }
+
   setFilter(f: Filter) {
     const search = f.search.toLowerCase();
     this.filter = { ...f, search };

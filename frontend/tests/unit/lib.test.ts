@@ -42,6 +42,18 @@ describe('LogBuffer', () => {
     expect(b.total).toBe(26);
   });
 
+  it('finds a line by seq among the visible ones, after evictions and filtering', () => {
+    const b = new LogBuffer(10);
+    for (let i = 0; i < 25; i++) b.append([line(i, i % 2 ? 'stderr' : 'stdout')]);
+    expect(b.indexOfSeq(15)).toBe(0);
+    expect(b.indexOfSeq(20)).toBe(5);
+    expect(b.indexOfSeq(3)).toBe(0); // evicted: the oldest left
+    expect(b.indexOfSeq(99)).toBe(10);
+    b.setFilter({ search: '', stdout: false, stderr: true });
+    expect(b.indexOfSeq(17)).toBe(1); // 15, 17, …
+    expect(b.indexOfSeq(18)).toBe(2);
+  });
+
   it('evicts filtered entries too when the bound is hit', () => {
     const b = new LogBuffer(10);
     b.setFilter({ search: '', stdout: false, stderr: true });

@@ -111,6 +111,9 @@ func decodeEntry(b []byte) (LogEntry, error) {
 type entryDecoder struct {
 	lastTime []byte
 	t        time.Time
+	head     []byte // the last fast-decoded line up to its text: {"time":"…","stream":"…","log":"
+	headTime time.Time
+	stream   string // of head
 }
 
 // decodeLines decodes complete lines (b ends with a newline); the entries' Data share one new
@@ -150,36 +153,42 @@ func (d *entryDecoder) decode(slab, line []byte) (LogEntry, []byte, error) {
 // decodeFast parses the lines encodeEntry writes by hand; anything else goes to encoding/json.
 func (d *entryDecoder) decodeFast(slab, b []byte) (LogEntry, []byte, bool) {
 	var e LogEntry
-	rest, ok := bytes.CutPrefix(b, []byte(`{"time":"`))
-	if !ok {
-		return e, slab, false
-	}
-	i := bytes.IndexByte(rest, '"')
-	if i < 0 {
-		return e, slab, false
-	}
-	if ts := rest[:i]; bytes.Equal(ts, d.lastTime) {
-		e.Time = d.t
+	var rest []byte
+	if len(d.head) > 0 && bytes.HasPrefix(b, d.head) {
+		// Same time and stream as the line before (the lines of one read share them).
+		e.Time, e.Stream, rest = d.headTime, d.stream, b[len(d.head):]
 	} else {
-		t, err := time.Parse(time.RFC3339Nano, string(ts))
-		if err != nil {
+		var ok bool
+		if rest, ok = bytes.CutPrefix(b, []byte(`{"time":"`)); !ok {
 			return e, slab, false
 		}
-		e.Time, d.t, d.lastTime = t, t, append(d.lastTime[:0], ts...)
+		i := bytes.IndexByte(rest, '"')
+		if i < 0 {
+			return e, slab, false
+		}
+		if ts := rest[:i]; bytes.Equal(ts, d.lastTime) {
+			e.Time = d.t
+		} else {
+			t, err := time.Parse(time.RFC3339Nano, string(ts))
+			if err != nil {
+				return e, slab, false
+			}
+			e.Time, d.t, d.lastTime = t, t, append(d.lastTime[:0], ts...)
+		}
+		if rest, ok = bytes.CutPrefix(rest[i:], []byte(`","stream":"`)); !ok {
+			return e, slab, false
+		}
+		switch {
+		case bytes.HasPrefix(rest, []byte(`stdout","log":"`)):
+			e.Stream = "stdout"
+		case bytes.HasPrefix(rest, []byte(`stderr","log":"`)):
+			e.Stream = "stderr"
+		default:
+			return e, slab, false
+		}
+		rest = rest[len(`stdout","log":"`):]
+		d.head, d.headTime, d.stream = append(d.head[:0], b[:len(b)-len(rest)]...), e.Time, e.Stream
 	}
-	rest, ok = bytes.CutPrefix(rest[i:], []byte(`","stream":"`))
-	if !ok {
-		return e, slab, false
-	}
-	switch {
-	case bytes.HasPrefix(rest, []byte(`stdout","log":"`)):
-		e.Stream = "stdout"
-	case bytes.HasPrefix(rest, []byte(`stderr","log":"`)):
-		e.Stream = "stderr"
-	default:
-		return e, slab, false
-	}
-	rest = rest[len(`stdout","log":"`):]
 	rest = bytes.TrimRight(rest, "\n")
 	body, ok := bytes.CutSuffix(rest, []byte(`"}`))
 	if !ok {

@@ -220,10 +220,13 @@ func (s *logStore) read(ctx context.Context, opts LogOptions, out chan<- []LogEn
 		if err := rd.each(fwd); err != nil {
 			return err
 		}
-		for _, f := range pending {
+		for j, f := range pending {
 			rd.f.Close()
 			rd = newEntryReader(f)
 			if err := rd.each(fwd); err != nil {
+				for _, f := range pending[j+1:] {
+					f.Close()
+				}
 				return err
 			}
 		}

@@ -7,11 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"golang.org/x/sys/unix"
 )
+
+// The helper must exec the workload from the main thread: in host mode the
+// agent forks it with Pdeathsig, which the kernel keeps per thread, and an
+// execve from another thread makes that thread the process with no death
+// signal — a workload that outlives its agent. The main goroutine runs on
+// the main thread during init; locking it here keeps it there.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == InitArg {
+		runtime.LockOSThread()
+	}
+}
 
 // MaybeContainerInit runs the container init helper and never returns when
 // this process was started as one (argv[1] == InitArg); otherwise it

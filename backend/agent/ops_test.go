@@ -404,3 +404,48 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("agent exit code %d", a.cmd.ProcessState.ExitCode())
 	}
 }
+
+// A host-mode workload dies with its agent (Pdeathsig), whichever OS thread
+// the container init helper's Go runtime had it on before exec: several
+// rounds, since a helper that execs from the wrong thread loses the signal
+// only sometimes.
+func TestWorkloadDiesWithHostAgent(t *testing.T) {
+	for round := 0; round < 4; round++ {
+		a := startAgent(t)
+		wl, lines := a.runWorkload(t, agentproto.ProcessSpec{Args: []string{"sh", "-c", "echo up; exec sleep 1000"}})
+		lines.waitFor(t, "up")
+		pid := wl.PID()
+		if pid <= 0 {
+			t.Fatalf("workload pid %d", pid)
+		}
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				_ = killPID(pid)
+				t.Fatalf("round %d: workload %d outlived its killed agent", round, pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+func killPID(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}

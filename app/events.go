@@ -142,6 +142,21 @@ func (h *hub) close() {
 // BatchBytes (as measured by size), no bigger than needed. It returns when in is closed (after a
 // last flush) or ctx ends.
 func batch[T any](ctx context.Context, in <-chan T, size func(T) int, flush func([]T)) {
+	batchEach(ctx, in, func(v T, add func(T)) { add(v) }, size, flush)
+}
+
+// batchSlices is batch for a source that already sends batches: their items are regrouped
+// without a channel operation per item.
+func batchSlices[T any](ctx context.Context, in <-chan []T, size func(T) int, flush func([]T)) {
+	batchEach(ctx, in, func(vs []T, add func(T)) {
+		for _, v := range vs {
+			add(v)
+		}
+	}, size, flush)
+}
+
+// batchEach is the loop of batch and batchSlices: each hands every item of a message to add.
+func batchEach[M, T any](ctx context.Context, in <-chan M, each func(M, func(T)), size func(T) int, flush func([]T)) {
 	var (
 		buf   []T
 		bytes int
@@ -156,22 +171,25 @@ func batch[T any](ctx context.Context, in <-chan T, size func(T) int, flush func
 		}
 		timer.Stop()
 	}
+	add := func(v T) {
+		if len(buf) == 0 {
+			timer.Reset(BatchInterval)
+		}
+		buf = append(buf, v)
+		if bytes += size(v); bytes >= BatchBytes {
+			send()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case v, ok := <-in:
+		case m, ok := <-in:
 			if !ok {
 				send()
 				return
 			}
-			if len(buf) == 0 {
-				timer.Reset(BatchInterval)
-			}
-			buf = append(buf, v)
-			if bytes += size(v); bytes >= BatchBytes {
-				send()
-			}
+			each(m, add)
 		case <-timer.C:
 			send()
 		}

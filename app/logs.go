@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"slices"
 	"time"
@@ -144,52 +143,5 @@ func closingQuote(s []byte) int {
 			return i
 		}
 		off = i + 1
-	}
-}
-
-// batchSlices is batch for a source that already sends batches: it regroups their items into
-// batches no older than BatchInterval and, past BatchBytes (as measured by size), no bigger than
-// needed, without a channel operation per item.
-func batchSlices[T any](ctx context.Context, in <-chan []T, size func(T) int, flush func([]T)) {
-	var (
-		buf    []T
-		nbytes int
-		timer  = time.NewTimer(time.Hour)
-		armed  bool
-	)
-	timer.Stop()
-	defer timer.Stop()
-	send := func() {
-		if len(buf) > 0 {
-			flush(buf)
-			buf, nbytes = nil, 0
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case vs, ok := <-in:
-			if !ok {
-				send()
-				return
-			}
-			for _, v := range vs {
-				buf = append(buf, v)
-				if nbytes += size(v); nbytes >= BatchBytes {
-					send()
-				}
-			}
-			if len(buf) == 0 && armed {
-				timer.Stop()
-				armed = false
-			} else if len(buf) > 0 && !armed {
-				timer.Reset(BatchInterval)
-				armed = true
-			}
-		case <-timer.C:
-			armed = false
-			send()
-		}
 	}
 }

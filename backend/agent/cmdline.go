@@ -24,6 +24,11 @@ type bootConfig struct {
 	Seed      []byte // entropy from the host
 	// ExitWithWorkload powers the VM off once the workload has exited.
 	ExitWithWorkload bool
+	// Template boots a snapshot template: the agent initialises the guest
+	// up to the container's own parts, says so on the channel and waits
+	// there, across the snapshot, for each restored VM's own keys
+	// (awaitRestore).
+	Template bool
 }
 
 const (
@@ -34,8 +39,13 @@ const (
 // parseCmdline reads the skiff.* keys of a kernel command line. Unknown
 // keys are ignored; malformed values of known keys are errors.
 func parseCmdline(s string) (bootConfig, error) {
-	c := bootConfig{Channel: "virtio-serial", PortName: defaultPortName, VsockPort: defaultVsockPort,
-		Hostname: "skiff", RootTag: "rootfs", Net: "dhcp"}
+	return parseCmdlineOnto(bootConfig{Channel: "virtio-serial", PortName: defaultPortName,
+		VsockPort: defaultVsockPort, Hostname: "skiff", RootTag: "rootfs", Net: "dhcp"}, s)
+}
+
+// parseCmdlineOnto reads the skiff.* keys of s over c: a key s gives
+// replaces c's value, the others stay.
+func parseCmdlineOnto(c bootConfig, s string) (bootConfig, error) {
 	for _, field := range strings.Fields(s) {
 		key, val, _ := strings.Cut(field, "=")
 		switch key {
@@ -101,6 +111,8 @@ func parseCmdline(s string) (bootConfig, error) {
 				return c, fmt.Errorf("skiff.exit=%s: want workload", val)
 			}
 			c.ExitWithWorkload = val == "workload"
+		case "skiff.template":
+			c.Template = val == "1"
 		}
 	}
 	return c, nil

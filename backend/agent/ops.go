@@ -40,7 +40,14 @@ func (a *Agent) shareSource(tag string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := unix.Mount(tag, dir, "virtiofs", 0, ""); err != nil {
+	// A restored VM's shares are hot-plugged: a device may still be
+	// probing. ENOENT/EINVAL: no such tag (yet).
+	err := unix.Mount(tag, dir, "virtiofs", 0, "")
+	for deadline := time.Now().Add(5 * time.Second); (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL)) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		err = unix.Mount(tag, dir, "virtiofs", 0, "")
+	}
+	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
 			return "", fmt.Errorf("mounting virtiofs share %q: %v: %w", tag, err, errNotFound)
 		}

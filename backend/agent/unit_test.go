@@ -3,8 +3,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,6 +55,47 @@ func TestParseCmdline(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
+}
+
+// A restored VM's keys go over its template's: what the line gives
+// replaces, the rest (channel, network) stays.
+func TestRestoreKeys(t *testing.T) {
+	tmpl, err := parseCmdline("skiff.channel=virtio-serial:ch0 skiff.net=static:10.0.2.15/24,10.0.2.2 skiff.template=1 " +
+		"skiff.time=1000 skiff.seed=00")
+	if err != nil || !tmpl.Template {
+		t.Fatalf("template: %+v %v", tmpl, err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("skiff.hostname=web skiff.time=2000 skiff.seed=ff01 skiff.exit=workload\n")
+	line, err := readRestoreLine(&eofThen{r: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseCmdlineOnto(tmpl, line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != "web" || c.Time != time.Unix(0, 2000) || !bytes.Equal(c.Seed, []byte{0xff, 1}) || !c.ExitWithWorkload ||
+		c.PortName != "ch0" || c.Net != "static" || c.Static == nil {
+		t.Fatalf("restored: %+v", c)
+	}
+	if _, err := readRestoreLine(strings.NewReader(strings.Repeat("x", maxRestore+1))); err == nil {
+		t.Fatal("an endless line was taken")
+	}
+}
+
+// eofThen reads EOF once (a port with no host yet), then r.
+type eofThen struct {
+	r    io.Reader
+	done bool
+}
+
+func (e *eofThen) Read(b []byte) (int, error) {
+	if !e.done {
+		e.done = true
+		return 0, io.EOF
+	}
+	return e.r.Read(b)
 }
 
 func TestModuleOrderAndLoading(t *testing.T) {

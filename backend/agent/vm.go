@@ -37,23 +37,20 @@ func VMMain() {
 		log.Error("kernel command line", zap.Error(cerr)) // carry on with what parsed
 	}
 	log.Debug("agent started")
-	if err := vmInit(log, boot); err != nil {
+	if err := vmInit(console, log, boot); err != nil {
 		log.Error("boot failed", zap.Error(err))
 		powerOff(log)
 	}
 	powerOff(log)
 }
 
-func vmInit(log *zap.Logger, boot bootConfig) error {
+func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	start := time.Now()
-	if !boot.Time.IsZero() {
-		ts := unix.NsecToTimespec(boot.Time.UnixNano())
-		if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
-			log.Warn("setting the clock", zap.Error(err))
-		}
-	}
+	setClock(log, boot.Time)
+	// A template loads every driver before its snapshot: in the VMs
+	// restored from it they cost nothing.
 	if err := loadModules(log, "/lib/modules", func(name string) bool {
-		return unneededModule(name, boot) || lateModule(name, boot)
+		return unneededModule(name, boot) || (!boot.Template && lateModule(name, boot))
 	}); err != nil {
 		log.Warn("loading modules", zap.Error(err))
 	}
@@ -70,6 +67,24 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 		}
 		netDone <- c
 	}()
+	var first net.Listener // the channel a restored VM already speaks on
+	if boot.Template {
+		c := <-netDone // the network's set-up is part of the snapshot
+		netDone <- c
+		var err error
+		if boot, first, err = awaitRestore(log, boot); err != nil {
+			return err
+		}
+		log = consoleLogger(console, boot.Debug)
+		start = time.Now()
+		setClock(log, boot.Time)
+		seedEntropy(log, boot.Seed)
+		reseedCRNG(log)
+		if err := unix.Sethostname([]byte(boot.Hostname)); err != nil {
+			log.Warn("hostname", zap.Error(err))
+		}
+		log.Debug("restored from a snapshot")
+	}
 	if err := mountRoot(boot.RootTag); err != nil {
 		return err
 	}
@@ -99,6 +114,9 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 	// Drivers nothing at boot needs load behind the first requests, on a
 	// thread of the lowest priority so that the workload's start goes first.
 	go func() {
+		if boot.Template {
+			return // loaded before the snapshot
+		}
 		runtime.LockOSThread()                         // never unlocked: the thread ends with the goroutine
 		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19) // 0: this thread
 		if err := loadModules(log, "/lib/modules", func(name string) bool {
@@ -121,7 +139,11 @@ func vmInit(log *zap.Logger, boot bootConfig) error {
 	// quietly until one is (the workload keeps running meanwhile).
 	quiet := false
 	for ctx.Err() == nil {
-		l, err := openChannel(boot)
+		l, err := first, error(nil)
+		if first == nil {
+			l, err = openChannel(boot)
+		}
+		first = nil
 		if err != nil {
 			log.Error("agent channel", zap.Error(err))
 			time.Sleep(500 * time.Millisecond)
@@ -147,18 +169,25 @@ func openChannel(boot bootConfig) (net.Listener, error) {
 	if boot.Channel == "vsock" {
 		return listenVsock(boot.VsockPort)
 	}
-	var dev string
-	var err error
-	for i := 0; i < 100; i++ { // the port appears once virtio_console has probed
-		if dev, err = findVirtioPort("/sys/class/virtio-ports", boot.PortName); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	dev, err := waitVirtioPort(boot.PortName)
 	if err != nil {
 		return nil, err
 	}
 	return serialListener(dev)
+}
+
+// waitVirtioPort returns the /dev node of the virtio-serial port named
+// name, once virtio_console has probed it.
+func waitVirtioPort(name string) (string, error) {
+	var dev string
+	var err error
+	for i := 0; i < 100; i++ { // the port appears once virtio_console has probed
+		if dev, err = findVirtioPort("/sys/class/virtio-ports", name); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return dev, err
 }
 
 // mountEarly mounts the pseudo filesystems PID 1 needs. Errors are
@@ -320,11 +349,13 @@ func mountRoot(tag string) error {
 		return err
 	}
 	var err error
-	for i := 0; i < 100; i++ { // virtiofs may still be probing
-		if err = unix.Mount(tag, vmRoot, "virtiofs", 0, ""); err == nil {
+	// virtiofs may still be probing, or (restored VM) the device is still
+	// being hot-plugged.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err = unix.Mount(tag, vmRoot, "virtiofs", 0, ""); err == nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err != nil {
 		return fmt.Errorf("mounting the rootfs share %q at %s: %w", tag, vmRoot, err)

@@ -1,0 +1,125 @@
+//go:build linux
+
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// The snapshot handshake on the virtio-serial channel (docs/contracts.md,
+// "Boot snapshots"). A template agent writes templateReady once the guest is
+// initialised up to the container's own parts; the host snapshots the VM
+// while the agent waits in a read. Each VM restored from the snapshot gets
+// one line of skiff.* keys (its own clock, entropy, hostname, …), answers
+// restoredAck (or "error: …") and then serves yamux on the same port.
+const (
+	templateReady = "skiff-template-ready\n"
+	restoredAck   = "skiff-restored\n"
+	maxRestore    = 4096 // bytes of the restore line
+)
+
+// awaitRestore runs in a template VM: it announces the template and returns,
+// in each restored VM, the boot configuration with that VM's keys over the
+// template's, and the channel to serve.
+func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, error) {
+	dev, err := waitVirtioPort(boot.PortName)
+	if err != nil {
+		return boot, nil, err
+	}
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return boot, nil, fmt.Errorf("opening %s: %w", dev, err)
+	}
+	var rw io.ReadWriteCloser = f
+	if rc, ok := nonBlocking(f); ok {
+		rw = &rawFile{File: f, rc: rc}
+	}
+	log.Info("template ready")
+	if _, err := io.WriteString(rw, templateReady); err != nil {
+		f.Close()
+		return boot, nil, fmt.Errorf("announcing the template: %w", err)
+	}
+	line, err := readRestoreLine(rw)
+	if err != nil {
+		f.Close()
+		return boot, nil, err
+	}
+	restored, err := parseCmdlineOnto(boot, line)
+	if err != nil {
+		_, _ = io.WriteString(rw, "error: "+err.Error()+"\n")
+		f.Close()
+		return boot, nil, err
+	}
+	restored.Template = false
+	if _, err := io.WriteString(rw, restoredAck); err != nil {
+		f.Close()
+		return boot, nil, fmt.Errorf("answering the restore: %w", err)
+	}
+	l, err := muxListener(rw)
+	return restored, l, err
+}
+
+// readRestoreLine reads the host's one line. Nothing follows it before the
+// agent's answer, so a read may take the whole line at once. The port reads
+// EOF while no host is connected (the template's host has gone and a
+// restored VM's not yet spoken): wait for one.
+func readRestoreLine(r io.Reader) (string, error) {
+	var line []byte
+	buf := make([]byte, maxRestore)
+	for {
+		n, err := r.Read(buf)
+		line = append(line, buf[:n]...)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			return string(line[:i]), nil
+		}
+		if len(line) >= maxRestore {
+			return "", fmt.Errorf("restore line longer than %d bytes", maxRestore)
+		}
+		if errors.Is(err, io.EOF) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the restore line: %w", err)
+		}
+	}
+}
+
+// setClock sets the wall clock the host passed (zero: not given).
+func setClock(log *zap.Logger, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ts := unix.NsecToTimespec(t.UnixNano())
+	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+		log.Warn("setting the clock", zap.Error(err))
+	}
+}
+
+// rndReseedCRNG is RNDRESEEDCRNG, _IO('R', 0x07), not in x/sys/unix.
+const rndReseedCRNG = 0x5207
+
+// reseedCRNG makes the kernel's random generator reseed now from its pool,
+// which has just been credited with this VM's own seed: every VM restored
+// from one snapshot starts with the same generator state, and the kernel
+// would otherwise keep it until its next scheduled reseed.
+func reseedCRNG(log *zap.Logger) {
+	f, err := os.Open("/dev/urandom")
+	if err != nil {
+		log.Warn("reseeding the random generator", zap.Error(err))
+		return
+	}
+	defer f.Close()
+	if err := unix.IoctlSetInt(int(f.Fd()), rndReseedCRNG, 0); err != nil {
+		log.Warn("reseeding the random generator", zap.Error(err))
+	}
+}

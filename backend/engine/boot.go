@@ -33,6 +33,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
+		Snapshot:   true, // the guest is always the Skiff agent
 	}
 	for i, m := range rec.Mounts {
 		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})

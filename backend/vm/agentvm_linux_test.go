@@ -31,7 +31,7 @@ type env struct {
 	initrd string
 }
 
-func newEnv(t testing.TB, arch string) *env {
+func newEnv(t testing.TB, arch string, opts ...func(*vm.QEMUOptions)) *env {
 	t.Helper()
 	if _, err := agentbin.Agent(arch); err != nil {
 		t.Skipf("%v (`make setup` runs it)", err)
@@ -43,10 +43,10 @@ func newEnv(t testing.TB, arch string) *env {
 	if err != nil {
 		t.Skipf("no kernel bundle (`make setup` runs `make kernel`): %v", err)
 	}
-	return newEnvWith(t, b)
+	return newEnvWith(t, b, opts...)
 }
 
-func newEnvWith(t testing.TB, b *vm.Bundle) *env {
+func newEnvWith(t testing.TB, b *vm.Bundle, opts ...func(*vm.QEMUOptions)) *env {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu not installed (`make setup` installs it)")
@@ -55,7 +55,11 @@ func newEnvWith(t testing.TB, b *vm.Bundle) *env {
 	if os.Getenv("SKIFF_TEST_LOG") != "" {
 		log = zaptest.NewLogger(t)
 	}
-	hv, err := vm.NewQEMU(vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL")})
+	o := vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL")}
+	for _, f := range opts {
+		f(&o)
+	}
+	hv, err := vm.NewQEMU(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +75,7 @@ func (e *env) spec(t testing.TB, id string, shares ...vm.Share) vm.MachineSpec {
 	return vm.MachineSpec{ID: id, Arch: e.bundle.Manifest.Arch, CPUs: 1, MemoryMiB: 512,
 		Kernel: e.bundle.KernelPath(), Initramfs: e.initrd, Shares: shares,
 		Network: vm.Network{Mode: vm.NetworkNone}, Cmdline: []string{"skiff.net=none"},
-		StateDir: filepath.Join(dir, "state"), ConsoleLog: filepath.Join(dir, "console.log")}
+		StateDir: filepath.Join(dir, "state"), ConsoleLog: filepath.Join(dir, "console.log"), Snapshot: true}
 }
 
 func (e *env) start(t testing.TB, ctx context.Context, spec vm.MachineSpec) (vm.Machine, *agentproto.Client) {

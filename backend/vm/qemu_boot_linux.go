@@ -16,11 +16,26 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
 
-// boot starts virtiofsd for each share, then qemu, connects QMP and the
-// agent channel, and hands the machine to its loop.
-func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel string) (m *qemuMachine, err error) {
+// boot starts a machine cold: launch, then serve.
+func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel string) (*qemuMachine, error) {
+	m, agentConn, err := h.launch(ctx, spec, accel, layout{})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.serve(agentConn); err != nil {
+		m.abort(agentConn)
+		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
+	}
+	return m, nil
+}
+
+// launch starts virtiofsd for each share, then qemu with lo's layout, and
+// connects QMP. extra are the files qemu gets after the shares' (a
+// snapshot layout's RAM, an incoming one's device state). The agent
+// channel is returned unused. On error nothing is left running.
+func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel string, lo layout, extra ...*os.File) (m *qemuMachine, agentConn net.Conn, err error) {
 	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
+		return nil, nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
 	}
 	proc.KillStale(spec.StateDir, h.log)
 	consoleLog := spec.ConsoleLog
@@ -31,7 +46,7 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 		consoleLog = abs
 	}
 	if f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+		return nil, nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
 	} else {
 		f.Close()
 	}
@@ -39,15 +54,15 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
 		done: make(chan struct{}), state: StateStarting, fsdDied: make(chan string, len(spec.Shares))}
 
-	var files []*os.File // the children's ends, closed once they started
-	var agentConn, qmpConn net.Conn
+	var files []*os.File     // the children's ends, closed once they started
+	var ac, qmpConn net.Conn // the agent channel, QMP
 	defer func() {
 		for _, f := range files {
 			f.Close()
 		}
 		if err != nil {
-			if agentConn != nil {
-				agentConn.Close()
+			if ac != nil {
+				ac.Close()
 			}
 			if qmpConn != nil {
 				qmpConn.Close()
@@ -59,46 +74,49 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 			m.killDaemons()
 			m.removeStateFiles()
 			err = fmt.Errorf("starting %q: %w", spec.ID, err)
+			m, agentConn = nil, nil
 		}
 	}()
 
-	agentConn, agentFile, err := socketPair("agent")
+	ac, agentFile, err := socketPair("agent")
 	if err != nil {
-		return m, err
+		return m, nil, err
 	}
 	files = append(files, agentFile)
 	qmpConn, qmpFile, err := socketPair("qmp")
 	if err != nil {
-		return m, err
+		return m, nil, err
 	}
 	files = append(files, qmpFile)
 	for _, sh := range spec.Shares {
 		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
 		if err != nil {
-			return m, err
+			return m, nil, err
 		}
 		d := &daemon{tag: sh.Tag, cmd: fsd, done: make(chan struct{})}
 		m.fsds = append(m.fsds, d)
 		go m.watchDaemon(d)
 		files = append(files, cli)
 	}
+	files = append(files, extra...) // the caller's to close: dropped before the deferred close
+	defer func() { files = files[:len(files)-len(extra)] }()
 
 	qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return m, err
+		return m, nil, err
 	}
 	defer qlog.Close()
-	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, consoleLog)...)
+	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, consoleLog, lo)...)
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = qlog, qlog
 	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
 	if err := h.spawn.Start(cmd); err != nil {
-		return m, fmt.Errorf("running %s: %w", cmd.Path, err)
+		return m, nil, fmt.Errorf("running %s: %w", cmd.Path, err)
 	}
 	m.cmd = cmd // from here on only the waiter calls cmd.Wait
 	go func() { m.exited <- cmd.Wait() }()
 	if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
-		return m, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
+		return m, nil, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
 	}
 
 	// QMP greets as soon as qemu parsed its arguments; a bad argument exits instead.
@@ -113,26 +131,44 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel strin
 	select {
 	case r := <-qc:
 		if r.err != nil {
-			return m, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
+			return m, nil, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
 		}
 		m.qmp = r.q
 	case werr := <-m.exited:
 		m.exited <- werr
-		return m, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
+		return m, nil, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
 	}
 
+	return m, ac, nil
+}
+
+// serve starts the yamux session on the agent channel and hands the
+// machine to its loop.
+func (m *qemuMachine) serve(agentConn net.Conn) error {
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false              // a paused guest cannot answer
 	cfg.ConnectionWriteTimeout = time.Minute // a slow TCG guest is not a broken one
 	cfg.StreamOpenTimeout = 0
 	cfg.LogOutput = io.Discard
+	var err error
 	if m.sess, err = yamux.Client(agentConn, cfg); err != nil {
-		return m, fmt.Errorf("agent channel: %w", err)
+		return fmt.Errorf("agent channel: %w", err)
 	}
 	m.setState(StateRunning)
 	go m.waitReady()
 	go m.loop()
-	return m, nil
+	return nil
+}
+
+// abort kills a launched machine that never reached serve and cleans up
+// after it.
+func (m *qemuMachine) abort(agentConn net.Conn) {
+	agentConn.Close()
+	m.qmp.close()
+	m.kill()
+	<-m.exited
+	m.killDaemons()
+	m.removeStateFiles()
 }
 
 // waitReady pings the agent until it answers. Pings sent before the guest

@@ -27,8 +27,13 @@ type QEMUOptions struct {
 	// ProbeTimeout bounds the KVM probe boot; default 15 s.
 	ProbeTimeout time.Duration
 	// CacheDir keeps the uncompressed kernels extracted for PVH boots
-	// (amd64); default <user cache dir>/skiff/kernels.
+	// (amd64) and, under snapshots/, the boot snapshots; default
+	// <user cache dir>/skiff/kernels.
 	CacheDir string
+	// NoSnapshots boots every machine cold instead of restoring it from
+	// its shape's boot snapshot (qemu_snapshot_linux.go); so does
+	// SKIFF_NO_SNAPSHOTS=1 in the environment.
+	NoSnapshots bool
 }
 
 // qemuHypervisor starts each machine as a qemu-system-* process with one
@@ -46,6 +51,10 @@ type qemuHypervisor struct {
 	cacheDir string
 	kmu      sync.Mutex        // guards pvh
 	pvh      map[pvhKey]string // bzImage → the vmlinux to boot ("" = boot the bzImage)
+
+	noSnapshots bool
+	smu         sync.Mutex      // guards snapFailed
+	snapFailed  map[string]bool // snapshot keys that failed: those shapes boot cold
 }
 
 type pvhKey struct {
@@ -72,6 +81,9 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		accel:     map[string]string{},
 		cacheDir:  opts.CacheDir,
 		pvh:       map[pvhKey]string{},
+
+		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
+		snapFailed:  map[string]bool{},
 	}
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -134,7 +146,7 @@ func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, 
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.boot(ctx, spec, accel)
+	m, err := h.startFast(ctx, spec, accel)
 	if err != nil {
 		return nil, err // not a half-started machine in a non-nil interface
 	}
@@ -234,22 +246,50 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	}
 }
 
-// fd numbers the children see for ExtraFiles[i].
+// fd numbers the children see for ExtraFiles[i]: the agent channel, QMP,
+// one per share, then (snapshot layouts) the guest RAM.
 const (
 	fdAgent   = 3
 	fdQMP     = 4
 	fdShares0 = 5
 )
 
-// qemuArgs is the whole QEMU command line for spec; shares i is on fd fdShares0+i.
-func qemuArgs(spec MachineSpec, accel, consoleLog string) []string {
+// layout is how a machine's qemu is put together beyond its spec: booted
+// cold (the zero value), as a snapshot template, or restored from one
+// (qemu_snapshot_linux.go). A template and the VMs restored from it must
+// have the same devices in the same order.
+type layout struct {
+	cmdline string // kernel command line; empty: kernelCmdline(spec)
+	// snapshot: guest RAM is the memfd after the shares' fds (kept in a
+	// file a restore copies), and hotplugPorts PCIe root ports wait for the
+	// shares, which a restored VM gets hot-plugged (their chardevs are on
+	// the command line; their devices come by QMP).
+	snapshot bool
+	// incoming: the device state comes on the fd after the RAM's (by
+	// migrate-incoming, after the capabilities are set), and the guest
+	// waits for a cont (-S).
+	incoming bool
+}
+
+// hotplugPorts is how many shares a snapshot VM can take: the rootfs and
+// up to seven bind mounts. A spec with more boots cold.
+const hotplugPorts = 8
+
+// qemuArgs is the whole QEMU command line for spec; share i is on fd
+// fdShares0+i.
+func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 	mem := strconv.Itoa(spec.MemoryMiB)
+	backend := "memory-backend-memfd,id=mem,size=" + mem + "M,share=on"
+	if lo.snapshot {
+		backend = "memory-backend-file,id=mem,size=" + mem + "M,share=on,mem-path=/proc/self/fd/" +
+			strconv.Itoa(fdShares0+len(spec.Shares))
+	}
 	a := []string{
 		"-name", "skiff-" + spec.ID,
 		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
 		"-accel", accel,
 		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
-		"-object", "memory-backend-memfd,id=mem,size=" + mem + "M,share=on",
+		"-object", backend,
 	}
 	console := "ttyS0"
 	switch spec.Arch {
@@ -267,8 +307,12 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string) []string {
 			a = append(a, "-cpu", "host")
 		}
 	}
+	cmdline := lo.cmdline
+	if cmdline == "" {
+		cmdline = kernelCmdline(spec, console)
+	}
 	a = append(a,
-		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", kernelCmdline(spec, console),
+		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", cmdline,
 		"-chardev", "file,id=con,path="+consoleLog+",append=on", "-serial", "chardev:con",
 		"-device", "virtio-serial-pci,id=vser",
 		"-chardev", "socket,id=agent,fd="+strconv.Itoa(fdAgent),
@@ -278,18 +322,31 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string) []string {
 	)
 	for i, sh := range spec.Shares {
 		id := "fs" + strconv.Itoa(i)
-		a = append(a, "-chardev", "socket,id="+id+",fd="+strconv.Itoa(fdShares0+i),
-			"-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
+		a = append(a, "-chardev", "socket,id="+id+",fd="+strconv.Itoa(fdShares0+i))
+		if !lo.snapshot {
+			a = append(a, "-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
+		}
 	}
 	if spec.Network.Mode != NetworkNone {
 		dev := "virtio-net-pci,netdev=net0"
-		if spec.Network.MAC != "" {
+		if spec.Network.MAC != "" && !lo.snapshot { // a restored guest has its template's
 			dev += ",mac=" + spec.Network.MAC
 		}
 		a = append(a, "-netdev", "user,id=net0,net="+slirpNet+",host="+slirpGateway+",dns="+slirpDNS, "-device", dev)
 	}
+	if lo.snapshot {
+		for i := 0; i < hotplugPorts; i++ {
+			a = append(a, "-device", "pcie-root-port,id="+hotplugPort(i)+",chassis="+strconv.Itoa(i+1))
+		}
+	}
+	if lo.incoming { // see qemuMachine.restore
+		a = append(a, "-S", "-incoming", "defer")
+	}
 	return a
 }
+
+// hotplugPort names the root port share i is hot-plugged into.
+func hotplugPort(i int) string { return "hp" + strconv.Itoa(i) }
 
 // fastBoot are kernel args that skip work a VM does not need (as Kata
 // Containers does): clock-source and timer sanity checks, crypto self-tests,

@@ -10,7 +10,7 @@ func TestQEMUArgs(t *testing.T) {
 	s.Shares = append(s.Shares, Share{Tag: "data", HostPath: "/d", ReadOnly: true})
 	s.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:aa:bb:cc"}
 	s.Cmdline = []string{"skiff.hostname=web"}
-	line := strings.Join(qemuArgs(s, "tcg", "/c.log"), " ")
+	line := strings.Join(qemuArgs(s, "tcg", "/c.log", layout{}), " ")
 	for _, want := range []string{
 		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
 		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "skiff.channel=virtio-serial:skiff.agent",
@@ -29,8 +29,21 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "-cpu host") {
 		t.Error("-cpu host under TCG")
 	}
+	// Restored from a snapshot: RAM on the fd after the shares', the shares'
+	// devices left to hot-plug, root ports waiting for them, -S -incoming.
+	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{cmdline: "tmpl", snapshot: true, incoming: true}), " ")
+	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/7",
+		"-append tmpl -chardev", "socket,id=fs0,fd=5", "socket,id=fs1,fd=6", "pcie-root-port,id=hp0,chassis=1",
+		"pcie-root-port,id=hp7,chassis=8", "-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
+		if !strings.Contains(line+" ", want) {
+			t.Errorf("restore argv lacks %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
+		t.Errorf("restore argv: %s", line)
+	}
 	s.Arch, s.Network.Mode, s.Cmdline = "arm64", NetworkNone, []string{"skiff.time=5"}
-	line = strings.Join(qemuArgs(s, "tcg", "/c.log"), " ")
+	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{}), " ")
 	for _, want := range []string{"-machine virt,memory-backend=mem", "-cpu max", "console=ttyAMA0", "skiff.time=5"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("arm64 argv lacks %q:\n%s", want, line)
@@ -39,7 +52,7 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "netdev") || strings.Count(line, "skiff.time=") != 1 || !strings.Contains(line, "skiff.net=none") {
 		t.Errorf("arm64 argv: %s", line)
 	}
-	if line := strings.Join(qemuArgs(validSpec(), "kvm", "/c"), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {
+	if line := strings.Join(qemuArgs(validSpec(), "kvm", "/c", layout{}), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {
 		t.Errorf("kvm argv: %s", line)
 	}
 }

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // qmp is a minimal QEMU Machine Protocol client: one command at a time,
@@ -95,6 +98,12 @@ func (q *qmp) read(r *bufio.Reader) {
 
 // do runs one command and returns its "return" value.
 func (q *qmp) do(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	return q.doFile(ctx, cmd, args, nil)
+}
+
+// doFile runs one command with f's descriptor attached (SCM_RIGHTS), as
+// getfd wants it; nil attaches nothing.
+func (q *qmp) doFile(ctx context.Context, cmd string, args any, f *os.File) (json.RawMessage, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	req := map[string]any{"execute": cmd}
@@ -106,7 +115,15 @@ func (q *qmp) do(ctx context.Context, cmd string, args any) (json.RawMessage, er
 		q.conn.SetWriteDeadline(dl)
 		defer q.conn.SetWriteDeadline(noDeadline)
 	}
-	if _, err := q.conn.Write(append(data, '\n')); err != nil {
+	var err error
+	if uc, ok := q.conn.(*net.UnixConn); ok && f != nil {
+		_, _, err = uc.WriteMsgUnix(append(data, '\n'), unix.UnixRights(int(f.Fd())), nil)
+	} else if f != nil {
+		err = fmt.Errorf("cannot pass a file on %T", q.conn)
+	} else {
+		_, err = q.conn.Write(append(data, '\n'))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("qmp %s: %w", cmd, err)
 	}
 	select {

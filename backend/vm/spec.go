@@ -60,6 +60,11 @@ type MachineSpec struct {
 	// StateDir holds this machine's sockets and pid files. The backend creates
 	// it, and removes what it put there when the machine ends.
 	StateDir string
+	// Snapshot says the guest is a Skiff agent that can serve as a boot
+	// snapshot template (any initramfs from BuildInitramfs): the QEMU
+	// backend then restores the machine from its shape's snapshot instead
+	// of booting it cold (docs/contracts.md, "Boot snapshots").
+	Snapshot bool
 }
 
 // State is the lifecycle state of a Machine.

@@ -18,12 +18,37 @@ import (
 // BenchmarkBoot boots 10 VMs (amd64, 1 vCPU, 512 MiB, busybox rootfs on
 // virtiofs, no network) one after another per iteration and reports the p50
 // of start → agent hello and start → first byte of the workload `echo hi`
-// (run with -benchtime 1x; `make bench` does).
+// (run with -benchtime 1x; `make bench` does): restored from the shape's
+// boot snapshot (after a first boot that builds it, reported apart) and
+// booted cold.
 func BenchmarkBoot(b *testing.B) {
-	e := newEnv(b, "amd64")
+	b.Run("snapshot", func(b *testing.B) {
+		cache := b.TempDir()
+		benchBoot(b, newEnv(b, "amd64", func(o *vm.QEMUOptions) { o.CacheDir = cache }), true)
+	})
+	b.Run("cold", func(b *testing.B) {
+		benchBoot(b, newEnv(b, "amd64", func(o *vm.QEMUOptions) { o.NoSnapshots = true }), false)
+	})
+}
+
+func benchBoot(b *testing.B, e *env, build bool) {
 	rootfs := testutil.BusyboxRootfs(b)
 	const boots = 10
 	var hello, first, cpuHello, cpuFirst []time.Duration
+	if build { // the first boot of the shape builds its snapshot
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		t0 := time.Now()
+		m, err := e.hv.Start(ctx, e.spec(b, "bench", vm.Share{Tag: vm.RootShareTag, HostPath: rootfs}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := agentproto.NewClient(m.Dial).Hello(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "s-first-hello-with-build")
+		m.Stop(ctx, true)
+		cancel()
+	}
 	for n := 0; n < b.N; n++ {
 		for i := 0; i < boots; i++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -38,6 +63,9 @@ func BenchmarkBoot(b *testing.B) {
 				b.Fatal(err)
 			}
 			hello = append(hello, time.Since(t0))
+			if console, _ := os.ReadFile(spec.ConsoleLog); build != strings.Contains(string(console), "restored from boot snapshot") {
+				b.Fatalf("restored from a snapshot: %v, want %v", !build, build)
+			}
 			cpuHello = append(cpuHello, qemuCPU(b))
 			p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"echo", "hi"}})
 			if err != nil {

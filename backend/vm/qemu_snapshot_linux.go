@@ -253,9 +253,13 @@ func (h *qemuHypervisor) snapshotFor(ctx context.Context, spec MachineSpec, acce
 		return nil, fmt.Errorf("boot snapshot: %w", err)
 	}
 	root := h.snapshotRoot()
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	// Private: a snapshot's RAM holds the template's random state (every
+	// restored VM reseeds, but until then it is what its kernel has).
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("boot snapshot: %w", err)
 	}
+	_ = os.Chmod(root, 0o700) // made by an older version
+
 	dir := filepath.Join(root, key)
 	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {

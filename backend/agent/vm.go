@@ -68,7 +68,8 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 		netDone <- c
 	}()
 	var first net.Listener // the channel a restored VM already speaks on
-	if boot.Template {
+	restored := boot.Template
+	if restored {
 		c := <-netDone // the network's set-up is part of the snapshot
 		netDone <- c
 		var err error
@@ -114,8 +115,8 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	// Drivers nothing at boot needs load behind the first requests, on a
 	// thread of the lowest priority so that the workload's start goes first.
 	go func() {
-		if boot.Template {
-			return // loaded before the snapshot
+		if restored {
+			return // loaded before the snapshot (loading one again costs as much as the first time)
 		}
 		runtime.LockOSThread()                         // never unlocked: the thread ends with the goroutine
 		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19) // 0: this thread

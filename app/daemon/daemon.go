@@ -89,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	wctx, stopWake := context.WithCancel(context.Background())
 	eng, err = engine.Open(ctx, engine.Config{Home: home, Log: log.Named("engine"), Hypervisor: hv, Images: st,
-		Kernel: kernelFn, Wake: wake.Watch(wctx)})
+		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true})
 	if err != nil {
 		stopWake()
 		if errors.Is(err, engine.ErrLocked) {

@@ -112,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.reconcile()
 	e.bg.Add(1)
 	go e.clockLoop()
+	if p, ok := e.hv.(vm.Preparer); ok && cfg.WarmUp {
+		e.bg.Add(1)
+		go e.warmUp(p)
+	}
 	return e, nil
 }
 

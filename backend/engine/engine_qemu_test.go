@@ -33,7 +33,8 @@ func TestEngineQEMU(t *testing.T) {
 		t.Skipf("no %s kernel bundle (run `make kernel`, which `make setup` does): %v", arch, err)
 	}
 	log := testLogger(t)
-	hv, err := vm.NewHypervisor(log)
+	snapshots := t.TempDir()
+	hv, err := vm.NewQEMU(vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL"), CacheDir: snapshots})
 	if err != nil {
 		t.Skipf("no hypervisor (run `make setup` to install QEMU): %v", err)
 	}
@@ -52,7 +53,8 @@ func TestEngineQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st, Kernel: kernel})
+	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st,
+		Kernel: kernel, WarmUp: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +62,16 @@ func TestEngineQEMU(t *testing.T) {
 	f := &fixture{t: t, e: e}
 
 	ctx := ctxT(t, 5*time.Minute)
+	// The warm-up builds the default shape's boot snapshot, and the container's VM is restored from it.
+	metas := func() []string {
+		m, _ := filepath.Glob(filepath.Join(snapshots, "snapshots", "*", "meta.json"))
+		return m
+	}
+	for deadline := time.Now().Add(2 * time.Minute); len(metas()) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no boot snapshot 2 min after the engine opened with WarmUp")
+		}
+	}
 	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Ports: []PortMapping{{ContainerPort: 8080}},
 		Cmd: []string{"sh", "-c", `mkdir -p /www; echo hello from the VM > /www/index.html; echo booted; exec httpd -f -p 8080 -h /www`}})
 	if err != nil {
@@ -72,6 +84,12 @@ func TestEngineQEMU(t *testing.T) {
 	}
 	t.Logf("VM booted and workload started in %v", time.Since(start))
 	waitLog(t, f, c.ID, "booted")
+	if console, _ := os.ReadFile(e.consolePath(c.ID)); !strings.Contains(string(console), "restored from boot snapshot") {
+		t.Errorf("the VM was not restored from the warm-up's snapshot; console:\n%s", console)
+	}
+	if m := metas(); len(m) != 1 {
+		t.Errorf("snapshots: %q (the warm-up built another shape than the container's)", m)
+	}
 
 	s, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"cat", "/proc/version"}})
 	if err != nil {

@@ -257,4 +257,7 @@ type Config struct {
 	LogMaxFiles int
 	// HostIP is the default address port forwards listen on (default 127.0.0.1).
 	HostIP string
+	// WarmUp prepares the default VM shape in the background after Open (a hypervisor that is a
+	// vm.Preparer builds its boot snapshot), so that the first run is as fast as the next.
+	WarmUp bool
 }

@@ -34,6 +34,13 @@ type Hypervisor interface {
 	Start(ctx context.Context, spec MachineSpec) (Machine, error)
 }
 
+// Preparer is a Hypervisor that can get ready for a machine shape ahead
+// of its first Start (QEMU builds the shape's boot snapshot); the engine
+// prepares its default shape when it opens.
+type Preparer interface {
+	Prepare(ctx context.Context, spec MachineSpec) error
+}
+
 // Machine is one running VM.
 type Machine interface {
 	// Dial opens a new stream to the guest agent, waiting for the agent to be

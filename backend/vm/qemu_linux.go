@@ -63,7 +63,10 @@ type pvhKey struct {
 	mtime time.Time
 }
 
-var _ Hypervisor = (*qemuHypervisor)(nil)
+var (
+	_ Hypervisor = (*qemuHypervisor)(nil)
+	_ Preparer   = (*qemuHypervisor)(nil)
+)
 
 // NewQEMU returns the QEMU backend. It fails when no qemu-system binary for
 // the host arch is installed.

@@ -69,6 +69,29 @@ func (h *qemuHypervisor) snapshotOK(spec MachineSpec) bool {
 	return spec.Snapshot && !h.noSnapshots && len(spec.Shares) <= hotplugPorts
 }
 
+// Prepare builds spec's boot snapshot unless it has one, so that the
+// first start of its shape is as fast as the next. See Preparer.
+func (h *qemuHypervisor) Prepare(ctx context.Context, spec MachineSpec) error {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if !h.snapshotOK(spec) {
+		return nil
+	}
+	spec.Kernel = h.bootKernel(spec)
+	accel, err := h.accelFor(ctx, spec)
+	if err != nil {
+		return err
+	}
+	snap, err := h.snapshotFor(ctx, spec, accel)
+	if err != nil {
+		return err
+	}
+	snap.release()
+	return nil
+}
+
 // startFast starts spec from its snapshot when it can, else cold. A shape
 // whose snapshot cannot be built or restored boots cold from then on (this
 // process), and a snapshot that did not restore is dropped, to be rebuilt.
@@ -370,6 +393,8 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	case werr := <-m.exited:
 		m.exited <- werr
 		err = fmt.Errorf("qemu exited (%v)", werr)
+	case <-bctx.Done():
+		err = bctx.Err()
 	}
 	if err != nil {
 		return meta, fmt.Errorf("template VM: waiting for its agent: %w; console log ends:\n%s", err, ConsoleTail(t.ConsoleLog, 10))

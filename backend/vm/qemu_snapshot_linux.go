@@ -507,10 +507,20 @@ func (h *qemuHypervisor) pruneSnapshots(keep string) {
 		}
 		if unix.Flock(int(l.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 			os.RemoveAll(filepath.Join(root, snaps[i].key))
-			os.Remove(l.Name())
 			h.log.Debug("boot snapshot pruned", zap.String("snapshot", snaps[i].key))
 		}
 		l.Close()
+	}
+	// A lock file stays while its key may still be in use: removing it
+	// could let one process lock the removed file and another a new one.
+	// Those of keys gone for a day are dropped.
+	locks, _ := filepath.Glob(filepath.Join(root, "*.lock"))
+	for _, l := range locks {
+		st, err := os.Stat(l)
+		if _, derr := os.Stat(strings.TrimSuffix(l, ".lock")); err == nil && os.IsNotExist(derr) &&
+			time.Since(st.ModTime()) > 24*time.Hour && lockFree(l) {
+			os.Remove(l)
+		}
 	}
 }
 

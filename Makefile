@@ -24,6 +24,13 @@ agent:
 kernel:
 	bash scripts/kernel.sh $(BUILD)/kernel
 
+# Publishes the bundle $(BUILD)/kernel/$(ARCH) (default: the host's arch) as an OCI artifact:
+# `make kernel-push REF=registry/name:tag [ARCH=amd64]`. Engines pull it through SKIFF_KERNEL_REF.
+.PHONY: kernel-push
+kernel-push:
+	$(if $(REF),,$(error kernel-push needs REF, the registry reference to push to: make kernel-push REF=registry/name:tag [ARCH=amd64]))
+	$(GO) run . kernel push --dir $(BUILD)/kernel/$(or $(ARCH),$(shell $(GO) env GOARCH)) $(REF)
+
 frontend:
 	cd frontend && npm run build
 

@@ -99,6 +99,11 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec MachineSpec, accel 
 	if !h.snapshotOK(spec) {
 		return h.boot(ctx, spec, accel)
 	}
+	for _, sh := range spec.Shares { // the spec's own faults are not the snapshot's
+		if _, err := shareSource(sh); err != nil {
+			return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
+		}
+	}
 	key, err := h.snapshotKey(spec, accel)
 	h.smu.Lock()
 	failed := h.snapFailed[key]

@@ -22,14 +22,9 @@ const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 // see that mount, so every write from the guest fails with EROFS. The
 // namespace (and the mount) vanish with the process.
 func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *os.File, error) {
-	src, err := filepath.Abs(sh.HostPath)
+	src, err := shareSource(sh)
 	if err != nil {
-		return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
-	}
-	if info, err := os.Stat(src); err != nil {
-		return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
-	} else if !info.IsDir() {
-		return nil, nil, fmt.Errorf("share %q: %s is not a directory: %w", sh.Tag, src, ErrInvalidSpec)
+		return nil, nil, err
 	}
 	lis, cli, err := listenerPair("vfs-" + sh.Tag)
 	if err != nil {
@@ -78,4 +73,19 @@ func readSmall(path string) string {
 		data = data[len(data)-4096:]
 	}
 	return string(data)
+}
+
+// shareSource is sh's directory as an absolute path, or why it cannot be
+// shared.
+func shareSource(sh Share) (string, error) {
+	src, err := filepath.Abs(sh.HostPath)
+	if err != nil {
+		return "", fmt.Errorf("share %q: %w", sh.Tag, err)
+	}
+	if info, err := os.Stat(src); err != nil {
+		return "", fmt.Errorf("share %q: %w", sh.Tag, err)
+	} else if !info.IsDir() {
+		return "", fmt.Errorf("share %q: %s is not a directory: %w", sh.Tag, src, ErrInvalidSpec)
+	}
+	return src, nil
 }

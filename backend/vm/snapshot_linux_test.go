@@ -69,7 +69,7 @@ func TestBootSnapshot(t *testing.T) {
 	t.Run("first VM builds the snapshot", func(t *testing.T) {
 		s := spec("first")
 		_, c := e.start(t, ctx, s)
-		first = run(t, c, "head -c 16 /dev/urandom | od -An -tx1")
+		first = run(t, c, "head -c 16 /dev/urandom | od -An -tx1; cat /proc/sys/kernel/random/boot_id")
 		metas, _ := filepath.Glob(filepath.Join(snapshots, "*", "meta.json"))
 		if len(metas) != 1 {
 			t.Fatalf("snapshots after the first start: %q", metas)
@@ -104,14 +104,15 @@ func TestBootSnapshot(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				out := run(t, c, "head -c 16 /dev/urandom | od -An -tx1; date +%s; cat /data/host.txt; echo "+name+" > /data/"+name)
+				out := run(t, c, "head -c 16 /dev/urandom | od -An -tx1; cat /proc/sys/kernel/random/boot_id; "+
+					"date +%s; cat /data/host.txt; echo "+name+" > /data/"+name)
 				f := strings.Split(out, "\n")
-				if len(f) < 3 {
+				if len(f) < 4 {
 					t.Errorf("%s: output %q", name, out)
 					return
 				}
 				console, _ := os.ReadFile(s.ConsoleLog)
-				res[i] = result{hostname: info.Hostname, random: f[0], clock: f[1], share: f[2], console: console}
+				res[i] = result{hostname: info.Hostname, random: f[0] + " " + f[1], clock: f[2], share: f[3], console: console}
 			}()
 		}
 		wg.Wait()
@@ -136,8 +137,17 @@ func TestBootSnapshot(t *testing.T) {
 				t.Errorf("%s: write through the share: %q, %v", name, b, err)
 			}
 		}
-		if res[0].random == res[1].random || res[0].random == first || res[1].random == first {
-			t.Errorf("restored VMs share random state: %q %q %q", first, res[0].random, res[1].random)
+		// Random bytes and boot IDs: each VM its own. Each entry: 16 bytes in hex, then the boot ID.
+		rs := [][]string{strings.Fields(first), strings.Fields(res[0].random), strings.Fields(res[1].random)}
+		for i := range rs {
+			if len(rs[i]) != 17 {
+				t.Fatalf("random bytes and boot ID: %q", rs[i])
+			}
+			for j := 0; j < i; j++ {
+				if strings.Join(rs[i][:16], "") == strings.Join(rs[j][:16], "") || rs[i][16] == rs[j][16] {
+					t.Errorf("two VMs share random state or boot ID: %q / %q", rs[i], rs[j])
+				}
+			}
 		}
 	})
 

@@ -195,7 +195,10 @@ type DiskUsage struct {
 	ContainersCount int
 	Kernels         int64
 	Logs            int64
-	Total           int64
+	// BootSnapshots: the hypervisor's boot snapshots (QEMU), outside the data dir.
+	BootSnapshots      int64
+	BootSnapshotsCount int
+	Total              int64
 }
 
 // PruneReport is what a prune removed.

@@ -47,6 +47,9 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 			fmt.Fprintf(tw, "Containers\t%d\t%s\n", du.ContainersCount, humanSize(du.Containers))
 			fmt.Fprintf(tw, "Kernels\t\t%s\n", humanSize(du.Kernels))
 			fmt.Fprintf(tw, "Logs\t\t%s\n", humanSize(du.Logs))
+			if du.BootSnapshotsCount > 0 {
+				fmt.Fprintf(tw, "Boot snapshots\t%d\t%s\n", du.BootSnapshotsCount, humanSize(du.BootSnapshots))
+			}
 			fmt.Fprintf(tw, "Total\t\t%s\n", humanSize(du.Total))
 			return tw.Flush()
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // Backend adapts an in-process *engine.Engine to app.Backend: it converts types and classifies
@@ -447,7 +448,10 @@ func (b *Backend) DiskUsage(ctx context.Context) (*app.DiskUsage, error) {
 		out.Containers += dirSize(dir) - logs
 	}
 	out.Kernels = dirSize(filepath.Join(home, "kernels"))
-	out.Total = out.Images + out.Containers + out.Logs + out.Kernels
+	if cr, ok := b.e.Hypervisor().(vm.CacheReporter); ok {
+		out.BootSnapshotsCount, out.BootSnapshots = cr.CacheUsage()
+	}
+	out.Total = out.Images + out.Containers + out.Logs + out.Kernels + out.BootSnapshots
 	return out, nil
 }
 

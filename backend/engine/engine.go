@@ -156,6 +156,9 @@ func (e *Engine) Images() *images.Store { return e.images }
 // Home returns the data dir.
 func (e *Engine) Home() string { return e.home }
 
+// Hypervisor is the backend the engine starts VMs with.
+func (e *Engine) Hypervisor() vm.Hypervisor { return e.hv }
+
 // ImageInUse reports whether a container uses the image (by image ID); wire it into
 // images.WithInUse so images in use are not removed.
 func (e *Engine) ImageInUse(imageID string) bool {

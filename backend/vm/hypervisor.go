@@ -41,6 +41,12 @@ type Preparer interface {
 	Prepare(ctx context.Context, spec MachineSpec) error
 }
 
+// CacheReporter is a Hypervisor that keeps files outside the data dir
+// (QEMU: its boot snapshots), for `skiff system df`.
+type CacheReporter interface {
+	CacheUsage() (entries int, bytes int64)
+}
+
 // Machine is one running VM.
 type Machine interface {
 	// Dial opens a new stream to the guest agent, waiting for the agent to be

@@ -64,8 +64,9 @@ type pvhKey struct {
 }
 
 var (
-	_ Hypervisor = (*qemuHypervisor)(nil)
-	_ Preparer   = (*qemuHypervisor)(nil)
+	_ Hypervisor    = (*qemuHypervisor)(nil)
+	_ Preparer      = (*qemuHypervisor)(nil)
+	_ CacheReporter = (*qemuHypervisor)(nil)
 )
 
 // NewQEMU returns the QEMU backend. It fails when no qemu-system binary for

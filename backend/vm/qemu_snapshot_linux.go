@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -527,6 +528,24 @@ func (h *qemuHypervisor) pruneSnapshots(keep string) {
 			os.Remove(l)
 		}
 	}
+}
+
+// CacheUsage counts the complete boot snapshots and the disk space they
+// take (allocated blocks: the RAM files are sparse).
+func (h *qemuHypervisor) CacheUsage() (entries int, bytes int64) {
+	metas, _ := filepath.Glob(filepath.Join(h.snapshotRoot(), "*", "meta.json"))
+	for _, m := range metas {
+		entries++
+		files, _ := os.ReadDir(filepath.Dir(m))
+		for _, f := range files {
+			if info, err := f.Info(); err == nil {
+				if st, ok := info.Sys().(*syscall.Stat_t); ok {
+					bytes += st.Blocks * 512
+				}
+			}
+		}
+	}
+	return entries, bytes
 }
 
 func lockFree(path string) bool {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -342,6 +343,17 @@ func TestPsAndImages(t *testing.T) {
 	r := skiff(t, "stats", "--no-stream", id)
 	if r.code != 0 || !strings.Contains(r.stdout, "ps-test") || !strings.Contains(r.stdout, "MEM USAGE") {
 		t.Errorf("stats --no-stream: %s", r)
+	}
+	// The container's VM was restored from a boot snapshot, which df counts (tens of MB).
+	df := ok(t, "system", "df")
+	var snaps, size string
+	for _, l := range strings.Split(df, "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[0] == "Boot" && f[1] == "snapshots" {
+			snaps, size = f[2], f[3]+" "+f[4]
+		}
+	}
+	if n, _ := strconv.Atoi(snaps); n < 1 || !strings.HasSuffix(size, "MB") || !strings.Contains(df, "Images") {
+		t.Errorf("system df:\n%s", df)
 	}
 }
 

@@ -74,6 +74,6 @@ export interface Info {
 export interface VersionInfo { Version: string; Commit: string; GoVersion: string; OS: string; Arch: string; API: number }
 export interface DiskUsage {
   Images: number; ImagesCount: number; Containers: number; ContainersCount: number;
-  Kernels: number; Logs: number; Total: number;
+  Kernels: number; Logs: number; BootSnapshots: number; BootSnapshotsCount: number; Total: number;
 }
 export interface PruneReport { ContainersDeleted: string[] | null; ImagesDeleted: string[] | null; SpaceReclaimed: number }

@@ -68,6 +68,9 @@ func (m *qemuMachine) loop() {
 			// virtiofsd also ends when qemu did: only a daemon dying first is a failure.
 			select {
 			case werr := <-m.exited:
+				if r := drainShutdown(events); r != "" {
+					reason = r
+				}
 				m.finish(werr, reason)
 				return
 			case <-time.After(300 * time.Millisecond):
@@ -88,21 +91,59 @@ func (m *qemuMachine) loop() {
 				events = nil
 				continue
 			}
-			switch ev.Event {
-			case "SHUTDOWN":
-				var d struct {
-					Reason string `json:"reason"`
-				}
-				_ = json.Unmarshal(ev.Data, &d)
-				reason = d.Reason
-			case "GUEST_PANICKED":
-				reason = "guest-panic"
+			if r := shutdownReason(ev); r != "" {
+				reason = r
 			}
 		case fn := <-m.reqs:
 			fn()
 		case werr := <-m.exited:
+			// The SHUTDOWN event may still be queued behind others: read the
+			// events to their end (qemu's exit closes QMP) to learn why.
+			if r := drainShutdown(events); r != "" {
+				reason = r
+			}
 			m.finish(werr, reason)
 			return
+		}
+	}
+}
+
+// shutdownReason is the reason an event gives for the machine's end, if
+// any: SHUTDOWN's (guest-shutdown, guest-reset, host-qmp-quit, …) or
+// guest-panic.
+func shutdownReason(ev qmpEvent) string {
+	switch ev.Event {
+	case "SHUTDOWN":
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.Unmarshal(ev.Data, &d)
+		return d.Reason
+	case "GUEST_PANICKED":
+		return "guest-panic"
+	}
+	return ""
+}
+
+// drainShutdown reads events until the channel closes (or briefly, if it
+// does not) and returns the last shutdown reason among them.
+func drainShutdown(events <-chan qmpEvent) string {
+	reason := ""
+	if events == nil {
+		return ""
+	}
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return reason
+			}
+			if r := shutdownReason(ev); r != "" {
+				reason = r
+			}
+		case <-deadline:
+			return reason
 		}
 	}
 }

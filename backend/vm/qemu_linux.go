@@ -53,8 +53,8 @@ type qemuHypervisor struct {
 	pvh      map[pvhKey]string // bzImage → the vmlinux to boot ("" = boot the bzImage)
 
 	noSnapshots bool
-	smu         sync.Mutex      // guards snapFailed
-	snapFailed  map[string]bool // snapshot keys that failed: those shapes boot cold
+	smu         sync.Mutex           // guards snapFailed
+	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
 }
 
 type pvhKey struct {
@@ -87,7 +87,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		pvh:       map[pvhKey]string{},
 
 		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
-		snapFailed:  map[string]bool{},
+		snapFailed:  map[string]time.Time{},
 	}
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()

@@ -39,6 +39,10 @@ import (
 // that older snapshots are not used.
 const snapshotVersion = 1
 
+// snapshotRetry is how long a shape whose snapshot failed boots cold
+// before its snapshot is tried again.
+const snapshotRetry = 10 * time.Minute
+
 // maxSnapshots is how many snapshots (~70–100 MB each) are kept; the least
 // recently used go first.
 const maxSnapshots = 4
@@ -94,8 +98,9 @@ func (h *qemuHypervisor) Prepare(ctx context.Context, spec MachineSpec) error {
 }
 
 // startFast starts spec from its snapshot when it can, else cold. A shape
-// whose snapshot cannot be built or restored boots cold from then on (this
-// process), and a snapshot that did not restore is dropped, to be rebuilt.
+// whose snapshot cannot be built or restored boots cold for the next
+// snapshotRetry (this process), and a snapshot that did not restore is
+// dropped, to be rebuilt.
 func (h *qemuHypervisor) startFast(ctx context.Context, spec MachineSpec, accel string) (*qemuMachine, error) {
 	if !h.snapshotOK(spec) {
 		return h.boot(ctx, spec, accel)
@@ -107,7 +112,7 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec MachineSpec, accel 
 	}
 	key, err := h.snapshotKey(spec, accel)
 	h.smu.Lock()
-	failed := h.snapFailed[key]
+	failed := time.Since(h.snapFailed[key]) < snapshotRetry
 	h.smu.Unlock()
 	if err == nil && !failed {
 		m, err := h.startRestored(ctx, spec, accel)
@@ -116,7 +121,7 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec MachineSpec, accel 
 		}
 		h.log.Warn("boot snapshot unusable; booting cold", zap.String("vm", spec.ID), zap.Error(err))
 		h.smu.Lock()
-		h.snapFailed[key] = true
+		h.snapFailed[key] = time.Now()
 		h.smu.Unlock()
 		h.dropSnapshot(key)
 	}

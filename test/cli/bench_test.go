@@ -92,10 +92,18 @@ func BenchmarkLogThroughput(b *testing.B) {
 // connection (an echo server in the container vs one on the host). The source is `cat /dev/zero`,
 // not `yes`: busybox's yes makes two stdio calls per two-byte line, and under TCG the same forward
 // carried 2.2-2.5 MB per QEMU CPU-second from yes against 25-40 from cat: it measured yes.
+// It runs with one vCPU (the default) and with two: under TCG the guest is the bound, and with
+// two vCPUs the sender and the agent run side by side.
 func BenchmarkPortForward(b *testing.B) {
 	needB(b)
+	for _, cpus := range []string{"1", "2"} {
+		b.Run("cpus="+cpus, func(b *testing.B) { benchPortForward(b, cpus) })
+	}
+}
+
+func benchPortForward(b *testing.B, cpus string) {
 	pSrc, pEcho := freePortB(b), freePortB(b)
-	out, err := skiffCmd("run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:5000", pSrc), "-p", fmt.Sprintf("127.0.0.1:%d:5001", pEcho),
+	out, err := skiffCmd("run", "-d", "--cpus", cpus, "-p", fmt.Sprintf("127.0.0.1:%d:5000", pSrc), "-p", fmt.Sprintf("127.0.0.1:%d:5001", pEcho),
 		env.image, "sh", "-c", "nc -ll -p 5000 -e cat /dev/zero & exec nc -ll -p 5001 -e cat").Output()
 	if err != nil {
 		b.Fatalf("run -d: %v", err)

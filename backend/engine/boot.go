@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -113,12 +114,17 @@ func (e *Engine) warmUp(p vm.Preparer) {
 	e.log.Debug("warm-up done", zap.Duration("took", time.Since(start)))
 }
 
+// vmCPUs is the vCPU count of a container's VM: --cpus rounded up, or by default the host's CPUs up
+// to defaultMaxCPUs (a Docker container without --cpus may use every CPU; Apple's container gives 4).
 func vmCPUs(c float64) int {
 	if c <= 0 {
-		return 1
+		return min(runtime.NumCPU(), defaultMaxCPUs)
 	}
 	return int(math.Ceil(c))
 }
+
+// defaultMaxCPUs caps the default vCPU count of a container's VM.
+const defaultMaxCPUs = 4
 
 func vmMemoryMiB(b int64) int {
 	if b <= 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func TestMachineSpec(t *testing.T) {
 	}
 	c.rec.Config = CreateOptions{}
 	spec, _ = c.machineSpec(context.Background())
-	if spec.CPUs != 1 || spec.MemoryMiB != 512 {
+	if spec.CPUs != min(runtime.NumCPU(), defaultMaxCPUs) || spec.MemoryMiB != 512 {
 		t.Errorf("defaults: %d CPUs, %d MiB", spec.CPUs, spec.MemoryMiB)
 	}
 }

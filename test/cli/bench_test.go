@@ -92,7 +92,7 @@ func BenchmarkLogThroughput(b *testing.B) {
 // connection (an echo server in the container vs one on the host). The source is `cat /dev/zero`,
 // not `yes`: busybox's yes makes two stdio calls per two-byte line, and under TCG the same forward
 // carried 2.2-2.5 MB per QEMU CPU-second from yes against 25-40 from cat: it measured yes.
-// It runs with one vCPU (the default) and with two: under TCG the guest is the bound, and with
+// It runs with one vCPU and with two (the default on a machine with two CPUs or more): under TCG the guest is the bound, and with
 // two vCPUs the sender and the agent run side by side.
 func BenchmarkPortForward(b *testing.B) {
 	needB(b)

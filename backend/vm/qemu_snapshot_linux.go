@@ -36,7 +36,7 @@ import (
 // docs/contracts.md, "Boot snapshots".
 
 // snapshotVersion changes whenever the template/restore protocol does, so
-// that older snapshots are not used.
+// that older snapshots are not used (the devices are in the key already).
 const snapshotVersion = 1
 
 // snapshotRetry is how long a shape whose snapshot failed boots cold
@@ -276,6 +276,10 @@ func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, er
 			fmt.Fprintln(hash, c)
 		}
 	}
+	// The devices: a change to qemuArgs makes new snapshots.
+	t := spec
+	t.ID, t.Shares, t.Network.MAC = "template", nil, ""
+	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, "console.log", layout{cmdline: "-", snapshot: true}), " "))
 	return spec.Arch + "-" + hex.EncodeToString(hash.Sum(nil))[:24], nil
 }
 

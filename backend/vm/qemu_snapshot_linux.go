@@ -441,7 +441,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	}
 	os.RemoveAll(t.StateDir)
 	b, _ := json.MarshalIndent(meta, "", "  ")
-	if err = writeFileSync(filepath.Join(tmp, "meta.json"), b); err != nil {
+	if err = writeFileAtomic(filepath.Join(tmp, "meta.json"), b); err != nil {
 		return meta, err
 	}
 	if err = os.Rename(tmp, dir); err != nil {
@@ -740,20 +740,4 @@ func appendFile(path string, b []byte) {
 	}
 	defer f.Close()
 	_, _ = f.Write(b)
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

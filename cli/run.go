@@ -40,7 +40,7 @@ func (f *runFlags) add(cmd *cobra.Command, run bool) {
 	fl.StringVarP(&r.Workdir, "workdir", "w", "", "working directory in the container")
 	fl.StringVarP(&r.User, "user", "u", "", "user[:group] to run as")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint")
-	fl.StringVar(&r.CPUs, "cpus", "", "number of CPUs of the container's VM")
+	fl.StringVar(&r.CPUs, "cpus", "", "number of CPUs of the container's VM (default: the host's CPUs, at most 4)")
 	fl.StringVarP(&r.Memory, "memory", "m", "", "memory of the container's VM (e.g. 512m, 1g)")
 	fl.StringVar(&r.Restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
 	fl.StringVar(&r.Platform, "platform", "", "image platform, e.g. linux/arm64")

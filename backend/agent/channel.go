@@ -44,17 +44,17 @@ func yamuxConfig() *yamux.Config {
 	return c
 }
 
-// serialListener opens the port and serves yamux on it: each host-opened
-// stream is one Accept.
-func serialListener(dev string) (net.Listener, error) {
+// openSerial opens the port for the agent channel, with raw reads and
+// writes when it can (rawRead).
+func openSerial(dev string) (io.ReadWriteCloser, error) {
 	f, err := os.OpenFile(dev, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dev, err)
 	}
 	if rc, ok := nonBlocking(f); ok {
-		return muxListener(&rawFile{File: f, rc: rc})
+		return &rawFile{File: f, rc: rc}, nil
 	}
-	return muxListener(f)
+	return f, nil
 }
 
 // rawFile is the serial port with reads and writes made as raw system calls

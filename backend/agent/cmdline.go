@@ -29,6 +29,10 @@ type bootConfig struct {
 	// there, across the snapshot, for each restored VM's own keys
 	// (awaitRestore).
 	Template bool
+	// Ring moves the channel's bytes to a shared-memory ring (an ivshmem
+	// device) once the agent says so on the virtio-serial port, which then
+	// carries only wake-ups (ring.go).
+	Ring bool
 }
 
 const (
@@ -113,6 +117,8 @@ func parseCmdlineOnto(c bootConfig, s string) (bootConfig, error) {
 			c.ExitWithWorkload = val == "workload"
 		case "skiff.template":
 			c.Template = val == "1"
+		case "skiff.ring":
+			c.Ring = val == "1"
 		}
 	}
 	return c, nil

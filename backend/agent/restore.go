@@ -35,14 +35,11 @@ func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, e
 	if err != nil {
 		return boot, nil, err
 	}
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	rw, err := openSerial(dev)
 	if err != nil {
-		return boot, nil, fmt.Errorf("opening %s: %w", dev, err)
+		return boot, nil, err
 	}
-	var rw io.ReadWriteCloser = f
-	if rc, ok := nonBlocking(f); ok {
-		rw = &rawFile{File: f, rc: rc}
-	}
+	f := rw
 	log.Info("template ready")
 	if _, err := io.WriteString(rw, templateReady); err != nil {
 		f.Close()
@@ -64,7 +61,7 @@ func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, e
 		f.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}
-	l, err := muxListener(rw)
+	l, err := channelOn(log, rw, restored)
 	return restored, l, err
 }
 

@@ -66,7 +66,7 @@ func TestRestoreKeys(t *testing.T) {
 		t.Fatalf("template: %+v %v", tmpl, err)
 	}
 	var buf bytes.Buffer
-	buf.WriteString("skiff.hostname=web skiff.time=2000 skiff.seed=ff01 skiff.exit=workload\n")
+	buf.WriteString("skiff.ring=1 skiff.hostname=web skiff.time=2000 skiff.seed=ff01 skiff.exit=workload\n")
 	line, err := readRestoreLine(&eofThen{r: &buf})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestRestoreKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Hostname != "web" || c.Time != time.Unix(0, 2000) || !bytes.Equal(c.Seed, []byte{0xff, 1}) || !c.ExitWithWorkload ||
+	if c.Hostname != "web" || c.Time != time.Unix(0, 2000) || !bytes.Equal(c.Seed, []byte{0xff, 1}) || !c.ExitWithWorkload || !c.Ring ||
 		c.PortName != "ch0" || c.Net != "static" || c.Static == nil {
 		t.Fatalf("restored: %+v", c)
 	}
@@ -378,5 +378,44 @@ func TestVsockPeerMustBeHost(t *testing.T) {
 		if got := fromHost(c.peer); got != c.want {
 			t.Errorf("fromHost(%#v) = %v, want %v", c.peer, got, c.want)
 		}
+	}
+}
+
+// TestMapRing: the ivshmem device is found by its IDs in a sysfs tree,
+// enabled and its BAR mapped; its resource file may appear after its
+// directory (hot-plug); no device is an error that names what is missing.
+func TestMapRing(t *testing.T) {
+	sysfs := t.TempDir()
+	other := filepath.Join(sysfs, "0000:00:01.0")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "vendor"), []byte("0x1af4\n"), 0o644)
+	os.WriteFile(filepath.Join(other, "device"), []byte("0x1043\n"), 0o644)
+	if _, err := mapRing(sysfs, 30*time.Millisecond); err == nil || !strings.Contains(err.Error(), "no ivshmem device") {
+		t.Fatalf("without the device: %v", err)
+	}
+	dev := filepath.Join(sysfs, "0000:09:00.0")
+	os.MkdirAll(dev, 0o755)
+	os.WriteFile(filepath.Join(dev, "vendor"), []byte("0x1af4\n"), 0o644)
+	os.WriteFile(filepath.Join(dev, "device"), []byte("0x1110\n"), 0o644)
+	os.WriteFile(filepath.Join(dev, "enable"), nil, 0o644)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		os.WriteFile(filepath.Join(dev, "resource2_wc"), make([]byte, 64<<10), 0o644)
+		os.WriteFile(filepath.Join(dev, "resource2"), make([]byte, 64<<10), 0o644)
+	}()
+	mem, err := mapRing(sysfs, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	if len(mem) != 64<<10 {
+		t.Fatalf("mapped %d bytes", len(mem))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dev, "enable")); string(b) != "1" {
+		t.Fatalf("enable holds %q", b)
+	}
+	copy(mem, "shared")
+	if b, _ := os.ReadFile(filepath.Join(dev, "resource2_wc")); !bytes.HasPrefix(b, []byte("shared")) {
+		t.Fatal("the mapping is not of the write-combining resource")
 	}
 }

@@ -142,7 +142,7 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	for ctx.Err() == nil {
 		l, err := first, error(nil)
 		if first == nil {
-			l, err = openChannel(boot)
+			l, err = openChannel(log, boot)
 		}
 		first = nil
 		if err != nil {
@@ -166,7 +166,7 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	return nil
 }
 
-func openChannel(boot bootConfig) (net.Listener, error) {
+func openChannel(log *zap.Logger, boot bootConfig) (net.Listener, error) {
 	if boot.Channel == "vsock" {
 		return listenVsock(boot.VsockPort)
 	}
@@ -174,7 +174,11 @@ func openChannel(boot bootConfig) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return serialListener(dev)
+	rw, err := openSerial(dev)
+	if err != nil {
+		return nil, err
+	}
+	return channelOn(log, rw, boot)
 }
 
 // waitVirtioPort returns the /dev node of the virtio-serial port named

@@ -34,7 +34,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
-		Snapshot:   true, // the guest is always the Skiff agent
+		SkiffAgent: true, // snapshots and the shared-memory channel
 	}
 	for i, m := range rec.Mounts {
 		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
@@ -95,7 +95,7 @@ func (e *Engine) warmUp(p vm.Preparer) {
 	defer e.bg.Done()
 	arch := vm.HostArch()
 	spec := vm.MachineSpec{ID: "warm-up", Arch: arch, CPUs: vmCPUs(0), MemoryMiB: vmMemoryMiB(0),
-		Network: vm.Network{Mode: vm.NetworkNAT}, StateDir: e.stateDir("warm-up"), Snapshot: true}
+		Network: vm.Network{Mode: vm.NetworkNAT}, StateDir: e.stateDir("warm-up"), SkiffAgent: true}
 	if e.cfg.Kernel != nil {
 		kernel, initrd, err := e.kernelFor(e.ctx, arch)
 		if err != nil {

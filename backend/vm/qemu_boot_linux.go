@@ -8,11 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
+	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
 
@@ -73,6 +76,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 			}
 			m.killDaemons()
 			m.removeStateFiles()
+			m.unmapRing()
 			err = fmt.Errorf("starting %q: %w", spec.ID, err)
 			m, agentConn = nil, nil
 		}
@@ -88,6 +92,21 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 		return m, nil, err
 	}
 	files = append(files, qmpFile)
+	lo.ring = h.ringFor(spec)
+	size := int64(0)
+	if lo.ring {
+		size = ringSize
+	}
+	ring, err := newMemfd("skiff-agent-ring", size)
+	if err != nil {
+		return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
+	}
+	files = append(files, ring)
+	if lo.ring {
+		if m.ring, err = unix.Mmap(int(ring.Fd()), 0, ringSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+			return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
+		}
+	}
 	for _, sh := range spec.Shares {
 		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
 		if err != nil {
@@ -142,23 +161,95 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 	return m, ac, nil
 }
 
-// serve starts the yamux session on the agent channel and hands the
-// machine to its loop.
+// serve hands the machine to its loop and connects to the agent in the
+// background (connect).
 func (m *qemuMachine) serve(agentConn net.Conn) error {
+	m.agentConn = agentConn
+	m.setState(StateRunning)
+	go m.connect()
+	go m.loop()
+	return nil
+}
+
+// The agent's first line when it was offered the ring (backend/agent/ring.go).
+const (
+	ringOK  = "skiff-ring ok"
+	ringOff = "skiff-ring off: "
+)
+
+// connect starts the yamux session to the agent: on the shared-memory ring
+// when the machine has one and the agent's first line takes it (the
+// virtio-serial port then carries only the ring's wake-ups), else on the
+// port. Then it waits for the agent to answer.
+func (m *qemuMachine) connect() {
+	var rw io.ReadWriteCloser = m.agentConn
+	var ring *shmring.Conn
+	if m.ring != nil {
+		line, err := readLine(m.agentConn, 4096)
+		switch {
+		case err != nil:
+			return // the machine ended before its agent spoke; loop reports why
+		case line == ringOK:
+			if ring, err = shmring.New(m.ring, shmring.Host, m.agentConn, nil); err != nil {
+				m.log.Error("agent channel", zap.Error(err))
+				m.kill()
+				return
+			}
+			rw = ring
+		case strings.HasPrefix(line, ringOff):
+			m.log.Warn("the agent channel stays on the serial port", zap.String("why", strings.TrimPrefix(line, ringOff)))
+		default:
+			m.log.Error("agent channel: unexpected first line", zap.String("line", line))
+			m.kill()
+			return
+		}
+	}
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false              // a paused guest cannot answer
 	cfg.ConnectionWriteTimeout = time.Minute // a slow TCG guest is not a broken one
 	cfg.StreamOpenTimeout = 0
 	cfg.MaxStreamWindowSize = 16 << 20 // what the agent may send ahead: 256 KiB halved a port forward's throughput under TCG
 	cfg.LogOutput = io.Discard
-	var err error
-	if m.sess, err = yamux.Client(agentConn, cfg); err != nil {
-		return fmt.Errorf("agent channel: %w", err)
+	m.mu.Lock()
+	if m.ended { // finish ran: the ring may be unmapped
+		m.mu.Unlock()
+		return
 	}
-	m.setState(StateRunning)
-	go m.waitReady()
-	go m.loop()
-	return nil
+	sess, err := yamux.Client(rw, cfg)
+	m.sess, m.ringConn = sess, ring
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Error("agent channel", zap.Error(err))
+		m.kill()
+		return
+	}
+	m.waitReady(sess)
+}
+
+// closeChannel ends the agent session and the channel under it and unmaps
+// the ring; connect starts nothing after it.
+func (m *qemuMachine) closeChannel() {
+	m.mu.Lock()
+	m.ended = true
+	sess, ring := m.sess, m.ringConn
+	m.mu.Unlock()
+	if sess != nil {
+		sess.Close() // closes the ring: no access to its memory after this
+	}
+	if ring != nil {
+		m.log.Debug("agent channel ring", zap.Any("stats", ring.Stats()))
+	}
+	if m.agentConn != nil {
+		m.agentConn.Close()
+	}
+	m.unmapRing()
+}
+
+func (m *qemuMachine) unmapRing() {
+	if m.ring != nil {
+		_ = unix.Munmap(m.ring)
+		m.ring = nil
+	}
 }
 
 // abort kills a launched machine that never reached serve and cleans up
@@ -170,15 +261,16 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	<-m.exited
 	m.killDaemons()
 	m.removeStateFiles()
+	m.unmapRing()
 }
 
 // waitReady pings the agent until it answers. Pings sent before the guest
 // opened its port wait in the socket and are answered then; one more goes out
 // every second in case the guest dropped one (e.g. while it reopened the port).
-func (m *qemuMachine) waitReady() {
+func (m *qemuMachine) waitReady(sess *yamux.Session) {
 	ok := make(chan struct{}, 1)
 	ping := func() {
-		if _, err := m.sess.Ping(); err == nil {
+		if _, err := sess.Ping(); err == nil {
 			select {
 			case ok <- struct{}{}:
 			default:
@@ -197,7 +289,7 @@ func (m *qemuMachine) waitReady() {
 			go ping()
 		case <-m.done:
 			return
-		case <-m.sess.CloseChan():
+		case <-sess.CloseChan():
 			return
 		}
 	}

@@ -34,6 +34,10 @@ type QEMUOptions struct {
 	// its shape's boot snapshot (qemu_snapshot_linux.go); so does
 	// SKIFF_NO_SNAPSHOTS=1 in the environment.
 	NoSnapshots bool
+	// NoRing keeps every agent channel on its virtio-serial port instead of
+	// a shared-memory ring (qemu_boot_linux.go, connect); so does
+	// SKIFF_NO_RING=1 in the environment.
+	NoRing bool
 }
 
 // qemuHypervisor starts each machine as a qemu-system-* process with one
@@ -53,6 +57,7 @@ type qemuHypervisor struct {
 	pvh      map[pvhKey]string // bzImage → the vmlinux to boot ("" = boot the bzImage)
 
 	noSnapshots bool
+	noRing      bool
 	smu         sync.Mutex           // guards snapFailed
 	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
 }
@@ -87,6 +92,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		pvh:       map[pvhKey]string{},
 
 		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
+		noRing:      opts.NoRing || os.Getenv("SKIFF_NO_RING") == "1",
 		snapFailed:  map[string]time.Time{},
 	}
 	if h.cacheDir == "" {
@@ -251,12 +257,20 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 }
 
 // fd numbers the children see for ExtraFiles[i]: the agent channel, QMP,
-// one per share, then (snapshot layouts) the guest RAM.
+// the shared-memory ring (a memfd, empty when unused), one per share, then
+// (snapshot layouts) the guest RAM.
 const (
 	fdAgent   = 3
 	fdQMP     = 4
-	fdShares0 = 5
+	fdRing    = 5
+	fdShares0 = 6
 )
+
+// ringSize is the shared memory of the agent channel's ring: 1 MiB each
+// way (shmring). A power of two, as ivshmem wants, and no more than the
+// 2 MiB prefetchable window a hot-plug root port gets (a 4 MiB BAR was
+// left unassigned in a restored VM).
+const ringSize = 2 << 20
 
 // layout is how a machine's qemu is put together beyond its spec: booted
 // cold (the zero value), as a snapshot template, or restored from one
@@ -273,7 +287,20 @@ type layout struct {
 	// migrate-incoming, after the capabilities are set), and the guest
 	// waits for a cont (-S).
 	incoming bool
+	// ring: the agent channel's bytes go through an ivshmem device whose
+	// memory is the memfd on fdRing (qemuMachine.connect). A snapshot
+	// layout has the memory but not the device, which a restored VM gets
+	// hot-plugged into the root port ringPort: a BAR mapped in the template
+	// would not restore (x-ignore-shared checks that shared RAM sits at the
+	// same guest address before any device state has mapped it).
+	ring bool
 }
+
+// ringPort is the root port a restored VM's ring device is hot-plugged into.
+const ringPort = "hpring"
+
+// ringFor says whether spec's agent channel goes over a shared-memory ring.
+func (h *qemuHypervisor) ringFor(spec MachineSpec) bool { return spec.SkiffAgent && !h.noRing }
 
 // hotplugPorts is how many shares a snapshot VM can take: the rootfs and
 // up to seven bind mounts. A spec with more boots cold.
@@ -313,7 +340,7 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 	}
 	cmdline := lo.cmdline
 	if cmdline == "" {
-		cmdline = kernelCmdline(spec, console)
+		cmdline = kernelCmdline(spec, console, lo.ring)
 	}
 	a = append(a,
 		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", cmdline,
@@ -338,9 +365,18 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 		}
 		a = append(a, "-netdev", "user,id=net0,net="+slirpNet+",host="+slirpGateway+",dns="+slirpDNS, "-device", dev)
 	}
+	if lo.ring {
+		a = append(a, "-object", "memory-backend-file,id=ring,size="+strconv.Itoa(ringSize)+",share=on,mem-path=/proc/self/fd/"+strconv.Itoa(fdRing))
+		if !lo.snapshot {
+			a = append(a, "-device", "ivshmem-plain,id=ring0,memdev=ring")
+		}
+	}
 	if lo.snapshot {
 		for i := 0; i < hotplugPorts; i++ {
 			a = append(a, "-device", "pcie-root-port,id="+hotplugPort(i)+",chassis="+strconv.Itoa(i+1))
+		}
+		if lo.ring {
+			a = append(a, "-device", "pcie-root-port,id="+ringPort+",chassis="+strconv.Itoa(hotplugPorts+1))
 		}
 	}
 	if lo.incoming { // see qemuMachine.restore
@@ -372,10 +408,13 @@ const (
 )
 
 // kernelCmdline is the guest's command line under QEMU: serial console,
-// virtio-serial agent channel, fastBoot, the user-mode network's fixed
-// configuration; see guestCmdline.
-func kernelCmdline(spec MachineSpec, console string) string {
+// virtio-serial agent channel (on the ring if ring), fastBoot, the
+// user-mode network's fixed configuration; see guestCmdline.
+func kernelCmdline(spec MachineSpec, console string, ring bool) string {
 	base := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
+	if ring {
+		base = append(base, "skiff.ring=1")
+	}
 	base = append(base, fastBoot[spec.Arch]...)
 	return guestCmdline(base, spec, "static:"+slirpGuest+","+slirpGateway+","+slirpDNS, time.Now())
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/shmring"
 )
 
 // qemuMachine is one qemu-system process, its virtiofsd daemons, the QMP
@@ -31,17 +32,21 @@ type qemuMachine struct {
 	fsds       []*daemon
 	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
 	qmp        *qmp
-	sess       *yamux.Session
+	agentConn  net.Conn       // the virtio-serial port's socket
+	ring       []byte         // the ring's shared memory, mapped; nil without one
+	sess       *yamux.Session // set once by connect under mu; read by Dial after ready
+	ringConn   *shmring.Conn  // set with sess when the channel is on the ring
 
 	ready  chan struct{} // closed when the agent answered a ping
 	exited chan error    // qemu's exit, sent once by the waiter
 	reqs   chan func()   // run inside loop
 	done   chan struct{} // closed by loop after cleanup
 
-	mu       sync.Mutex // guards state, err, stopping
+	mu       sync.Mutex // guards state, err, stopping, ended and the setting of sess
 	state    State
 	err      error
 	stopping bool // a Stop asked for the exit
+	ended    bool // finish closed the channel
 }
 
 // daemon is one virtiofsd; only its waiter goroutine calls cmd.Wait.
@@ -150,7 +155,7 @@ func drainShutdown(events <-chan qmpEvent) string {
 
 // finish runs in loop once qemu exited: decide stopped or failed, clean up.
 func (m *qemuMachine) finish(werr error, reason string) {
-	m.sess.Close()
+	m.closeChannel()
 	m.qmp.close()
 	m.killDaemons()
 	m.removeStateFiles()

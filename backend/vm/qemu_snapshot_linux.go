@@ -37,7 +37,7 @@ import (
 
 // snapshotVersion changes whenever the template/restore protocol does, so
 // that older snapshots are not used (the devices are in the key already).
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // snapshotRetry is how long a shape whose snapshot failed boots cold
 // before its snapshot is tried again.
@@ -71,7 +71,7 @@ func (h *qemuHypervisor) snapshotRoot() string { return filepath.Join(h.cacheDir
 
 // snapshotOK reports whether spec can start from a snapshot.
 func (h *qemuHypervisor) snapshotOK(spec MachineSpec) bool {
-	return spec.Snapshot && !h.noSnapshots && len(spec.Shares) <= hotplugPorts
+	return spec.SkiffAgent && !h.noSnapshots && len(spec.Shares) <= hotplugPorts
 }
 
 // Prepare builds spec's boot snapshot unless it has one, so that the
@@ -166,7 +166,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := m.restore(ctx, ac, restoreLine(spec), console); err != nil {
+	if err := m.restore(ctx, ac, restoreLine(spec, m.ring != nil), console); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
 	}
@@ -213,6 +213,12 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 			return fmt.Errorf("share %q: %w", sh.Tag, err)
 		}
 	}
+	if m.ring != nil {
+		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
+			"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
+			return fmt.Errorf("the agent channel's ring: %w", err)
+		}
+	}
 	appendFile(m.consoleLog, console)
 	if _, err := m.qmp.do(ctx, "cont", nil); err != nil {
 		return err
@@ -237,9 +243,13 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 }
 
 // restoreLine is a restored VM's own keys: the skiff.* keys of spec's
-// command line, with the clock and fresh entropy.
-func restoreLine(spec MachineSpec) string {
-	var own []string
+// command line, with the clock, fresh entropy and whether its channel
+// moves to the ring.
+func restoreLine(spec MachineSpec, ring bool) string {
+	own := []string{"skiff.ring=0"}
+	if ring {
+		own[0] = "skiff.ring=1"
+	}
 	for _, c := range spec.Cmdline {
 		if strings.HasPrefix(c, "skiff.") {
 			own = append(own, c)
@@ -279,7 +289,7 @@ func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, er
 	// The devices: a change to qemuArgs makes new snapshots.
 	t := spec
 	t.ID, t.Shares, t.Network.MAC = "template", nil, ""
-	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, "console.log", layout{cmdline: "-", snapshot: true}), " "))
+	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, "console.log", layout{cmdline: "-", snapshot: true, ring: h.ringFor(spec)}), " "))
 	return spec.Arch + "-" + hex.EncodeToString(hash.Sum(nil))[:24], nil
 }
 
@@ -374,7 +384,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"
 	}
-	meta = snapshotMeta{Version: snapshotVersion, Key: key, Cmdline: kernelCmdline(t, console), Created: time.Now().UTC()}
+	meta = snapshotMeta{Version: snapshotVersion, Key: key, Cmdline: kernelCmdline(t, console, false), Created: time.Now().UTC()}
 	ram, err := newRAM(t.MemoryMiB)
 	if err != nil {
 		return meta, err
@@ -583,14 +593,23 @@ func flock(ctx context.Context, f *os.File, how int) error {
 
 // newRAM is an empty memfd of mib MiB for a guest's RAM.
 func newRAM(mib int) (*os.File, error) {
-	fd, err := unix.MemfdCreate("skiff-guest-ram", unix.MFD_CLOEXEC)
+	f, err := newMemfd("skiff-guest-ram", int64(mib)<<20)
 	if err != nil {
 		return nil, fmt.Errorf("guest RAM: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "skiff-guest-ram")
-	if err := f.Truncate(int64(mib) << 20); err != nil {
+	return f, nil
+}
+
+// newMemfd is an empty memfd of size bytes.
+func newMemfd(name string, size int64) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := f.Truncate(size); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("guest RAM: %w", err)
+		return nil, err
 	}
 	return f, nil
 }

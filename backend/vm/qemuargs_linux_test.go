@@ -17,8 +17,8 @@ func TestQEMUArgs(t *testing.T) {
 		"skiff.hostname=web", "skiff.time=", "file,id=con,path=/c.log,append=on",
 		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
-		"socket,id=fs0,fd=5 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
-		"socket,id=fs1,fd=6 -device vhost-user-fs-pci,chardev=fs1,tag=data",
+		"socket,id=fs0,fd=6 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
+		"socket,id=fs1,fd=7 -device vhost-user-fs-pci,chardev=fs1,tag=data",
 		"-netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 	} {
@@ -29,17 +29,30 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "-cpu host") {
 		t.Error("-cpu host under TCG")
 	}
+	if strings.Contains(line, "ivshmem") || strings.Contains(line, "skiff.ring") {
+		t.Errorf("a machine without the ring has its device or key: %s", line)
+	}
+	// With the ring: its memory on fdRing, the device, the key.
+	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{ring: true}), " ")
+	for _, want := range []string{"-object memory-backend-file,id=ring,size=2097152,share=on,mem-path=/proc/self/fd/5",
+		"-device ivshmem-plain,id=ring0,memdev=ring", "skiff.ring=1"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("ring argv lacks %q:\n%s", want, line)
+		}
+	}
 	// Restored from a snapshot: RAM on the fd after the shares', the shares'
-	// devices left to hot-plug, root ports waiting for them, -S -incoming.
-	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{cmdline: "tmpl", snapshot: true, incoming: true}), " ")
-	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/7",
-		"-append tmpl -chardev", "socket,id=fs0,fd=5", "socket,id=fs1,fd=6", "pcie-root-port,id=hp0,chassis=1",
-		"pcie-root-port,id=hp7,chassis=8", "-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
+	// devices and the ring's left to hot-plug, root ports waiting for them,
+	// -S -incoming.
+	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{cmdline: "tmpl", snapshot: true, incoming: true, ring: true}), " ")
+	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/8",
+		"-append tmpl -chardev", "socket,id=fs0,fd=6", "socket,id=fs1,fd=7", "pcie-root-port,id=hp0,chassis=1",
+		"pcie-root-port,id=hp7,chassis=8", "pcie-root-port,id=hpring,chassis=9", "memory-backend-file,id=ring,",
+		"-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
 		if !strings.Contains(line+" ", want) {
 			t.Errorf("restore argv lacks %q:\n%s", want, line)
 		}
 	}
-	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
+	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "ivshmem") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
 		t.Errorf("restore argv: %s", line)
 	}
 	s.Arch, s.Network.Mode, s.Cmdline = "arm64", NetworkNone, []string{"skiff.time=5"}

@@ -1,8 +1,10 @@
 package vm_test
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,6 +107,11 @@ func TestAgentVMARM64(t *testing.T) {
 	t.Logf("arm64 start → hello %v: %+v", time.Since(t0), info)
 	if info.Arch != "arm64" {
 		t.Fatalf("agent arch %q", info.Arch)
+	}
+	// The ring's BAR is mapped write-combining (Device memory would fault
+	// on the unaligned copies).
+	if console, _ := os.ReadFile(spec.ConsoleLog); !bytes.Contains(console, []byte("agent channel on the shared-memory ring")) {
+		t.Errorf("the arm64 agent channel is not on the ring; console:\n%s", console)
 	}
 	if err := m.Stop(ctx, true); err != nil {
 		t.Fatal(err)

@@ -60,11 +60,13 @@ type MachineSpec struct {
 	// StateDir holds this machine's sockets and pid files. The backend creates
 	// it, and removes what it put there when the machine ends.
 	StateDir string
-	// Snapshot says the guest is a Skiff agent that can serve as a boot
-	// snapshot template (any initramfs from BuildInitramfs): the QEMU
-	// backend then restores the machine from its shape's snapshot instead
-	// of booting it cold (docs/contracts.md, "Boot snapshots").
-	Snapshot bool
+	// SkiffAgent says the guest is Skiff's agent (any initramfs from
+	// BuildInitramfs). The QEMU backend then restores the machine from its
+	// shape's boot snapshot instead of booting it cold, and moves the agent
+	// channel's bytes to a shared-memory ring (docs/contracts.md, "Boot
+	// snapshots", "Shared-memory channel"). Other guests get the plain
+	// channel.
+	SkiffAgent bool
 }
 
 // State is the lifecycle state of a Machine.

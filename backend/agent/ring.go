@@ -1,0 +1,132 @@
+//go:build linux
+
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/skiff-containers/skiff/backend/shmring"
+)
+
+// The ring handshake (docs/contracts.md, "Shared-memory channel"): with
+// skiff.ring=1 the agent's first line on the virtio-serial port says whether
+// the channel's bytes move to the ivshmem device's ring (ringOK) or stay on
+// the port ("skiff-ring off: why").
+const (
+	ringOK  = "skiff-ring ok\n"
+	ringOff = "skiff-ring off: "
+)
+
+// ivshmem's PCI IDs (QEMU's ivshmem-plain).
+const (
+	ivshmemVendor = "0x1af4"
+	ivshmemDevice = "0x1110"
+)
+
+// channelOn serves yamux on the serial port rw, or on the ring when the
+// host offered one and the device is there.
+func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Listener, error) {
+	if !boot.Ring {
+		return muxListener(rw)
+	}
+	mem, err := mapRing("/sys/bus/pci/devices", 5*time.Second)
+	if err == nil {
+		var c *shmring.Conn
+		if c, err = shmring.New(mem, shmring.Guest, rw, nil); err == nil {
+			if _, err := io.WriteString(rw, ringOK); err != nil {
+				rw.Close()
+				return nil, fmt.Errorf("agent channel: %w", err)
+			}
+			log.Info("agent channel on the shared-memory ring", zap.Int("bytes", len(mem)))
+			return muxListener(ringStream{c, rw})
+		}
+		unix.Munmap(mem)
+	}
+	log.Warn("shared-memory ring", zap.Error(err))
+	if _, err := io.WriteString(rw, ringOff+strings.ReplaceAll(err.Error(), "\n", " ")+"\n"); err != nil {
+		rw.Close()
+		return nil, fmt.Errorf("agent channel: %w", err)
+	}
+	return muxListener(rw)
+}
+
+// ringStream is the ring with its wake-up channel, closed together.
+type ringStream struct {
+	*shmring.Conn
+	kick io.Closer
+}
+
+func (r ringStream) Close() error {
+	r.Conn.Close()
+	return r.kick.Close()
+}
+
+// mapRing finds the ivshmem device under sysfs (waiting up to wait for a
+// hot-plugged one to be probed), enables it and maps its shared-memory BAR.
+func mapRing(sysfs string, wait time.Duration) ([]byte, error) {
+	// A hot-plugged device's directory appears before its resource files.
+	deadline := time.Now().Add(wait)
+	var dev string
+	for {
+		dev = findPCI(sysfs, ivshmemVendor, ivshmemDevice)
+		if dev != "" {
+			if _, err := os.Stat(filepath.Join(dev, "resource2")); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			if dev != "" {
+				return nil, fmt.Errorf("ivshmem device %s has no memory BAR after %s", dev, wait)
+			}
+			return nil, fmt.Errorf("no ivshmem device (%s:%s) in %s after %s", ivshmemVendor, ivshmemDevice, sysfs, wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := os.WriteFile(filepath.Join(dev, "enable"), []byte("1"), 0); err != nil {
+		return nil, fmt.Errorf("enabling %s: %w", dev, err)
+	}
+	// Write-combining where the kernel offers it: arm64 maps plain
+	// resource files as Device memory, where unaligned copies fault.
+	res := filepath.Join(dev, "resource2_wc")
+	if _, err := os.Stat(res); err != nil {
+		res = filepath.Join(dev, "resource2")
+	}
+	f, err := os.OpenFile(res, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the ring's memory: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mapping %s (%d bytes): %w", res, st.Size(), err)
+	}
+	return mem, nil
+}
+
+// findPCI returns the sysfs directory of the first PCI device with the
+// given IDs, or "".
+func findPCI(sysfs, vendor, device string) string {
+	ents, _ := os.ReadDir(sysfs)
+	for _, e := range ents {
+		dir := filepath.Join(sysfs, e.Name())
+		v, _ := os.ReadFile(filepath.Join(dir, "vendor"))
+		d, _ := os.ReadFile(filepath.Join(dir, "device"))
+		if strings.TrimSpace(string(v)) == vendor && strings.TrimSpace(string(d)) == device {
+			return dir
+		}
+	}
+	return ""
+}

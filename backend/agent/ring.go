@@ -47,7 +47,7 @@ func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Lis
 				return nil, fmt.Errorf("agent channel: %w", err)
 			}
 			log.Info("agent channel on the shared-memory ring", zap.Int("bytes", len(mem)))
-			return muxListener(ringStream{c, rw})
+			return muxListener(c)
 		}
 		unix.Munmap(mem)
 	}
@@ -57,17 +57,6 @@ func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Lis
 		return nil, fmt.Errorf("agent channel: %w", err)
 	}
 	return muxListener(rw)
-}
-
-// ringStream is the ring with its wake-up channel, closed together.
-type ringStream struct {
-	*shmring.Conn
-	kick io.Closer
-}
-
-func (r ringStream) Close() error {
-	r.Conn.Close()
-	return r.kick.Close()
 }
 
 // mapRing finds the ivshmem device under sysfs (waiting up to wait for a

@@ -39,26 +39,25 @@ func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, e
 	if err != nil {
 		return boot, nil, err
 	}
-	f := rw
 	log.Info("template ready")
 	if _, err := io.WriteString(rw, templateReady); err != nil {
-		f.Close()
+		rw.Close()
 		return boot, nil, fmt.Errorf("announcing the template: %w", err)
 	}
 	line, err := readRestoreLine(rw)
 	if err != nil {
-		f.Close()
+		rw.Close()
 		return boot, nil, err
 	}
 	restored, err := parseCmdlineOnto(boot, line)
 	if err != nil {
 		_, _ = io.WriteString(rw, "error: "+err.Error()+"\n")
-		f.Close()
+		rw.Close()
 		return boot, nil, err
 	}
 	restored.Template = false
 	if _, err := io.WriteString(rw, restoredAck); err != nil {
-		f.Close()
+		rw.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}
 	l, err := channelOn(log, rw, restored)

@@ -41,7 +41,7 @@ func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Lis
 	mem, err := mapRing("/sys/bus/pci/devices", 5*time.Second)
 	if err == nil {
 		var c *shmring.Conn
-		if c, err = shmring.New(mem, shmring.Guest, rw, nil); err == nil {
+		if c, err = shmring.New(mem, shmring.Guest, rw, func() { unix.Munmap(mem) }); err == nil {
 			if _, err := io.WriteString(rw, ringOK); err != nil {
 				rw.Close()
 				return nil, fmt.Errorf("agent channel: %w", err)

@@ -166,7 +166,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 func (m *qemuMachine) serve(agentConn net.Conn) error {
 	m.agentConn = agentConn
 	m.setState(StateRunning)
-	go m.connect()
+	go m.connect(m.ring) // loop's finish unmaps m.ring and clears the field
 	go m.loop()
 	return nil
 }
@@ -180,17 +180,18 @@ const (
 // connect starts the yamux session to the agent: on the shared-memory ring
 // when the machine has one and the agent's first line takes it (the
 // virtio-serial port then carries only the ring's wake-ups), else on the
-// port. Then it waits for the agent to answer.
-func (m *qemuMachine) connect() {
+// port. Then it waits for the agent to answer. mem is the ring's memory,
+// nil without one.
+func (m *qemuMachine) connect(mem []byte) {
 	var rw io.ReadWriteCloser = m.agentConn
 	var ring *shmring.Conn
-	if m.ring != nil {
+	if mem != nil {
 		line, err := readLine(m.agentConn, 4096)
 		switch {
 		case err != nil:
 			return // the machine ended before its agent spoke; loop reports why
 		case line == ringOK:
-			if ring, err = shmring.New(m.ring, shmring.Host, m.agentConn, nil); err != nil {
+			if ring, err = shmring.New(mem, shmring.Host, m.agentConn, nil); err != nil {
 				m.log.Error("agent channel", zap.Error(err))
 				m.kill()
 				return

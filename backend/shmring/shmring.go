@@ -9,10 +9,15 @@
 // ivshmem device's BAR in the guest and the memfd behind it on the host;
 // the wake-ups go over the virtio-serial port that carried the whole stream
 // before (QEMU's main loop copied every buffer of it, one sendmsg each,
-// which bounded a port forward at ~100 MB/s under TCG).
+// and ran at a full core during a port forward under TCG).
 //
-//	c := shmring.New(mem, shmring.Host, serial, nil)
-//	sess, _ := yamux.Client(c, cfg)
+//	c, err := shmring.New(mem, shmring.Host, serial, nil)
+//	...
+//	sess, err := yamux.Client(c, cfg)
+//
+// The peer is not trusted with more than its own stream: indices read from
+// the memory are checked (a ring that claims more than its size is an
+// error, ErrCorrupt) and every copy is bounded by Go's slices.
 //
 // Layout: mem is split in two halves; half 0 carries guest → host, half 1
 // host → guest. Each half starts with a control page (head, tail, the two
@@ -59,6 +64,10 @@ const MinSize = 2 * (ctlSize + 4096)
 
 // ErrClosed is returned by Read and Write after Close.
 var ErrClosed = errors.New("shmring: closed")
+
+// ErrCorrupt is returned when the shared indices make no sense: the peer
+// wrote something other than the protocol.
+var ErrCorrupt = errors.New("shmring: corrupt ring indices")
 
 // half is one direction's ring.
 type half struct {
@@ -246,6 +255,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		t := *r.tail // only this side writes it
 		h := atomic.LoadUint64(r.head)
+		if h-t > r.size {
+			return 0, fmt.Errorf("%w: head %d, tail %d, size %d", ErrCorrupt, h, t, r.size)
+		}
 		if h != t {
 			n := min(uint64(len(p)), h-t)
 			pos := t % r.size
@@ -282,6 +294,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		h := *w.head // only this side writes it
 		t := atomic.LoadUint64(w.tail)
+		if h-t > w.size {
+			return done, fmt.Errorf("%w: head %d, tail %d, size %d", ErrCorrupt, h, t, w.size)
+		}
 		free := w.size - (h - t)
 		if free == 0 {
 			ready := func() bool { return atomic.LoadUint64(w.tail) != t || atomic.LoadUint32(c.in.closed) != 0 }

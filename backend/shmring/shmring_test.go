@@ -174,3 +174,29 @@ func BenchmarkStream(b *testing.B) {
 		}
 	}
 }
+
+// TestCorruptIndices: a peer that writes a head beyond the ring's size gets
+// an error, not bytes from outside the ring.
+func TestCorruptIndices(t *testing.T) {
+	mem, err := syscall.Mmap(-1, 0, MinSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	fds, _ := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	k := fileConn(t, fds[0])
+	defer syscall.Close(fds[1])
+	host, err := New(mem, Host, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	*host.in.head = 1 << 40 // what a hostile guest could write
+	if _, err := host.Read(make([]byte, 100)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read of a corrupt ring: %v", err)
+	}
+	*host.out.tail = 1 << 40
+	if _, err := host.Write([]byte("x")); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("write to a corrupt ring: %v", err)
+	}
+}

@@ -44,7 +44,7 @@ func main() {
 	}
 	run := func(ctx context.Context, cfg cli.DaemonConfig) error {
 		return daemon.Run(ctx, daemon.Config{Home: cfg.Home, Log: cfg.Log, Version: versionInfo(), HTTPAddr: cfg.HTTPAddr,
-			Assets: assets(), OnHTTP: cfg.OnHTTP, Ready: cfg.Ready})
+			HTTPPublic: cfg.HTTPPublic, Assets: assets(), OnHTTP: cfg.OnHTTP, Ready: cfg.Ready})
 	}
 	os.Exit(cli.Execute(context.Background(), args, cli.Options{
 		Version: versionInfo(), Daemon: run, Serve: run, Assets: assets(),

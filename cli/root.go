@@ -42,12 +42,13 @@ type Options struct {
 
 // DaemonConfig is what `skiff daemon` and `skiff serve` pass to Options.Daemon.
 type DaemonConfig struct {
-	Home     string
-	Log      *zap.Logger
-	HTTPAddr string                // serve: listen here with a token
-	Assets   fs.FS                 // serve: the built frontend
-	OnHTTP   func(url string)      // called with the URL (token included) once listening
-	Ready    func(sockPath string) // called once the socket serves
+	Home       string
+	Log        *zap.Logger
+	HTTPAddr   string                // serve: listen here with a token
+	HTTPPublic bool                  // serve: HTTPAddr may be a non-loopback address
+	Assets     fs.FS                 // serve: the built frontend
+	OnHTTP     func(url string)      // called with the URL (token included) once listening
+	Ready      func(sockPath string) // called once the socket serves
 }
 
 // Exit codes.

@@ -149,11 +149,13 @@ func (c *cliCtx) daemonCmd() *cobra.Command {
 
 func (c *cliCtx) serveCmd() *cobra.Command {
 	var addr string
+	var public bool
 	cmd := &cobra.Command{
 		Use:   "serve --http ADDR",
 		Short: "Serve the Skiff dashboard (and API) to a browser on ADDR, protected by a token",
 		Long: "Serve the web dashboard on ADDR (e.g. 127.0.0.1:8470) and print its URL with a random token.\n" +
-			"It attaches to the running engine when there is one, else runs one itself.",
+			"It attaches to the running engine when there is one, else runs one itself.\n" +
+			"ADDR must be a loopback address unless --http-public is given.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if addr == "" {
@@ -166,11 +168,12 @@ func (c *cliCtx) serveCmd() *cobra.Command {
 			defer cancel()
 			log := c.daemonLogger()
 			defer log.Sync()
-			return c.opts.Serve(ctx, DaemonConfig{Home: c.home, Log: log, HTTPAddr: addr, Assets: c.opts.Assets,
+			return c.opts.Serve(ctx, DaemonConfig{Home: c.home, Log: log, HTTPAddr: addr, HTTPPublic: public, Assets: c.opts.Assets,
 				OnHTTP: func(url string) { fmt.Fprintf(c.out, "Skiff dashboard: %s\n", url) }})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "http", "", "address to listen on, e.g. 127.0.0.1:8470")
+	cmd.Flags().BoolVar(&public, "http-public", false, "allow a non-loopback --http address (reachable from other machines)")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"slices"
@@ -240,12 +241,14 @@ func TestTCPNeedsTheToken(t *testing.T) {
 	assets := fstest.MapFS{"index.html": {Data: []byte("<title>Skiff</title>")}, "assets/app.js": {Data: []byte("x")}}
 	go bridge.NewServer(apptest.NewFake(), bridge.WithAssets(assets)).Serve(ctx, l, token)
 	base := "http://" + l.Addr().String()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar} // keeps the cookie set by the redirect, as a browser does
 	get := func(path string, cookie *http.Cookie) (int, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		if cookie != nil {
 			req.AddCookie(cookie)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := browser.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +262,7 @@ func TestTCPNeedsTheToken(t *testing.T) {
 		}
 	}
 	if code, body := get("/?token="+token, nil); code != 200 || !strings.Contains(body, "Skiff") {
-		t.Errorf("GET / with the token: %d %q", code, body)
+		t.Errorf("GET / with the token (redirected, the cookie set): %d %q", code, body)
 	}
 	if code, body := get("/assets/app.js", &http.Cookie{Name: "skiff_token", Value: token}); code != 200 || body != "x" {
 		t.Errorf("asset with the cookie: %d %q", code, body)
@@ -289,6 +292,22 @@ func TestTCPNeedsTheToken(t *testing.T) {
 	if err := c.Call(ctx, "System.Info", &info); err != nil || info.Hypervisor != "fake" {
 		t.Errorf("Info over TCP: %+v %v", info, err)
 	}
+}
+
+// A page of another origin, a DNS-rebound name, a token left in the address bar (see
+// apptest.CheckDashboardGuard), on the bridge's own TCP server.
+func TestTCPDashboardGuard(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	defer func() { cancel(); <-done }()
+	token := bridge.NewToken()
+	assets := fstest.MapFS{"index.html": {Data: []byte("<title>Skiff</title>")}}
+	go func() { done <- bridge.NewServer(apptest.NewFake(), bridge.WithAssets(assets)).Serve(ctx, l, token) }()
+	apptest.CheckDashboardGuard(t, l.Addr().String(), token)
 }
 
 func TestMalformedRequestsGetErrors(t *testing.T) {

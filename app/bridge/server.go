@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -58,9 +57,9 @@ func NewServer(b app.Backend, opts ...Option) *Server {
 	return s
 }
 
-// Handler returns the HTTP handler; with a non-empty token every request must carry it
-// (?token=, a "skiff_token" cookie set by a previous request, or "Authorization: Bearer").
-func (s *Server) Handler(token string) http.Handler {
+// Handler returns the HTTP handler, unguarded: as served on the owner-only socket. Over TCP, Serve
+// puts Protect in front of it.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -68,10 +67,9 @@ func (s *Server) Handler(token string) http.Handler {
 		v.API = app.APIVersion
 		json.NewEncoder(w).Encode(Health{OK: true, Version: v, PID: os.Getpid()})
 	})
-	up := websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 64 << 10}
-	if token == "" {
-		up.CheckOrigin = func(*http.Request) bool { return true } // the socket is owner-only
-	}
+	// Origins are checked by Protect on TCP (in front of this handler, or of a proxy to it); the
+	// socket is owner-only and no browser reaches it.
+	up := websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 64 << 10, CheckOrigin: func(*http.Request) bool { return true }}
 	mux.HandleFunc("GET /api/ws", func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -80,34 +78,7 @@ func (s *Server) Handler(token string) http.Handler {
 		s.serveConn(r.Context(), ws)
 	})
 	mux.HandleFunc("/", s.serveAssets)
-	if token == "" {
-		return mux
-	}
-	return RequireToken(token, mux)
-}
-
-// RequireToken wraps next so that every request must carry token (see Handler).
-func RequireToken(token string, next http.Handler) http.Handler {
-	ok := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 }
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.URL.Query().Get("token")
-		if got == "" {
-			got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		}
-		if got == "" {
-			if c, err := r.Cookie("skiff_token"); err == nil {
-				got = c.Value
-			}
-		}
-		if !ok(got) {
-			http.Error(w, "missing or wrong token: open the URL that `skiff serve` printed", http.StatusUnauthorized)
-			return
-		}
-		if r.URL.Query().Get("token") != "" {
-			http.SetCookie(w, &http.Cookie{Name: "skiff_token", Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		}
-		next.ServeHTTP(w, r)
-	})
+	return mux
 }
 
 func (s *Server) serveAssets(w http.ResponseWriter, r *http.Request) {
@@ -174,9 +145,18 @@ func ListenUnix(sockPath string) (net.Listener, error) {
 	return &peerListener{Listener: l}, nil
 }
 
-// Serve serves HTTP on l until ctx ends; token as in Handler.
+// ReadHeaderTimeout bounds the time a client may take to send a request's headers, on every
+// server of the bridge and the daemon.
+const ReadHeaderTimeout = 10 * time.Second
+
+// Serve serves HTTP on l until ctx ends. With a non-empty token (a TCP listener) every request
+// passes Protect(l.Addr(), token, …).
 func (s *Server) Serve(ctx context.Context, l net.Listener, token string) error {
-	hs := &http.Server{Handler: s.Handler(token), BaseContext: func(net.Listener) context.Context { return ctx }}
+	h := s.Handler()
+	if token != "" {
+		h = Protect(l.Addr(), token, h)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

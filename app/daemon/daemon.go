@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,10 +39,11 @@ type Config struct {
 	Log     *zap.Logger
 	Version app.VersionInfo
 
-	HTTPAddr string           // Run: also serve on this TCP address with a token
-	Assets   fs.FS            // the built frontend, served at / by the bridge
-	OnHTTP   func(url string) // Run: called with the dashboard URL (token included)
-	Ready    func(sock string)
+	HTTPAddr   string           // Run: also serve on this TCP address with a token (loopback only…)
+	HTTPPublic bool             // …unless this is set
+	Assets     fs.FS            // the built frontend, served at / by the bridge
+	OnHTTP     func(url string) // Run: called with the dashboard URL (token included)
+	Ready      func(sock string)
 	// StopTimeout bounds the graceful stop of running containers when the engine closes.
 	StopTimeout time.Duration
 }
@@ -53,6 +55,9 @@ type Engine struct {
 	Hypervisor string
 	stopWake   context.CancelFunc
 }
+
+// ErrNotLoopback means Config.HTTPAddr is not a loopback address and Config.HTTPPublic is not set.
+var ErrNotLoopback = errors.New("not a loopback address")
 
 // ErrEngineRunning means another process holds the data dir (its engine serves the socket).
 var ErrEngineRunning = errors.New("another Skiff engine holds the data dir")
@@ -170,6 +175,11 @@ func Run(ctx context.Context, cfg Config) error {
 		home = h
 	}
 	cfg.Home = home
+	if cfg.HTTPAddr != "" && !cfg.HTTPPublic {
+		if err := checkLoopback(cfg.HTTPAddr); err != nil {
+			return err
+		}
+	}
 	sock := filepath.Join(home, bridge.SocketName)
 	eng, err := Open(ctx, cfg)
 	if errors.Is(err, ErrEngineRunning) && cfg.HTTPAddr != "" {
@@ -232,11 +242,11 @@ func serveProxy(ctx context.Context, cfg Config, sock string) error {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}
-	assets := bridge.NewServer(nil, bridge.WithAssets(cfg.Assets)).Handler("")
+	assets := bridge.NewServer(nil, bridge.WithAssets(cfg.Assets)).Handler()
 	mux := http.NewServeMux()
 	mux.Handle("/api/", proxy)
 	mux.Handle("/", assets)
-	hs := &http.Server{Handler: bridge.RequireToken(token, mux)}
+	hs := &http.Server{Handler: bridge.Protect(tl.Addr(), token, mux), ReadHeaderTimeout: bridge.ReadHeaderTimeout}
 	go func() { <-ctx.Done(); hs.Close() }()
 	if cfg.OnHTTP != nil {
 		cfg.OnHTTP(fmt.Sprintf("http://%s/?token=%s", tl.Addr(), token))
@@ -245,4 +255,24 @@ func serveProxy(ctx context.Context, cfg Config, sock string) error {
 		return err
 	}
 	return nil
+}
+
+// checkLoopback returns ErrNotLoopback unless addr's host is localhost or a loopback IP: the token
+// alone is not meant to guard an engine that runs containers as the user from the network.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--http %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if host == "" {
+		host = "every interface"
+	}
+	return fmt.Errorf("--http %q: %s is %w: the dashboard would be reachable from other machines, guarded by its token only; "+
+		"listen on 127.0.0.1 (e.g. --http 127.0.0.1:8470), or add --http-public to serve on it anyway", addr, host, ErrNotLoopback)
 }

@@ -339,7 +339,9 @@ export function fromBase64Text(b64: string): string {
   try { return new TextDecoder().decode(fromBase64(b64)); } catch { return b64; }
 }
 
-/** wsURL builds the bridge URL from the page's location and its ?token=. */
+/** wsURL builds the bridge URL from the page's location. `skiff serve` turns the printed URL's ?token= into
+ * an HttpOnly cookie and redirects to the URL without it, so the page normally has none and the
+ * WebSocket is authorised by that cookie; a ?token= still in the URL (another server) is passed on. */
 export function wsURL(loc: Location = window.location): string {
   const token = new URLSearchParams(loc.search).get('token') ?? '';
   const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';

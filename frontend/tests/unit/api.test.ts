@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Api, ApiError, asArray, toApiError, toBase64, fromBase64Text, WailsTransport } from '../../src/lib/api';
+import { Api, ApiError, asArray, toApiError, toBase64, fromBase64Text, WailsTransport, wsURL } from '../../src/lib/api';
 import { FakeTransport, tick, until } from './fake-transport';
 
 describe('Api subscriptions', () => {
@@ -135,5 +135,17 @@ describe('helpers', () => {
     expect(asArray([1, 2])).toEqual([1, 2]);
     expect(fromBase64Text(toBase64('∑ ✓ \u001b[0m'))).toBe('∑ ✓ \u001b[0m');
     await tick();
+  });
+});
+
+describe('wsURL', () => {
+  const loc = (href: string) => new URL(href) as unknown as Location;
+  it('relies on the cookie when the page URL has no token (after skiff serve\'s redirect)', () => {
+    expect(wsURL(loc('http://127.0.0.1:8470/#/containers'))).toBe('ws://127.0.0.1:8470/api/ws');
+    expect(wsURL(loc('http://localhost:8470/?x=1#/logs/abc'))).toBe('ws://localhost:8470/api/ws');
+  });
+  it('passes on a token still in the page URL', () => {
+    expect(wsURL(loc('http://127.0.0.1:8470/?token=a+b#/images'))).toBe('ws://127.0.0.1:8470/api/ws?token=a%20b');
+    expect(wsURL(loc('https://host.example/?token=t'))).toBe('wss://host.example/api/ws?token=t');
   });
 });

@@ -12,10 +12,9 @@ import (
 )
 
 // CheckDashboardGuard checks, over real connections, the gate in front of a dashboard that `skiff
-// serve` listens on at addr ("127.0.0.1:port") with token and that serves the Fake (or any backend
-// with no containers): what a page of another origin, a DNS-rebound name or a token left in a URL can
-// and cannot do. The bridge's own server and the daemon's proxy to the engine's socket must both
-// pass it.
+// serve` listens on at addr ("127.0.0.1:port") with token: what a page of another origin, a
+// DNS-rebound name or a token left in a URL can and cannot do. The bridge's own server and the
+// daemon's proxy to the engine's socket must both pass it.
 func CheckDashboardGuard(t *testing.T, addr, token string) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
@@ -56,7 +55,8 @@ func CheckDashboardGuard(t *testing.T, addr, token string) {
 		ID     int             `json:"id"`
 		Result json.RawMessage `json:"result"`
 	}
-	if err := ws.ReadJSON(&reply); err != nil || reply.ID != 1 || string(reply.Result) != "[]" {
+	var list []json.RawMessage
+	if err := ws.ReadJSON(&reply); err != nil || reply.ID != 1 || json.Unmarshal(reply.Result, &list) != nil {
 		t.Errorf("call over the same-origin WebSocket: %+v %s %v", reply, reply.Result, err)
 	}
 	ws.Close()

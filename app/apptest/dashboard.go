@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -144,5 +145,22 @@ func CheckDashboardGuard(t *testing.T, addr, token string) {
 		t.Errorf("WebSocket with ?token=: %v %v", resp, err)
 	} else {
 		ws2.Close()
+	}
+}
+
+// CheckSlowHeadersDropped checks that a server drops c, a connection to it, when the client sends
+// the start of a request and never finishes its headers (within the servers' 10 s ReadHeaderTimeout,
+// read here with a 20 s margin). It takes about 10 s: run the test in parallel.
+func CheckSlowHeadersDropped(t *testing.T, c net.Conn) {
+	t.Helper()
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /api/health HTTP/1.1\r\nHost: localhost\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	_, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("a client that never finished its headers still held the connection after %v", time.Since(start).Round(time.Second))
 	}
 }

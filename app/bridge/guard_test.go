@@ -1,11 +1,13 @@
 package bridge_test
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/skiff-containers/skiff/app/apptest"
 	"github.com/skiff-containers/skiff/app/bridge"
 )
 
@@ -51,5 +53,28 @@ func TestProtectHostRules(t *testing.T) {
 		if w.Code != c.want {
 			t.Errorf("listening on %s, Host %q: %d, want %d", c.listen, c.host, w.Code, c.want)
 		}
+	}
+}
+
+// A client that never finishes its headers is dropped, on the socket and over TCP.
+func TestSlowHeadersDropped(t *testing.T) {
+	sock := serveUnix(t, apptest.NewFake())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	t.Cleanup(func() { cancel(); <-done }) // after the parallel subtests
+	go func() { done <- bridge.NewServer(apptest.NewFake()).Serve(ctx, l, bridge.NewToken()) }()
+	for _, addr := range []struct{ network, addr string }{{"unix", sock}, {"tcp", l.Addr().String()}} {
+		t.Run(addr.network, func(t *testing.T) {
+			t.Parallel()
+			c, err := net.Dial(addr.network, addr.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apptest.CheckSlowHeadersDropped(t, c)
+		})
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 
 // The dashboard of `skiff serve` when another engine holds the data dir: serveProxy in front of a
 // real bridge on a unix socket (whose own handler lets any origin upgrade) passes the same gate as
-// the bridge's own TCP server.
+// the bridge's own TCP server, and drops a client that never finishes its headers.
 func TestProxyDashboardGuard(t *testing.T) {
 	dir, err := os.MkdirTemp("", "skiff-proxy-") // short: sun_path is ~108 bytes
 	if err != nil {
@@ -55,4 +56,9 @@ func TestProxyDashboardGuard(t *testing.T) {
 		t.Fatalf("serveProxy: %v", err)
 	}
 	apptest.CheckDashboardGuard(t, u.Host, u.Query().Get("token"))
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apptest.CheckSlowHeadersDropped(t, c)
 }

@@ -98,7 +98,7 @@ func CheckDashboardGuard(t *testing.T, addr, token string) {
 	}{
 		{"GET", "/api/health", map[string]string{"Authorization": bearer}, 200}, // the CLI: no Origin
 		{"GET", "/api/health", nil, 401},
-		{"GET", "/", map[string]string{"Cookie": cookie}, 200},
+		{"GET", "/api/health", map[string]string{"Cookie": cookie}, 200},
 		{"GET", "/api/health", map[string]string{"Cookie": cookie, "Origin": own}, 200},
 		{"POST", "/api/health", map[string]string{"Cookie": cookie, "Origin": "http://127.0.0.1:1"}, 403},
 		{"PUT", "/", map[string]string{"Cookie": cookie, "Origin": "http://evil.example"}, 403},

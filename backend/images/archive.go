@@ -5,13 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -28,7 +29,10 @@ const (
 )
 
 // Load imports the images of a docker-archive (`docker save`) or OCI-layout tarball and returns
-// them. Tagged images get their names back.
+// them. Tagged images get their names back. The archive is not trusted: an entry that is not a
+// regular file or a directory (in a docker archive also a link to another of its entries) fails the
+// load with ErrUnsafeEntry naming it, metadata larger than any real one with ErrTooLarge, and every
+// read stops when ctx ends.
 func (s *Store) Load(ctx context.Context, r io.Reader, progress func(Progress)) ([]Image, error) {
 	if progress == nil {
 		progress = func(Progress) {}
@@ -39,7 +43,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(Progress)) 
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer forceRemoveAll(work)
 	spool := filepath.Join(work, "archive.tar")
 	f, err := os.Create(spool)
 	if err != nil {
@@ -52,49 +56,130 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(Progress)) 
 	if err != nil {
 		return nil, fmt.Errorf("loading: reading the archive: %w", err)
 	}
-	names, err := tarNames(spool)
+	ents, err := scanArchive(ctx, spool)
 	if err != nil {
 		return nil, fmt.Errorf("loading: %w", err)
 	}
 	switch {
-	case names["manifest.json"]:
-		return s.loadDocker(ctx, spool, progress)
-	case names["index.json"] && names["oci-layout"]:
-		return s.loadOCI(ctx, spool, filepath.Join(work, "layout"), progress)
+	case ents["manifest.json"] != nil:
+		return s.loadDocker(ctx, spool, ents, progress)
+	case ents["index.json"] != nil && ents["oci-layout"] != nil:
+		return s.loadOCI(ctx, spool, ents, filepath.Join(work, "layout"), progress)
 	}
 	return nil, fmt.Errorf("loading: %w: neither a docker-archive (manifest.json) nor an OCI layout (index.json, oci-layout)", ErrUnsupported)
 }
 
-func tarNames(p string) (map[string]bool, error) {
+// archiveEntries are an archive's entries by cleaned name.
+type archiveEntries map[string]*tar.Header
+
+// scanArchive lists the entries of the archive at p, refusing what no archive should hold: devices,
+// FIFOs, sparse files, and two entries of one name.
+func scanArchive(ctx context.Context, p string) (archiveEntries, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	names := map[string]bool{}
-	tr := tar.NewReader(f)
+	ents := archiveEntries{}
+	tr := tar.NewReader(ctxFile{ctx: ctx, f: f})
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return names, nil
+			return ents, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("not a tar archive: %w", err)
 		}
-		names[strings.TrimPrefix(filepathClean(h.Name), "./")] = true
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		if err := plainEntry(h, true); err != nil {
+			return nil, fmt.Errorf("archive entry %q: %w", h.Name, err)
+		}
+		n := archiveName(h.Name)
+		if prev := ents[n]; prev != nil && !(prev.Typeflag == tar.TypeDir && h.Typeflag == tar.TypeDir) {
+			return nil, fmt.Errorf("%w: archive entry %q appears twice", ErrUnsafeEntry, h.Name)
+		}
+		ents[n] = h
 	}
 }
 
-func filepathClean(n string) string { return filepath.ToSlash(filepath.Clean(n)) }
+func archiveName(n string) string { return strings.TrimPrefix(path.Clean(n), "./") }
 
-func (s *Store) loadDocker(ctx context.Context, spool string, progress func(Progress)) ([]Image, error) {
-	opener := func() (io.ReadCloser, error) { return os.Open(spool) }
+// resolve follows links between entries (by name, inside the archive) to a regular file.
+func (e archiveEntries) resolve(name string) (*tar.Header, error) {
+	n := archiveName(name)
+	for hop := 0; hop <= maxLinkHops; hop++ {
+		h := e[n]
+		switch {
+		case h == nil:
+			return nil, fmt.Errorf("archive entry %q: %w", name, fs.ErrNotExist)
+		case h.Typeflag == tar.TypeReg:
+			return h, nil
+		case h.Typeflag == tar.TypeSymlink:
+			n = archiveName(path.Join(path.Dir(n), h.Linkname))
+		case h.Typeflag == tar.TypeLink:
+			n = archiveName(h.Linkname)
+		default:
+			return nil, fmt.Errorf("%w: archive entry %q is not a file", ErrUnsafeEntry, name)
+		}
+	}
+	return nil, fmt.Errorf("%w: archive entry %q: more than %d links", ErrUnsafeEntry, name, maxLinkHops)
+}
+
+// metadata checks that name is a regular file of at most maxMetadataSize bytes.
+func (e archiveEntries) metadata(name string) error {
+	h, err := e.resolve(name)
+	if err != nil {
+		return err
+	}
+	if h.Size > maxMetadataSize {
+		return fmt.Errorf("%w: archive entry %q is %d bytes, more than the %d it may have", ErrTooLarge, name, h.Size, maxMetadataSize)
+	}
+	return nil
+}
+
+// ctxFile reads an archive until ctx ends; it seeks, so tar readers skip entries without reading them.
+type ctxFile struct {
+	ctx context.Context
+	f   *os.File
+}
+
+func (c ctxFile) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.f.Read(p)
+}
+
+func (c ctxFile) Seek(off int64, whence int) (int64, error) { return c.f.Seek(off, whence) }
+func (c ctxFile) Close() error                              { return c.f.Close() }
+
+func (s *Store) loadDocker(ctx context.Context, spool string, ents archiveEntries, progress func(Progress)) ([]Image, error) {
+	if err := ents.metadata("manifest.json"); err != nil {
+		return nil, fmt.Errorf("loading docker archive: %w", err)
+	}
+	opener := func() (io.ReadCloser, error) {
+		f, err := os.Open(spool)
+		if err != nil {
+			return nil, err
+		}
+		return ctxFile{ctx: ctx, f: f}, nil
+	}
 	m, err := tarball.LoadManifest(opener)
 	if err != nil {
 		return nil, fmt.Errorf("loading docker archive: %w", err)
 	}
 	var out []Image
 	for i, d := range m {
+		if err := ents.metadata(d.Config); err != nil {
+			return nil, fmt.Errorf("loading docker archive: image %d: config: %w", i, err)
+		}
+		for _, l := range d.Layers {
+			if _, err := ents.resolve(l); err != nil {
+				return nil, fmt.Errorf("loading docker archive: image %d: layer: %w", i, err)
+			}
+		}
 		var tag *name.Tag
 		var names []string
 		for _, t := range d.RepoTags {
@@ -123,49 +208,59 @@ func (s *Store) loadDocker(ctx context.Context, spool string, progress func(Prog
 	return out, nil
 }
 
-func (s *Store) loadOCI(ctx context.Context, spool, dir string, progress func(Progress)) ([]Image, error) {
+// loadOCI extracts an OCI-layout archive into dir (regular files and directories only) and loads it.
+func (s *Store) loadOCI(ctx context.Context, spool string, ents archiveEntries, dir string, progress func(Progress)) ([]Image, error) {
+	for n, h := range ents {
+		if err := plainEntry(h, false); err != nil {
+			return nil, fmt.Errorf("loading OCI layout: archive entry %q: %w", n, err)
+		}
+	}
+	for _, n := range []string{"oci-layout", "index.json"} {
+		if err := ents.metadata(n); err != nil {
+			return nil, fmt.Errorf("loading OCI layout: %w", err)
+		}
+	}
 	if err := extractTar(ctx, spool, dir); err != nil {
 		return nil, fmt.Errorf("loading OCI layout: %w", err)
 	}
-	p, err := layout.FromPath(dir)
+	imgs, err := s.loadLayout(ctx, dir, progress)
 	if err != nil {
 		return nil, fmt.Errorf("loading OCI layout: %w", err)
 	}
-	idx, err := p.ImageIndex()
+	return imgs, nil
+}
+
+// loadLayout loads the images of the OCI layout directory dir, reading nothing in it that is not a
+// regular file (see ociDir).
+func (s *Store) loadLayout(ctx context.Context, dir string, progress func(Progress)) ([]Image, error) {
+	d := &ociDir{ctx: ctx, root: dir}
+	im, err := d.index()
 	if err != nil {
-		return nil, fmt.Errorf("loading OCI layout: %w", err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("loading OCI layout: %w", err)
+		return nil, err
 	}
 	var out []Image
-	for _, d := range im.Manifests {
+	for _, desc := range im.Manifests {
 		var names []string
-		if n := layoutName(d.Annotations); n != "" {
+		if n := layoutName(desc.Annotations); n != "" {
 			names = append(names, n)
 		}
 		var img v1.Image
 		switch {
-		case d.MediaType.IsIndex():
-			child, err := idx.ImageIndex(d.Digest)
+		case desc.MediaType.IsIndex():
+			cim, err := d.childIndex(desc)
 			if err != nil {
-				return nil, fmt.Errorf("loading OCI layout: %w", err)
-			}
-			cim, err := child.IndexManifest()
-			if err != nil {
-				return nil, fmt.Errorf("loading OCI layout: %w", err)
+				return nil, err
 			}
 			cd, avail, ok := matchManifest(cim, s.platform)
 			if !ok {
-				return nil, fmt.Errorf("loading OCI layout: %w", platformError(s.platform, avail))
+				return nil, platformError(s.platform, avail)
 			}
-			if img, err = child.Image(cd.Digest); err != nil {
-				return nil, fmt.Errorf("loading OCI layout: %w", err)
+			if img, err = d.image(cd); err != nil {
+				return nil, err
 			}
-		case d.MediaType.IsImage():
-			if img, err = idx.Image(d.Digest); err != nil {
-				return nil, fmt.Errorf("loading OCI layout: %w", err)
+		case desc.MediaType.IsImage():
+			if img, err = d.image(desc); err != nil {
+				return nil, err
 			}
 		default:
 			continue
@@ -210,7 +305,8 @@ func (s *Store) installLoaded(ctx context.Context, img v1.Image, names []string,
 	return got, nil
 }
 
-// extractTar unpacks an archive into dir with the same safe unpacker as layers.
+// extractTar unpacks an archive into dir with the same safe unpacker as layers, regular files and
+// directories only.
 func extractTar(ctx context.Context, archive, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -228,7 +324,8 @@ func extractTar(ctx context.Context, archive, dir string) error {
 	ap := newApplier(root, &ownerLog{})
 	ap.canOwn = false
 	ap.euid, ap.egid = -1, -1
-	if err := ap.applyLayer(ctx, f); err != nil {
+	ap.filesOnly = true
+	if err := ap.applyLayer(ctx, ctxFile{ctx: ctx, f: f}); err != nil {
 		return err
 	}
 	return ap.finish()

@@ -78,6 +78,9 @@ func (s *Store) pullArtifact(ctx context.Context, norm string, r name.Reference,
 		if names[n] {
 			return "", fmt.Errorf("%w: file %q appears twice", ErrUnsupported, n)
 		}
+		if l.Size < 0 || l.Size > s.maxLayer {
+			return "", fmt.Errorf("%w: file %q declares %d bytes, more than the store's limit of %d", ErrTooLarge, n, l.Size, s.maxLayer)
+		}
 		names[n] = true
 	}
 	parent, base := filepath.Dir(destDir), filepath.Base(destDir)
@@ -147,9 +150,10 @@ func fetchFile(ctx context.Context, l v1.Layer, d v1.Descriptor, path string, re
 	h := sha256.New()
 	layer := d.Digest.String()
 	report(Progress{Layer: layer, Total: d.Size, Status: "downloading"})
-	n, err := io.Copy(io.MultiWriter(f, h), &ctxReader{ctx: ctx, r: rc, onBytes: func(done int64) {
+	src := io.LimitReader(&ctxReader{ctx: ctx, r: rc, onBytes: func(done int64) {
 		report(Progress{Layer: layer, Done: done, Total: d.Size, Status: "downloading"})
-	}})
+	}}, d.Size+1) // a byte beyond the declared size already fails the check below
+	n, err := io.Copy(io.MultiWriter(f, h), src)
 	if err != nil {
 		return err
 	}

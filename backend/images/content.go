@@ -77,10 +77,17 @@ func (s *Store) ingest(ctx context.Context, dg v1.Hash, size int64, open func() 
 	}
 	defer rc.Close()
 	h := sha256.New()
-	cr := &ctxReader{ctx: ctx, r: rc, onBytes: onBytes}
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), cr, make([]byte, 256<<10))
+	var src io.Reader = &ctxReader{ctx: ctx, r: rc, onBytes: onBytes}
+	if size >= 0 {
+		// One byte more than declared is enough to know the source lies: never copy the rest.
+		src = io.LimitReader(src, size+1)
+	}
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, make([]byte, 256<<10))
 	if err != nil {
 		return false, fmt.Errorf("blob %s: %w", dg, err)
+	}
+	if size >= 0 && n > size {
+		return false, fmt.Errorf("blob %s: %w: more than the %d bytes its descriptor declares", dg, ErrDigestMismatch, size)
 	}
 	if size >= 0 && n != size {
 		return false, fmt.Errorf("blob %s: %w: got %d bytes, want %d", dg, ErrDigestMismatch, n, size)

@@ -43,6 +43,9 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
 
+	if err := s.checkSizes(mf); err != nil {
+		return nil, fmt.Errorf("image %s: %w", shortID(id), err)
+	}
 	dg, err := img.Digest()
 	if err != nil {
 		return nil, err
@@ -132,6 +135,7 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	}
 	defer root.Close()
 	ap := newApplier(root, &ownerLog{path: filepath.Join(tmp, ownersFile)})
+	ap.maxLayer = s.maxLayer
 	if err := s.unpackLayers(dctx, ap, mf.Layers, cf.RootFS.DiffIDs, ready, report); err != nil {
 		return nil, err
 	}
@@ -170,6 +174,22 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	}
 	s.log.Debug("image unpacked", zap.String("id", id), zap.Int64("size", rec.Size))
 	return s.present(ctx, id, names)
+}
+
+// checkSizes refuses a manifest declaring a config or a layer larger than the store reads: the
+// declared size bounds each download, so it must itself be bounded.
+func (s *Store) checkSizes(mf *v1.Manifest) error {
+	if mf.Config.Size < 0 || mf.Config.Size > maxMetadataSize {
+		return fmt.Errorf("%w: the config %s declares %d bytes, more than the %d a config may have",
+			ErrTooLarge, mf.Config.Digest, mf.Config.Size, maxMetadataSize)
+	}
+	for _, l := range mf.Layers {
+		if l.Size < 0 || l.Size > s.maxLayer {
+			return fmt.Errorf("%w: layer %s declares %d bytes, more than the store's limit of %d",
+				ErrTooLarge, l.Digest, l.Size, s.maxLayer)
+		}
+	}
+	return nil
 }
 
 // present returns the image with ID id after pointing names at it, or ErrNotFound.

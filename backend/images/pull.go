@@ -93,7 +93,7 @@ func (s *Store) pull(ctx context.Context, norm string, r name.Reference, plat v1
 	if err != nil {
 		return nil, registryError(err)
 	}
-	img, platform, err := choosePlatform(desc, plat, s.knownPlatform)
+	img, platform, err := choosePlatform(desc, plat, s.knownPlatform, s.checkSizes)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *Store) knownPlatform(id string) (string, bool) {
 
 // choosePlatform picks the image for plat from an index, or checks a single image's platform.
 func choosePlatform(desc *remote.Descriptor, plat v1.Platform,
-	known func(configDigest string) (string, bool)) (v1.Image, string, error) {
+	known func(configDigest string) (string, bool), check func(*v1.Manifest) error) (v1.Image, string, error) {
 	switch {
 	case desc.MediaType.IsIndex():
 		idx, err := desc.ImageIndex()
@@ -168,6 +168,9 @@ func choosePlatform(desc *remote.Descriptor, plat v1.Platform,
 				have = *pp
 			}
 		} else {
+			if err := check(mf); err != nil {
+				return nil, "", err
+			}
 			cf, err := img.ConfigFile()
 			if err != nil {
 				return nil, "", err

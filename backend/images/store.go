@@ -43,7 +43,8 @@ type Store struct {
 	inUse    func(imageID string) bool
 	keychain authn.Keychain
 	jobs     int
-	portable bool // unpack with the portable resolver (tests of the darwin code path on Linux)
+	maxLayer int64 // bytes a layer may uncompress to, and unpack to (WithMaxLayerSize)
+	portable bool  // unpack with the portable resolver (tests of the darwin code path on Linux)
 
 	// gcMu is held shared by pulls and loads (whose blobs no record references yet) and exclusively
 	// while Remove and Prune delete blobs and images.
@@ -89,6 +90,22 @@ func WithConcurrency(n int) Option {
 	}
 }
 
+// DefaultMaxLayerSize is how many bytes one layer may uncompress to, and write into a rootfs, unless
+// WithMaxLayerSize says otherwise: far above any real layer, low enough that a compression bomb or a
+// sparse tar entry claiming terabytes stops long before the disk is full.
+const DefaultMaxLayerSize int64 = 64 << 30
+
+// WithMaxLayerSize bounds the bytes one layer may uncompress to and write into a rootfs (default
+// DefaultMaxLayerSize). A layer beyond it fails its pull or load with ErrTooLarge, and the partial
+// rootfs is removed.
+func WithMaxLayerSize(n int64) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxLayer = n
+		}
+	}
+}
+
 // Open opens (creating) the store in dir and removes what an interrupted pull left behind.
 func Open(dir string, opts ...Option) (*Store, error) {
 	abs, err := filepath.Abs(dir)
@@ -102,6 +119,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		inUse:    func(string) bool { return false },
 		keychain: authn.DefaultKeychain,
 		jobs:     4,
+		maxLayer: DefaultMaxLayerSize,
 		flights:  map[string]*flight{},
 	}
 	for _, o := range opts {

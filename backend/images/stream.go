@@ -148,10 +148,16 @@ func (s *Store) decompressTo(ctx context.Context, d v1.Descriptor, diffID v1.Has
 		defer zr.Close()
 		r = zr
 	}
+	// Read one byte beyond the limit, no more: a compression bomb stops here, not when the disk is full.
+	r = io.LimitReader(r, s.maxLayer+1)
+	var total int64
 	h := sha256.New()
 	for {
 		buf := make([]byte, streamChunk)
 		n, rerr := io.ReadFull(r, buf)
+		if total += int64(n); total > s.maxLayer {
+			return fmt.Errorf("%w: the layer uncompresses to more than %d bytes (the store's limit)", ErrTooLarge, s.maxLayer)
+		}
 		if n > 0 {
 			h.Write(buf[:n])
 			select {

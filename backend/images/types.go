@@ -24,6 +24,9 @@ var (
 	ErrDigestMismatch = errors.New("digest mismatch")
 	// ErrUnsupported: a manifest or layer type the store cannot unpack.
 	ErrUnsupported = errors.New("unsupported content")
+	// ErrTooLarge: a layer unpacks to more bytes than the store allows (WithMaxLayerSize), or
+	// archive metadata (index.json, a manifest, a config) is larger than any real one.
+	ErrTooLarge = errors.New("content too large")
 )
 
 // PullPolicy says when Ensure contacts the registry.

@@ -35,6 +35,13 @@ type applier struct {
 	written map[string]bool    // paths the current layer created: an opaque marker keeps them
 	dirs    map[string]dirMeta // final mode and mtime of directories, applied by finish
 	size    int64              // bytes of regular file content written
+	// maxLayer bounds the file content one layer writes (0: no bound). A sparse entry's holes
+	// count: they are written as zeros.
+	maxLayer  int64
+	layerSize int64 // file content the current layer wrote
+	// filesOnly refuses every entry but regular files and directories, and sparse files (archive
+	// extraction, where nothing else belongs).
+	filesOnly bool
 }
 
 type dirMeta struct {
@@ -53,6 +60,7 @@ func newApplier(root *fsRoot, owners *ownerLog) *applier {
 // applyLayer reads one uncompressed layer tarball and applies it. Errors name the entry.
 func (a *applier) applyLayer(ctx context.Context, r io.Reader) error {
 	a.written = map[string]bool{}
+	a.layerSize = 0
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		if n%64 == 0 {
@@ -124,8 +132,13 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 	if len(a.root.dirs) >= 256 {
 		a.root.dropCache() // only here, so no fd an entry is using is closed under it
 	}
+	if a.filesOnly {
+		if err := plainEntry(hdr, false); err != nil {
+			return err
+		}
+	}
 	dir, base := splitRel(rel)
-	if strings.HasPrefix(base, whiteoutPrefix) {
+	if strings.HasPrefix(base, whiteoutPrefix) && !a.filesOnly {
 		return a.whiteout(dir, base)
 	}
 	if rel == "." {
@@ -201,8 +214,16 @@ func (a *applier) regular(pfd int, base, rel string, hdr *tar.Header, r io.Reade
 		return err
 	}
 	f := os.NewFile(uintptr(fd), rel)
-	n, err := io.CopyBuffer(f, r, a.buf)
+	src := r
+	if a.maxLayer > 0 {
+		src = io.LimitReader(r, a.maxLayer-a.layerSize+1)
+	}
+	n, err := io.CopyBuffer(f, src, a.buf)
 	a.size += n
+	if a.layerSize += n; a.maxLayer > 0 && a.layerSize > a.maxLayer && err == nil {
+		err = fmt.Errorf("%w: the layer's files hold more than %d bytes (the store's limit; this entry claims %d)",
+			ErrTooLarge, a.maxLayer, hdr.Size)
+	}
 	if err == nil {
 		err = a.fchown(fd, rel, hdr)
 	}

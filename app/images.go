@@ -1,9 +1,12 @@
 package app
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,8 +55,9 @@ func (s *Images) Remove(ref string, force bool) error {
 }
 
 // Load loads the images of a docker-archive or OCI-layout tarball at path (on the engine's host).
+// path must be a regular file: a FIFO, a device or a directory is refused before anything is read.
 func (s *Images) Load(path string) ([]Image, error) {
-	f, err := os.Open(path)
+	f, err := openArchive(path)
 	if err != nil {
 		return nil, invalid("loading images: %v", err)
 	}
@@ -164,4 +168,35 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// openArchive opens path for reading if it is a regular file (a symlink to one is the caller's own
+// choice). O_NONBLOCK keeps the open of a FIFO from waiting for a writer; the check is on the opened
+// file (fstat), so nothing swapped in after it is read.
+func openArchive(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		kind := "special file"
+		switch t := fi.Mode().Type(); {
+		case t&fs.ModeDir != 0:
+			kind = "directory"
+		case t&fs.ModeNamedPipe != 0:
+			kind = "FIFO"
+		case t&fs.ModeDevice != 0:
+			kind = "device"
+		case t&fs.ModeSocket != 0:
+			kind = "socket"
+		}
+		return nil, fmt.Errorf("%s is a %s, not an archive file", path, kind)
+	}
+	return f, nil
 }

@@ -77,14 +77,25 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		home = h
 	}
+	// The data dir's lock comes first: opening the image store removes what interrupted pulls left,
+	// which, in the data dir of a running engine, are its pulls in flight.
+	lk, err := engine.LockHome(home)
+	if errors.Is(err, engine.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s): %v", ErrEngineRunning, home, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the engine: %w", err)
+	}
 	hv, err := newHypervisor(log)
 	if err != nil {
+		lk.Release()
 		return nil, fmt.Errorf("starting the hypervisor backend: %w", err)
 	}
 	var eng *engine.Engine
 	st, err := images.Open(filepath.Join(home, "images"), images.WithLogger(log.Named("images")),
 		images.WithInUse(func(id string) bool { return eng != nil && eng.ImageInUse(id) }))
 	if err != nil {
+		lk.Release()
 		return nil, fmt.Errorf("opening the image store: %w", err)
 	}
 	k := &kernels{home: home, log: log.Named("kernel"), byArch: map[string]kernel{}, store: st}
@@ -93,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		kernelFn = nil // the agent runs as a host process: no kernel to boot
 	}
 	wctx, stopWake := context.WithCancel(context.Background())
-	eng, err = engine.Open(ctx, engine.Config{Home: home, Log: log.Named("engine"), Hypervisor: hv, Images: st,
+	eng, err = engine.Open(ctx, engine.Config{Home: home, Lock: lk, Log: log.Named("engine"), Hypervisor: hv, Images: st,
 		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true})
 	if err != nil {
 		stopWake()

@@ -5,9 +5,10 @@
 // Every container runs in its own VM started through a vm.Hypervisor; the engine talks to the guest
 // agent with an agentproto.Client over streams the VM dials.
 //
+//	lk, _ := engine.LockHome(home) // first: nothing else may touch the data dir of a running engine
 //	st, _ := images.Open(filepath.Join(home, "images"))
 //	hv, _ := vm.NewHypervisor(log)
-//	e, err := engine.Open(ctx, engine.Config{Home: home, Hypervisor: hv, Images: st, Kernel: kernelFunc})
+//	e, err := engine.Open(ctx, engine.Config{Home: home, Lock: lk, Hypervisor: hv, Images: st, Kernel: kernelFunc})
 //	c, _ := e.Create(ctx, engine.CreateOptions{Image: "busybox", Cmd: []string{"echo", "hi"}})
 //	_ = e.Start(ctx, c.ID)
 //	code, _ := e.Wait(ctx, c.ID)
@@ -38,7 +39,7 @@ type Engine struct {
 	log    *zap.Logger
 	hv     vm.Hypervisor
 	images *images.Store
-	lock   *dirLock
+	lock   *HomeLock
 	events *eventBus
 
 	ctx    context.Context // cancelled by Close: ends supervisors' backoff waits and engine goroutines
@@ -55,10 +56,19 @@ type Engine struct {
 	closed     bool
 }
 
-// Open opens (creating when needed) the data dir, takes its lock, loads the container records and
+// Open opens (creating when needed) the data dir, takes its lock (or the one cfg.Lock holds), loads
+// the container records and
 // reconciles them: a record that says running (or paused, restarting) belongs to a VM that died with
 // the previous engine, so it is marked exited (code 255) and its restart policy applied.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	e, err := open(ctx, cfg)
+	if err != nil {
+		cfg.Lock.Release() // the caller handed it over
+	}
+	return e, err
+}
+
+func open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Home == "" {
 		h, err := DefaultHome()
 		if err != nil {
@@ -90,9 +100,13 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("creating data dir: %w", err)
 		}
 	}
-	lk, err := lockDir(home)
-	if err != nil {
-		return nil, err
+	lk := cfg.Lock
+	if lk == nil {
+		if lk, err = LockHome(home); err != nil {
+			return nil, err
+		}
+	} else if lk.home != home {
+		return nil, fmt.Errorf("%w: Config.Lock locks %q, not the data dir %q", ErrInvalid, lk.home, home)
 	}
 	e := &Engine{
 		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
@@ -101,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	recs, err := e.loadRecords()
 	if err != nil {
-		lk.release()
+		lk.Release()
 		return nil, err
 	}
 	for _, rec := range recs {
@@ -147,7 +161,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.cancel()
 	e.bg.Wait()
 	e.events.close()
-	return e.lock.release()
+	return e.lock.Release()
 }
 
 // Images returns the image store the engine was opened with.

@@ -161,3 +161,42 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("stop of a pending restart: %s manual %v next %v scheduled %v", got.State, got.ManuallyStopped, got.NextRestart, c.scheduled)
 	}
 }
+
+// A lock taken with LockHome is handed to Open, which keeps it until Close; an Open that fails
+// (here: the lock is of another directory) releases it.
+func TestLockTakenBeforeOpen(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	lk, err := LockHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockHome(home); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second LockHome: %v, want ErrLocked", err)
+	}
+	if _, err := Open(ctx, Config{Home: home}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open without the lock: %v, want ErrLocked", err)
+	}
+	e, err := Open(ctx, Config{Home: home, Lock: lk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockHome(home); !errors.Is(err, ErrLocked) {
+		t.Fatalf("LockHome while the engine runs: %v, want ErrLocked", err)
+	}
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lk, err = LockHome(home)
+	if err != nil {
+		t.Fatalf("LockHome after Close: %v", err)
+	}
+	if _, err := Open(ctx, Config{Home: t.TempDir(), Lock: lk}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Open with the lock of another dir: %v, want ErrInvalid", err)
+	}
+	lk, err = LockHome(home)
+	if err != nil {
+		t.Fatalf("the failed Open kept the lock: %v", err)
+	}
+	lk.Release()
+}

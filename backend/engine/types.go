@@ -246,6 +246,9 @@ type Config struct {
 	Log        *zap.Logger   // nil: zap.NewNop()
 	Hypervisor vm.Hypervisor // required to start containers
 	Images     *images.Store // required
+	// Lock is the data dir's lock when the caller took it (LockHome) before opening the image store
+	// in it; Open takes it over (Close releases it, and so does a failed Open). nil: Open locks.
+	Lock *HomeLock
 	// Kernel is called before each VM boot; nil is fine for backends that boot no kernel (hostproc).
 	Kernel KernelFunc
 	// Wake, when set, is signalled after the host wakes from sleep; running guests get their clock reset.

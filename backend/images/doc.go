@@ -24,6 +24,12 @@
 //   - Nothing half-done is visible: a rootfs is built under images/.unpack-*, synced, given its
 //     record and renamed into place as the last step; leftovers of an interrupted pull are removed
 //     by the next one (and by Open), and its verified blobs are reused.
+//   - Nothing a registry or an archive declares is trusted to be small: downloads stop one byte past
+//     their descriptor's size, a layer stops one byte past WithMaxLayerSize (uncompressed, or written
+//     out: sparse entries count in full) with ErrTooLarge, and Load reads only regular files and
+//     directories of its archive (ErrUnsafeEntry names anything else), each read bounded.
+//   - Open removes what interrupted pulls left, so a process opens a store only when no other one
+//     uses it: the engine's data-dir lock is taken first (engine.LockHome).
 //   - List, Get, Remove (ErrInUse while a container uses the image, unless forced), Prune,
 //     DiskUsage; Load and Save in docker-archive and OCI-layout form; PullArtifact and
 //     PushArtifact for OCI artifacts made of files (kernel bundles).

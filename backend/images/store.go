@@ -106,7 +106,8 @@ func WithMaxLayerSize(n int64) Option {
 	}
 }
 
-// Open opens (creating) the store in dir and removes what an interrupted pull left behind.
+// Open opens (creating) the store in dir and removes what an interrupted pull left behind: a process
+// opens a store only when no other process uses it (the daemon holds the data dir's lock first).
 func Open(dir string, opts ...Option) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {

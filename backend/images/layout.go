@@ -160,7 +160,7 @@ func (d *ociDir) open(rel string) (*os.File, int64, error) {
 		}
 		return os.NewFile(uintptr(fd), filepath.Join(d.root, filepath.FromSlash(rel))), st.Size, nil
 	}
-	panic("unreachable")
+	return nil, 0, fmt.Errorf("%w: empty layout path", ErrUnsafeEntry) // not reached: parts has an element
 }
 
 func notPlain(rel string, mode uint32) error {

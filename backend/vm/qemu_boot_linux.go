@@ -55,7 +55,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 	}
 	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
-		done: make(chan struct{}), state: StateStarting, fsdDied: make(chan string, len(spec.Shares))}
+		done: make(chan struct{}), state: StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares))}
 
 	var files []*os.File     // the children's ends, closed once they started
 	var ac, qmpConn net.Conn // the agent channel, QMP
@@ -208,6 +208,11 @@ func (m *qemuMachine) connect(mem []byte) {
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false              // a paused guest cannot answer
 	cfg.ConnectionWriteTimeout = time.Minute // a slow TCG guest is not a broken one
+	// No StreamOpenTimeout: at its end yamux closes the whole session, and a
+	// guest paused just after a stream was opened would lose its channel (the
+	// container its workload) once paused that long. What bounds a wait on a
+	// silent agent is each Dial's and each request's context, and the engine
+	// kills a VM whose agent leaves a request unanswered (engine.ErrUnresponsive).
 	cfg.StreamOpenTimeout = 0
 	cfg.MaxStreamWindowSize = 16 << 20 // what the agent may send ahead: 256 KiB halved a port forward's throughput under TCG
 	cfg.LogOutput = io.Discard

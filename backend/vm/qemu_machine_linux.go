@@ -42,8 +42,9 @@ type qemuMachine struct {
 	reqs   chan func()   // run inside loop
 	done   chan struct{} // closed by loop after cleanup
 
-	mu       sync.Mutex // guards state, err, stopping, ended and the setting of sess
+	mu       sync.Mutex // guards state, changed, err, stopping, ended and the setting of sess
 	state    State
+	changed  chan struct{} // closed (and replaced) by each change of state
 	err      error
 	stopping bool // a Stop asked for the exit
 	ended    bool // finish closed the channel
@@ -214,6 +215,10 @@ func (m *qemuMachine) setState(s State) {
 	m.mu.Lock()
 	prev := m.state
 	m.state = s
+	if prev != s {
+		close(m.changed)
+		m.changed = make(chan struct{})
+	}
 	m.mu.Unlock()
 	if prev != s {
 		m.log.Debug("state", zap.String("from", string(prev)), zap.String("to", string(s)))
@@ -250,7 +255,10 @@ func (m *qemuMachine) Err() error {
 	return m.err
 }
 
-// Dial waits for the agent, then opens a yamux stream to it.
+// Dial waits for the agent (and, while the machine is paused, for its
+// resumption), then opens a yamux stream to it. ctx bounds all of it: opening
+// blocks when the agent has acknowledged none of the session's last 256 new
+// streams, and a stream opened after ctx ended is closed.
 func (m *qemuMachine) Dial(ctx context.Context) (net.Conn, error) {
 	select {
 	case <-m.ready:
@@ -259,14 +267,49 @@ func (m *qemuMachine) Dial(ctx context.Context) (net.Conn, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("dialing agent of %q: waiting for the agent: %w", m.spec.ID, ctx.Err())
 	}
-	s, err := m.sess.OpenStream()
-	if err != nil {
-		if m.sess.IsClosed() {
-			err = fmt.Errorf("%w (%v)", ErrNotRunning, err)
+	for {
+		// A paused guest acknowledges nothing: open no stream it would find on resumption.
+		m.mu.Lock()
+		paused, changed := m.state == StatePaused, m.changed
+		m.mu.Unlock()
+		if !paused {
+			break
 		}
-		return nil, fmt.Errorf("dialing agent of %q: %w", m.spec.ID, err)
+		select {
+		case <-changed:
+		case <-m.done:
+			return nil, fmt.Errorf("dialing agent of %q: %w", m.spec.ID, ErrNotRunning)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dialing agent of %q: the machine is paused: %w", m.spec.ID, ctx.Err())
+		}
 	}
-	return s, nil
+	type opened struct {
+		s   *yamux.Stream
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := m.sess.OpenStream()
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			err := o.err
+			if m.sess.IsClosed() {
+				err = fmt.Errorf("%w (%v)", ErrNotRunning, err)
+			}
+			return nil, fmt.Errorf("dialing agent of %q: %w", m.spec.ID, err)
+		}
+		return o.s, nil
+	case <-ctx.Done():
+		go func() { // the session's end (the machine's) ends a blocked OpenStream
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, fmt.Errorf("dialing agent of %q: opening a stream: %w", m.spec.ID, ctx.Err())
+	}
 }
 
 // Pause stops the vCPUs through QMP.

@@ -124,7 +124,7 @@ func (e *Engine) Attach(ctx context.Context, id string) (*Stdio, error) {
 			if err != nil {
 				return nil // applied when the workload starts
 			}
-			return b.proc.Resize(rows, cols)
+			return sendWithin(agentCallTimeout, "a resize", func() error { return b.proc.Resize(rows, cols) })
 		},
 		close: func() error {
 			c.attach.remove(sub)

@@ -201,7 +201,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
 	}
 	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w}
-	b.stats = newStatsSampler(client)
+	b.stats = &statsSampler{}
 	b.subs.subs = c.attach.take()
 	b.pumps.Add(2)
 	go c.pump(b, proc.Stdout(), "stdout")

@@ -59,6 +59,9 @@ type boot struct {
 	stopWatch func()
 	stats     *statsSampler
 	subs      bootSubs // Attach subscribers of this boot's output
+
+	killMu     sync.Mutex // guards killReason
+	killReason string     // why the engine killed the VM (a silent agent); "" when it did not
 }
 
 func newCtr(e *Engine, rec Container) *ctr {

@@ -581,11 +581,20 @@ func TestEngineHostproc(t *testing.T) {
 		if got := f.inspect(c.ID); got.State != StatePaused {
 			t.Errorf("state after pause %s", got.State)
 		}
+		// A paused agent answers nothing: stats say so at once, and the container is not taken for dead.
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := f.e.Stats(pctx, c.ID); !errors.Is(err, ErrConflict) {
+			t.Errorf("stats of a paused container: %v, want ErrConflict", err)
+		}
+		pcancel()
 		if err := f.e.Resume(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.inspect(c.ID); got.State != StateRunning {
 			t.Errorf("state after resume %s", got.State)
+		}
+		if _, err := f.e.Stats(ctx, c.ID); err != nil {
+			t.Errorf("stats after resume: %v", err)
 		}
 	})
 

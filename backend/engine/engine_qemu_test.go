@@ -18,9 +18,10 @@ import (
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// TestEngineQEMU runs one container in a real VM (QEMU, TCG here): run, logs, exec, a port forward
-// and stop, all in one boot to keep CI time down. The `skiff` CLI tests drive the rest through QEMU.
-func TestEngineQEMU(t *testing.T) {
+// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without root, a kernel bundle
+// or QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
+func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("virtiofsd needs root")
 	}
@@ -33,7 +34,7 @@ func TestEngineQEMU(t *testing.T) {
 		t.Skipf("no %s kernel bundle (run `make kernel`, which `make setup` does): %v", arch, err)
 	}
 	log := testLogger(t)
-	snapshots := t.TempDir()
+	snapshots = t.TempDir()
 	hv, err := vm.NewQEMU(vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL"), CacheDir: snapshots})
 	if err != nil {
 		t.Skipf("no hypervisor (run `make setup` to install QEMU): %v", err)
@@ -47,18 +48,29 @@ func TestEngineQEMU(t *testing.T) {
 		initrd, err := vm.BuildInitramfs(ctx, b, cache)
 		return b, initrd, err
 	}
-	host := testutil.Registry(t)
+	host = testutil.Registry(t)
 	home := t.TempDir()
 	st, err := images.Open(filepath.Join(home, "images"), images.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st,
+	e, err = Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st,
 		Kernel: kernel, WarmUp: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close(context.Background())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		e.Close(ctx)
+	})
+	return e, host, snapshots
+}
+
+// TestEngineQEMU runs one container in a real VM (QEMU, TCG here): run, logs, exec, a port forward
+// and stop, all in one boot to keep CI time down. The `skiff` CLI tests drive the rest through QEMU.
+func TestEngineQEMU(t *testing.T) {
+	e, host, snapshots := qemuEngine(t)
 	f := &fixture{t: t, e: e}
 
 	ctx := ctxT(t, 5*time.Minute)

@@ -43,7 +43,12 @@ func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSe
 	if spec.TTY && spec.Rows == 0 {
 		spec.Rows, spec.Cols = 24, 80
 	}
-	p, err := b.client.Exec(ctx, spec)
+	var p *agentproto.Process
+	err = c.agentCall(ctx, b, "exec", func(ctx context.Context) error {
+		var err error
+		p, err = b.client.Exec(ctx, spec)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("exec %q in %s: %w", opts.Cmd, c.rec.Name, err)
 	}
@@ -54,7 +59,9 @@ func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSe
 	}
 	return &ExecSession{
 		Stdin: stdin, Stdout: p.Stdout(), Stderr: p.Stderr(),
-		resize: p.Resize,
+		resize: func(rows, cols uint16) error {
+			return sendWithin(agentCallTimeout, "a resize", func() error { return p.Resize(rows, cols) })
+		},
 		wait: func() (int, error) {
 			st, err := p.Wait()
 			if err != nil {

@@ -83,18 +83,12 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 			_ = c.resumeBoot(ctx, b)
 		}
 		c.e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": strconv.Itoa(sig)})
-		if err := b.proc.Signal(sig); err != nil {
+		if err := sendWithin(time.Second, "the stop signal", func() error { return b.proc.Signal(sig) }); err != nil {
 			c.e.log.Debug("stop signal", zapID(c.rec.ID), zapErr(err))
 		}
 		if !waitOrTimeout(ctx, exitCh, d) {
 			c.e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": "9"})
-			_ = b.proc.Signal(sigKILL)
-			if !waitOrTimeout(ctx, exitCh, 5*time.Second) {
-				// The agent does not answer: power the VM off.
-				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-				_ = b.machine.Stop(fctx, true)
-				cancel()
-			}
+			c.killWorkload(b)
 		}
 	}
 	select {
@@ -104,6 +98,24 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 	}
 	c.e.emit("container", "stop", c.rec.ID, c.rec.Name, nil)
 	return nil
+}
+
+// killGrace is how long a workload has to end after SIGKILL before its VM is killed.
+const killGrace = 5 * time.Second
+
+// killWorkload sends SIGKILL to b's workload and kills the VM when the workload has not ended
+// killGrace later (the agent does not answer).
+func (c *ctr) killWorkload(b *boot) {
+	if err := sendWithin(time.Second, "SIGKILL", func() error { return b.proc.Signal(sigKILL) }); err != nil {
+		c.e.log.Debug("kill signal", zapID(c.rec.ID), zapErr(err))
+	}
+	t := time.NewTimer(killGrace)
+	defer t.Stop()
+	select {
+	case <-b.proc.Done():
+	case <-t.C:
+		c.killVM(b, fmt.Sprintf("the workload did not exit within %s of SIGKILL (the agent did not answer)", killGrace))
+	}
 }
 
 // waitOrTimeout waits for ch up to d (d < 0: no limit, as Docker's stop timeout -1); false when d
@@ -175,7 +187,7 @@ func (e *Engine) Kill(ctx context.Context, id, signal string) error {
 		c.saveLocked()
 	}
 	c.mu.Unlock()
-	if err := b.proc.Signal(sig); err != nil {
+	if err := sendWithin(agentCallTimeout, "signal "+strconv.Itoa(sig), func() error { return b.proc.Signal(sig) }); err != nil {
 		return fmt.Errorf("signalling %s: %w", c.rec.Name, err)
 	}
 	e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": strconv.Itoa(sig)})
@@ -197,7 +209,9 @@ func (e *Engine) Pause(ctx context.Context, id string) error {
 	if c.rec.State == StatePaused {
 		return fmt.Errorf("container %s is already paused: %w", c.rec.Name, ErrConflict)
 	}
-	if err := b.machine.Pause(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, agentCallTimeout) // the hypervisor may be stuck too
+	defer cancel()
+	if err := b.machine.Pause(pctx); err != nil {
 		return fmt.Errorf("pausing %s: %w", c.rec.Name, err)
 	}
 	c.setStateLocked(StatePaused)
@@ -229,7 +243,10 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 }
 
 func (c *ctr) resumeBoot(ctx context.Context, b *boot) error {
-	if err := b.machine.Resume(ctx); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, agentCallTimeout) // the hypervisor may be stuck too
+	err := b.machine.Resume(rctx)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("resuming %s: %w", c.rec.Name, err)
 	}
 	c.mu.Lock()

@@ -11,23 +11,20 @@ import (
 
 // statsSampler keeps the previous sample of a boot so CPU% is a delta.
 type statsSampler struct {
-	client *agentproto.Client
 	mu     sync.Mutex // guards prev
 	prev   *agentproto.Stats
 	prevAt time.Time
 }
 
-func newStatsSampler(c *agentproto.Client) *statsSampler { return &statsSampler{client: c} }
-
 // sample reads the guest's figures. CPU% is the CPU time used since the previous sample over the wall
 // time elapsed times the guest's CPUs (100 = every vCPU busy). The two samples are at least minGap
-// apart (without a recent previous sample it takes one first).
-func (s *statsSampler) sample(ctx context.Context, minGap time.Duration) (*Stats, error) {
+// apart (without a recent previous sample it takes one first). read asks the agent.
+func (s *statsSampler) sample(ctx context.Context, minGap time.Duration, read func(context.Context) (*agentproto.Stats, error)) (*Stats, error) {
 	s.mu.Lock()
 	prev, prevAt := s.prev, s.prevAt
 	s.mu.Unlock()
 	if prev == nil || time.Since(prevAt) > 30*time.Second {
-		p, err := s.client.Stats(ctx)
+		p, err := read(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -41,7 +38,7 @@ func (s *statsSampler) sample(ctx context.Context, minGap time.Duration) (*Stats
 			return nil, ctx.Err()
 		}
 	}
-	cur, err := s.client.Stats(ctx)
+	cur, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -85,15 +82,40 @@ func (e *Engine) Stats(ctx context.Context, id string) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.currentBoot()
+	b, err := c.runningBoot()
 	if err != nil {
 		return nil, err
 	}
-	st, err := b.stats.sample(ctx, 250*time.Millisecond)
+	st, err := b.stats.sample(ctx, 250*time.Millisecond, c.readStats(b))
 	if err != nil {
 		return nil, fmt.Errorf("stats of %s: %w", c.rec.Name, err)
 	}
 	return st, nil
+}
+
+// runningBoot is the current boot of a running (not paused) container: a paused VM answers no
+// request.
+func (c *ctr) runningBoot() (*boot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, err := c.currentBootLocked()
+	if err == nil && c.rec.State == StatePaused {
+		err = fmt.Errorf("container %s is paused: %w", c.rec.Name, ErrConflict)
+	}
+	return b, err
+}
+
+// readStats asks b's agent for its figures, within agentCallTimeout (see agentCall).
+func (c *ctr) readStats(b *boot) func(context.Context) (*agentproto.Stats, error) {
+	return func(ctx context.Context) (*agentproto.Stats, error) {
+		var st *agentproto.Stats
+		err := c.agentCall(ctx, b, "stats", func(ctx context.Context) error {
+			var err error
+			st, err = b.client.Stats(ctx)
+			return err
+		})
+		return st, err
+	}
 }
 
 // StatsStream sends a sample every interval (0: one second) while the container runs; the channel
@@ -115,11 +137,14 @@ func (e *Engine) StatsStream(ctx context.Context, id string, interval time.Durat
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			b, err := c.currentBoot()
-			if err != nil {
+			if _, err := c.currentBoot(); err != nil {
 				return
 			}
-			st, err := b.stats.sample(ctx, interval)
+			b, err := c.runningBoot()
+			var st *Stats
+			if err == nil { // paused: no sample until resumed
+				st, err = b.stats.sample(ctx, interval, c.readStats(b))
+			}
 			if err == nil {
 				select {
 				case out <- *st:

@@ -104,7 +104,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 	c.mu.Lock()
 	if s.stopping || sctx.Err() != nil {
 		// Stopped just as the boot finished: end the workload; supervise records the exit.
-		_ = b.proc.Signal(sigKILL)
+		go c.killWorkload(b)
 	} else {
 		c.rec.ManuallyStopped = false
 	}
@@ -234,7 +234,7 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 		if err == nil {
 			if s.stopping || s.ctx.Err() != nil {
 				// Stopped while booting: the supervisor's loop records this run's (forced) end.
-				_ = b.proc.Signal(sigKILL)
+				go c.killWorkload(b)
 			}
 			s.boot = b
 			c.rec.StartedAt = b.started
@@ -277,6 +277,9 @@ func (c *ctr) waitExit(b *boot) (int, string) {
 		return st.Code, ""
 	}
 	// The stream broke: the VM died or was powered off.
+	if why := b.killedBecause(); why != "" {
+		return 137, why
+	}
 	msg := err.Error()
 	if merr := b.machine.Err(); merr != nil {
 		msg = merr.Error()

@@ -22,6 +22,9 @@ var (
 	ErrNotSupported = errors.New("not supported") // e.g. a single-file bind mount
 	ErrLocked       = errors.New("data directory in use by another engine")
 	ErrClosed       = errors.New("engine closed")
+	// ErrUnresponsive: the container's agent left a request unanswered for agentCallTimeout; the
+	// engine killed its VM, and the container's Error says so.
+	ErrUnresponsive = errors.New("the container's agent does not answer")
 )
 
 // State is a container's lifecycle state, named as Docker names them.

@@ -50,7 +50,8 @@ type CacheReporter interface {
 // Machine is one running VM.
 type Machine interface {
 	// Dial opens a new stream to the guest agent, waiting for the agent to be
-	// reachable until ctx ends. It fails with ErrNotRunning once the machine ended.
+	// reachable (and a paused machine to resume) until ctx ends: ctx bounds the
+	// whole open. It fails with ErrNotRunning once the machine ended.
 	Dial(ctx context.Context) (net.Conn, error)
 	// Stop ends the machine. force=false asks the agent to shut down and waits
 	// for power-off, then kills the hypervisor when ctx ends; force=true kills

@@ -8,7 +8,7 @@ ARCHES := amd64 arm64
 # Where `make kernel` puts the kernel bundles; the engine finds them through SKIFF_KERNEL_DIR.
 export SKIFF_KERNEL_DIR ?= $(CURDIR)/$(BUILD)/kernel
 
-.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend darwincheck bench lint clean
+.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend darwincheck bench lint clean stress
 
 setup:
 	bash scripts/setup.sh
@@ -58,6 +58,11 @@ lint:
 
 bench: setup agent
 	bash scripts/bench.sh
+
+# A stress run (not part of `test`): STRESS_N (default 200) `skiff run --rm busybox sh -c 'exit 3'`,
+# two at a time, with exec and logs calls, against a fresh headless engine; fails on any wrong exit code.
+stress: build
+	bash scripts/stress.sh
 
 clean:
 	rm -rf $(BUILD) bin backend/vm/agentbin/skiff-agent-*

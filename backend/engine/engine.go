@@ -52,7 +52,7 @@ type Engine struct {
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID
 	names      map[string]string
-	tombstones map[string]int // exit codes of auto-removed containers, for a late Wait
+	tombstones tombstones // exit codes of removed containers, for a late Wait
 	closed     bool
 }
 
@@ -110,7 +110,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
-		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{}, tombstones: map[string]int{},
+		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{},
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	recs, err := e.loadRecords()

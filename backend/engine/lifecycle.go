@@ -270,7 +270,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
 	c, err := e.lookup(id)
 	if err != nil {
 		e.mu.Lock()
-		code, ok := e.tombstones[id]
+		code, ok := e.tombstones.get(id)
 		e.mu.Unlock()
 		if ok {
 			return code, nil
@@ -346,11 +346,7 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 		if e.names[c.rec.Name] == id {
 			delete(e.names, c.rec.Name)
 		}
-		if len(e.tombstones) > 1000 {
-			e.tombstones = map[string]int{}
-		}
-		e.tombstones[id] = code
-		e.tombstones[c.rec.Name] = code
+		e.tombstones.add(id, c.rec.Name, code)
 	}
 	e.mu.Unlock()
 	if len(errs) > 0 {

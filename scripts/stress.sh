@@ -5,7 +5,8 @@
 # busybox-static .deb by scripts/busybox-image), then runs STRESS_N (default 200)
 # `skiff run --rm busybox sh -c 'exit 3'`, two at a time, while a background container takes
 # `skiff exec` and `skiff logs` calls. Every wrong exit code is counted and its stderr printed; the
-# script exits 1 if there was any (and prints the end of the engine's log).
+# script exits 1 if there was any (and prints the end of the engine's log). A call still running after
+# 5 minutes is ended and counts as wrong (exit 124).
 #
 #   STRESS_N=40 make stress
 set -uo pipefail
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 N=${STRESS_N:-200}
 SKIFF=$ROOT/bin/skiff
+T="timeout 300" # a call that hangs counts as wrong (exit 124)
 export SKIFF_KERNEL_DIR=${SKIFF_KERNEL_DIR:-$ROOT/_build/kernel}
 [[ -x $SKIFF ]] || { echo "stress: $SKIFF missing (make build)" >&2; exit 2; }
 [[ $N =~ ^[0-9]+$ ]] && ((N > 0)) || { echo "stress: STRESS_N must be a positive number, not '$N'" >&2; exit 2; }
@@ -63,13 +65,13 @@ for ((i = 0; i < N; i += 2)); do
 	pids=()
 	for j in 0 1; do
 		((i + j < N)) || break
-		"$SKIFF" run --rm busybox sh -c 'exit 3' >"$TMP/out.$j" 2>"$TMP/err.$j" &
+		$T "$SKIFF" run --rm busybox sh -c 'exit 3' >"$TMP/out.$j" 2>"$TMP/err.$j" &
 		pids[j]=$!
 	done
 	if ((i % 10 == 0)); then
-		"$SKIFF" exec stress-bg sh -c 'exit 5' >/dev/null 2>"$TMP/err.exec"
+		$T "$SKIFF" exec stress-bg sh -c 'exit 5' >/dev/null 2>"$TMP/err.exec"
 		check "exec (run $i)" 5 $? "$TMP/err.exec"
-		"$SKIFF" logs --tail 1 stress-bg >"$TMP/out.logs" 2>"$TMP/err.logs"
+		$T "$SKIFF" logs --tail 1 stress-bg >"$TMP/out.logs" 2>"$TMP/err.logs"
 		code=$?
 		grep -q tick "$TMP/out.logs" || code="$code (no tick in: $(head -c 200 "$TMP/out.logs"))"
 		check "logs (run $i)" 0 "$code" "$TMP/err.logs"

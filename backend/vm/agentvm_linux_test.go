@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,6 +251,59 @@ func TestAgentVM(t *testing.T) {
 		os.WriteFile(filepath.Join(data, "host.txt"), []byte("changed on host\n"), 0o644)
 		if out, _ := execOut(t, ctx, c, "cat", "/data/host.txt"); out != "changed on host\n" {
 			t.Fatalf("guest reads the host change as %q", out)
+		}
+	})
+	t.Run("guest root plants no privileges in a bind share", func(t *testing.T) {
+		// The folder and its files belong to an ordinary user, as a host user's folder would.
+		const user = 1000
+		dir := filepath.Join(data, "priv")
+		os.Mkdir(dir, 0o777)
+		for _, f := range []string{"f", "suid"} {
+			os.WriteFile(filepath.Join(dir, f), []byte("host\n"), 0o755)
+		}
+		os.Chmod(filepath.Join(dir, "suid"), 0o4755) // the user's own setuid file
+		for _, p := range []string{dir, filepath.Join(dir, "f"), filepath.Join(dir, "suid")} {
+			if err := os.Chown(p, user, user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		script := `cd /data/priv || exit 99 # mounted by "bind share both ways"
+chown 0:0 f; echo chown=$?
+chmod 4755 f; echo chmod-u+s=$?
+chmod 2755 f; echo chmod-g+s=$?
+chmod 700 f; echo chmod=$?
+cp /bin/busybox sh; chmod 4755 sh; echo new-u+s=$?
+echo more >> suid; echo write=$?
+mknod d c 1 3; echo mknod-c=$?
+mknod b b 7 0; echo mknod-b=$?
+mknod p p; echo mknod-p=$?
+ls -ln`
+		out, _ := execOut(t, ctx, c, "sh", "-c", script)
+		t.Logf("guest:\n%s", out)
+		for _, want := range []string{"chown=1", "chmod-u+s=1", "chmod-g+s=1", "chmod=0", "new-u+s=1", "write=0", "mknod-c=1", "mknod-b=1"} {
+			if !strings.Contains(out, want+"\n") {
+				t.Errorf("guest: want %s", want)
+			}
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			fi, err := os.Lstat(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeDevice|os.ModeCharDevice) != 0 {
+				t.Errorf("host: %s has mode %v (owner %d)", e.Name(), fi.Mode(), st.Uid)
+			}
+			if (e.Name() == "f" || e.Name() == "suid") && (st.Uid != user || st.Gid != user) {
+				t.Errorf("host: the guest changed %s's owner to %d:%d", e.Name(), st.Uid, st.Gid)
+			}
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "f")); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("host: f after the guest's chmod 700: %v, %v", fi.Mode(), err)
 		}
 	})
 	t.Run("read-only share refuses writes", func(t *testing.T) {

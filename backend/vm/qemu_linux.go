@@ -47,7 +47,11 @@ type qemuHypervisor struct {
 	bins      map[string]string // arch → qemu binary
 	virtiofsd string
 	spawn     *proc.Spawner
-	probeTO   time.Duration
+	// spawnBind starts host folders' virtiofsd under a seccomp filter
+	// (virtiofsd_linux.go); nil with spawnBindErr when the filter fails.
+	spawnBind    *proc.Spawner
+	spawnBindErr error
+	probeTO      time.Duration
 
 	mu    sync.Mutex        // guards accel
 	accel map[string]string // arch → "kvm" | "tcg", decided once
@@ -95,6 +99,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		noRing:      opts.NoRing || os.Getenv("SKIFF_NO_RING") == "1",
 		snapFailed:  map[string]time.Time{},
 	}
+	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {

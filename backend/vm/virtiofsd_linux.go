@@ -21,6 +21,16 @@ const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 // read-only over itself before exec; with sandbox=chroot the daemon can only
 // see that mount, so every write from the guest fails with EROFS. The
 // namespace (and the mount) vanish with the process.
+//
+// Every share but the rootfs is a host folder the guest must not use to
+// plant privileges on the host (a guest root is root to virtiofsd, which
+// runs as root): its daemon keeps no CAP_CHOWN, CAP_FSETID, CAP_MKNOD or
+// CAP_SETFCAP (no chown to root, writes clear setuid bits, no device
+// nodes), and runs under proc.NewNoSetidSpawner's seccomp filter (no
+// setuid or setgid bit by chmod or create, which capabilities cannot stop
+// for a file virtiofsd owns). A file a guest root creates there is still
+// root's on the host (this virtiofsd maps no IDs). The rootfs keeps them
+// all: an image holds root-owned setuid files and device nodes.
 func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *os.File, error) {
 	src, err := shareSource(sh)
 	if err != nil {
@@ -40,6 +50,14 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	}
 	args := []string{"--fd=3", "-o", "source=" + src, "-o", "cache=" + cache, "-o", "sandbox=chroot",
 		"-o", "log_level=warn"}
+	spawn := h.spawn
+	if sh.Tag != RootShareTag {
+		args = append(args, "-o", bindModcaps)
+		if spawn = h.spawnBind; spawn == nil {
+			cli.Close()
+			return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, h.spawnBindErr)
+		}
+	}
 	cmd := exec.Command(h.virtiofsd, args...)
 	if sh.ReadOnly {
 		script := `mount --bind -o ro "$0" "$0" && exec "$@"`
@@ -54,7 +72,7 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := h.spawn.Start(cmd); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		cli.Close()
 		return nil, nil, fmt.Errorf("share %q: starting %s: %w", sh.Tag, h.virtiofsd, err)
 	}
@@ -66,6 +84,9 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	}
 	return cmd, cli, nil
 }
+
+// bindModcaps is the capability change of a host folder's virtiofsd.
+const bindModcaps = "modcaps=-chown:-fsetid:-mknod:-setfcap"
 
 func readSmall(path string) string {
 	data, _ := os.ReadFile(path)

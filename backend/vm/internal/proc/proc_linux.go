@@ -27,14 +27,32 @@ type spawnReq struct {
 }
 
 func NewSpawner() *Spawner {
+	s, _ := newSpawner(nil)
+	return s
+}
+
+// newSpawner starts the spawning thread; setup, when given, runs on it
+// first (a failure ends the thread, which then never starts anything).
+func newSpawner(setup func() error) (*Spawner, error) {
 	s := &Spawner{reqs: make(chan spawnReq)}
+	ready := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+		if setup != nil {
+			if err := setup(); err != nil {
+				ready <- err
+				return // a locked goroutine's end ends its thread
+			}
+		}
+		ready <- nil
 		for r := range s.reqs {
 			r.done <- r.cmd.Start()
 		}
 	}()
-	return s
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Start starts cmd with Pdeathsig=SIGKILL in its own process group.

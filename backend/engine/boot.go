@@ -36,7 +36,11 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		StateDir:   e.stateDir(rec.ID),
 		SkiffAgent: true, // snapshots and the shared-memory channel
 	}
-	for i, m := range rec.Mounts {
+	mounts, err := pinnedMounts(rec.Mounts)
+	if err != nil {
+		return spec, err
+	}
+	for i, m := range mounts {
 		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
 	}
 	if e.cfg.Kernel != nil {
@@ -183,6 +187,10 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if rows == 0 || cols == 0 {
 		rows, cols = 24, 80
 	}
+	pinned := append([]Mount(nil), rec.Mounts...) // the watcher watches what the guest got
+	for i := range pinned {
+		pinned[i].Source = spec.Shares[1+i].HostPath
+	}
 	for i, mt := range rec.Mounts {
 		if err := client.Mount(actx, agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}); err != nil {
 			return nil, fmt.Errorf("mounting %s at %s: %w", mt.Source, mt.Target, err)
@@ -209,7 +217,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if rec.Config.OpenStdin {
 		go c.stdin.feed(proc)
 	}
-	stopWatch := c.watchMounts(rec.Mounts, client)
+	stopWatch := c.watchMounts(pinned, client)
 	var once sync.Once
 	b.stopWatch = func() { once.Do(stopWatch) }
 	return b, nil

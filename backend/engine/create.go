@@ -203,12 +203,52 @@ func validateMounts(mounts []Mount) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)
 		}
+		if m.Real, err = filepath.EvalSymlinks(m.Source); err != nil {
+			return fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
+		}
 		if targets[m.Target] {
 			return fmt.Errorf("bind mount target %s given twice: %w", m.Target, ErrInvalid)
 		}
 		targets[m.Target] = true
 	}
 	return nil
+}
+
+// pinnedMounts is mounts with each Source replaced by the directory to share: the source as
+// resolved at create (Mount.Real). A source that resolves elsewhere now, or whose pinned path has
+// gained a symbolic link, is refused: the link may have been planted by a guest that can write
+// the folder around it, to expose another host directory.
+func pinnedMounts(mounts []Mount) ([]Mount, error) {
+	out := make([]Mount, len(mounts))
+	for i, m := range mounts {
+		real := m.Real
+		if real == "" { // a record from before sources were pinned: pinned at this start
+			real = m.Source
+		}
+		changed := func(now string) error {
+			return fmt.Errorf("bind mount source %s now resolves to %s, not to %s as when the container was created "+
+				"(a symbolic link is in its path; recreate the container to share it): %w", m.Source, now, real, ErrInvalid)
+		}
+		now, err := filepath.EvalSymlinks(m.Source)
+		if err != nil {
+			return nil, fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
+		}
+		if m.Real == "" {
+			real = now
+		}
+		if now != real {
+			return nil, changed(now)
+		}
+		if again, err := filepath.EvalSymlinks(real); err != nil || again != real {
+			return nil, changed(again)
+		}
+		if fi, err := os.Lstat(real); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("bind mount source %s is no longer a directory: %w", m.Source, ErrInvalid)
+		}
+		m.Source, m.Real = real, real
+		out[i] = m
+	}
+	return out, nil
 }
 
 // reserveName claims name (or a generated one) for id; release gives it back.

@@ -346,6 +346,51 @@ func TestEngineHostproc(t *testing.T) {
 		}
 	})
 
+	t.Run("nested bind source swapped for a symlink is refused at start", func(t *testing.T) {
+		f.t = t
+		outer, other, links := t.TempDir(), t.TempDir(), t.TempDir()
+		inner := filepath.Join(outer, "inner")
+		legit := filepath.Join(links, "legit") // a source given through a symlink the user made
+		if err := os.Mkdir(inner, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(other, legit); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(other, "via-legit.txt"), []byte("through the user's link\n"), 0o644)
+		c := f.run(CreateOptions{Mounts: []Mount{{Source: outer, Target: "/a"}, {Source: inner, Target: "/b"},
+			{Source: legit, Target: "/c"}}}, `cat /b/secret.txt 2>/dev/null; cat /c/via-legit.txt; echo run`)
+		if code := f.wait(c.ID); code != 0 {
+			t.Fatalf("first run exit %d", code)
+		}
+		if out, _ := f.logs(c.ID); out != "through the user's link\nrun\n" {
+			t.Fatalf("first run: %q", out)
+		}
+		if got := f.inspect(c.ID).Mounts; got[1].Real != inner || got[2].Real != other || got[2].Source != legit {
+			t.Errorf("pinned sources: %+v", got)
+		}
+		// What a guest can do to the folder it sees at /a between runs: its nested source becomes a
+		// symbolic link to another host directory.
+		os.WriteFile(filepath.Join(other, "secret.txt"), []byte("host secret\n"), 0o644)
+		if err := os.Remove(inner); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(other, inner); err != nil {
+			t.Fatal(err)
+		}
+		err := f.e.Start(ctxT(t, time.Minute), c.ID)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), inner) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("start after the swap: %v, want ErrInvalid naming %s and the symbolic link", err, inner)
+		}
+		if st := f.inspect(c.ID).State; st == StateRunning {
+			t.Errorf("state %s after the refused start", st)
+		}
+		if out, _ := f.logs(c.ID); strings.Contains(out, "host secret") {
+			t.Errorf("the other directory was exposed: %q", out)
+		}
+		f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+	})
+
 	t.Run("stop graceful and forced, kill", func(t *testing.T) {
 		f.t = t
 		graceful := f.run(CreateOptions{}, `trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done`)

@@ -104,10 +104,11 @@ func freeTCPPort(t testing.TB) int {
 func TestMachineSpec(t *testing.T) {
 	e := &Engine{home: "/data", cfg: Config{}}
 	id := NewID()
+	src, cfg := t.TempDir(), t.TempDir()
 	c := &ctr{e: e, rec: Container{ID: id, Platform: "linux/arm64", RootFS: "/data/containers/" + id + "/rootfs",
 		MAC: macFor(id), Process: Process{Hostname: "web"},
 		Config: CreateOptions{CPUs: 1.5, Memory: 1 << 30},
-		Mounts: []Mount{{Source: "/src", Target: "/app"}, {Source: "/cfg", Target: "/etc/cfg", ReadOnly: true}}}}
+		Mounts: []Mount{{Source: src, Target: "/app"}, {Source: cfg, Target: "/etc/cfg", ReadOnly: true}}}}
 	spec, err := c.machineSpec(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +117,7 @@ func TestMachineSpec(t *testing.T) {
 		t.Errorf("spec %+v", spec)
 	}
 	if len(spec.Shares) != 3 || spec.Shares[0].Tag != "rootfs" || spec.Shares[0].HostPath != c.rec.RootFS ||
-		spec.Shares[2].Tag != "v1" || !spec.Shares[2].ReadOnly || spec.Shares[1].HostPath != "/src" {
+		spec.Shares[2].Tag != "v1" || !spec.Shares[2].ReadOnly || spec.Shares[1].HostPath != src {
 		t.Errorf("shares %+v", spec.Shares)
 	}
 	if spec.Cmdline[0] != "skiff.hostname=web" || len(spec.StateDir) > len("/data/run/")+12 {

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -120,5 +122,36 @@ func TestGuestPath(t *testing.T) {
 	}
 	if _, ok := guestPath(ms, "/h/c/x"); ok {
 		t.Error("path outside every mount mapped")
+	}
+}
+
+// pinnedMounts shares what Create resolved, and refuses a source whose path has since gained a
+// symbolic link, whether the link is on the path as given or on the pinned one.
+func TestPinnedMounts(t *testing.T) {
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	other := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "link")
+	os.Symlink(filepath.Join(root, "a"), link)
+	viaLink := filepath.Join(link, "b")
+	got, err := pinnedMounts([]Mount{{Source: viaLink, Real: dir, Target: "/x"}, {Source: dir, Target: "/y"}})
+	if err != nil || got[0].Source != dir || got[1].Source != dir || got[1].Real != dir {
+		t.Fatalf("unchanged: %+v, %v", got, err)
+	}
+	// The user's link now points elsewhere: the source resolves to another directory.
+	os.Remove(link)
+	os.Symlink(other, link)
+	os.Mkdir(filepath.Join(other, "b"), 0o755)
+	if _, err := pinnedMounts([]Mount{{Source: viaLink, Real: dir, Target: "/x"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("relinked source: %v", err)
+	}
+	// A component of the pinned path itself became a link.
+	os.Rename(filepath.Join(root, "a"), filepath.Join(root, "a.old"))
+	os.Symlink(other, filepath.Join(root, "a"))
+	if _, err := pinnedMounts([]Mount{{Source: dir, Real: dir, Target: "/y"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("pinned path through a new link: %v", err)
 	}
 }

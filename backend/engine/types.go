@@ -54,6 +54,10 @@ type Mount struct {
 	Source   string `json:"source"` // absolute host path
 	Target   string `json:"target"` // absolute path inside the container
 	ReadOnly bool   `json:"readOnly"`
+	// Real is Source with its symbolic links resolved, pinned by Create. Each start shares Real, and
+	// refuses a source that no longer resolves to it (a component swapped for a symbolic link, as a
+	// guest that can write a folder around a nested source could do).
+	Real string `json:"real,omitempty"`
 }
 
 // RestartPolicy is Docker's: Name is "no", "on-failure", "always" or "unless-stopped";

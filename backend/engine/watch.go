@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"io/fs"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 )
@@ -42,23 +43,10 @@ func (c *ctr) watchMounts(mounts []Mount, client *agentproto.Client) func() {
 		c.e.log.Warn("watching bind mounts", zapID(c.rec.ID), zapErr(err))
 		return func() {}
 	}
-	dirs := 0
-	addTree := func(root string) {
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() {
-				return nil
-			}
-			if dirs >= maxWatchDirs {
-				return filepath.SkipAll
-			}
-			if w.Add(p) == nil {
-				dirs++
-			}
-			return nil
-		})
-	}
+	mw := &mountWatcher{w: w}
+	mw.add = w.Add
 	for _, m := range ms {
-		addTree(m.Source)
+		mw.addTree(m.Source)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -96,9 +84,7 @@ func (c *ctr) watchMounts(mounts []Mount, client *agentproto.Client) func() {
 					continue
 				}
 				if ev.Has(fsnotify.Create) {
-					if fi, err := lstatDir(ev.Name); err == nil && fi {
-						addTree(ev.Name)
-					}
+					mw.addTree(ev.Name) // nothing unless a directory (not a link to one)
 				}
 				gp, ok := guestPath(ms, ev.Name)
 				if !ok {
@@ -141,10 +127,90 @@ func guestPath(ms []Mount, host string) (string, bool) {
 	return "", false
 }
 
-func lstatDir(p string) (bool, error) {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return false, err
+// mountWatcher adds the directories of bind sources to an fsnotify watcher without following
+// symbolic links. The guest can swap any directory in a writable bind source for a link to another
+// host directory at any moment, and an inotify watch follows links in its path: each directory is
+// opened with no link followed before and after its watch is added, and a watch whose directory
+// changed in between (device and inode) is removed.
+type mountWatcher struct {
+	w    *fsnotify.Watcher
+	add  func(path string) error // w.Add
+	dirs int
+}
+
+// addTree watches root and the directories under it, up to maxWatchDirs in all.
+func (mw *mountWatcher) addTree(root string) {
+	f, ok := mw.addDir(root)
+	if !ok {
+		return
 	}
-	return fi.IsDir(), nil
+	ents, err := f.ReadDir(-1) // the directory watched, whatever its path leads to now
+	f.Close()
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() && mw.dirs < maxWatchDirs {
+			mw.addTree(filepath.Join(root, e.Name()))
+		}
+	}
+}
+
+// addDir watches the directory at p and returns it open, or false when p is not a directory
+// reached without a symbolic link (then nothing is watched).
+func (mw *mountWatcher) addDir(p string) (*os.File, bool) {
+	if mw.dirs >= maxWatchDirs {
+		return nil, false
+	}
+	before, err := openDirNoFollow(p)
+	if err != nil {
+		return nil, false
+	}
+	if mw.add(p) != nil {
+		before.Close()
+		return nil, false
+	}
+	after, err := openDirNoFollow(p)
+	if err == nil {
+		defer after.Close()
+	}
+	if err != nil || !sameFile(before, after) {
+		_ = mw.w.Remove(p)
+		before.Close()
+		return nil, false
+	}
+	mw.dirs++
+	return before, true
+}
+
+// openDirNoFollow opens the directory at the absolute path p, following no symbolic link in any
+// of its components.
+func openDirNoFollow(p string) (*os.File, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if !filepath.IsAbs(p) {
+		return nil, fmt.Errorf("opening %q: not an absolute path", p)
+	}
+	fd, err := unix.Open("/", flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /: %w", err)
+	}
+	for _, name := range strings.Split(strings.Trim(filepath.Clean(p), "/"), "/") {
+		if name == "" {
+			continue
+		}
+		next, err := unix.Openat(fd, name, flags, 0)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("opening %q at %q: %w", p, name, err)
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// sameFile reports whether a and b are the same file (device and inode).
+func sameFile(a, b *os.File) bool {
+	sa, err1 := a.Stat()
+	sb, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

@@ -187,6 +187,19 @@ func TestAgentVM(t *testing.T) {
 	}
 	defer w.Close()
 
+	t.Run("qemu runs sandboxed", func(t *testing.T) {
+		pid, err := os.ReadFile(filepath.Join(spec.StateDir, "qemu.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", strings.Fields(string(pid))[0], "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(status), "\nSeccomp:\t2\n") { // SECCOMP_MODE_FILTER
+			t.Errorf("qemu has no seccomp filter:\n%s", status)
+		}
+	})
 	t.Run("exec", func(t *testing.T) {
 		if out, code := execOut(t, ctx, c, "echo", "hi"); out != "hi\n" || code != 0 {
 			t.Fatalf("echo hi: %q, exit %d", out, code)

@@ -323,6 +323,7 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 	a := []string{
 		"-name", "skiff-" + spec.ID,
 		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
+		"-sandbox", qemuSandbox,
 		"-accel", accel,
 		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
 		"-object", backend,
@@ -389,6 +390,12 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 	}
 	return a
 }
+
+// qemuSandbox is QEMU's seccomp filter, the strictest it offers: no
+// obsolete syscalls, no setuid/setgid or capability changes, no fork or
+// exec, no affinity, priority or scheduler changes. Cold boots, snapshot
+// saves and restores, hot-plugs and the shared-memory ring all work under it.
+const qemuSandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 // hotplugPort names the root port share i is hot-plugged into.
 func hotplugPort(i int) string { return "hp" + strconv.Itoa(i) }

@@ -21,6 +21,7 @@ func TestQEMUArgs(t *testing.T) {
 		"socket,id=fs1,fd=7 -device vhost-user-fs-pci,chardev=fs1,tag=data",
 		"-netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
+		"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("argv lacks %q:\n%s", want, line)

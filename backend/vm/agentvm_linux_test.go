@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -365,6 +366,31 @@ ls -ln`
 		}
 		noLeftovers(t, spec.StateDir)
 	})
+}
+
+// A host folder reached through a symbolic link is not shared (the engine passes the path it pinned,
+// which has none: a link in it now may have been planted by a guest), and nothing is started.
+func TestBindShareThroughLinkRefused(t *testing.T) {
+	e := newEnv(t, "amd64")
+	data := t.TempDir()
+	os.Mkdir(filepath.Join(data, "sub"), 0o755)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(link, "sub") // the link mid-path: virtiofsd itself refuses only a last one
+	for _, sh := range []vm.Share{{Tag: "data", HostPath: sub}, {Tag: "ro", HostPath: sub, ReadOnly: true}} {
+		spec := e.spec(t, "link", vm.Share{Tag: vm.RootShareTag, HostPath: testutil.BusyboxRootfs(t)}, sh)
+		m, err := e.hv.Start(context.Background(), spec)
+		if err == nil {
+			m.Stop(context.Background(), true)
+			t.Fatalf("share %s through a link: started", sh.Tag)
+		}
+		if !errors.Is(err, vm.ErrInvalidSpec) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("share %s through a link: %v, want ErrInvalidSpec naming the link", sh.Tag, err)
+		}
+		noLeftovers(t, spec.StateDir)
+	}
 }
 
 // The workload `echo hi` with skiff.exit=workload: its output and exit code

@@ -208,6 +208,7 @@ func (m *qemuMachine) removeStateFiles() {
 	os.Remove(filepath.Join(m.spec.StateDir, "qemu.pid"))
 	for _, sh := range m.spec.Shares {
 		os.Remove(filepath.Join(m.spec.StateDir, "virtiofsd-"+sh.Tag+".pid"))
+		os.Remove(filepath.Join(m.spec.StateDir, "src-"+sh.Tag)) // a share's mount point (empty out here)
 	}
 }
 

@@ -1,11 +1,15 @@
 package vm
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 )
@@ -18,9 +22,15 @@ const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 //
 // Debian 12's C virtiofsd has no read-only option, so a read-only share runs
 // the daemon in its own mount namespace where the source is bind-mounted
-// read-only over itself before exec; with sandbox=chroot the daemon can only
-// see that mount, so every write from the guest fails with EROFS. The
-// namespace (and the mount) vanish with the process.
+// read-only on <stateDir>/src-<tag> before exec; with sandbox=chroot the
+// daemon can only see that mount, so every write from the guest fails with
+// EROFS. The namespace (and the mount) vanish with the process.
+//
+// Every share but the rootfs is a host folder, whose path must hold no
+// symbolic link (the engine passes the path it pinned at create). It is
+// opened with no link followed, bind-mounted (read-only or not) the same
+// way, and the daemon starts only if the mount is that same directory: a
+// link planted in its path, even while the daemon starts, leads nowhere.
 //
 // Every share but the rootfs is a host folder the guest must not use to
 // plant privileges on the host (a guest root is root to virtiofsd, which
@@ -48,23 +58,53 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	if sh.Tag == RootShareTag {
 		cache = "auto"
 	}
-	args := []string{"--fd=3", "-o", "source=" + src, "-o", "cache=" + cache, "-o", "sandbox=chroot",
-		"-o", "log_level=warn"}
-	spawn := h.spawn
-	if sh.Tag != RootShareTag {
-		args = append(args, "-o", bindModcaps)
+	files := []*os.File{lis} // fd 3
+	spawn, dir := h.spawn, src
+	var extra []string
+	bind := sh.Tag != RootShareTag
+	if bind {
 		if spawn = h.spawnBind; spawn == nil {
 			cli.Close()
 			return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, h.spawnBindErr)
 		}
+		// The directory itself, reached with no symbolic link followed, is what the
+		// daemon serves: a link planted in the path later leads nowhere.
+		d, err := openDirNoFollow(src)
+		if err != nil {
+			cli.Close()
+			return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+		}
+		defer d.Close()
+		files = append(files, d) // fd 4
+		extra = []string{"-o", bindModcaps}
 	}
+	source := dir
+	if bind || sh.ReadOnly { // dir bind-mounted on a directory of our own, in the daemon's mount namespace
+		source = filepath.Join(stateDir, "src-"+sh.Tag)
+		if err := os.Mkdir(source, 0o700); err != nil && !os.IsExist(err) {
+			cli.Close()
+			return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, err)
+		}
+	}
+	args := append([]string{"--fd=3", "-o", "source=" + source, "-o", "cache=" + cache, "-o", "sandbox=chroot",
+		"-o", "log_level=warn"}, extra...)
 	cmd := exec.Command(h.virtiofsd, args...)
-	if sh.ReadOnly {
-		script := `mount --bind -o ro "$0" "$0" && exec "$@"`
-		cmd = exec.Command("/bin/sh", append([]string{"-c", script, src, h.virtiofsd}, args...)...)
+	if source != dir {
+		mount := "mount --bind"
+		if sh.ReadOnly {
+			mount += " -o ro"
+		}
+		// A bind source must be in the mounting namespace, which fd 4 is not: the
+		// path is mounted and what got mounted must be fd 4's directory.
+		script := mount + ` "$0" "$1" || exit 1
+if [ -e /proc/self/fd/4 ] && [ "$(stat -L -c %d:%i /proc/self/fd/4)" != "$(stat -c %d:%i "$1")" ]; then
+	echo "share source $0 was replaced while the daemon started" >&2; exit 1
+fi
+shift; exec "$@" 4>&-`
+		cmd = exec.Command("/bin/sh", append([]string{"-c", script, dir, source, h.virtiofsd}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // Go makes / private first
 	}
-	cmd.ExtraFiles = []*os.File{lis}
+	cmd.ExtraFiles = files
 	logf, err := os.OpenFile(filepath.Join(stateDir, "virtiofsd-"+sh.Tag+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		cli.Close()
@@ -85,6 +125,31 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	return cmd, cli, nil
 }
 
+// openDirNoFollow opens the directory at the absolute path p, following no
+// symbolic link in any of its components.
+func openDirNoFollow(p string) (*os.File, error) {
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Open("/", flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /: %w", err)
+	}
+	for _, name := range strings.Split(strings.Trim(filepath.Clean(p), "/"), "/") {
+		if name == "" {
+			continue
+		}
+		next, err := unix.Openat(fd, name, flags, 0)
+		unix.Close(fd)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil, fmt.Errorf("%s: %q is a symbolic link or not a directory (a share's path must have no link): %w", p, name, ErrInvalidSpec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening %s at %q: %w", p, name, err)
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
 // bindModcaps is the capability change of a host folder's virtiofsd.
 const bindModcaps = "modcaps=-chown:-fsetid:-mknod:-setfcap"
 
@@ -97,7 +162,7 @@ func readSmall(path string) string {
 }
 
 // shareSource is sh's directory as an absolute path, or why it cannot be
-// shared.
+// shared (for a host folder, also a symbolic link in its path).
 func shareSource(sh Share) (string, error) {
 	src, err := filepath.Abs(sh.HostPath)
 	if err != nil {
@@ -107,6 +172,13 @@ func shareSource(sh Share) (string, error) {
 		return "", fmt.Errorf("share %q: %w", sh.Tag, err)
 	} else if !info.IsDir() {
 		return "", fmt.Errorf("share %q: %s is not a directory: %w", sh.Tag, src, ErrInvalidSpec)
+	}
+	if sh.Tag != RootShareTag {
+		d, err := openDirNoFollow(src)
+		if err != nil {
+			return "", fmt.Errorf("share %q: %w", sh.Tag, err)
+		}
+		d.Close()
 	}
 	return src, nil
 }

@@ -70,6 +70,9 @@ type Mount struct {
 	Source   string // absolute host path
 	Target   string // absolute path in the container
 	ReadOnly bool
+	// Real is Source with its symbolic links resolved when the container was created; a recreate
+	// (AddMount) passes it on, so a source that resolves elsewhere since is refused. Empty: resolved now.
+	Real string `json:",omitempty"`
 }
 
 // LogLine is one line of a container's output.

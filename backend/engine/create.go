@@ -203,9 +203,15 @@ func validateMounts(mounts []Mount) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)
 		}
-		if m.Real, err = filepath.EvalSymlinks(m.Source); err != nil {
+		real, err := filepath.EvalSymlinks(m.Source)
+		if err != nil {
 			return fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
 		}
+		if m.Real != "" && real != m.Real { // a recreate: the source as its first create pinned it
+			return fmt.Errorf("bind mount source %s now resolves to %s, not to %s as when the container was first created "+
+				"(a symbolic link is in its path; mount it anew to share it): %w", m.Source, real, m.Real, ErrInvalid)
+		}
+		m.Real = real
 		if targets[m.Target] {
 			return fmt.Errorf("bind mount target %s given twice: %w", m.Target, ErrInvalid)
 		}

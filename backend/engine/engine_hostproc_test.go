@@ -385,6 +385,10 @@ func TestEngineHostproc(t *testing.T) {
 		if st := f.inspect(c.ID).State; st == StateRunning {
 			t.Errorf("state %s after the refused start", st)
 		}
+		// Nor does a recreate with the same mounts (the app's AddMount) pin the new target.
+		if _, err := f.e.Create(ctxT(t, time.Minute), CreateOptions{Image: f.ref, Mounts: f.inspect(c.ID).Mounts}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("recreate after the swap: %v, want ErrInvalid", err)
+		}
 		if out, _ := f.logs(c.ID); strings.Contains(out, "host secret") {
 			t.Errorf("the other directory was exposed: %q", out)
 		}

@@ -56,7 +56,8 @@ type Mount struct {
 	ReadOnly bool   `json:"readOnly"`
 	// Real is Source with its symbolic links resolved, pinned by Create. Each start shares Real, and
 	// refuses a source that no longer resolves to it (a component swapped for a symbolic link, as a
-	// guest that can write a folder around a nested source could do).
+	// guest that can write a folder around a nested source could do). Given to Create (a recreate),
+	// the source must still resolve to it.
 	Real string `json:"real,omitempty"`
 }
 

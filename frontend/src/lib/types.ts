@@ -3,7 +3,7 @@
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | string;
 
 export interface PortMapping { HostIP: string; HostPort: number; ContainerPort: number; Proto: string }
-export interface Mount { Source: string; Target: string; ReadOnly: boolean }
+export interface Mount { Source: string; Target: string; ReadOnly: boolean; Real?: string }
 export interface RestartPolicy { Name: string; MaxRetries: number }
 
 export interface ContainerConfig {

@@ -90,18 +90,7 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 		"-o", "log_level=warn"}, extra...)
 	cmd := exec.Command(h.virtiofsd, args...)
 	if source != dir {
-		mount := "mount --bind"
-		if sh.ReadOnly {
-			mount += " -o ro"
-		}
-		// A bind source must be in the mounting namespace, which fd 4 is not: the
-		// path is mounted and what got mounted must be fd 4's directory.
-		script := mount + ` "$0" "$1" || exit 1
-if [ -e /proc/self/fd/4 ] && [ "$(stat -L -c %d:%i /proc/self/fd/4)" != "$(stat -c %d:%i "$1")" ]; then
-	echo "share source $0 was replaced while the daemon started" >&2; exit 1
-fi
-shift; exec "$@" 4>&-`
-		cmd = exec.Command("/bin/sh", append([]string{"-c", script, dir, source, h.virtiofsd}, args...)...)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", mountScript(sh.ReadOnly), dir, source, h.virtiofsd}, args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // Go makes / private first
 	}
 	cmd.ExtraFiles = files
@@ -123,6 +112,23 @@ shift; exec "$@" 4>&-`
 		return nil, nil, fmt.Errorf("share %q: virtiofsd exited at once: %s", sh.Tag, readSmall(logf.Name()))
 	}
 	return cmd, cli, nil
+}
+
+// mountScript is the sh script that, in the daemon's own mount namespace,
+// bind-mounts $0 on $1 (read-only if ro) and execs the rest of its
+// arguments. A bind source must be in the mounting namespace, which an fd
+// opened outside it is not, so the path is mounted; when fd 4 holds the
+// directory opened with no link followed, the mount must be that directory.
+func mountScript(ro bool) string {
+	mount := "mount --bind"
+	if ro {
+		mount += " -o ro"
+	}
+	return mount + ` "$0" "$1" || exit 1
+if [ -e /proc/self/fd/4 ] && [ "$(stat -L -c %d:%i /proc/self/fd/4)" != "$(stat -c %d:%i "$1")" ]; then
+	echo "share source $0 was replaced while the daemon started" >&2; exit 1
+fi
+shift; exec "$@" 4>&-`
 }
 
 // openDirNoFollow opens the directory at the absolute path p, following no

@@ -67,7 +67,6 @@ const MinMemoryMiB = engine.MinMemory >> 20
 
 var (
 	envKeyRE   = regexp.MustCompile(`^[^=\s]+$`)
-	hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
 	platformRE = regexp.MustCompile(`^linux/[a-z0-9]+(/[a-z0-9]+)?$`)
 )
 
@@ -110,7 +109,7 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 		return nil, invalid("invalid --workdir %q: the working directory must be an absolute path", req.Workdir)
 	}
 	s.Workdir = req.Workdir
-	if req.Hostname != "" && (len(req.Hostname) > 253 || !hostnameRE.MatchString(req.Hostname)) {
+	if req.Hostname != "" && engine.ValidHostname(req.Hostname) != nil {
 		return nil, invalid("invalid --hostname %q: use letters, digits, '-' and '.'", req.Hostname)
 	}
 	s.Hostname = req.Hostname

@@ -99,6 +99,11 @@ func validateCreate(o *CreateOptions, defaultIP string) error {
 		}
 		o.Name = trimSlash(o.Name)
 	}
+	if o.Hostname != "" {
+		if err := ValidHostname(o.Hostname); err != nil {
+			return err
+		}
+	}
 	switch o.Pull {
 	case "":
 		o.Pull = images.PullPolicy("missing")

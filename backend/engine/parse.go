@@ -271,3 +271,23 @@ func ValidName(s string) error {
 	}
 	return nil
 }
+
+var labelRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
+
+// ValidHostname checks a container hostname: RFC 1123 labels (letters, digits and '-', not at
+// either end, 1-63 characters each) joined by dots, at most 253 characters. The hostname reaches
+// the guest's kernel command line, so nothing else may pass.
+func ValidHostname(s string) error {
+	if len(s) > 253 {
+		return parseErr("hostname", s, "at most 253 characters are allowed")
+	}
+	for _, l := range strings.Split(s, ".") {
+		if len(l) > 63 {
+			return parseErr("hostname", s, fmt.Sprintf("label %q is longer than 63 characters", l))
+		}
+		if !labelRE.MatchString(l) {
+			return parseErr("hostname", s, "want dot-separated labels of letters, digits and '-' (not at a label's start or end)")
+		}
+	}
+	return nil
+}

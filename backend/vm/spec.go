@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"strings"
+	"unicode"
 )
 
 // Share is a host directory exported to the guest over virtiofs under Tag.
@@ -146,6 +148,14 @@ func (s MachineSpec) Validate() error {
 	case "", NetworkNAT, NetworkNone:
 	default:
 		return bad("network mode %q (want nat or none)", s.Network.Mode)
+	}
+	for _, arg := range s.Cmdline {
+		// The arguments are joined with spaces into one command line: a space (or a
+		// control character) in one would add kernel parameters of its own.
+		if i := strings.IndexFunc(arg, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 || arg == "" {
+			key, _, _ := strings.Cut(arg, "=")
+			return bad("kernel argument %q (key %s): empty, or holds whitespace or a control character", arg, key)
+		}
 	}
 	return nil
 }

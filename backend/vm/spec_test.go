@@ -26,6 +26,12 @@ func TestValidate(t *testing.T) {
 		"tag twice":  func(s *MachineSpec) { s.Shares = append(s.Shares, s.Shares[0]) },
 		"share path": func(s *MachineSpec) { s.Shares[0].HostPath = "" },
 		"net mode":   func(s *MachineSpec) { s.Network.Mode = "bridge" },
+		"arg space":  func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a init=/bin/sh"} },
+		"arg tab":    func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\tb"} },
+		"arg nl":     func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\nb"} },
+		"arg ctl":    func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\x00b"} },
+		"arg nbsp":   func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\u00a0b"} },
+		"arg empty":  func(s *MachineSpec) { s.Cmdline = []string{""} },
 	} {
 		s := validSpec()
 		s.Shares = append([]Share(nil), s.Shares...)
@@ -33,6 +39,11 @@ func TestValidate(t *testing.T) {
 		if err := s.Validate(); !errors.Is(err, ErrInvalidSpec) {
 			t.Errorf("%s: %v, want ErrInvalidSpec", name, err)
 		}
+	}
+	ok := validSpec()
+	ok.Cmdline = []string{"skiff.hostname=web-1.example", "skiff.net=none"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("plain kernel arguments refused: %v", err)
 	}
 	d := MachineSpec{}.WithDefaults()
 	if d.Arch != HostArch() || d.CPUs != 1 || d.MemoryMiB != 512 || d.Network.Mode != NetworkNAT {

@@ -27,7 +27,9 @@ func alive(pid int) bool {
 }
 
 // TestHostDeathKillsChildren runs a VM from a child test process, kills that
-// process with SIGKILL, and checks qemu and virtiofsd die with it.
+// process with SIGKILL, and checks qemu and virtiofsd die with it. The child
+// never runs its cleanups: its temporary directories are made inside this
+// test's (TMPDIR), which this test's cleanup removes.
 func TestHostDeathKillsChildren(t *testing.T) {
 	if os.Getenv("SKIFF_VM_HELPER") == "hang" {
 		h := testQEMU(t)
@@ -38,13 +40,14 @@ func TestHostDeathKillsChildren(t *testing.T) {
 			t.Fatal(err)
 		}
 		qm := m.(*qemuMachine)
-		fmt.Printf("PIDS %d %d\n", qm.cmd.Process.Pid, qm.fsds[0].cmd.Process.Pid)
+		fmt.Printf("PIDS %d %d %s %s\n", qm.cmd.Process.Pid, qm.fsds[0].cmd.Process.Pid, spec.StateDir, spec.Shares[0].HostPath)
 		select {}
 	}
 	testQEMU(t)
 	testBundle(t, "amd64")
+	tmp := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHostDeathKillsChildren$", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), "SKIFF_VM_HELPER=hang")
+	cmd.Env = append(os.Environ(), "SKIFF_VM_HELPER=hang", "TMPDIR="+tmp)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -52,18 +55,25 @@ func TestHostDeathKillsChildren(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	var pids []int
+	var dirs []string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "PIDS" {
-			for _, s := range f[1:] {
+		if f := strings.Fields(sc.Text()); len(f) == 5 && f[0] == "PIDS" {
+			for _, s := range f[1:3] {
 				p, _ := strconv.Atoi(s)
 				pids = append(pids, p)
 			}
+			dirs = f[3:]
 			break
 		}
 	}
 	if len(pids) != 2 {
 		t.Fatal("helper printed no pids")
+	}
+	for _, d := range dirs {
+		if !strings.HasPrefix(d, tmp+"/") {
+			t.Errorf("the killed helper's directory %s is outside this test's %s: nothing removes it", d, tmp)
+		}
 	}
 	for _, p := range pids {
 		if !alive(p) {

@@ -22,6 +22,9 @@ func TestServicesOverRealEngine(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the agent in host mode needs root")
 	}
+	if !daemon.HostprocBuilt {
+		t.Skip("the hostproc backend is only in builds with -tags skiff_hostproc (scripts/go-test.sh passes it)")
+	}
 	t.Setenv("SKIFF_HYPERVISOR", "hostproc")
 	image := testutil.Registry(t) + "/busybox:latest"
 	home, err := os.MkdirTemp("", "skiffd-")

@@ -1,3 +1,5 @@
+//go:build linux && skiff_hostproc
+
 package daemon
 
 import (
@@ -6,6 +8,9 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/hostproc"
 )
+
+// hostprocBuilt: this build has the hostproc backend (test builds, -tags skiff_hostproc).
+const hostprocBuilt = true
 
 func newHostproc(log *zap.Logger) (vm.Hypervisor, error) {
 	return hostproc.New(hostproc.Options{Log: log})

@@ -9,8 +9,12 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm"
 )
 
+// hostprocTag is the build tag that puts the hostproc backend into a build.
+const hostprocTag = "skiff_hostproc"
+
 // newHypervisor returns the platform's hypervisor, or the one SKIFF_HYPERVISOR names
-// ("hostproc": the agent as a host process, Linux only, for development).
+// ("hostproc": the agent as a host process with no isolation, Linux test builds only:
+// -tags skiff_hostproc).
 func newHypervisor(log *zap.Logger) (vm.Hypervisor, error) {
 	switch name := os.Getenv("SKIFF_HYPERVISOR"); name {
 	case "", "default", "qemu", "vz":

@@ -97,22 +97,52 @@ func (s *logStore) startWriter(log *zap.Logger) (*logWriter, error) {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating log dir: %w", err)
 	}
-	f, err := os.OpenFile(s.current(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(s.current(), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening log: %w", err)
 	}
-	fi, err := f.Stat()
+	size, err := dropTornTail(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("opening log: %w", err)
+		return nil, fmt.Errorf("opening log %s: %w", s.current(), err)
 	}
 	s.mu.Lock()
 	s.active = true
 	s.mu.Unlock()
 	w := &logWriter{s: s, ch: make(chan []byte, writerQueue), free: make(chan []byte, writerQueue+2),
-		done: make(chan struct{}), log: log, f: f, size: fi.Size()}
+		done: make(chan struct{}), log: log, f: f, size: size}
 	go w.run()
 	return w, nil
+}
+
+// dropTornTail cuts f after its last newline: a line the previous engine was writing when it was
+// killed has no end, and the next line appended would join it (and be skipped with it as one
+// undecodable line). It returns f's new size.
+func dropTornTail(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	buf := make([]byte, 32<<10)
+	for off := end; off > 0; {
+		n := int64(len(buf))
+		if off < n {
+			n = off
+		}
+		off -= n
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := off + int64(i) + 1
+			if keep == end {
+				return end, nil
+			}
+			return keep, f.Truncate(keep)
+		}
+	}
+	return 0, f.Truncate(0) // no newline at all: the file is one torn line
 }
 
 func (w *logWriter) run() {

@@ -261,3 +261,53 @@ func FuzzLogLines(f *testing.F) {
 		}
 	})
 }
+
+// A line torn by a kill -9 of the engine (no newline at the end of the file) is dropped when the
+// next writer opens the log: the first entry written after it reads back.
+func TestLogTornTailDropped(t *testing.T) {
+	dir := t.TempDir()
+	s := newLogStore(dir, 1<<20, 2)
+	w, err := s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.write(LogEntry{Time: base, Stream: "stdout", Data: []byte("before\n")})
+	w.close()
+	f, err := os.OpenFile(filepath.Join(dir, logFileName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"time":"2026-01-01T00:00:01Z","stream":"stdout","log":"torn`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	w, err = s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(LogEntry{Time: base.Add(2 * time.Second), Stream: "stdout", Data: []byte("after\n")})
+	w.close()
+	var got []string
+	for _, e := range collect(t, s, LogOptions{}) {
+		got = append(got, string(e.Data))
+	}
+	if strings.Join(got, "") != "before\nafter\n" {
+		t.Fatalf("entries after a torn tail: %q, want before and after", got)
+	}
+
+	// A file that is nothing but a torn line.
+	if err := os.WriteFile(filepath.Join(dir, logFileName), []byte(`{"time":"20`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err = s.startWriter(zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(LogEntry{Time: base.Add(3 * time.Second), Stream: "stdout", Data: []byte("only\n")})
+	w.close()
+	if all := collect(t, s, LogOptions{}); len(all) != 1 || string(all[0].Data) != "only\n" {
+		t.Fatalf("entries after a file of one torn line: %+v", all)
+	}
+}

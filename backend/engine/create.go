@@ -64,6 +64,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		return nil, fmt.Errorf("creating container dir: %w", err)
 	}
 	cleanup := func() { _ = removeAll(dir) }
+	if err := syncDir(filepath.Dir(dir)); err != nil { // the new entry in containers/
+		cleanup()
+		return nil, fmt.Errorf("creating container dir: %w", err)
+	}
 	if err := cloneTree(ctx, img.RootFS, rec.RootFS); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("creating the root filesystem of %s from image %s: %w", name, o.Image, err)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,4 +34,19 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// recordOnDisk writes a container record the way Create leaves it, with a rootfs.
+func recordOnDisk(t *testing.T, e *Engine, name string) Container {
+	t.Helper()
+	rec := Container{ID: NewID(), Name: name, State: StateExited, Created: time.Now().UTC(),
+		Config: CreateOptions{Image: "busybox", Restart: RestartPolicy{Name: "no"}}}
+	rec.RootFS = filepath.Join(e.containerDir(rec.ID), "rootfs")
+	if err := os.MkdirAll(filepath.Join(rec.RootFS, "busy"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.saveRecord(&rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

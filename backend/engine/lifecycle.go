@@ -335,29 +335,21 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 	c.mu.Lock()
 	id, code := c.rec.ID, c.rec.ExitCode
 	c.mu.Unlock()
-	var errs []error
-	if err := removeAll(e.containerDir(id)); err != nil {
-		errs = append(errs, err)
+	if err := e.removeContainerDir(id); err != nil {
+		// Nothing was removed: the container stays as it was.
+		c.mu.Lock()
+		c.removing = false
+		c.mu.Unlock()
+		return fmt.Errorf("removing %s: %w", c.rec.Name, err)
 	}
 	_ = os.RemoveAll(e.stateDir(id))
 	e.mu.Lock()
-	if len(errs) == 0 {
-		delete(e.ctrs, id)
-		if e.names[c.rec.Name] == id {
-			delete(e.names, c.rec.Name)
-		}
-		e.tombstones.add(id, c.rec.Name, code)
+	delete(e.ctrs, id)
+	if e.names[c.rec.Name] == id {
+		delete(e.names, c.rec.Name)
 	}
+	e.tombstones.add(id, c.rec.Name, code)
 	e.mu.Unlock()
-	if len(errs) > 0 {
-		c.mu.Lock()
-		c.removing = false
-		c.setStateLocked(StateDead)
-		c.rec.Error = "removal failed: " + errors.Join(errs...).Error()
-		c.saveLocked()
-		c.mu.Unlock()
-		return fmt.Errorf("removing %s: %w", c.rec.Name, errors.Join(errs...))
-	}
 	e.emit("container", "destroy", id, c.rec.Name, nil)
 	return nil
 }

@@ -19,8 +19,12 @@ import (
 //	<home>/containers/<id>/rootfs/     the container's writable root
 //	<home>/containers/<id>/logs/       container.log, container.log.1, ... (JSON lines)
 //	<home>/containers/<id>/console.log kernel + agent console
+//	<home>/containers/.rm-<id>/        a container being removed (deleted at the next Open)
 //	<home>/run/<short id>/             VM state (sockets, pid files); short to fit sun_path
-const recordFile = "config.json"
+const (
+	recordFile     = "config.json"
+	removingPrefix = ".rm-"
+)
 
 // DefaultHome returns $SKIFF_HOME, else ~/Library/Application Support/Skiff on macOS, else
 // $XDG_DATA_HOME/skiff (~/.local/share/skiff).
@@ -71,9 +75,49 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory, making the entries created, renamed or removed in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeContainerDir takes a container's directory out of the listing with one rename (to
+// containers/.rm-<id>, which loadRecords never reads and deletes), then deletes it. An error means
+// the directory is still in place; once renamed, a failure to delete is only logged (the next Open
+// deletes it).
+func (e *Engine) removeContainerDir(id string) error {
+	parent := filepath.Join(e.home, "containers")
+	dir, gone := e.containerDir(id), filepath.Join(parent, removingPrefix+id)
+	if err := removeAll(gone); err != nil { // a leftover of an earlier attempt
+		return fmt.Errorf("removing %s: %w", gone, err)
+	}
+	if err := os.Rename(dir, gone); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing container dir: %w", err)
+	}
+	if err := syncDir(parent); err != nil {
+		if rerr := os.Rename(gone, dir); rerr != nil {
+			e.log.Error("restoring container dir after a failed sync", zapID(id), zapErr(rerr))
+		}
+		return fmt.Errorf("removing container dir: %w", err)
+	}
+	if err := removeAll(gone); err != nil {
+		e.log.Warn("deleting a removed container's dir; the next start retries", zap.String("dir", gone), zap.Error(err))
 	}
 	return nil
 }
@@ -103,6 +147,13 @@ func (e *Engine) loadRecords() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, ent := range ents {
+		if strings.HasPrefix(ent.Name(), removingPrefix) {
+			// A removal that did not finish: the container was already gone from the listing.
+			if err := removeAll(filepath.Join(dir, ent.Name())); err != nil {
+				e.log.Warn("deleting a removed container's dir", zap.String("dir", ent.Name()), zap.Error(err))
+			}
+			continue
+		}
 		if !ent.IsDir() || strings.HasPrefix(ent.Name(), ".") {
 			continue
 		}

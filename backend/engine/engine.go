@@ -265,8 +265,12 @@ func sortNewestFirst(cs []Container) {
 	}
 }
 
-// emit publishes an event.
+// emit publishes an event. Attribute values may carry the guest's words (an agent's error): they
+// are made safe to print (guestText).
 func (e *Engine) emit(typ, action, id, name string, attrs map[string]string) {
+	for k, v := range attrs {
+		attrs[k] = guestText(v)
+	}
 	e.events.publish(Event{Time: time.Now(), Type: typ, Action: action, ID: id, Name: name, Attributes: attrs})
 }
 

@@ -77,7 +77,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		cancel()
 		c.mu.Lock()
 		c.sup = nil
-		c.rec.Error = err.Error()
+		c.rec.Error = guestText(err.Error())
 		c.rec.ExitCode = exitCodeFor(err)
 		c.saveLocked()
 		close(c.exitCh) // a Wait for this run gets the failure's code
@@ -164,7 +164,7 @@ func (c *ctr) supervise(s *supervisor) {
 		now := time.Now().UTC()
 		c.rec.FinishedAt = now
 		c.rec.ExitCode = code
-		c.rec.Error = errMsg
+		c.rec.Error = guestText(errMsg)
 		ran := now.Sub(b.started)
 		restart := !s.stopping && s.ctx.Err() == nil &&
 			shouldRestart(c.rec.Config.Restart, code, c.rec.RestartCount, c.rec.ManuallyStopped)
@@ -247,7 +247,7 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 			return true
 		}
 		code := exitCodeFor(err)
-		c.rec.ExitCode, c.rec.Error, c.rec.FinishedAt = code, err.Error(), time.Now().UTC()
+		c.rec.ExitCode, c.rec.Error, c.rec.FinishedAt = code, guestText(err.Error()), time.Now().UTC()
 		again := s.ctx.Err() == nil && !s.stopping &&
 			shouldRestart(c.rec.Config.Restart, code, c.rec.RestartCount, c.rec.ManuallyStopped)
 		if again {

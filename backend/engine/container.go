@@ -12,12 +12,12 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm"
 )
 
-// ctr is the engine's in-memory side of one container. Its record is changed only under mu, and
-// saved after each change. While a supervisor exists (states running, paused, restarting) sup is set.
+// ctr is the engine's in-memory side of one container. Its record is changed only under mu, saved
+// first and then changed (commitLocked), so the record and its file agree. While a supervisor exists (states running, paused, restarting) sup is set.
 type ctr struct {
 	e *Engine
 
-	mu       sync.Mutex // guards rec, sup, exitCh, removing, stdin
+	mu       sync.Mutex // guards rec, sup, exitCh, removing, stdin, unsaved
 	rec      Container
 	sup      *supervisor
 	exitCh   chan struct{} // closed at the next exit ("die") and replaced
@@ -27,6 +27,9 @@ type ctr struct {
 	scheduled bool
 	ttyRows   uint16 // terminal size set through Attach, for the next run (0: 24x80)
 	ttyCols   uint16
+	// unsaved: the last save of a change that had already happened failed (recordLocked); the
+	// record is ahead of its file until the next save.
+	unsaved error
 
 	logs   *logStore  // the container's JSON-lines log; followers wait on it
 	attach attachHub  // Attach subscribers of the workload's output
@@ -84,15 +87,34 @@ func (c *ctr) imageID() string {
 	return c.rec.ImageID
 }
 
-// saveLocked persists the record; c.mu is held. A failure is logged: the in-memory state stays
-// authoritative and the next change writes it again.
-func (c *ctr) saveLocked() {
-	if c.removing {
-		return
+// commitLocked changes the record through mut and persists it: mut works on a copy, which is
+// saved and only then becomes the record; c.mu is held. On a failed save the record stays as it
+// was (as on disk) and the error is returned. While the container is being removed nothing is
+// saved.
+func (c *ctr) commitLocked(mut func(r *Container)) error {
+	next := cloneRecord(c.rec)
+	mut(&next)
+	if !c.removing {
+		snap := cloneRecord(next)
+		if err := c.e.saveRecord(&snap); err != nil {
+			return err
+		}
 	}
-	rec := cloneRecord(c.rec)
-	if err := c.e.saveRecord(&rec); err != nil {
-		c.e.log.Error("saving container record", zapID(c.rec.ID), zapErr(err))
+	c.rec = next
+	c.unsaved = nil
+	return nil
+}
+
+// recordLocked is commitLocked for what has already happened and cannot be undone (a workload
+// exited, a VM booted for a restart, the engine stopped it): the record follows the facts even
+// when the save fails. That failure is logged and kept in unsaved; the next commit writes the
+// whole record again.
+func (c *ctr) recordLocked(mut func(r *Container)) {
+	if err := c.commitLocked(mut); err != nil {
+		c.e.log.Error("saving container record; the engine's view is ahead of the data dir until the next save",
+			zapID(c.rec.ID), zapErr(err))
+		mut(&c.rec)
+		c.unsaved = err
 	}
 }
 
@@ -135,17 +157,17 @@ func validTransition(from, to State) bool {
 	return false
 }
 
-// setStateLocked moves the record to a new state, refusing transitions the state machine does not
-// allow (a bug, logged, not a user error).
-func (c *ctr) setStateLocked(to State) {
-	if c.rec.State == to {
+// setState moves r (c's record or its next version) to a new state, allowing transitions the
+// state machine does not (a bug, logged, not a user error).
+func (c *ctr) setState(r *Container, to State) {
+	if r.State == to {
 		return
 	}
-	if !validTransition(c.rec.State, to) {
-		c.e.log.Warn("unexpected container state transition", zapID(c.rec.ID),
-			zapStr("from", string(c.rec.State)), zapStr("to", string(to)))
+	if !validTransition(r.State, to) {
+		c.e.log.Warn("unexpected container state transition", zapID(r.ID),
+			zapStr("from", string(r.State)), zapStr("to", string(to)))
 	}
-	c.rec.State = to
+	r.State = to
 }
 
 // stdinPipe carries Attach's stdin to whichever boot runs. A write before the workload starts waits

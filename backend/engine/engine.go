@@ -158,6 +158,13 @@ func (e *Engine) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	for _, c := range running { // a last try for records whose save failed
+		c.mu.Lock()
+		if c.unsaved != nil {
+			c.recordLocked(func(*Container) {})
+		}
+		c.mu.Unlock()
+	}
 	e.cancel()
 	e.bg.Wait()
 	e.events.close()

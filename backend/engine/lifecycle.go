@@ -33,15 +33,20 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 	if s == nil {
 		// Not running; a restart owed from before the engine started is called off.
 		if c.scheduled || c.rec.State == StateRestarting {
+			err := c.commitLocked(func(r *Container) {
+				if manual {
+					r.ManuallyStopped = true
+				}
+				if r.State == StateRestarting {
+					c.setState(r, StateExited)
+				}
+				r.NextRestart = time.Time{}
+			})
+			if err != nil {
+				c.mu.Unlock()
+				return fmt.Errorf("stopping %s: %w", c.rec.Name, err)
+			}
 			c.scheduled = false
-			if manual {
-				c.rec.ManuallyStopped = true
-			}
-			if c.rec.State == StateRestarting {
-				c.setStateLocked(StateExited)
-			}
-			c.rec.NextRestart = time.Time{}
-			c.saveLocked()
 		}
 		c.mu.Unlock()
 		return nil
@@ -56,11 +61,13 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 			return fmt.Errorf("stopping %s: %w", c.rec.Name, ctx.Err())
 		}
 	}
-	s.stopping = true
 	if manual {
-		c.rec.ManuallyStopped = true
-		c.saveLocked()
+		if err := c.commitLocked(func(r *Container) { r.ManuallyStopped = true }); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("stopping %s: %w", c.rec.Name, err)
+		}
 	}
+	s.stopping = true
 	d := defaultStop
 	if c.rec.Config.StopTimeout != nil {
 		d = time.Duration(*c.rec.Config.StopTimeout) * time.Second
@@ -80,7 +87,7 @@ func (c *ctr) stop(ctx context.Context, timeout *time.Duration, manual bool) err
 
 	if b != nil {
 		if paused {
-			_ = c.resumeBoot(ctx, b)
+			_ = c.resumeBoot(ctx, b, false)
 		}
 		c.e.emit("container", "kill", c.rec.ID, c.rec.Name, map[string]string{"signal": strconv.Itoa(sig)})
 		if err := sendWithin(time.Second, "the stop signal", func() error { return b.proc.Signal(sig) }); err != nil {
@@ -183,8 +190,10 @@ func (e *Engine) Kill(ctx context.Context, id, signal string) error {
 	}
 	stopSig, _ := ParseSignal(c.rec.Process.StopSignal)
 	if sig == sigKILL || sig == stopSig {
-		c.rec.ManuallyStopped = true
-		c.saveLocked()
+		if err := c.commitLocked(func(r *Container) { r.ManuallyStopped = true }); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("killing %s: %w", c.rec.Name, err)
+		}
 	}
 	c.mu.Unlock()
 	if err := sendWithin(agentCallTimeout, "signal "+strconv.Itoa(sig), func() error { return b.proc.Signal(sig) }); err != nil {
@@ -214,8 +223,13 @@ func (e *Engine) Pause(ctx context.Context, id string) error {
 	if err := b.machine.Pause(pctx); err != nil {
 		return fmt.Errorf("pausing %s: %w", c.rec.Name, err)
 	}
-	c.setStateLocked(StatePaused)
-	c.saveLocked()
+	if err := c.commitLocked(func(r *Container) { c.setState(r, StatePaused) }); err != nil {
+		// Not recorded: the container goes on running, as its record says.
+		if rerr := b.machine.Resume(context.WithoutCancel(ctx)); rerr != nil {
+			e.log.Error("resuming after a pause that could not be recorded", zapID(c.rec.ID), zapErr(rerr))
+		}
+		return fmt.Errorf("pausing %s: %w", c.rec.Name, err)
+	}
 	e.emit("container", "pause", c.rec.ID, c.rec.Name, nil)
 	return nil
 }
@@ -235,14 +249,16 @@ func (e *Engine) Resume(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.resumeBoot(ctx, b); err != nil {
+	if err := c.resumeBoot(ctx, b, true); err != nil {
 		return err
 	}
 	e.emit("container", "unpause", c.rec.ID, c.rec.Name, nil)
 	return nil
 }
 
-func (c *ctr) resumeBoot(ctx context.Context, b *boot) error {
+// resumeBoot resumes b's VM and records it. undo: a record that cannot be saved pauses the VM again
+// and fails (Resume); else (a stop resuming the VM to end it) the record follows regardless.
+func (c *ctr) resumeBoot(ctx context.Context, b *boot, undo bool) error {
 	rctx, cancel := context.WithTimeout(ctx, agentCallTimeout) // the hypervisor may be stuck too
 	err := b.machine.Resume(rctx)
 	cancel()
@@ -251,8 +267,17 @@ func (c *ctr) resumeBoot(ctx context.Context, b *boot) error {
 	}
 	c.mu.Lock()
 	if c.rec.State == StatePaused {
-		c.setStateLocked(StateRunning)
-		c.saveLocked()
+		running := func(r *Container) { c.setState(r, StateRunning) }
+		if !undo {
+			c.recordLocked(running)
+		} else if err := c.commitLocked(running); err != nil {
+			perr := b.machine.Pause(context.WithoutCancel(ctx))
+			c.mu.Unlock()
+			if perr != nil {
+				c.e.log.Error("pausing again after a resume that could not be recorded", zapID(c.rec.ID), zapErr(perr))
+			}
+			return fmt.Errorf("resuming %s: %w", c.rec.Name, err)
+		}
 	}
 	c.mu.Unlock()
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -22,9 +22,11 @@ func (c *ctr) shutdownForEngineClose(ctx context.Context) {
 	c.mu.Lock()
 	p := c.rec.Config.Restart.Name
 	if (p == "always" || p == "unless-stopped") && !c.rec.ManuallyStopped {
-		c.rec.Error = "stopped because the engine closed"
-		c.rec.NextRestart = time.Now().UTC() // restart at the next Open
-		c.saveLocked()
+		now := time.Now().UTC()
+		c.recordLocked(func(r *Container) {
+			r.Error = "stopped because the engine closed"
+			r.NextRestart = now // restart at the next Open
+		})
 	}
 	c.mu.Unlock()
 }
@@ -40,18 +42,22 @@ func (e *Engine) reconcile() {
 		switch rec.State {
 		case StateRunning, StatePaused:
 			e.log.Warn("container was running when the engine stopped; marking it exited", zapID(rec.ID), zapStr("name", rec.Name))
-			rec.State = StateExited
-			rec.ExitCode = 255
-			rec.FinishedAt = time.Now().UTC()
-			rec.Error = "the engine stopped while the container was running"
-			if shouldRestart(rec.Config.Restart, rec.ExitCode, rec.RestartCount, rec.ManuallyStopped) {
-				rec.RestartDelay = nextBackoff(rec.RestartDelay, rec.FinishedAt.Sub(rec.StartedAt))
-				due = time.Now().Add(rec.RestartDelay)
-				rec.NextRestart = due
-				rec.State = StateRestarting
+			now := time.Now()
+			c.recordLocked(func(r *Container) {
+				r.State = StateExited
+				r.ExitCode = 255
+				r.FinishedAt = now.UTC()
+				r.Error = "the engine stopped while the container was running"
+				if shouldRestart(r.Config.Restart, r.ExitCode, r.RestartCount, r.ManuallyStopped) {
+					r.RestartDelay = nextBackoff(r.RestartDelay, r.FinishedAt.Sub(r.StartedAt))
+					r.NextRestart = now.Add(r.RestartDelay)
+					r.State = StateRestarting
+				}
+			})
+			if rec.State == StateRestarting {
+				due = rec.NextRestart
 			}
 			_ = os.RemoveAll(e.stateDir(rec.ID))
-			c.saveLocked()
 		case StateRestarting:
 			due = rec.NextRestart
 		case StateExited:
@@ -87,9 +93,6 @@ func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
 		c.mu.Lock()
 		still := c.scheduled && c.sup == nil && !c.removing && (c.rec.State == StateRestarting || c.rec.State == StateExited)
 		c.scheduled = false
-		if still && c.rec.State == StateRestarting {
-			c.rec.RestartCount++
-		}
 		c.mu.Unlock()
 		if !still {
 			return
@@ -100,8 +103,7 @@ func (e *Engine) scheduleRestart(c *ctr, due time.Time) {
 			e.log.Warn("restarting container after engine restart", zapID(c.rec.ID), zapErr(err))
 			c.mu.Lock()
 			if c.rec.State == StateRestarting {
-				c.setStateLocked(StateExited)
-				c.saveLocked()
+				c.recordLocked(func(r *Container) { c.setState(r, StateExited) })
 			}
 			c.mu.Unlock()
 		}

@@ -64,6 +64,8 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		return fmt.Errorf("container %s is being removed: %w", c.rec.Name, ErrConflict)
 	}
 	ports := append([]PortMapping(nil), c.rec.Config.Ports...)
+	// A restart owed from before this engine started counts as one once it is recorded.
+	bump := fromPolicy && c.rec.State == StateRestarting
 	sctx, cancel := context.WithCancel(c.e.ctx)
 	s := &supervisor{ctx: sctx, cancel: cancel, done: make(chan struct{})}
 	c.sup = s // claims the container: a concurrent Start is a no-op
@@ -77,14 +79,21 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		cancel()
 		c.mu.Lock()
 		c.sup = nil
-		c.rec.Error = guestText(err.Error())
-		c.rec.ExitCode = exitCodeFor(err)
-		c.saveLocked()
+		serr := c.commitLocked(func(r *Container) {
+			if bump {
+				r.RestartCount++
+			}
+			r.Error = guestText(err.Error())
+			r.ExitCode = exitCodeFor(err)
+		})
 		close(c.exitCh) // a Wait for this run gets the failure's code
 		c.exitCh = make(chan struct{})
 		close(s.done)
 		c.mu.Unlock()
 		c.e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(exitCodeFor(err)), "error": err.Error()})
+		if serr != nil {
+			return errors.Join(err, fmt.Errorf("recording the failed start of %s: %w", c.rec.Name, serr))
+		}
 		return err
 	}
 	lns, bound, err := listenPorts(ports)
@@ -102,25 +111,38 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		return fail(fmt.Errorf("starting %s: %w", c.rec.Name, err))
 	}
 	c.mu.Lock()
-	if s.stopping || sctx.Err() != nil {
+	stopped := s.stopping || sctx.Err() != nil
+	err = c.commitLocked(func(r *Container) {
+		if !stopped {
+			r.ManuallyStopped = false
+		}
+		if bump {
+			r.RestartCount++
+		}
+		r.Ports = bound
+		r.Error = ""
+		r.NextRestart = time.Time{}
+		if !fromPolicy {
+			r.RestartCount = 0
+			r.RestartDelay = 0
+		}
+		r.StartedAt = b.started
+		r.FinishedAt = time.Time{}
+		r.ExitCode = 0
+		c.setState(r, StateRunning)
+	})
+	if err != nil {
+		// A run the record does not know of is ended at once.
+		c.mu.Unlock()
+		_ = sendWithin(time.Second, "SIGKILL", func() error { return b.proc.Signal(sigKILL) })
+		c.teardown(b)
+		return fail(fmt.Errorf("starting %s: %w", c.rec.Name, err))
+	}
+	if stopped {
 		// Stopped just as the boot finished: end the workload; supervise records the exit.
 		go c.killWorkload(b)
-	} else {
-		c.rec.ManuallyStopped = false
 	}
 	s.boot = b
-	c.rec.Ports = bound
-	c.rec.Error = ""
-	c.rec.NextRestart = time.Time{}
-	if !fromPolicy {
-		c.rec.RestartCount = 0
-		c.rec.RestartDelay = 0
-	}
-	c.rec.StartedAt = b.started
-	c.rec.FinishedAt = time.Time{}
-	c.rec.ExitCode = 0
-	c.setStateLocked(StateRunning)
-	c.saveLocked()
 	c.mu.Unlock()
 	for i, ln := range lns {
 		go c.servePort(s, ln, bound[i])
@@ -162,20 +184,21 @@ func (c *ctr) supervise(s *supervisor) {
 		c.mu.Lock()
 		s.boot = nil
 		now := time.Now().UTC()
-		c.rec.FinishedAt = now
-		c.rec.ExitCode = code
-		c.rec.Error = guestText(errMsg)
 		ran := now.Sub(b.started)
 		restart := !s.stopping && s.ctx.Err() == nil &&
 			shouldRestart(c.rec.Config.Restart, code, c.rec.RestartCount, c.rec.ManuallyStopped)
-		if restart {
-			c.rec.RestartDelay = nextBackoff(c.rec.RestartDelay, ran)
-			c.rec.NextRestart = now.Add(c.rec.RestartDelay)
-			c.setStateLocked(StateRestarting)
-		} else {
-			c.setStateLocked(StateExited)
-		}
-		c.saveLocked()
+		c.recordLocked(func(r *Container) {
+			r.FinishedAt = now
+			r.ExitCode = code
+			r.Error = guestText(errMsg)
+			if restart {
+				r.RestartDelay = nextBackoff(r.RestartDelay, ran)
+				r.NextRestart = now.Add(r.RestartDelay)
+				c.setState(r, StateRestarting)
+			} else {
+				c.setState(r, StateExited)
+			}
+		})
 		e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(code)})
 		close(c.exitCh)
 		c.exitCh = make(chan struct{})
@@ -203,9 +226,10 @@ func (c *ctr) supervise(s *supervisor) {
 	c.sup = nil
 	autoRemove := c.rec.Config.AutoRemove && !c.removing
 	if c.rec.State == StateRestarting { // backoff cut short by stop/remove/close
-		c.setStateLocked(StateExited)
-		c.rec.NextRestart = time.Time{}
-		c.saveLocked()
+		c.recordLocked(func(r *Container) {
+			c.setState(r, StateExited)
+			r.NextRestart = time.Time{}
+		})
 	}
 	c.mu.Unlock()
 	if autoRemove && e.ctx.Err() == nil {
@@ -230,32 +254,38 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 		b, err := c.boot(bctx)
 		cancel()
 		c.mu.Lock()
-		c.rec.RestartCount++
 		if err == nil {
 			if s.stopping || s.ctx.Err() != nil {
 				// Stopped while booting: the supervisor's loop records this run's (forced) end.
 				go c.killWorkload(b)
 			}
 			s.boot = b
-			c.rec.StartedAt = b.started
-			c.rec.NextRestart = time.Time{}
-			c.rec.Error = ""
-			c.setStateLocked(StateRunning)
-			c.saveLocked()
+			c.recordLocked(func(r *Container) {
+				r.RestartCount++
+				r.StartedAt = b.started
+				r.NextRestart = time.Time{}
+				r.Error = ""
+				c.setState(r, StateRunning)
+			})
 			c.mu.Unlock()
 			c.e.emit("container", "start", c.rec.ID, c.rec.Name, map[string]string{"restartCount": strconv.Itoa(c.rec.RestartCount)})
 			return true
 		}
 		code := exitCodeFor(err)
-		c.rec.ExitCode, c.rec.Error, c.rec.FinishedAt = code, guestText(err.Error()), time.Now().UTC()
+		now := time.Now().UTC()
 		again := s.ctx.Err() == nil && !s.stopping &&
-			shouldRestart(c.rec.Config.Restart, code, c.rec.RestartCount, c.rec.ManuallyStopped)
+			shouldRestart(c.rec.Config.Restart, code, c.rec.RestartCount+1, c.rec.ManuallyStopped)
+		c.recordLocked(func(r *Container) {
+			r.RestartCount++
+			r.ExitCode, r.Error, r.FinishedAt = code, guestText(err.Error()), now
+			if again {
+				r.RestartDelay = nextBackoff(r.RestartDelay, 0)
+				r.NextRestart = now.Add(r.RestartDelay)
+			}
+		})
 		if again {
-			c.rec.RestartDelay = nextBackoff(c.rec.RestartDelay, 0)
-			c.rec.NextRestart = time.Now().UTC().Add(c.rec.RestartDelay)
 			delay = c.rec.RestartDelay
 		}
-		c.saveLocked()
 		// A failed restart is an exit too: Wait and the events see it.
 		c.e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(code), "error": err.Error()})
 		close(c.exitCh)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -73,32 +74,45 @@ func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSe
 	}, nil
 }
 
-// ConsoleLog returns the container's console (kernel and agent output). With follow, the reader
-// keeps returning new output until the container's VM stops or ctx ends.
+// ConsoleLog returns the container's console (kernel and agent output): the rotated-away
+// console.log.1 when there is one, then console.log (the VM layer caps each, vm.MaxConsoleFile).
+// With follow, the reader keeps returning new output, across rotations, until the container's VM
+// stops or ctx ends.
 func (e *Engine) ConsoleLog(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
 	c, err := e.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(e.consolePath(c.rec.ID))
-	if os.IsNotExist(err) && !follow {
-		return io.NopCloser(&emptyReader{}), nil
+	path := e.consolePath(c.rec.ID)
+	prev, err := os.ReadFile(path + ".1")
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("console log of %s: %w", c.rec.Name, err)
 	}
+	f, err := os.Open(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("console log of %s: %w", c.rec.Name, err)
 	}
 	if !follow {
-		return f, nil
+		if f == nil {
+			return io.NopCloser(bytes.NewReader(prev)), nil
+		}
+		return readCloser{io.MultiReader(bytes.NewReader(prev), f), f}, nil
 	}
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer cancel()
+		if _, err := pw.Write(prev); err != nil {
+			if f != nil {
+				f.Close()
+			}
+			return
+		}
 		running := func() bool { _, err := c.currentBoot(); return err == nil }
 		buf := make([]byte, 32<<10)
 		for {
 			if f == nil {
-				f, _ = os.Open(e.consolePath(c.rec.ID))
+				f, _ = os.Open(path)
 			}
 			if f != nil {
 				n, rerr := f.Read(buf)
@@ -113,6 +127,13 @@ func (e *Engine) ConsoleLog(ctx context.Context, id string, follow bool) (io.Rea
 					f.Close()
 					pw.CloseWithError(rerr)
 					return
+				}
+				if rotated(f, path) {
+					// f became console.log.1: finish it and go on with the new file.
+					_, _ = io.Copy(pw, f)
+					f.Close()
+					f = nil
+					continue
 				}
 			}
 			if !running() {
@@ -138,6 +159,21 @@ func (e *Engine) ConsoleLog(ctx context.Context, id string, follow bool) (io.Rea
 	return &cancelReader{PipeReader: pr, cancel: cancel}, nil
 }
 
+// rotated says whether path names another file than f now (f was renamed away).
+func rotated(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	cur, err := os.Stat(path)
+	return err == nil && !os.SameFile(fi, cur)
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
 // cancelReader ends the follow goroutine when the reader is closed.
 type cancelReader struct {
 	*io.PipeReader
@@ -149,11 +185,9 @@ func (r *cancelReader) Close() error {
 	return r.PipeReader.Close()
 }
 
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
-
-// rotateConsole keeps the console log bounded: past 10 MiB the old one becomes console.log.1.
+// rotateConsole rotates a console log past 10 MiB at a boot (console.log becomes console.log.1).
+// The QEMU backend caps the log while it writes (vm.MaxConsoleFile), so this bounds backends that
+// write the file themselves (vz) across runs.
 func rotateConsole(path string) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 10<<20 {
 		_ = os.Rename(path, path+".1")

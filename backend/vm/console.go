@@ -8,20 +8,14 @@ import (
 )
 
 // ConsoleTail returns the last n non-empty lines of the console log at path
-// (at most the last 64 KiB of it), for error messages.
+// (at most its last 64 KiB, taken from path+".1" too when path was rotated a
+// moment ago and holds less), for error messages.
 func ConsoleTail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
 	const max = 64 << 10
-	if info, err := f.Stat(); err == nil && info.Size() > max {
-		if _, err := f.Seek(info.Size()-max, io.SeekStart); err != nil {
-			return ""
-		}
+	data := readTail(path, max)
+	if len(data) < max {
+		data = append(readTail(path+".1", max-len(data)), data...)
 	}
-	data, _ := io.ReadAll(io.LimitReader(f, max))
 	data = bytes.ReplaceAll(data, []byte("\r"), nil)
 	var lines []string
 	for _, l := range strings.Split(string(data), "\n") {
@@ -33,6 +27,22 @@ func ConsoleTail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// readTail returns the last max bytes of the file at path (nil when there is none).
+func readTail(path string, max int) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Size() > int64(max) {
+		if _, err := f.Seek(info.Size()-int64(max), io.SeekStart); err != nil {
+			return nil
+		}
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, int64(max)))
+	return data
 }
 
 // panicLine returns the console's last "Kernel panic" line without its

@@ -48,17 +48,17 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 	if abs, err := filepath.Abs(consoleLog); err == nil {
 		consoleLog = abs
 	}
-	if f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+	console, err := openConsoleFile(consoleLog, h.consoleMax)
+	if err != nil {
 		return nil, nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
-	} else {
-		f.Close()
 	}
 	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
+		console: console, consoleEnd: make(chan struct{}),
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
 		done: make(chan struct{}), state: StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares))}
 
-	var files []*os.File     // the children's ends, closed once they started
-	var ac, qmpConn net.Conn // the agent channel, QMP
+	var files []*os.File              // the children's ends, closed once they started
+	var ac, qmpConn, conConn net.Conn // the agent channel, QMP, the console
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -66,6 +66,11 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 		if err != nil {
 			if ac != nil {
 				ac.Close()
+			}
+			if conConn != nil {
+				conConn.Close() // ends the pump, which closes the console file
+			} else {
+				console.Close()
 			}
 			if qmpConn != nil {
 				qmpConn.Close()
@@ -102,6 +107,15 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 		return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
 	}
 	files = append(files, ring)
+	conConn, conFile, err := socketPair("console")
+	if err != nil {
+		return m, nil, err
+	}
+	files = append(files, conFile)
+	go func() {
+		m.console.copyFrom(conConn)
+		close(m.consoleEnd)
+	}()
 	if lo.ring {
 		if m.ring, err = unix.Mmap(int(ring.Fd()), 0, ringSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 			return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
@@ -125,7 +139,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 		return m, nil, err
 	}
 	defer qlog.Close()
-	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, consoleLog, lo)...)
+	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, lo)...)
 	cmd.ExtraFiles = files
 	cmd.Stdout, cmd.Stderr = qlog, qlog
 	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
@@ -265,6 +279,7 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	m.qmp.close()
 	m.kill()
 	<-m.exited
+	m.waitConsole()
 	m.killDaemons()
 	m.removeStateFiles()
 	m.unmapRing()
@@ -298,5 +313,15 @@ func (m *qemuMachine) waitReady(sess *yamux.Session) {
 		case <-sess.CloseChan():
 			return
 		}
+	}
+}
+
+// waitConsole waits (briefly: qemu has exited, its end of the console is
+// closed) for the console pump to write what qemu sent last.
+func (m *qemuMachine) waitConsole() {
+	select {
+	case <-m.consoleEnd:
+	case <-time.After(consoleWait):
+		m.log.Warn("the console log is still being written after qemu exited")
 	}
 }

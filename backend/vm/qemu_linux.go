@@ -62,6 +62,7 @@ type qemuHypervisor struct {
 
 	noSnapshots bool
 	noRing      bool
+	consoleMax  int64                // each console log file's cap (MaxConsoleFile; tests lower it)
 	smu         sync.Mutex           // guards snapFailed
 	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
 }
@@ -98,6 +99,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
 		noRing:      opts.NoRing || os.Getenv("SKIFF_NO_RING") == "1",
 		snapFailed:  map[string]time.Time{},
+		consoleMax:  MaxConsoleFile,
 	}
 	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
 	if h.cacheDir == "" {
@@ -262,13 +264,15 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 }
 
 // fd numbers the children see for ExtraFiles[i]: the agent channel, QMP,
-// the shared-memory ring (a memfd, empty when unused), one per share, then
-// (snapshot layouts) the guest RAM.
+// the shared-memory ring (a memfd, empty when unused), the serial console
+// (a socket whose other end writes the capped console log, consoleFile),
+// one per share, then (snapshot layouts) the guest RAM.
 const (
 	fdAgent   = 3
 	fdQMP     = 4
 	fdRing    = 5
-	fdShares0 = 6
+	fdConsole = 6
+	fdShares0 = 7
 )
 
 // ringSize is the shared memory of the agent channel's ring: 1 MiB each
@@ -313,7 +317,7 @@ const hotplugPorts = 8
 
 // qemuArgs is the whole QEMU command line for spec; share i is on fd
 // fdShares0+i.
-func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
+func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 	mem := strconv.Itoa(spec.MemoryMiB)
 	backend := "memory-backend-memfd,id=mem,size=" + mem + "M,share=on"
 	if lo.snapshot {
@@ -350,7 +354,7 @@ func qemuArgs(spec MachineSpec, accel, consoleLog string, lo layout) []string {
 	}
 	a = append(a,
 		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", cmdline,
-		"-chardev", "file,id=con,path="+consoleLog+",append=on", "-serial", "chardev:con",
+		"-chardev", "socket,id=con,fd="+strconv.Itoa(fdConsole), "-serial", "chardev:con",
 		"-device", "virtio-serial-pci,id=vser",
 		"-chardev", "socket,id=agent,fd="+strconv.Itoa(fdAgent),
 		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+DefaultAgentPort,

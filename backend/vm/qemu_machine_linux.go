@@ -28,6 +28,8 @@ type qemuMachine struct {
 	spec       MachineSpec
 	log        *zap.Logger
 	consoleLog string
+	console    *consoleFile  // written by the console pump from the guest's serial port
+	consoleEnd chan struct{} // closed when the pump has written the last of the console
 	cmd        *exec.Cmd
 	fsds       []*daemon
 	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
@@ -160,6 +162,7 @@ func (m *qemuMachine) finish(werr error, reason string) {
 	m.qmp.close()
 	m.killDaemons()
 	m.removeStateFiles()
+	m.waitConsole()
 	m.mu.Lock()
 	stopping := m.stopping
 	m.mu.Unlock()

@@ -219,7 +219,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 			return fmt.Errorf("the agent channel's ring: %w", err)
 		}
 	}
-	appendFile(m.consoleLog, console)
+	_, _ = m.console.Write(console)
 	if _, err := m.qmp.do(ctx, "cont", nil); err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, er
 	// The devices: a change to qemuArgs makes new snapshots.
 	t := spec
 	t.ID, t.Shares, t.Network.MAC = "template", nil, ""
-	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, "console.log", layout{cmdline: "-", snapshot: true, ring: h.ringFor(spec)}), " "))
+	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, layout{cmdline: "-", snapshot: true, ring: h.ringFor(spec)}), " "))
 	return spec.Arch + "-" + hex.EncodeToString(hash.Sum(nil))[:24], nil
 }
 
@@ -750,13 +750,4 @@ func readLine(r io.Reader, max int) (string, error) {
 		line = append(line, b[0])
 	}
 	return "", fmt.Errorf("line longer than %d bytes: %q…", max, line[:40])
-}
-
-func appendFile(path string, b []byte) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	_, _ = f.Write(b)
 }

@@ -10,15 +10,15 @@ func TestQEMUArgs(t *testing.T) {
 	s.Shares = append(s.Shares, Share{Tag: "data", HostPath: "/d", ReadOnly: true})
 	s.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:aa:bb:cc"}
 	s.Cmdline = []string{"skiff.hostname=web"}
-	line := strings.Join(qemuArgs(s, "tcg", "/c.log", layout{}), " ")
+	line := strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{
 		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
 		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "skiff.channel=virtio-serial:skiff.agent",
-		"skiff.hostname=web", "skiff.time=", "file,id=con,path=/c.log,append=on",
+		"skiff.hostname=web", "skiff.time=", "socket,id=con,fd=6 -serial chardev:con",
 		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
-		"socket,id=fs0,fd=6 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
-		"socket,id=fs1,fd=7 -device vhost-user-fs-pci,chardev=fs1,tag=data",
+		"socket,id=fs0,fd=7 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
+		"socket,id=fs1,fd=8 -device vhost-user-fs-pci,chardev=fs1,tag=data",
 		"-netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 		"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
@@ -34,7 +34,7 @@ func TestQEMUArgs(t *testing.T) {
 		t.Errorf("a machine without the ring has its device or key: %s", line)
 	}
 	// With the ring: its memory on fdRing, the device, the key.
-	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{ring: true}), " ")
+	line = strings.Join(qemuArgs(s, "tcg", layout{ring: true}), " ")
 	for _, want := range []string{"-object memory-backend-file,id=ring,size=2097152,share=on,mem-path=/proc/self/fd/5",
 		"-device ivshmem-plain,id=ring0,memdev=ring", "skiff.ring=1"} {
 		if !strings.Contains(line, want) {
@@ -44,9 +44,9 @@ func TestQEMUArgs(t *testing.T) {
 	// Restored from a snapshot: RAM on the fd after the shares', the shares'
 	// devices and the ring's left to hot-plug, root ports waiting for them,
 	// -S -incoming.
-	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{cmdline: "tmpl", snapshot: true, incoming: true, ring: true}), " ")
-	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/8",
-		"-append tmpl -chardev", "socket,id=fs0,fd=6", "socket,id=fs1,fd=7", "pcie-root-port,id=hp0,chassis=1",
+	line = strings.Join(qemuArgs(s, "tcg", layout{cmdline: "tmpl", snapshot: true, incoming: true, ring: true}), " ")
+	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/9",
+		"-append tmpl -chardev", "socket,id=fs0,fd=7", "socket,id=fs1,fd=8", "pcie-root-port,id=hp0,chassis=1",
 		"pcie-root-port,id=hp7,chassis=8", "pcie-root-port,id=hpring,chassis=9", "memory-backend-file,id=ring,",
 		"-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
 		if !strings.Contains(line+" ", want) {
@@ -57,7 +57,7 @@ func TestQEMUArgs(t *testing.T) {
 		t.Errorf("restore argv: %s", line)
 	}
 	s.Arch, s.Network.Mode, s.Cmdline = "arm64", NetworkNone, []string{"skiff.time=5"}
-	line = strings.Join(qemuArgs(s, "tcg", "/c.log", layout{}), " ")
+	line = strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{"-machine virt,memory-backend=mem", "-cpu max", "console=ttyAMA0", "skiff.time=5"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("arm64 argv lacks %q:\n%s", want, line)
@@ -66,7 +66,7 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "netdev") || strings.Count(line, "skiff.time=") != 1 || !strings.Contains(line, "skiff.net=none") {
 		t.Errorf("arm64 argv: %s", line)
 	}
-	if line := strings.Join(qemuArgs(validSpec(), "kvm", "/c", layout{}), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {
+	if line := strings.Join(qemuArgs(validSpec(), "kvm", layout{}), " "); !strings.Contains(line, "-accel kvm") || !strings.Contains(line, "-cpu host") {
 		t.Errorf("kvm argv: %s", line)
 	}
 }

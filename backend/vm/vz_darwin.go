@@ -58,25 +58,33 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 	if abs, err := filepath.Abs(consoleLog); err == nil {
 		consoleLog = abs
 	}
-	f, err := os.OpenFile(consoleLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	console, err := openConsoleFile(consoleLog, MaxConsoleFile)
 	if err != nil {
 		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
 	}
-	f.Close()
-
-	cfg, err := toVz(spec, consoleLog)
+	con, err := newConsolePipe(console)
 	if err != nil {
+		console.Close()
+		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+	}
+
+	cfg, err := toVz(spec, con.In, con.Out)
+	if err != nil {
+		con.close(consoleWait)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
 	vmach, err := vz.NewVirtualMachine(cfg)
 	if err != nil {
+		con.close(consoleWait)
 		return nil, fmt.Errorf("starting %q: creating the VM: %w", spec.ID, err)
 	}
 	socks := vmach.SocketDevices()
 	if len(socks) == 0 {
+		con.close(consoleWait)
 		return nil, fmt.Errorf("starting %q: the VM has no vsock device", spec.ID)
 	}
 	m := newVZMachine(spec, h.log.With(zap.String("vm", spec.ID)), consoleLog, vmach, socks[0])
+	m.console = con
 
 	// vz's Start cannot be cancelled: when ctx ends first, the VM is stopped
 	// as soon as it has started.
@@ -85,6 +93,7 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 	select {
 	case err := <-started:
 		if err != nil {
+			con.close(consoleWait)
 			return nil, fmt.Errorf("starting %q: %w%s", spec.ID, err, entitlementHint(err))
 		}
 	case <-ctx.Done():
@@ -92,6 +101,7 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 			if <-started == nil && vmach.CanStop() {
 				_ = vmach.Stop()
 			}
+			con.close(consoleWait)
 		}()
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, ctx.Err())
 	}
@@ -129,9 +139,10 @@ func clamp[T ~uint | ~uint64](v, lo, hi T) T {
 
 // toVz is the one place a MachineSpec becomes a vz configuration: Linux boot
 // loader, CPUs and memory clamped to what the framework allows, a virtio
-// console appended to consoleLog (hvc0), one virtiofs device per share, NAT
-// networking with the spec's MAC, entropy, a memory balloon and vsock.
-func toVz(spec MachineSpec, consoleLog string) (*vz.VirtualMachineConfiguration, error) {
+// console (hvc0) reading in and writing out (a pipe to the capped console
+// log), one virtiofs device per share, NAT networking with the spec's MAC,
+// entropy, a memory balloon and vsock.
+func toVz(spec MachineSpec, in, out *os.File) (*vz.VirtualMachineConfiguration, error) {
 	boot, err := vz.NewLinuxBootLoader(spec.Kernel,
 		vz.WithCommandLine(vzCmdline(spec, time.Now())),
 		vz.WithInitrd(spec.Initramfs))
@@ -146,9 +157,9 @@ func toVz(spec MachineSpec, consoleLog string) (*vz.VirtualMachineConfiguration,
 		return nil, fmt.Errorf("configuration (%d CPUs, %d MiB): %w", cpus, mem>>20, err)
 	}
 
-	console, err := vz.NewFileSerialPortAttachment(consoleLog, true)
+	console, err := vz.NewFileHandleSerialPortAttachment(in, out)
 	if err != nil {
-		return nil, fmt.Errorf("console log %s: %w", consoleLog, err)
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	serial, err := vz.NewVirtioConsoleDeviceSerialPortConfiguration(console)
 	if err != nil {

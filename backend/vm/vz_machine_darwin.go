@@ -27,6 +27,7 @@ type vzMachine struct {
 	spec       MachineSpec
 	log        *zap.Logger
 	consoleLog string
+	console    *consolePipe // the console's way to consoleLog; closed once the VM is gone
 	vm         *vz.VirtualMachine
 	sock       *vz.VirtioSocketDevice
 	states     <-chan vz.VirtualMachineState
@@ -88,6 +89,9 @@ func (m *vzMachine) loop() {
 // framework error, a kernel panic (vz turns the panic=-1 reboot into a stop)
 // or a guest that went away before its agent ever answered.
 func (m *vzMachine) finish(vmErr error) {
+	if m.console != nil && !m.console.close(consoleWait) {
+		m.log.Warn("the console log is still being written after the VM stopped")
+	}
 	m.mu.Lock()
 	if vmErr == nil && !m.stopping {
 		tail := ConsoleTail(m.consoleLog, 40)

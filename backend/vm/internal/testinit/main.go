@@ -9,6 +9,7 @@
 //	mount TAG DIR       → ok | error (virtiofs)
 //	write PATH TEXT     → ok | error
 //	read PATH           → contents | error
+//	console N           → N bytes of numbered lines on /dev/console, then ok
 //	poweroff            → powers the guest off
 //	exit                → PID 1 exits (the kernel panics)
 package main
@@ -114,6 +115,22 @@ func serve(c net.Conn) {
 			return
 		}
 		fmt.Fprintf(c, "%s\n", b)
+	case "console":
+		var n int
+		fmt.Sscan(f[1], &n)
+		con, err := os.OpenFile("/dev/console", os.O_WRONLY, 0)
+		if err != nil {
+			reply(err)
+			return
+		}
+		w := bufio.NewWriterSize(con, 64<<10)
+		for i, done := 0, 0; done < n; i++ {
+			k, _ := fmt.Fprintf(w, "console line %07d\n", i)
+			done += k
+		}
+		err = w.Flush()
+		con.Close()
+		reply(err)
 	case "poweroff":
 		fmt.Fprintln(c, "ok")
 		c.Close()

@@ -14,6 +14,7 @@ APT_PKGS=(
   libgtk-3-dev libwebkit2gtk-4.0-dev pkg-config  # Wails on Linux
   chromium xvfb imagemagick xdotool            # browser and window tests
   dbus-daemon                                  # private session bus for the Linux tray test
+  e2fsprogs                                    # e2fsck/debugfs check the image disks in tests
 
   ca-certificates
 )

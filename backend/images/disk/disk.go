@@ -1,0 +1,214 @@
+package disk
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+)
+
+// Errors callers branch on with errors.Is. Messages wrap them with the layer and entry concerned.
+var (
+	// ErrUnsafeEntry: a layer entry would create, change or remove something outside the image
+	// (an absolute name, a ".." above the root, a symlink or hard link leading out of it). The
+	// store's unpacker refuses the same entries with images.ErrUnsafeEntry.
+	ErrUnsafeEntry = errors.New("unsafe layer entry")
+	// ErrTooLarge: the image does not fit in Options.MaxSize.
+	ErrTooLarge = errors.New("image larger than the disk's maximum size")
+)
+
+// Options tune Build. The zero value is usable.
+type Options struct {
+	// MaxSize bounds the disk image in bytes (default 64 GiB). The disk is only as large as its
+	// content; this sizes the metadata reserved for growth and fails Build with ErrTooLarge beyond it.
+	MaxSize int64
+	// Progress, if set, is called after each layer's content is written: bytes of file content in
+	// the disk so far and in all (known once the layers were scanned).
+	Progress func(done, total int64)
+	// Log receives a debug line per build (default: none).
+	Log *zap.Logger
+}
+
+const defaultMaxSize = 64 << 30
+
+// Build writes an ext4 image of the layers, applied bottom (layers[0]) to top, to dst. The file
+// appears complete or not at all: it is written to a temporary file in dst's directory, synced and
+// renamed. Nothing needs root: owners, modes and device nodes are written into the filesystem image,
+// never onto the host. Each layer is read twice: once for its headers (the merge), once for the
+// content of the files that survive it. A hostile entry fails with ErrUnsafeEntry naming it.
+func Build(ctx context.Context, layers []v1.Layer, dst string, opts Options) (err error) {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = defaultMaxSize
+	}
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	start := time.Now()
+	t := newTree()
+	for i, l := range layers {
+		if err := scanLayer(ctx, t, l, i); err != nil {
+			return fmt.Errorf("building disk %q: %w", dst, err)
+		}
+	}
+	p := t.plan()
+	scanned := time.Since(start)
+
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	sw := &sparseWriter{f: f}
+	pr, pw := io.Pipe()
+	emitErr := make(chan error, 1)
+	go func() {
+		err := emit(ctx, p, layers, pw, opts.Progress)
+		pw.CloseWithError(err)
+		emitErr <- err
+	}()
+	cerr := tar2ext4.ConvertTarToExt4(pr, sw, tar2ext4.MaximumDiskSize(opts.MaxSize))
+	pr.CloseWithError(errors.New("disk writer stopped"))
+	if eerr := <-emitErr; eerr != nil {
+		return fmt.Errorf("building disk %q: %w", dst, eerr)
+	}
+	if cerr != nil {
+		if isTooLarge(cerr) {
+			cerr = fmt.Errorf("%w (%d bytes): %v", ErrTooLarge, opts.MaxSize, cerr)
+		}
+		return fmt.Errorf("building disk %q: %w", dst, cerr)
+	}
+	if err = sw.finish(); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if err = padInodeBitmaps(f); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if err = os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
+	}
+	if d, derr := os.Open(filepath.Dir(dst)); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	log.Debug("image disk built", zap.String("path", dst), zap.Int("layers", len(layers)),
+		zap.Int("dirs", len(p.dirs)), zap.Int("files", p.files), zap.Int64("content", p.dataSize),
+		zap.Int64("size", sw.size), zap.Duration("scan", scanned), zap.Duration("total", time.Since(start)))
+	return nil
+}
+
+func isTooLarge(err error) bool {
+	// tar2ext4 reports it with an unexported type; its message is all there is.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if s := e.Error(); len(s) > 26 && s[:26] == "disk exceeded maximum size" {
+			return true
+		}
+	}
+	return false
+}
+
+// scanLayer applies the headers of layer i to the tree.
+func scanLayer(ctx context.Context, t *tree, l v1.Layer, i int) error {
+	rc, err := openLayer(l)
+	if err != nil {
+		return layerErr(l, i, err)
+	}
+	defer rc.Close()
+	t.beginLayer()
+	tr := tar.NewReader(rc)
+	for n := 0; ; n++ {
+		if n%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return layerErr(l, i, fmt.Errorf("reading tar: %w", err))
+		}
+		if err := t.apply(hdr, i, n); err != nil {
+			return layerErr(l, i, fmt.Errorf("entry %q: %w", hdr.Name, err))
+		}
+	}
+}
+
+func layerErr(l v1.Layer, i int, err error) error {
+	if d, derr := l.Digest(); derr == nil {
+		return fmt.Errorf("layer %d (%s): %w", i, d, err)
+	}
+	return fmt.Errorf("layer %d: %w", i, err)
+}
+
+// openLayer returns a layer's uncompressed tar. Compressed blobs are decompressed here with
+// klauspost's gzip and zstd, as the store does (ggcr's own gunzip is the standard library's, about
+// half as fast).
+func openLayer(l v1.Layer) (io.ReadCloser, error) {
+	mt, err := l.MediaType()
+	if err != nil || !mt.IsLayer() || isUncompressed(string(mt)) {
+		return l.Uncompressed()
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(rc, 1<<20)
+	head, _ := br.Peek(4)
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		zr, err := kgzip.NewReader(br)
+		if err != nil {
+			rc.Close()
+			return nil, err
+		}
+		return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	case len(head) == 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			rc.Close()
+			return nil, err
+		}
+		return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	}
+	return &readCloser{Reader: br, close: rc.Close}, nil
+}
+
+func isUncompressed(mt string) bool {
+	return mt == "application/vnd.oci.image.layer.v1.tar" ||
+		mt == "application/vnd.docker.image.rootfs.foreign.diff.tar"
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }

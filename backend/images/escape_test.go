@@ -79,75 +79,12 @@ func TestUnsafeLayersFailAndLeaveTheHostAlone(t *testing.T) {
 	os.Mkdir(filepath.Join(host, "sub"), 0o755)
 	os.WriteFile(filepath.Join(host, "sub", "keep"), []byte("k"), 0o644)
 	before := snapshot(t, host)
-	up := strings.Repeat("../", 40) + strings.TrimPrefix(host, "/") // climbs to / from any depth
-
-	cases := []struct {
-		name   string
-		entry  string // the entry the error must name
-		layers []func(b *testutil.TarBuilder)
-	}{
-		{"dotdot file", up + "/evil", one(func(b *testutil.TarBuilder) { b.File(up+"/evil", 0o644, []byte("x")) })},
-		{"dotdot inside the name", "a/../../evil", one(func(b *testutil.TarBuilder) { b.File("a/../../evil", 0o644, nil) })},
-		{"absolute file", host + "/evil", one(func(b *testutil.TarBuilder) { b.File(host+"/evil", 0o644, []byte("x")) })},
-		{"absolute dir", host + "/newdir/", one(func(b *testutil.TarBuilder) { b.Dir(host+"/newdir", 0o755) })},
-		{"write through an absolute symlink", "link/evil", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.File("link/evil", 0o644, []byte("x"))
-		})},
-		{"write through a climbing symlink", "rel/evil", one(func(b *testutil.TarBuilder) {
-			b.Symlink("rel", up)
-			b.File("rel/evil", 0o644, []byte("x"))
-		})},
-		{"write through a symlink chain", "a/evil", one(func(b *testutil.TarBuilder) {
-			b.Symlink("a", "b")
-			b.Symlink("b", "c/../../../../../../../../../../../../../../../.."+host)
-			b.File("a/evil", 0o644, []byte("x"))
-		})},
-		{"overwrite through a symlink", "link/secret", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.File("link/secret", 0o644, []byte("pwned"))
-		})},
-		{"mkdir through a symlink", "link/newdir/", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.Dir("link/newdir", 0o755)
-		})},
-		{"symlink created through a symlink", "link/evil", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.Symlink("link/evil", "/etc/passwd")
-		})},
-		{"fifo through a symlink", "link/fifo", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.Add(&tar.Header{Name: "link/fifo", Typeflag: tar.TypeFifo, Mode: 0o644}, nil)
-		})},
-		{"symlink from a lower layer", "link/evil", []func(b *testutil.TarBuilder){
-			func(b *testutil.TarBuilder) { b.Symlink("link", host) },
-			func(b *testutil.TarBuilder) { b.File("link/evil", 0o644, []byte("x")) },
-		}},
-		{"hardlink to a climbing path", "hl", one(func(b *testutil.TarBuilder) { hardlink(b, "hl", up+"/secret") })},
-		{"hardlink to an absolute path", "hl", one(func(b *testutil.TarBuilder) { hardlink(b, "hl", host+"/secret") })},
-		{"hardlink through a symlink", "hl", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			hardlink(b, "hl", "link/secret")
-		})},
-		{"whiteout climbing", up + "/.wh.secret", one(func(b *testutil.TarBuilder) { b.File(up+"/.wh.secret", 0o644, nil) })},
-		{"whiteout through a symlink", "link/.wh.secret", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.File("link/.wh.secret", 0o644, nil)
-		})},
-		{"opaque whiteout through a symlink", "link/.wh..wh..opq", one(func(b *testutil.TarBuilder) {
-			b.Symlink("link", host)
-			b.File("link/.wh..wh..opq", 0o644, nil)
-		})},
-		{"whiteout of ..", "d/.wh..", one(func(b *testutil.TarBuilder) {
-			b.Dir("d", 0o755)
-			b.File("d/.wh..", 0o644, nil)
-		})},
-	}
+	cases := testutil.HostileLayers(host)
 	reg, _ := registry(t, nil)
 	ctx := ctxT(t)
 	for i, c := range cases {
 		ref := fmt.Sprintf("%s/escape%d:latest", reg, i)
-		if err := testutil.PushImage(ctx, ref, craftImage(t, c.layers...)); err != nil {
+		if err := testutil.PushImage(ctx, ref, craftImage(t, c.Layers...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,7 +96,7 @@ func TestUnsafeLayersFailAndLeaveTheHostAlone(t *testing.T) {
 		s := openStore(t, opts...)
 		for i, c := range cases {
 			ref := fmt.Sprintf("%s/escape%d:latest", reg, i)
-			checkEscape(t, s, resolver+"/"+c.name, ref, c.entry, host, before)
+			checkEscape(t, s, resolver+"/"+c.Name, ref, c.Entry, host, before)
 		}
 	}
 	if _, err := os.Stat("/evil"); err == nil {
@@ -187,10 +124,6 @@ func checkEscape(t *testing.T, s *images.Store, name, ref, entry, host string, b
 			t.Errorf("left %v", l)
 		}
 	})
-}
-
-func one(f func(b *testutil.TarBuilder)) []func(b *testutil.TarBuilder) {
-	return []func(b *testutil.TarBuilder){f}
 }
 
 // Symlinks that stay inside the root are followed, as Docker does (usr-merged layouts), and symlinks

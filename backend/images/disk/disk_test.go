@@ -183,4 +183,3 @@ func checkOwners(t *testing.T, img string) {
 		t.Errorf("features: %s, want read-only", out)
 	}
 }
-

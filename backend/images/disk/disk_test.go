@@ -2,11 +2,14 @@ package disk_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,5 +184,56 @@ func checkOwners(t *testing.T, img string) {
 	// The superblock marks the image read-only: the guest mounts it so whatever it is told.
 	if out := debugfs(t, img, "features"); !strings.Contains(out, "read-only") {
 		t.Errorf("features: %s, want read-only", out)
+	}
+}
+
+// Zeros are holes: a disk whose content is mostly zeros takes little room on the host, and reads
+// back the same.
+func TestDiskIsSparse(t *testing.T) {
+	needE2fsprogs(t)
+	zeros := make([]byte, 8<<20)
+	copy(zeros[4<<20:], "middle")
+	img := build(t, layersOf(t, func(b *testutil.TarBuilder) { b.File("zeros", 0o644, zeros) }))
+	fsck(t, img)
+	fi, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := fi.Sys().(*syscall.Stat_t).Blocks * 512
+	if fi.Size() < 8<<20 || used > 1<<20 {
+		t.Errorf("disk is %d bytes, %d allocated: want > 8 MiB, < 1 MiB allocated", fi.Size(), used)
+	}
+	if got := cat(t, img, "/zeros"); got != string(zeros) {
+		t.Errorf("/zeros reads back differently (%d bytes)", len(got))
+	}
+}
+
+// A cancelled build stops and leaves nothing.
+func TestCancelledBuildLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	err := disk.Build(ctx, ownersLayers(t), filepath.Join(dir, "rootfs.ext4"), disk.Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Build: %v, want context.Canceled", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+}
+
+// Two builds of the same layers give the same bytes (so a disk can be checked against a digest).
+func TestBuildIsReproducible(t *testing.T) {
+	a, b := build(t, ownersLayers(t)), build(t, ownersLayers(t))
+	da, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(da, db) {
+		t.Error("two builds of the same layers differ")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/Microsoft/hcsshim/ext4/tar2ext4"
@@ -56,11 +58,9 @@ func Build(ctx context.Context, layers []v1.Layer, dst string, opts Options) (er
 		log = zap.NewNop()
 	}
 	start := time.Now()
-	t := newTree()
-	for i, l := range layers {
-		if err := scanLayer(ctx, t, l, i); err != nil {
-			return fmt.Errorf("building disk %q: %w", dst, err)
-		}
+	t, err := scan(ctx, layers)
+	if err != nil {
+		return fmt.Errorf("building disk %q: %w", dst, err)
 	}
 	p := t.plan()
 	scanned := time.Since(start)
@@ -133,31 +133,74 @@ func isTooLarge(err error) bool {
 	return false
 }
 
-// scanLayer applies the headers of layer i to the tree.
-func scanLayer(ctx context.Context, t *tree, l v1.Layer, i int) error {
+// scan merges the layers' headers into a new tree. The layers are read (decompressed, the costly
+// part) concurrently, up to GOMAXPROCS at a time, and applied in order as each is ready.
+func scan(ctx context.Context, layers []v1.Layer) (*tree, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		hdrs []*tar.Header
+		err  error
+	}
+	results := make([]chan result, len(layers))
+	slots := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, l := range layers {
+		results[i] = make(chan result, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				results[i] <- result{err: ctx.Err()}
+				return
+			}
+			defer func() { <-slots }()
+			hdrs, err := readHeaders(ctx, l)
+			results[i] <- result{hdrs, err}
+		}()
+	}
+	t := newTree()
+	for i, l := range layers {
+		r := <-results[i]
+		if r.err != nil {
+			return nil, layerErr(l, i, r.err)
+		}
+		t.beginLayer()
+		for n, hdr := range r.hdrs {
+			if err := t.apply(hdr, i, n); err != nil {
+				return nil, layerErr(l, i, fmt.Errorf("entry %q: %w", hdr.Name, err))
+			}
+		}
+	}
+	return t, nil
+}
+
+// readHeaders returns the headers of a layer's entries, in order.
+func readHeaders(ctx context.Context, l v1.Layer) ([]*tar.Header, error) {
 	rc, err := openLayer(l)
 	if err != nil {
-		return layerErr(l, i, err)
+		return nil, err
 	}
 	defer rc.Close()
-	t.beginLayer()
+	var hdrs []*tar.Header
 	tr := tar.NewReader(rc)
 	for n := 0; ; n++ {
 		if n%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			return hdrs, nil
 		}
 		if err != nil {
-			return layerErr(l, i, fmt.Errorf("reading tar: %w", err))
+			return nil, fmt.Errorf("reading tar: %w", err)
 		}
-		if err := t.apply(hdr, i, n); err != nil {
-			return layerErr(l, i, fmt.Errorf("entry %q: %w", hdr.Name, err))
-		}
+		hdrs = append(hdrs, hdr)
 	}
 }
 

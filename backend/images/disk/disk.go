@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ type Options struct {
 }
 
 const defaultMaxSize = 64 << 30
+
+// errWriterStopped is what the flattened stream sees when the ext4 writer stops reading it.
+var errWriterStopped = errors.New("the disk writer stopped reading")
 
 // Build writes an ext4 image of the layers, applied bottom (layers[0]) to top, to dst. The file
 // appears complete or not at all: it is written to a temporary file in dst's directory, synced and
@@ -85,8 +89,10 @@ func Build(ctx context.Context, layers []v1.Layer, dst string, opts Options) (er
 		emitErr <- err
 	}()
 	cerr := tar2ext4.ConvertTarToExt4(pr, sw, tar2ext4.MaximumDiskSize(opts.MaxSize))
-	pr.CloseWithError(errors.New("disk writer stopped"))
-	if eerr := <-emitErr; eerr != nil {
+	pr.CloseWithError(errWriterStopped)
+	// The first failure is the one to report: the stream's (a layer, the context) unless the
+	// stream only failed because the writer had stopped on an error of its own.
+	if eerr := <-emitErr; eerr != nil && (cerr == nil || !errors.Is(eerr, errWriterStopped)) {
 		return fmt.Errorf("building disk %q: %w", dst, eerr)
 	}
 	if cerr != nil {
@@ -125,12 +131,7 @@ func Build(ctx context.Context, layers []v1.Layer, dst string, opts Options) (er
 
 func isTooLarge(err error) bool {
 	// tar2ext4 reports it with an unexported type; its message is all there is.
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if s := e.Error(); len(s) > 26 && s[:26] == "disk exceeded maximum size" {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(err.Error(), "disk exceeded maximum size")
 }
 
 // scan merges the layers' headers into a new tree. The layers are read (decompressed, the costly

@@ -237,3 +237,35 @@ func TestBuildIsReproducible(t *testing.T) {
 		t.Error("two builds of the same layers differ")
 	}
 }
+
+// When the ext4 writer refuses an entry, the error says which and why (not that the stream stopped),
+// and nothing is left.
+func TestWriterErrorNamesTheEntry(t *testing.T) {
+	dir := t.TempDir()
+	h := hdr("etc/big-xattr", tar.TypeReg, 0o644, 0, 0)
+	h.PAXRecords = map[string]string{"SCHILY.xattr.user.big": strings.Repeat("x", 5000)}
+	layers := layersOf(t, func(b *testutil.TarBuilder) {
+		b.Add(h, []byte("x"))
+		b.File("etc/after", 0o644, make([]byte, 1<<20)) // more stream than the writer reads ahead
+	})
+	err := disk.Build(ctxT(t), layers, filepath.Join(dir, "rootfs.ext4"), disk.Options{})
+	if err == nil || !strings.Contains(err.Error(), "etc/big-xattr") || !strings.Contains(err.Error(), "xattr user.big") {
+		t.Fatalf("Build: %v, want an error naming etc/big-xattr and its xattr", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+}
+
+// An image larger than MaxSize fails with ErrTooLarge.
+func TestTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	layers := layersOf(t, func(b *testutil.TarBuilder) { b.File("big", 0o644, []byte(strings.Repeat("y", 3<<20))) })
+	err := disk.Build(ctxT(t), layers, filepath.Join(dir, "rootfs.ext4"), disk.Options{MaxSize: 2 << 20})
+	if !errors.Is(err, disk.ErrTooLarge) {
+		t.Fatalf("Build: %v, want ErrTooLarge", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+}

@@ -70,6 +70,7 @@ func ownersLayers(t testing.TB) []v1.Layer {
 		b.File("etc/motd", 0o644, []byte("v1"))
 		b.Add(&tar.Header{Name: "etc/motd.orig", Typeflag: tar.TypeLink, Linkname: "etc/motd"}, nil)
 		b.Symlink("lib", "usr/lib")
+		b.File("usr/lib/old.so", 0o644, []byte("old"))
 		b.Dir("old", 0o755)
 		b.File("old/a", 0o644, []byte("a"))
 		b.Dir("opq", 0o700)
@@ -89,7 +90,10 @@ func ownersLayers(t testing.TB) []v1.Layer {
 		b.File("bin/.wh.ls", 0o644, nil)
 		b.Add(hdr("var/lib/postgresql/data/postmaster.opts", tar.TypeReg, 0o600, 70, 70), []byte("opts"))
 		b.File("x", 0o644, []byte("x is a file now"))
+		b.File("etc/fresh", 0o644, []byte("fresh"))
+		b.File("etc/.wh.fresh", 0o644, nil) // hides lower layers only: etc/fresh stays
 	}, func(b *testutil.TarBuilder) {
+		b.File("lib/.wh.old.so", 0o644, nil) // through the symlink: usr/lib/old.so goes
 		b.Add(&tar.Header{Name: "usr/bin/newgrp", Typeflag: tar.TypeLink, Linkname: "usr/bin/su"}, nil)
 		b.File("bin/.wh.busybox", 0o644, nil)
 		b.File("implicit/parent/file", 0o640, []byte("no parent entries"))
@@ -146,6 +150,7 @@ func checkOwners(t *testing.T, img string) {
 		"/opq/new":              {typ: "regular", mode: 0o644, links: 1, content: "new"},
 		"/x":                    {typ: "regular", mode: 0o644, links: 1, content: "x is a file now"},
 		"/implicit/parent":      {typ: "directory", mode: 0o755, links: 2},
+		"/etc/fresh":            {typ: "regular", mode: 0o644, links: 1, content: "fresh"},
 		"/implicit/parent/file": {typ: "regular", mode: 0o640, links: 1, content: "no parent entries"},
 	} {
 		in := stat(t, img, p)
@@ -166,7 +171,7 @@ func checkOwners(t *testing.T, img string) {
 			t.Errorf("%s: target %q dev %q, want %q %q", p, in.Target, in.Dev, w.target, w.dev)
 		}
 	}
-	for _, p := range []string{"/old", "/old/a", "/opq/x", "/opq/sub", "/bin/ls", "/bin/busybox", "/x/y", "/lib/libz.so/x"} {
+	for _, p := range []string{"/old", "/old/a", "/opq/x", "/opq/sub", "/bin/ls", "/bin/busybox", "/x/y", "/usr/lib/old.so"} {
 		if stat(t, img, p) != nil {
 			t.Errorf("%s exists, want it removed by a later layer", p)
 		}

@@ -2,6 +2,7 @@ package disk_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The disks are read back with Debian's e2fsprogs (installed by `make setup`): e2fsck for the
@@ -36,7 +38,9 @@ func tool(name string) string {
 // fsck runs a full, read-only check and fails the test on any finding.
 func fsck(t testing.TB, img string) {
 	t.Helper()
-	out, err := exec.Command(tool("e2fsck"), "-fn", img).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool("e2fsck"), "-fn", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
 	}
@@ -46,7 +50,9 @@ func fsck(t testing.TB, img string) {
 func debugfs(t testing.TB, img, req string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(tool("debugfs"), "-R", req, img)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool("debugfs"), "-R", req, img)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("debugfs -R %q: %v\n%s", req, err, stderr.String())

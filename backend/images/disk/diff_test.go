@@ -141,14 +141,14 @@ func dirTree(t *testing.T, root string, owners bool) (map[string]string, []strin
 		rel := "/" + strings.TrimPrefix(p, root+"/")
 		st := fi.Sys().(*syscall.Stat_t)
 		extra := ""
-		switch st.Mode >> 12 {
+		switch uint32(st.Mode) >> 12 {
 		case 0o10:
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			extra = fmt.Sprintf("%d %x", len(b), hashOf(b))
-			byIno[st.Ino] = append(byIno[st.Ino], rel)
+			byIno[uint64(st.Ino)] = append(byIno[uint64(st.Ino)], rel)
 		case 0o12:
 			l, err := os.Readlink(p)
 			if err != nil {
@@ -156,9 +156,9 @@ func dirTree(t *testing.T, root string, owners bool) (map[string]string, []strin
 			}
 			extra = "-> " + l
 		case 0o2, 0o6:
-			extra = fmt.Sprintf("%d:%d", st.Rdev>>8&0xfff, st.Rdev&0xff)
+			extra = fmt.Sprintf("%d:%d", uint64(st.Rdev)>>8&0xfff, uint64(st.Rdev)&0xff)
 		}
-		out[rel] = describe(st.Mode, int(st.Uid), int(st.Gid), owners, extra)
+		out[rel] = describe(uint32(st.Mode), int(st.Uid), int(st.Gid), owners, extra)
 		return nil
 	})
 	if err != nil {

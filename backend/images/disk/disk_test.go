@@ -116,7 +116,22 @@ func TestBuildCarriesOwnersModesAndLinks(t *testing.T) {
 	if want := os.Getenv("SKIFF_DISK_TEST_UID"); want != "" && want != strconv.Itoa(os.Geteuid()) {
 		t.Fatalf("running as uid %d, want %s", os.Geteuid(), want)
 	}
-	img := build(t, ownersLayers(t))
+	img := filepath.Join(t.TempDir(), "rootfs.ext4")
+	var done, total int64
+	calls := 0
+	err := disk.Build(ctxT(t), ownersLayers(t), img, disk.Options{Progress: func(d, tot int64) {
+		if d < done || (total != 0 && tot != total) {
+			t.Errorf("progress went from %d/%d to %d/%d", done, total, d, tot)
+		}
+		done, total = d, tot
+		calls++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 || done != total || total < 16*70000 {
+		t.Errorf("progress: %d calls, last %d/%d", calls, done, total)
+	}
 	fsck(t, img)
 	checkOwners(t, img)
 }

@@ -16,7 +16,14 @@
 //
 // How: the layers' headers are merged in memory (metadata only), then one flattened tar stream, each
 // name once, is produced by reading the layers again for the content that survives, and fed to
-// hcsshim's tar2ext4, which writes a compact ext4 image (no journal, no free space, the ext4
-// "read-only" feature set, so the kernel mounts it read-only whatever the mount flags say). The
-// file is written under a temporary name, sparse, synced and renamed into place.
+// hcsshim's tar2ext4, which writes a compact ext4 image. The file is written under a temporary name,
+// sparse, synced and renamed into place; the same layers give the same bytes.
+//
+// The image is meant to be shared and never written: no journal, no free blocks, and the ext4
+// "read-only" feature (RO_COMPAT_READONLY) set, so Linux (the 6.1 guest kernel included, which has
+// ext4 built in) mounts it read-only whatever the mount flags say ("EXT4-fs: filesystem is
+// read-only"). A container's writable layer therefore goes on top of it (overlayfs in the guest,
+// upper directory on a disk of its own). A writable clone is possible too, but is a second step
+// on a copy: `tune2fs -O ^read-only`, `resize2fs` to give it room (and `tune2fs -O has_journal`);
+// that copy then mounts read-write.
 package disk

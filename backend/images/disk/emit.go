@@ -30,11 +30,32 @@ func emit(ctx context.Context, p *plan, layers []v1.Layer, w io.Writer, progress
 			return err
 		}
 	}
+	// The last entry of each layer whose content survives: a layer is read up to there, and not at
+	// all without one.
+	last := make([]int, len(layers))
+	for i := range last {
+		last[i] = -1
+	}
+	for k := range p.content {
+		last[k[0]] = max(last[k[0]], k[1])
+	}
+	readers := readAhead(ctx, layers, func(i int) bool { return last[i] >= 0 })
+	defer func() {
+		for _, r := range readers {
+			if r != nil {
+				r.Close()
+			}
+		}
+	}()
 	var done int64
 	buf := make([]byte, 1<<20)
 	for i, l := range layers {
-		if err := emitLayer(ctx, tw, p, l, i, buf, &done); err != nil {
-			return err
+		if r := readers[i]; r != nil {
+			err := emitLayer(ctx, tw, p, l, i, r, last[i], buf, &done)
+			r.Close()
+			if err != nil {
+				return err
+			}
 		}
 		if progress != nil {
 			progress(done, p.dataSize)
@@ -47,21 +68,8 @@ func emit(ctx context.Context, p *plan, layers []v1.Layer, w io.Writer, progress
 	return tw.Close()
 }
 
-func emitLayer(ctx context.Context, tw *tar.Writer, p *plan, l v1.Layer, i int, buf []byte, done *int64) error {
-	last := -1
-	for k := range p.content {
-		if k[0] == i && k[1] > last {
-			last = k[1]
-		}
-	}
-	if last < 0 {
-		return nil // nothing of this layer survives with content: no second read
-	}
-	rc, err := openLayer(l)
-	if err != nil {
-		return layerErr(l, i, err)
-	}
-	defer rc.Close()
+func emitLayer(ctx context.Context, tw *tar.Writer, p *plan, l v1.Layer, i int, rc io.Reader, last int,
+	buf []byte, done *int64) error {
 	tr := tar.NewReader(rc)
 	for n := 0; n <= last; n++ {
 		if err := ctx.Err(); err != nil {

@@ -10,7 +10,9 @@ import (
 // agentCallTimeout bounds each request the engine makes to a running container's agent (stats,
 // exec start) and each frame it sends on the workload's stream (signal, resize). An agent that
 // leaves a request unanswered that long is taken for dead: its VM is killed (never while paused).
-const agentCallTimeout = 10 * time.Second
+// Generous, since a kill loses the user's workload: a busy host (a Mac swapping, a TCG guest on a
+// loaded machine) can hold a live agent's answer up for seconds.
+const agentCallTimeout = 30 * time.Second
 
 // agentCall runs the agent request fn of boot b with a deadline of agentCallTimeout (sooner if ctx
 // ends). When the agent does not answer in time and the container is not paused, the VM is killed

@@ -17,6 +17,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
+	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // boot starts a machine cold: launch, then serve.
@@ -80,6 +81,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 				<-m.exited // the waiter goroutine reaps it
 			}
 			m.killDaemons()
+			m.closeNet()
 			m.removeStateFiles()
 			m.unmapRing()
 			err = fmt.Errorf("starting %q: %w", spec.ID, err)
@@ -121,6 +123,11 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 			return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
 		}
 	}
+	netFile, err := m.startNet()
+	if err != nil {
+		return m, nil, err
+	}
+	files = append(files, netFile)
 	for _, sh := range spec.Shares {
 		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
 		if err != nil {
@@ -281,8 +288,34 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	<-m.exited
 	m.waitConsole()
 	m.killDaemons()
+	m.closeNet()
 	m.removeStateFiles()
 	m.unmapRing()
+}
+
+// startNet starts the machine's user-space network (none for
+// NetworkNone) and returns the file qemu gets on fdNet: its end of the
+// network's socket, or /dev/null without a network.
+func (m *qemuMachine) startNet() (*os.File, error) {
+	if m.spec.Network.Mode == NetworkNone {
+		return os.Open(os.DevNull)
+	}
+	ours, theirs, err := socketPair("net")
+	if err != nil {
+		return nil, err
+	}
+	if m.net, err = usernet.New(netConfig(m.log), ours); err != nil {
+		theirs.Close()
+		return nil, fmt.Errorf("the VM's network: %w", err)
+	}
+	return theirs, nil
+}
+
+// closeNet ends the machine's network once qemu is gone (or never ran).
+func (m *qemuMachine) closeNet() {
+	if m.net != nil {
+		m.net.Close()
+	}
 }
 
 // waitReady pings the agent until it answers. Pings sent before the guest

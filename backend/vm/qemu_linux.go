@@ -3,6 +3,8 @@ package vm
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
+	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // QEMUOptions configure the QEMU backend.
@@ -266,13 +269,15 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 // fd numbers the children see for ExtraFiles[i]: the agent channel, QMP,
 // the shared-memory ring (a memfd, empty when unused), the serial console
 // (a socket whose other end writes the capped console log, consoleFile),
-// one per share, then (snapshot layouts) the guest RAM.
+// the network's link (a socket; /dev/null without a network), one per
+// share, then (snapshot layouts) the guest RAM.
 const (
 	fdAgent   = 3
 	fdQMP     = 4
 	fdRing    = 5
 	fdConsole = 6
-	fdShares0 = 7
+	fdNet     = 7
+	fdShares0 = 8
 )
 
 // ringSize is the shared memory of the agent channel's ring: 1 MiB each
@@ -373,7 +378,9 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 		if spec.Network.MAC != "" && !lo.snapshot { // a restored guest has its template's
 			dev += ",mac=" + spec.Network.MAC
 		}
-		a = append(a, "-netdev", "user,id=net0,net="+slirpNet+",host="+slirpGateway+",dns="+slirpDNS, "-device", dev)
+		// The user-space network the engine serves (netConfig): qemu's end
+		// of its socket is inherited, nothing in the file system.
+		a = append(a, "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str="+strconv.Itoa(fdNet), "-device", dev)
 	}
 	if lo.ring {
 		a = append(a, "-object", "memory-backend-file,id=ring,size="+strconv.Itoa(ringSize)+",share=on,mem-path=/proc/self/fd/"+strconv.Itoa(fdRing))
@@ -413,15 +420,32 @@ var fastBoot = map[string][]string{
 	"arm64": {"rcupdate.rcu_expedited=1", "cryptomgr.notests"},
 }
 
-// QEMU's user-mode network, fixed on its command line, so that the guest is
-// configured from the kernel command line instead of asking by DHCP (which
-// costs a TCG guest over a second of boot).
+// The user-space network of each VM (backend/vm/internal/usernet), fixed,
+// so that the guest is configured from the kernel command line instead of
+// asking by DHCP (which costs a TCG guest over a second of boot). The
+// addresses are those QEMU's own user-mode network used: boot snapshots and
+// guests see the same network as before.
 const (
-	slirpNet     = "10.0.2.0/24"
-	slirpGuest   = "10.0.2.15/24"
-	slirpGateway = "10.0.2.2"
-	slirpDNS     = "10.0.2.3"
+	netSubnet  = "10.0.2.0/24"
+	netGuest   = "10.0.2.15/24"
+	netGateway = "10.0.2.2"
+	netDNS     = "10.0.2.3"
+	// netGatewayMAC is the gateway's Ethernet address. A restored guest
+	// may have it in its ARP cache from the template.
+	netGatewayMAC = "52:55:0a:00:02:02"
+	// netDomain is the zone the gateway's DNS server answers itself;
+	// gateway.<netDomain> is the gateway.
+	netDomain = "skiff.internal"
 )
+
+// netConfig is the user-space network of one VM.
+func netConfig(log *zap.Logger) usernet.Config {
+	mac, _ := net.ParseMAC(netGatewayMAC)
+	gw := netip.MustParseAddr(netGateway)
+	return usernet.Config{Subnet: netip.MustParsePrefix(netSubnet), Gateway: gw,
+		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac,
+		Names: map[string]netip.Addr{"gateway." + netDomain: gw}, Log: log}
+}
 
 // kernelCmdline is the guest's command line under QEMU: serial console,
 // virtio-serial agent channel (on the ring if ring), fastBoot, the
@@ -432,5 +456,5 @@ func kernelCmdline(spec MachineSpec, console string, ring bool) string {
 		base = append(base, "skiff.ring=1")
 	}
 	base = append(base, fastBoot[spec.Arch]...)
-	return guestCmdline(base, spec, "static:"+slirpGuest+","+slirpGateway+","+slirpDNS, time.Now())
+	return guestCmdline(base, spec, "static:"+netGuest+","+netGateway+","+netDNS, time.Now())
 }

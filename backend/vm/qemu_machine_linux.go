@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/shmring"
+	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // qemuMachine is one qemu-system process, its virtiofsd daemons, the QMP
@@ -34,10 +35,11 @@ type qemuMachine struct {
 	fsds       []*daemon
 	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
 	qmp        *qmp
-	agentConn  net.Conn       // the virtio-serial port's socket
-	ring       []byte         // the ring's shared memory, mapped; nil without one
-	sess       *yamux.Session // set once by connect under mu; read by Dial after ready
-	ringConn   *shmring.Conn  // set with sess when the channel is on the ring
+	agentConn  net.Conn         // the virtio-serial port's socket
+	ring       []byte           // the ring's shared memory, mapped; nil without one
+	sess       *yamux.Session   // set once by connect under mu; read by Dial after ready
+	ringConn   *shmring.Conn    // set with sess when the channel is on the ring
+	net        *usernet.Network // the VM's network; nil with NetworkNone
 
 	ready  chan struct{} // closed when the agent answered a ping
 	exited chan error    // qemu's exit, sent once by the waiter
@@ -161,6 +163,7 @@ func (m *qemuMachine) finish(werr error, reason string) {
 	m.closeChannel()
 	m.qmp.close()
 	m.killDaemons()
+	m.closeNet()
 	m.removeStateFiles()
 	m.waitConsole()
 	m.mu.Lock()

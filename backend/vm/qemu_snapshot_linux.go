@@ -37,7 +37,9 @@ import (
 
 // snapshotVersion changes whenever the template/restore protocol does, so
 // that older snapshots are not used (the devices are in the key already).
-const snapshotVersion = 2
+// 3: the network is the engine's user-space one (a guest may have its
+// gateway's MAC in its ARP cache).
+const snapshotVersion = 3
 
 // snapshotRetry is how long a shape whose snapshot failed boots cold
 // before its snapshot is tried again.

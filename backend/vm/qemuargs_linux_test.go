@@ -17,9 +17,9 @@ func TestQEMUArgs(t *testing.T) {
 		"skiff.hostname=web", "skiff.time=", "socket,id=con,fd=6 -serial chardev:con",
 		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
-		"socket,id=fs0,fd=7 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
-		"socket,id=fs1,fd=8 -device vhost-user-fs-pci,chardev=fs1,tag=data",
-		"-netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
+		"socket,id=fs0,fd=8 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
+		"socket,id=fs1,fd=9 -device vhost-user-fs-pci,chardev=fs1,tag=data",
+		"-netdev stream,id=net0,server=off,addr.type=fd,addr.str=7 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 		"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	} {
@@ -45,8 +45,8 @@ func TestQEMUArgs(t *testing.T) {
 	// devices and the ring's left to hot-plug, root ports waiting for them,
 	// -S -incoming.
 	line = strings.Join(qemuArgs(s, "tcg", layout{cmdline: "tmpl", snapshot: true, incoming: true, ring: true}), " ")
-	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/9",
-		"-append tmpl -chardev", "socket,id=fs0,fd=7", "socket,id=fs1,fd=8", "pcie-root-port,id=hp0,chassis=1",
+	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/10",
+		"-append tmpl -chardev", "socket,id=fs0,fd=8", "socket,id=fs1,fd=9", "pcie-root-port,id=hp0,chassis=1",
 		"pcie-root-port,id=hp7,chassis=8", "pcie-root-port,id=hpring,chassis=9", "memory-backend-file,id=ring,",
 		"-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
 		if !strings.Contains(line+" ", want) {

@@ -74,7 +74,7 @@ func checkUserNet(t *testing.T, ctx context.Context, c *agentproto.Client) {
 
 // hostIPv4 is the first non-loopback IPv4 address of the host's interfaces
 // that are up.
-func hostIPv4(t *testing.T) string {
+func hostIPv4(t testing.TB) string {
 	t.Helper()
 	ifs, err := net.Interfaces()
 	if err != nil {

@@ -235,18 +235,53 @@ func BenchmarkUserNetUpload(b *testing.B) {
 		}
 	}()
 	addr := ip + " " + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	pid := qemuPid(b, spec.StateDir)
 	for n := 0; n < b.N; n++ {
-		var rates []float64
+		var rates, perCPU []float64
 		for i := 0; i < 3; i++ {
-			t0 := time.Now()
+			t0, q0, s0 := time.Now(), procCPU(pid), procCPU("self")
 			out, _ := execOut(b, ctx, c, "sh", "-c", "dd if=/dev/zero bs=65536 count=4096 2>/dev/null | nc "+addr)
 			if n := <-got; n != size {
 				b.Fatalf("the host got %d bytes: %s", n, out)
 			}
 			rates = append(rates, size/time.Since(t0).Seconds()/1e6)
+			cpu := procCPU(pid) - q0 + procCPU("self") - s0
+			perCPU = append(perCPU, size/cpu/1e6)
 		}
-		b.Logf("MB/s: %.1f", rates)
+		// Under load the wall time measures the machine; MB per CPU-second
+		// of qemu (the guest included) and of this process (the engine's
+		// side of the network) much less so.
+		b.Logf("MB/s: %.1f; MB per CPU-s of qemu and the engine: %.1f", rates, perCPU)
 		sort.Float64s(rates)
+		sort.Float64s(perCPU)
 		b.ReportMetric(rates[1], "MB/s-p50")
+		b.ReportMetric(perCPU[1], "MB/cpu-s-p50")
 	}
+}
+
+// qemuPid is the pid of the machine's qemu (its pid file: "pid start-time").
+func qemuPid(t testing.TB, stateDir string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, "qemu.pid"))
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	t.Fatalf("qemu pid file: %v", err)
+	return ""
+}
+
+// procCPU is the user+system CPU seconds of /proc/<pid> ("self": this
+// process).
+func procCPU(pid string) float64 {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(stat)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
 }

@@ -315,6 +315,7 @@ func (m *qemuMachine) startNet() (*os.File, error) {
 func (m *qemuMachine) closeNet() {
 	if m.net != nil {
 		m.net.Close()
+		m.log.Debug("network ended", zap.Any("link", m.net.Stats()))
 	}
 }
 

@@ -374,7 +374,7 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 		}
 	}
 	if spec.Network.Mode != NetworkNone {
-		dev := "virtio-net-pci,netdev=net0"
+		dev := "virtio-net-pci,netdev=net0,host_mtu=" + strconv.Itoa(netMTU)
 		if spec.Network.MAC != "" && !lo.snapshot { // a restored guest has its template's
 			dev += ",mac=" + spec.Network.MAC
 		}
@@ -436,6 +436,11 @@ const (
 	// netDomain is the zone the gateway's DNS server answers itself;
 	// gateway.<netDomain> is the gateway.
 	netDomain = "skiff.internal"
+	// netMTU is the virtual link's MTU, which the guest's virtio-net
+	// driver takes from the device (host_mtu): the gateway's stack ends
+	// the guest's TCP connections, so the link need not match the host's
+	// network, and under TCG a guest's cost is per packet more than per byte.
+	netMTU = 65520
 )
 
 // netConfig is the user-space network of one VM.
@@ -443,7 +448,7 @@ func netConfig(log *zap.Logger) usernet.Config {
 	mac, _ := net.ParseMAC(netGatewayMAC)
 	gw := netip.MustParseAddr(netGateway)
 	return usernet.Config{Subnet: netip.MustParsePrefix(netSubnet), Gateway: gw,
-		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac,
+		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac, MTU: netMTU,
 		Names: map[string]netip.Addr{"gateway." + netDomain: gw}, Log: log}
 }
 

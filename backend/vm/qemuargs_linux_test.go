@@ -19,7 +19,7 @@ func TestQEMUArgs(t *testing.T) {
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
 		"socket,id=fs0,fd=8 -device vhost-user-fs-pci,chardev=fs0,tag=rootfs",
 		"socket,id=fs1,fd=9 -device vhost-user-fs-pci,chardev=fs1,tag=data",
-		"-netdev stream,id=net0,server=off,addr.type=fd,addr.str=7 -device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:cc",
+		"-netdev stream,id=net0,server=off,addr.type=fd,addr.str=7 -device virtio-net-pci,netdev=net0,host_mtu=65520,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 		"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	} {
@@ -48,7 +48,7 @@ func TestQEMUArgs(t *testing.T) {
 	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/10",
 		"-append tmpl -chardev", "socket,id=fs0,fd=8", "socket,id=fs1,fd=9", "pcie-root-port,id=hp0,chassis=1",
 		"pcie-root-port,id=hp7,chassis=8", "pcie-root-port,id=hpring,chassis=9", "memory-backend-file,id=ring,",
-		"-S -incoming defer", "virtio-net-pci,netdev=net0 "} {
+		"-S -incoming defer", "virtio-net-pci,netdev=net0,host_mtu=65520 "} {
 		if !strings.Contains(line+" ", want) {
 			t.Errorf("restore argv lacks %q:\n%s", want, line)
 		}

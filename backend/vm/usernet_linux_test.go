@@ -2,6 +2,8 @@ package vm_test
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -40,11 +42,44 @@ func checkUserNet(t *testing.T, ctx context.Context, c *agentproto.Client) {
 		var out string
 		for i := 0; i < 30; i++ { // the guest's interface may still be coming up
 			if out, _ = wget(fmt.Sprintf("http://%s:%d/", hostIP, port)); out == "host says hi" {
-				return
+				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		t.Fatalf("guest → %s:%d: %q", hostIP, port, out)
+		if out != "host says hi" {
+			t.Fatalf("guest → %s:%d: %q", hostIP, port, out)
+		}
+		// Bytes both ways in full-size frames, unchanged.
+		data := make([]byte, 4<<20)
+		rand.Read(data)
+		port = serve(hostIP+":0", string(data))
+		out, code := execOut(t, ctx, c, "sh", "-c", fmt.Sprintf("wget -q -O - http://%s:%d/ | md5sum", hostIP, port))
+		if want := fmt.Sprintf("%x", md5.Sum(data)); code != 0 || !strings.HasPrefix(out, want) {
+			t.Errorf("4 MiB from the host: md5 %q exit %d, want %s", out, code, want)
+		}
+		l, err := net.Listen("tcp4", hostIP+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		sum := make(chan string, 1)
+		go func() {
+			conn, err := l.Accept()
+			if err != nil {
+				sum <- err.Error()
+				return
+			}
+			defer conn.Close()
+			h := md5.New()
+			n, _ := io.CopyN(h, conn, 4<<20) // then close: nc waits for the host to
+			sum <- fmt.Sprintf("%x %d", h.Sum(nil), n)
+		}()
+		out, code = execOut(t, ctx, c, "sh", "-c", fmt.Sprintf(
+			"head -c 4194304 /dev/urandom > /tmp/up && md5sum /tmp/up && nc %s %d < /tmp/up", hostIP, l.Addr().(*net.TCPAddr).Port))
+		got := <-sum
+		if f := strings.Fields(out); code != 0 || len(f) == 0 || got != f[0]+" 4194304" {
+			t.Errorf("4 MiB to the host: the host got %q, the guest sent %q (exit %d)", got, out, code)
+		}
 	})
 	t.Run("no host loopback", func(t *testing.T) {
 		port := serve("127.0.0.1:0", "host loopback")

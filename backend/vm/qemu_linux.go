@@ -454,7 +454,7 @@ func netConfig(log *zap.Logger) usernet.Config {
 
 // kernelCmdline is the guest's command line under QEMU: serial console,
 // virtio-serial agent channel (on the ring if ring), fastBoot, the
-// user-mode network's fixed configuration; see guestCmdline.
+// user-space network's fixed configuration; see guestCmdline.
 func kernelCmdline(spec MachineSpec, console string, ring bool) string {
 	base := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
 	if ring {

@@ -8,7 +8,7 @@ ARCHES := amd64 arm64
 # Where `make kernel` puts the kernel bundles; the engine finds them through SKIFF_KERNEL_DIR.
 export SKIFF_KERNEL_DIR ?= $(CURDIR)/$(BUILD)/kernel
 
-.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend darwincheck bench lint clean stress
+.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend tsgen darwincheck bench lint clean stress
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,10 @@ kernel-push:
 
 frontend:
 	cd frontend && npm run build
+
+# The TypeScript types and method table of the services, generated from app/ (frontend/src/lib/api.gen.ts).
+tsgen:
+	$(GO) run ./tools/tsgen
 
 # The CLI / headless engine (no GUI): bin/skiff.
 build: agent

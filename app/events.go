@@ -19,6 +19,18 @@ type EventSinkFunc func(name string, data any)
 // Emit calls f.
 func (f EventSinkFunc) Emit(name string, data any) { f(name, data) }
 
+// EventPayloads maps each kind of event the services emit to a value of its payload's type (tools/tsgen
+// generates the TypeScript from it). A subscription of kind "logs", "console", "stats" or "events"
+// emits on the name its Subscribe call returned, then a StreamEnd on "<name>:end" (kind "end");
+// "progress" is emitted on "progress:<ProgressID>", "session" on "session:<sid>" and
+// "session-exit" on "session-exit:<sid>".
+func EventPayloads() map[string]any {
+	return map[string]any{
+		"logs": []LogLine{}, "console": "", "stats": &Stats{}, "events": []Event{}, "end": StreamEnd{},
+		"progress": Progress{}, "session": SessionOutput{}, "session-exit": SessionExit{},
+	}
+}
+
 // Batching limits: a batch is emitted when it is this old or this big, whichever comes first.
 const (
 	BatchInterval = 50 * time.Millisecond

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sort"
+	"strings"
 
 	"github.com/skiff-containers/skiff/app"
 )
@@ -13,24 +15,51 @@ var errorType = reflect.TypeOf((*error)(nil)).Elem()
 // methods maps "Service.Method" to the bound methods of one app.Services value.
 type methods map[string]reflect.Value
 
+// servicesOf lists the services the bridge serves; each is named by its type's name, as Wails binds them.
+func servicesOf(svc *app.Services) []any { return []any{svc.Containers, svc.Images, svc.System} }
+
 func methodsOf(svc *app.Services) methods {
 	m := methods{}
-	for name, v := range map[string]any{"Containers": svc.Containers, "Images": svc.Images, "System": svc.System} {
+	for _, v := range servicesOf(svc) {
 		rv := reflect.ValueOf(v)
 		for i := 0; i < rv.NumMethod(); i++ {
-			m[name+"."+rv.Type().Method(i).Name] = rv.Method(i)
+			m[rv.Type().Elem().Name()+"."+rv.Type().Method(i).Name] = rv.Method(i)
 		}
 	}
 	return m
 }
 
-// MethodNames lists the methods the bridge serves (for tests and documentation).
-func MethodNames() []string {
+// Method is one method the bridge serves.
+type Method struct {
+	Name     string       // "Service.Method", the name a request carries
+	Receiver reflect.Type // the service's type, e.g. *app.Containers
+	Method   string       // the Go method's name
+	Func     reflect.Type // its signature without the receiver; a trailing error result is the call's error
+}
+
+// Methods lists the methods the bridge serves, sorted by name. It is the one listing: the
+// dispatcher serves exactly these, and tools/tsgen generates the TypeScript method table from it.
+func Methods() []Method {
 	svc := app.New(nil, app.EventSinkFunc(func(string, any) {}))
 	defer svc.Close()
+	recv := map[string]reflect.Type{}
+	for _, v := range servicesOf(svc) {
+		recv[reflect.TypeOf(v).Elem().Name()] = reflect.TypeOf(v)
+	}
+	var ms []Method
+	for name, fn := range methodsOf(svc) {
+		service, method, _ := strings.Cut(name, ".")
+		ms = append(ms, Method{Name: name, Receiver: recv[service], Method: method, Func: fn.Type()})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	return ms
+}
+
+// MethodNames lists the names of Methods.
+func MethodNames() []string {
 	var names []string
-	for n := range methodsOf(svc) {
-		names = append(names, n)
+	for _, m := range Methods() {
+		names = append(names, m.Name)
 	}
 	return names
 }

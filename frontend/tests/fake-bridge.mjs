@@ -165,7 +165,7 @@ function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
         return () => clearInterval(t);
       });
     },
-    'Containers.SubscribeConsole': (id) => { get(id); return sub('console', (name) => { emit(name, [b64('[    0.000000] Linux version 6.1.0 (fake)\nskiff-agent: ready\n')]); return () => {}; }); },
+    'Containers.SubscribeConsole': (id) => { get(id); return sub('console', (name) => { emit(name, '[    0.000000] Linux version 6.1.0 (fake)\nskiff-agent: ready\n'); return () => {}; }); },
     'System.SubscribeEvents': () => {
       const name = `events:${next()}`;
       const stop = () => {};

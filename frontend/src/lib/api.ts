@@ -13,8 +13,8 @@ import {
   type ConnState, type Transport, type WsOptions,
 } from './transport';
 import type {
-  Container, DiskUsage, EngineEvent, ExecRequest, Image, Info, LogLine, LogQuery, PruneReport,
-  Progress, RunRequest, SessionExit, SessionOutput, Stats, StreamEnd, VersionInfo,
+  EngineEvent, EventPayloads, ExecRequest, LogLine, LogQuery, LogQueryInput, Methods, Progress,
+  RunInput, RunRequest, SessionExit, SessionOutput, Stats, StreamEnd,
 } from './types';
 
 export { ApiError, toApiError, WailsTransport, WsTransport };
@@ -39,8 +39,11 @@ export function newProgressID(prefix = 'ui'): string {
   return `${prefix}-${Date.now().toString(36)}-${seq}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/** The methods that open a subscription and return its event name. */
+type SubscribeMethod = Extract<keyof Methods, `${string}.Subscribe${string}`>;
+
 interface SubRecord {
-  method: string;
+  method: SubscribeMethod;
   params: unknown[];
   handler: (d: unknown) => void;
   onEnd?: (e: StreamEnd) => void;
@@ -70,8 +73,9 @@ export class Api {
 
   get kind() { return this.t.kind; }
 
-  call<T = unknown>(method: string, ...params: unknown[]): Promise<T> {
-    return this.t.call(method, params) as Promise<T>;
+  /** call calls a service method; its name, parameters and result are typed by the Go method (api.gen.ts). */
+  call<M extends keyof Methods>(method: M, ...params: Parameters<Methods[M]>): ReturnType<Methods[M]> {
+    return this.t.call(method, params) as ReturnType<Methods[M]>;
   }
 
   onState(cb: (s: ConnState) => void) { return this.t.onState((s) => cb(s)); }
@@ -81,48 +85,48 @@ export class Api {
 
   // ---- services (docs/contracts.md, "app/ services") ----
   readonly containers = {
-    list: (all: boolean) => this.call<Container[] | null>('Containers.List', all).then((r) => r ?? []),
-    inspect: (id: string) => this.call<Container>('Containers.Inspect', id),
-    create: (r: RunRequest) => this.call<Container>('Containers.Create', fillRun(r)),
-    run: (r: RunRequest) => this.call<Container>('Containers.Run', fillRun(r)),
-    start: (id: string) => this.call<void>('Containers.Start', id),
-    stop: (id: string, timeoutSec = -1) => this.call<void>('Containers.Stop', id, timeoutSec),
-    restart: (id: string, timeoutSec = -1) => this.call<void>('Containers.Restart', id, timeoutSec),
-    kill: (id: string, signal = 'SIGKILL') => this.call<void>('Containers.Kill', id, signal),
-    pause: (id: string) => this.call<void>('Containers.Pause', id),
-    resume: (id: string) => this.call<void>('Containers.Resume', id),
-    remove: (id: string, force: boolean) => this.call<void>('Containers.Remove', id, force),
-    logs: (id: string, q: LogQuery) => this.call<LogLine[] | null>('Containers.Logs', id, fillLogQuery(q)).then((r) => r ?? []),
-    stats: (id: string) => this.call<Stats>('Containers.Stats', id),
-    execStart: (id: string, r: ExecRequest) => this.call<string>('Containers.ExecStart', id, r),
-    attachStart: (id: string) => this.call<string>('Containers.AttachStart', id),
-    sessionInput: (sid: string, dataBase64: string) => this.call<void>('Containers.SessionInput', sid, dataBase64),
-    sessionCloseInput: (sid: string) => this.call<void>('Containers.SessionCloseInput', sid),
-    sessionResize: (sid: string, rows: number, cols: number) => this.call<void>('Containers.SessionResize', sid, rows, cols),
+    list: (all: boolean) => this.call('Containers.List', all).then((r) => r ?? []),
+    inspect: (id: string) => this.call('Containers.Inspect', id),
+    create: (r: RunInput) => this.call('Containers.Create', fillRun(r)),
+    run: (r: RunInput) => this.call('Containers.Run', fillRun(r)),
+    start: (id: string) => this.call('Containers.Start', id),
+    stop: (id: string, timeoutSec = -1) => this.call('Containers.Stop', id, timeoutSec),
+    restart: (id: string, timeoutSec = -1) => this.call('Containers.Restart', id, timeoutSec),
+    kill: (id: string, signal = 'SIGKILL') => this.call('Containers.Kill', id, signal),
+    pause: (id: string) => this.call('Containers.Pause', id),
+    resume: (id: string) => this.call('Containers.Resume', id),
+    remove: (id: string, force: boolean) => this.call('Containers.Remove', id, force),
+    logs: (id: string, q: LogQueryInput) => this.call('Containers.Logs', id, fillLogQuery(q)).then((r) => r ?? []),
+    stats: (id: string) => this.call('Containers.Stats', id),
+    execStart: (id: string, r: ExecInput) => this.call('Containers.ExecStart', id, fillExec(r)),
+    attachStart: (id: string) => this.call('Containers.AttachStart', id),
+    sessionInput: (sid: string, dataBase64: string) => this.call('Containers.SessionInput', sid, dataBase64),
+    sessionCloseInput: (sid: string) => this.call('Containers.SessionCloseInput', sid),
+    sessionResize: (sid: string, rows: number, cols: number) => this.call('Containers.SessionResize', sid, rows, cols),
     addMount: (id: string, hostPath: string, containerPath: string, readOnly: boolean) =>
-      this.call<Container>('Containers.AddMount', id, hostPath, containerPath, readOnly),
-    unsubscribe: (name: string) => this.call<void>('Containers.Unsubscribe', name),
+      this.call('Containers.AddMount', id, hostPath, containerPath, readOnly),
+    unsubscribe: (name: string) => this.call('Containers.Unsubscribe', name),
   };
 
   readonly images = {
-    list: () => this.call<Image[] | null>('Images.List').then((r) => r ?? []),
-    inspect: (ref: string) => this.call<Image>('Images.Inspect', ref),
-    pull: (ref: string, platform: string, progressID: string) => this.call<Image>('Images.Pull', ref, platform, progressID),
-    remove: (ref: string, force: boolean) => this.call<void>('Images.Remove', ref, force),
-    load: (path: string) => this.call<Image[] | null>('Images.Load', path).then((r) => r ?? []),
-    save: (refs: string[], path: string, format: string) => this.call<void>('Images.Save', refs, path, format),
-    prune: () => this.call<PruneReport>('Images.Prune'),
+    list: () => this.call('Images.List').then((r) => r ?? []),
+    inspect: (ref: string) => this.call('Images.Inspect', ref),
+    pull: (ref: string, platform: string, progressID: string) => this.call('Images.Pull', ref, platform, progressID),
+    remove: (ref: string, force: boolean) => this.call('Images.Remove', ref, force),
+    load: (path: string) => this.call('Images.Load', path).then((r) => r ?? []),
+    save: (refs: string[], path: string, format: string) => this.call('Images.Save', refs, path, format),
+    prune: () => this.call('Images.Prune'),
   };
 
   readonly system = {
-    info: () => this.call<Info>('System.Info'),
-    version: () => this.call<VersionInfo>('System.Version'),
-    diskUsage: () => this.call<DiskUsage>('System.DiskUsage'),
-    prune: () => this.call<PruneReport>('System.Prune'),
+    info: () => this.call('System.Info'),
+    version: () => this.call('System.Version'),
+    diskUsage: () => this.call('System.DiskUsage'),
+    prune: () => this.call('System.Prune'),
   };
 
   // ---- subscriptions ----
-  private async subscribe(method: string, params: unknown[], handler: (d: unknown) => void,
+  private async subscribe<M extends SubscribeMethod>(method: M, params: Parameters<Methods[M]>, handler: (d: unknown) => void,
     onEnd?: (e: StreamEnd) => void): Promise<Subscription> {
     const rec: SubRecord = { method, params, handler, onEnd, name: '', offs: [], closed: false };
     await this.bind(rec);
@@ -142,7 +146,7 @@ export class Api {
   }
 
   private async bind(rec: SubRecord) {
-    const name = (await this.t.call(rec.method, rec.params)) as string;
+    const name: unknown = await this.t.call(rec.method, rec.params);
     if (typeof name !== 'string' || !name) throw new ApiError('internal', `${rec.method} returned no event name`);
     rec.name = name;
     rec.offs.push(this.t.on(name, (d) => { if (!rec.closed) rec.handler(d); }));
@@ -154,7 +158,7 @@ export class Api {
       rec.onEnd?.((d ?? {}) as StreamEnd);
     }));
     // Wails: events are held until we say we listen (the bridge releases them by itself).
-    if (this.kind === 'wails') this.t.call('Containers.Ready', [name]).catch(() => {});
+    if (this.kind === 'wails') this.call('Containers.Ready', name).catch(() => {});
   }
 
   private async resubscribe() {
@@ -171,32 +175,37 @@ export class Api {
     }
   }
 
-  subscribeLogs(id: string, q: LogQuery, onLines: (l: LogLine[]) => void, onEnd?: (e: StreamEnd) => void) {
-    return this.subscribe('Containers.SubscribeLogs', [id, fillLogQuery(q)], (d) => onLines(asArray<LogLine>(d)), onEnd);
+  // Handlers take the payloads app.EventPayloads declares (api.gen.ts); asArray also accepts a batch
+  // where one value is declared and one value where a batch is.
+  subscribeLogs(id: string, q: LogQueryInput, onLines: (l: LogLine[]) => void, onEnd?: (e: StreamEnd) => void) {
+    return this.subscribe('Containers.SubscribeLogs', [id, fillLogQuery(q)],
+      (d) => onLines(asArray<EventPayloads['logs'][number]>(d)), onEnd);
   }
   subscribeConsole(id: string, onData: (text: string) => void, onEnd?: (e: StreamEnd) => void) {
     return this.subscribe('Containers.SubscribeConsole', [id], (d) => {
-      for (const x of asArray<unknown>(d)) onData(consoleText(x));
+      for (const x of asArray<EventPayloads['console']>(d)) if (typeof x === 'string') onData(x);
     }, onEnd);
   }
   subscribeStats(id: string, onStats: (s: Stats) => void, onEnd?: (e: StreamEnd) => void) {
-    return this.subscribe('Containers.SubscribeStats', [id], (d) => { for (const s of asArray<Stats>(d)) onStats(s); }, onEnd);
+    return this.subscribe('Containers.SubscribeStats', [id],
+      (d) => { for (const s of asArray<EventPayloads['stats']>(d)) onStats(s); }, onEnd);
   }
   subscribeEvents(onEvent: (e: EngineEvent) => void, onEnd?: (e: StreamEnd) => void) {
-    return this.subscribe('System.SubscribeEvents', [], (d) => { for (const e of asArray<EngineEvent>(d)) onEvent(e); }, onEnd);
+    return this.subscribe('System.SubscribeEvents', [],
+      (d) => { for (const e of asArray<EventPayloads['events'][number]>(d)) onEvent(e); }, onEnd);
   }
 
   /** onProgress listens to `progress:<id>`; register before starting the operation. */
   onProgress(progressID: string, cb: (p: Progress) => void) {
-    return this.t.on(`progress:${progressID}`, (d) => { for (const p of asArray<Progress>(d)) cb(p); });
+    return this.t.on(`progress:${progressID}`, (d) => { for (const p of asArray<EventPayloads['progress']>(d)) cb(p); });
   }
 
   /** session wires an exec/attach session: output and exit events, input and resize. */
   session(sid: string, onOutput: (o: SessionOutput) => void, onExit: (e: SessionExit) => void) {
-    const offOut = this.t.on(`session:${sid}`, (d) => { for (const o of asArray<SessionOutput>(d)) onOutput(o); });
+    const offOut = this.t.on(`session:${sid}`, (d) => { for (const o of asArray<EventPayloads['session']>(d)) onOutput(o); });
     let exited = false;
-    const offExit = this.t.on(`session-exit:${sid}`, (d) => { exited = true; onExit((d ?? { code: -1 }) as SessionExit); });
-    if (this.kind === 'wails') this.t.call('Containers.Ready', [sid]).catch(() => {});
+    const offExit = this.t.on(`session-exit:${sid}`, (d) => { exited = true; onExit((d ?? { code: -1 }) as EventPayloads['session-exit']); });
+    if (this.kind === 'wails') this.call('Containers.Ready', sid).catch(() => {});
     // Keystrokes must arrive in order, but the services may handle calls concurrently: one
     // SessionInput in flight at a time, with what is typed meanwhile sent together after it.
     let inflight: Promise<void> | null = null;
@@ -276,14 +285,14 @@ export class Api {
   /** chooseFile opens the desktop file dialog when the Go side offers one (System.OpenFileDialog). */
   get canChooseFile() { return this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenFileDialog === 'function'; }
   chooseFile(title: string, pattern: string) {
-    return this.call<string>('System.OpenFileDialog', title, pattern);
+    return this.call('System.OpenFileDialog', title, pattern);
   }
 
   /** openLogsWindow opens a logs-only window: System.OpenLogsWindow in the desktop app when bound,
    * else a browser window on #/logs/<id>. */
   openLogsWindow(id: string) {
     if (this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenLogsWindow === 'function') {
-      return this.call<void>('System.OpenLogsWindow', id);
+      return this.call('System.OpenLogsWindow', id);
     }
     window.open(this.logsWindowURL(id), `logs-${id.slice(0, 12)}`, 'popup,width=900,height=600');
     return Promise.resolve();
@@ -303,22 +312,25 @@ export class Api {
   }
 }
 
-function fillRun(r: RunRequest): RunRequest {
-  return { Cmd: [], Env: [], Ports: [], Volumes: [], Labels: [], EnvFiles: [], ...r };
+/** ExecInput is an ExecRequest with only what the caller sets. */
+export type ExecInput = Partial<ExecRequest> & Pick<ExecRequest, 'Cmd'>;
+
+// The fill functions send every field the Go type has: adding one in Go breaks this build until it
+// is given its default here.
+function fillRun(r: RunInput): RunRequest {
+  return {
+    Name: '', Entrypoint: null, Cmd: [], Env: [], EnvFiles: [], Ports: [], Volumes: [],
+    Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', Restart: '', Platform: '', Pull: '',
+    Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', ...r,
+  };
 }
 
-function fillLogQuery(q: LogQuery): Required<LogQuery> {
+function fillLogQuery(q: LogQueryInput): LogQuery {
   return { Tail: 0, Since: '', Until: '', Timestamps: true, Stdout: false, Stderr: false, Follow: false, ...q };
 }
 
-function consoleText(x: unknown): string {
-  if (typeof x === 'string') return x;
-  if (x && typeof x === 'object') {
-    const o = x as Record<string, unknown>;
-    const d = o.data ?? o.Data;
-    if (typeof d === 'string') return o.base64 === false ? d : fromBase64Text(d);
-  }
-  return '';
+function fillExec(r: ExecInput): ExecRequest {
+  return { Env: [], User: '', Workdir: '', TTY: false, Interactive: false, Rows: 0, Cols: 0, ...r };
 }
 
 export function toBase64(data: string | Uint8Array): string {

@@ -1,5 +1,5 @@
-// fieldOf maps a server error to the run dialog field it is about. The bridge may name the field
-// (error.field); otherwise the message says what was wrong ("invalid port mapping …").
+// fieldOf maps a server error to the run dialog field it is about: app.Error carries a code and a
+// message, and the message says what was wrong ("invalid port mapping …").
 import type { ApiError } from './transport';
 
 // Ordered: the first rule whose pattern matches names the field. Messages quote the user's value,
@@ -16,13 +16,7 @@ const RULES: [RegExp, string][] = [
   [/^a command is required|entrypoint/i, 'cmd'],
 ];
 
-const ALIASES: Record<string, string> = {
-  Image: 'image', Name: 'name', Cmd: 'cmd', Entrypoint: 'cmd', Env: 'env', EnvFiles: 'env',
-  Ports: 'ports', Volumes: 'volumes', CPUs: 'cpus', Memory: 'memory', Restart: 'restart',
-};
-
 export function fieldOf(err: ApiError): string {
-  if (err.field) return ALIASES[err.field] ?? err.field.toLowerCase();
   for (const [re, f] of RULES) if (re.test(err.message)) return f;
   if (err.code === 'command_not_found' || err.code === 'cannot_run') return 'cmd';
   return 'general';

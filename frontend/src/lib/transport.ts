@@ -7,15 +7,13 @@
 export type EventHandler = (data: unknown) => void;
 export type ConnState = 'connecting' | 'open' | 'closed';
 
-/** The error every failed call rejects with; code is one of app.Error's codes. */
+/** The error every failed call rejects with: app.Error's code and message. */
 export class ApiError extends Error {
   code: string;
-  field?: string;
-  constructor(code: string, message: string, field?: string) {
+  constructor(code: string, message: string) {
     super(message);
     this.name = 'ApiError';
     this.code = code || 'internal';
-    if (field) this.field = field;
   }
 }
 
@@ -33,8 +31,7 @@ export function toApiError(e: unknown): ApiError {
     const o = e as Record<string, unknown>;
     const code = (o.code ?? o.Code) as string | undefined;
     const message = (o.message ?? o.Message) as string | undefined;
-    const field = (o.field ?? o.Field) as string | undefined;
-    if (code || message) return new ApiError(code ?? 'internal', message ?? String(code), field);
+    if (code || message) return new ApiError(code ?? 'internal', message ?? String(code));
     if (e instanceof Error) return new ApiError('internal', e.message);
   }
   return new ApiError('internal', String(e));

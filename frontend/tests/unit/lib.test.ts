@@ -141,9 +141,6 @@ describe('fieldOf', () => {
   ])('%s → %s', (msg, field) => {
     expect(fieldOf(new ApiError('invalid', msg))).toBe(field);
   });
-  it('prefers an explicit field', () => {
-    expect(fieldOf(new ApiError('invalid', 'x', 'Ports'))).toBe('ports');
-  });
 });
 
 describe('format', () => {

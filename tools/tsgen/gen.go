@@ -89,7 +89,7 @@ func (g *gen) ts(t reflect.Type, null bool) (string, error) {
 		return orNull("Record<string, " + s + ">"), err
 	case reflect.Struct:
 		if t.Name() == "" {
-			return g.fields(t)
+			return g.fields(t, true)
 		}
 		return t.Name(), g.declare(t)
 	}
@@ -105,7 +105,7 @@ func (g *gen) declare(t reflect.Type) error {
 		return nil
 	}
 	g.seen[t.Name()] = t
-	body, err := g.fields(t)
+	body, err := g.fields(t, false)
 	if err != nil {
 		return fmt.Errorf("%s: %w", t, err)
 	}
@@ -119,39 +119,41 @@ type field struct {
 	optional bool
 	depth    int
 	tagged   bool
+	seq      int // place in the depth-first walk, which is encoding/json's key order
 }
 
-// fields returns the TS object type of struct t: its JSON keys in field order, embedded structs
-// flattened by encoding/json's rule (the shallowest field wins; at one depth a tagged one; a tie
-// drops the key).
-func (g *gen) fields(t reflect.Type) (string, error) {
+// fields returns the TS object type of struct t, one key a line or all on one line (inline): its
+// JSON keys in field order, embedded structs flattened by encoding/json's rule (the shallowest
+// field wins; at one depth a tagged one; a tie drops the key).
+func (g *gen) fields(t reflect.Type, inline bool) (string, error) {
 	var all []field
 	if err := g.collect(t, 0, map[reflect.Type]bool{}, &all); err != nil {
 		return "", err
 	}
 	byName := map[string][]field{}
-	var order []string
-	for _, f := range all {
-		if byName[f.name] == nil {
-			order = append(order, f.name)
-		}
+	for i, f := range all {
+		f.seq = i
 		byName[f.name] = append(byName[f.name], f)
 	}
-	var b strings.Builder
-	b.WriteString("{\n")
-	for _, name := range order {
-		f, ok := dominant(byName[name])
-		if !ok {
-			continue
+	var chosen []field
+	for _, fs := range byName {
+		if f, ok := dominant(fs); ok {
+			chosen = append(chosen, f)
 		}
+	}
+	sort.Slice(chosen, func(i, j int) bool { return chosen[i].seq < chosen[j].seq })
+	var keys []string
+	for _, f := range chosen {
 		opt := ""
 		if f.optional {
 			opt = "?"
 		}
-		fmt.Fprintf(&b, "  %s%s: %s;\n", tsKey(f.name), opt, f.ts)
+		keys = append(keys, fmt.Sprintf("%s%s: %s;", tsKey(f.name), opt, f.ts))
 	}
-	b.WriteString("}")
-	return b.String(), nil
+	if inline {
+		return "{ " + strings.Join(keys, " ") + " }", nil
+	}
+	return "{\n  " + strings.Join(keys, "\n  ") + "\n}", nil
 }
 
 func (g *gen) collect(t reflect.Type, depth int, visiting map[reflect.Type]bool, out *[]field) error {

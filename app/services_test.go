@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/base64"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,5 +308,75 @@ func TestStatsAndEventsSubscriptions(t *testing.T) {
 	}
 	if n := fake.ActiveStreams.Load(); n != 0 {
 		t.Errorf("%d streams still run after Close", n)
+	}
+}
+
+// EventPayloads declares the payload type of every kind of event the services emit (the generated
+// TypeScript relies on it): each event emitted has the declared type, and every kind is emitted.
+func TestEventPayloadsAreWhatIsEmitted(t *testing.T) {
+	svc, fake, rec := setup(t)
+	evName, err := svc.System.SubscribeEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Containers.Ready(evName)
+	if _, err := svc.Images.Pull("busybox", "", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc.Containers.Run(app.RunRequest{Image: "busybox", Cmd: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.AddLogs(c.ID, 3, 10)
+	var names []string
+	for _, sub := range []func(string) (string, error){
+		func(id string) (string, error) { return svc.Containers.SubscribeLogs(id, app.LogQuery{}) },
+		svc.Containers.SubscribeConsole, svc.Containers.SubscribeStats,
+	} {
+		name, err := sub(c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Containers.Ready(name)
+		names = append(names, name)
+	}
+	sid, err := svc.Containers.ExecStart(c.ID, app.ExecRequest{Cmd: []string{"cat"}, Interactive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Containers.Ready(sid)
+	if err := svc.Containers.SessionInput(sid, base64.StdEncoding.EncodeToString([]byte("hi"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Containers.SessionCloseInput(sid); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range append(names, evName, "progress:p1", "session:"+sid, "session-exit:"+sid, names[0]+":end") {
+		rec.waitFor(t, n)
+	}
+	rec.mu.Lock()
+	evs := append([]recorded(nil), rec.events...)
+	rec.mu.Unlock()
+	payloads := app.EventPayloads()
+	seen := map[string]bool{}
+	for _, e := range evs {
+		kind, _, _ := strings.Cut(e.name, ":")
+		if strings.HasSuffix(e.name, ":end") {
+			kind = "end"
+		}
+		want, ok := payloads[kind]
+		if !ok {
+			t.Errorf("event %q: kind %q is not in EventPayloads", e.name, kind)
+			continue
+		}
+		seen[kind] = true
+		if got, want := reflect.TypeOf(e.data), reflect.TypeOf(want); got != want {
+			t.Errorf("event %q carries %v, EventPayloads says %v", e.name, got, want)
+		}
+	}
+	for kind := range payloads {
+		if !seen[kind] {
+			t.Errorf("EventPayloads declares %q, which was not emitted", kind)
+		}
 	}
 }

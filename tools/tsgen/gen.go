@@ -49,13 +49,13 @@ func (g *gen) ts(t reflect.Type, null bool) (string, error) {
 	case t.Kind() != reflect.Pointer && implements(t, textMarshaler):
 		return "string", nil
 	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return "boolean", nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64:
+	switch k := t.Kind(); {
+	case k >= reflect.Int && k <= reflect.Float64: // the integer and float kinds
 		return "number", nil
+	case k == reflect.Bool:
+		return "boolean", nil
+	}
+	switch t.Kind() {
 	case reflect.String:
 		return "string", nil
 	case reflect.Interface:
@@ -79,10 +79,8 @@ func (g *gen) ts(t reflect.Type, null bool) (string, error) {
 		}
 		return orNull(s + "[]"), err
 	case reflect.Map:
-		switch t.Key().Kind() {
-		case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		default:
+		// encoding/json writes string, integer and TextMarshaler keys as strings.
+		if k := t.Key().Kind(); k != reflect.String && (k < reflect.Int || k > reflect.Uintptr) && !implements(t.Key(), textMarshaler) {
 			return "", fmt.Errorf("map key %s: %w", t.Key(), errUnsupported)
 		}
 		s, err := g.ts(t.Elem(), true)

@@ -106,7 +106,7 @@ func runGUI(args []string) int {
 			}
 		},
 		OnShutdown: func(context.Context) { g.shutdown() },
-		Bind:       []any{svc.Containers, svc.Images, svc.System},
+		Bind:       bridge.Services(svc),
 		// Coded errors reach the UI as {code, message}, as they do over the bridge.
 		ErrorFormatter: func(err error) any {
 			var ae *app.Error

@@ -15,12 +15,13 @@ var errorType = reflect.TypeOf((*error)(nil)).Elem()
 // methods maps "Service.Method" to the bound methods of one app.Services value.
 type methods map[string]reflect.Value
 
-// servicesOf lists the services the bridge serves; each is named by its type's name, as Wails binds them.
-func servicesOf(svc *app.Services) []any { return []any{svc.Containers, svc.Images, svc.System} }
+// Services lists the services of svc that the bridge serves and the desktop app binds in Wails;
+// each is named by its type's name ("Containers"), as Wails names them.
+func Services(svc *app.Services) []any { return []any{svc.Containers, svc.Images, svc.System} }
 
 func methodsOf(svc *app.Services) methods {
 	m := methods{}
-	for _, v := range servicesOf(svc) {
+	for _, v := range Services(svc) {
 		rv := reflect.ValueOf(v)
 		for i := 0; i < rv.NumMethod(); i++ {
 			m[rv.Type().Elem().Name()+"."+rv.Type().Method(i).Name] = rv.Method(i)
@@ -43,7 +44,7 @@ func Methods() []Method {
 	svc := app.New(nil, app.EventSinkFunc(func(string, any) {}))
 	defer svc.Close()
 	recv := map[string]reflect.Type{}
-	for _, v := range servicesOf(svc) {
+	for _, v := range Services(svc) {
 		recv[reflect.TypeOf(v).Elem().Name()] = reflect.TypeOf(v)
 	}
 	var ms []Method

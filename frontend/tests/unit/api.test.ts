@@ -93,6 +93,26 @@ describe('session input', () => {
   });
 });
 
+describe('Api.call', () => {
+  it('is typed by the method table generated from Go (svelte-check fails if an expectation below is not an error)', async () => {
+    const t = new FakeTransport({ 'Containers.Stop': () => null, 'Containers.Wait': () => 3 });
+    const api = new Api(t);
+    const code: number = await api.call('Containers.Wait', 'c1');
+    expect(code).toBe(3);
+    await api.call('Containers.Stop', 'c1', 10);
+    // @ts-expect-error Containers.Stop takes (id, timeoutSec)
+    await api.call('Containers.Stop', 'c1');
+    // @ts-expect-error timeoutSec is a number
+    await api.call('Containers.Stop', 'c1', '10');
+    // @ts-expect-error no such method
+    await expect(api.call('Containers.Nope')).rejects.toBeInstanceOf(ApiError);
+    expect(t.calls.map((c) => [c.method, c.params])).toEqual([
+      ['Containers.Wait', ['c1']], ['Containers.Stop', ['c1', 10]], ['Containers.Stop', ['c1']],
+      ['Containers.Stop', ['c1', '10']], ['Containers.Nope', []],
+    ]);
+  });
+});
+
 describe('WailsTransport', () => {
   it('calls window.go.app bindings and maps rejections to ApiError', async () => {
     const calls: unknown[][] = [];

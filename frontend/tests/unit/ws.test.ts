@@ -31,6 +31,12 @@ describe('WsTransport', () => {
       await until(() => lines.length >= 4);
       expect(lines[0]).toMatch(/^line 0 /);
 
+      // The console arrives as text, as the Go side emits it (api.gen.ts: EventPayloads.console).
+      let consoleText = '';
+      const con = await api.subscribeConsole(c.ID, (s) => (consoleText += s));
+      await until(() => consoleText.includes('skiff-agent: ready'));
+      con.close();
+
       // Events of the engine arrive on their own subscription.
       const actions: string[] = [];
       await api.subscribeEvents((e) => actions.push(e.Action));

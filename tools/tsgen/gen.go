@@ -148,6 +148,9 @@ func (g *gen) fields(t reflect.Type, inline bool) (string, error) {
 		}
 		keys = append(keys, fmt.Sprintf("%s%s: %s;", tsKey(f.name), opt, f.ts))
 	}
+	if len(keys) == 0 {
+		return "{}", nil
+	}
 	if inline {
 		return "{ " + strings.Join(keys, " ") + " }", nil
 	}
@@ -189,14 +192,14 @@ func (g *gen) collect(t reflect.Type, depth int, visiting map[reflect.Type]bool,
 		if err != nil {
 			return fmt.Errorf("field %s: %w", sf.Name, err)
 		}
-		if strings.Contains(","+opts+",", ",string,") {
-			s = "string"
+		has := func(opt string) bool { return strings.Contains(","+opts+",", ","+opt+",") }
+		if v := strings.TrimSuffix(s, " | null"); has("string") && (v == "number" || v == "boolean") {
+			s = "string" + s[len(v):] // the value quoted
 		}
-		f := field{name: name, ts: s, depth: depth, tagged: name != ""}
+		f := field{name: name, ts: s, depth: depth, tagged: name != "", optional: has("omitempty") || has("omitzero")}
 		if name == "" {
 			f.name = sf.Name
 		}
-		f.optional = strings.Contains(","+opts+",", ",omitempty,") || strings.Contains(","+opts+",", ",omitzero,")
 		*out = append(*out, f)
 	}
 	return nil

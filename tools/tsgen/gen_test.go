@@ -52,6 +52,10 @@ type Outer struct {
 	hidden string
 	Dur    time.Duration     `json:"dur"`
 	Opt    map[string][]bool `json:"opt,omitzero"`
+	//lint:ignore SA5008 ",string" applies to scalars only: this one must stay an array
+	Quoted []int    `json:"quoted,string"`
+	PtrQ   *bool    `json:"ptrq,string"`
+	Empty  struct{} `json:"empty"`
 }
 
 type textish struct{}
@@ -89,6 +93,9 @@ export interface Outer {
   text: string;
   dur: number;
   opt?: Record<string, boolean[] | null> | null;
+  quoted: number[] | null;
+  ptrq: string | null;
+  empty: {};
 }
 
 `
@@ -96,38 +103,72 @@ export interface Outer {
 		t.Errorf("declarations:\n%s\nwant:\n%s", got, want)
 	}
 
-	// The keys are those encoding/json writes, in its order (omitempty ones set so that they appear).
-	v := Outer{Meta: &Meta{Labels: map[string]string{"a": "b"}}, Ptr: &Base{}, Opt: map[string][]bool{}}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jsonKeys []string
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.Token()
-	for dec.More() {
-		k, _ := dec.Token()
-		jsonKeys = append(jsonKeys, strconv.Quote(k.(string)))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The keys are those encoding/json writes, in its order, and each value has the declared type:
+	// once with nil slices, maps and pointers, once with values (omitempty ones set so that they appear).
+	tsTypes := map[string]string{}
 	var tsKeys []string
 	body := want[strings.Index(want, "export interface Outer {\n")+len("export interface Outer {\n"):]
 	for _, line := range strings.Split(body, "\n") {
 		if !strings.HasPrefix(line, "  ") {
 			continue
 		}
-		k, _, _ := strings.Cut(strings.TrimSpace(line), ":")
+		k, typ, _ := strings.Cut(strings.TrimSpace(line), ": ")
 		if k = strings.TrimSuffix(k, "?"); !strings.HasPrefix(k, `"`) {
 			k = strconv.Quote(k)
 		}
 		tsKeys = append(tsKeys, k)
+		tsTypes[k] = strings.TrimSuffix(typ, ";")
 	}
-	if len(jsonKeys) < 15 || strings.Join(tsKeys, " ") != strings.Join(jsonKeys, " ") {
-		t.Errorf("TS keys %v, encoding/json writes %v", tsKeys, jsonKeys)
+	yes := true
+	for _, v := range []Outer{
+		{Meta: &Meta{Labels: map[string]string{"a": "b"}}, Ptr: &Base{}, Opt: map[string][]bool{}},
+		{Meta: &Meta{Labels: map[string]string{"x": "y"}}, Ptr: &Base{}, Items: []Base{{}}, Raw: []byte("x"),
+			ByID: map[int]*Base{1: nil}, Any: 1, Strings: &[]string{"a"}, Opt: map[string][]bool{"a": {true}},
+			Quoted: []int{1}, PtrQ: &yes},
+	} {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jsonKeys []string
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.Token()
+		for dec.More() {
+			k, _ := dec.Token()
+			key := strconv.Quote(k.(string))
+			jsonKeys = append(jsonKeys, key)
+			var val json.RawMessage
+			if err := dec.Decode(&val); err != nil {
+				t.Fatal(err)
+			}
+			if !admits(tsTypes[key], val) {
+				t.Errorf("key %s: encoding/json writes %s, TS type %q", key, val, tsTypes[key])
+			}
+		}
+		if len(jsonKeys) < 15 || strings.Join(tsKeys, " ") != strings.Join(jsonKeys, " ") {
+			t.Errorf("TS keys %v, encoding/json writes %v", tsKeys, jsonKeys)
+		}
 	}
+}
+
+// admits says whether JSON value v has TS type ts (as tsgen writes types).
+func admits(ts string, v json.RawMessage) bool {
+	base, nullable := strings.CutSuffix(ts, " | null")
+	switch c := v[0]; {
+	case ts == "unknown":
+		return true
+	case c == 'n':
+		return nullable
+	case c == '"':
+		return base == "string"
+	case c == 't' || c == 'f':
+		return base == "boolean"
+	case c == '[':
+		return strings.HasSuffix(base, "[]")
+	case c == '{':
+		return strings.HasPrefix(base, "Record<") || strings.HasPrefix(base, "{") || base[0] >= 'A' && base[0] <= 'Z'
+	}
+	return base == "number"
 }
 
 func TestTopLevelTypes(t *testing.T) {

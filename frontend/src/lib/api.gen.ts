@@ -127,6 +127,7 @@ export interface Mount {
   Source: string;
   Target: string;
   ReadOnly: boolean;
+  Real?: string;
 }
 
 export interface PortMapping {

@@ -110,10 +110,21 @@ func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine
 	}
 	defer logf.Close()
 	args := append([]string{"--listen", "unix:" + addr, "--root", root}, shareArgs...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = spec.StateDir
-	if err := h.spawn.Start(cmd); err != nil {
+	var cmd *exec.Cmd
+	for try := 0; ; try++ {
+		cmd = exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Dir = spec.StateDir
+		err = h.spawn.Start(cmd)
+		// ETXTBSY: a fork elsewhere in this process (another VM's start) happened while the
+		// agent binary was open for writing, and its child holds that descriptor until it
+		// execs. It lets go within moments.
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("hostproc: starting %s: %w", bin, err)
 	}
 	m := &machine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), addr: addr, cmd: cmd,

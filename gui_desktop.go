@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
 	"github.com/skiff-containers/skiff/app/daemon"
+	"github.com/skiff-containers/skiff/app/dockerapi"
 	"github.com/skiff-containers/skiff/app/remote"
 	"github.com/skiff-containers/skiff/app/tray"
 	"github.com/skiff-containers/skiff/cli"
@@ -137,10 +138,20 @@ func (g *gui) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			dl, err := bridge.ListenUnix(filepath.Join(g.home, dockerapi.SocketName))
+			if err != nil {
+				l.Close()
+				return err
+			}
 			srv := bridge.NewServer(eng.Backend, bridge.WithLogger(g.log.Named("bridge")), bridge.WithAssets(assets()), bridge.WithVersion(versionInfo()))
 			go func() {
 				if err := srv.Serve(ctx, l, ""); err != nil {
 					g.log.Error("serving the socket", zap.Error(err))
+				}
+			}()
+			go func() {
+				if err := eng.DockerAPI(versionInfo(), g.log.Named("docker")).Serve(ctx, dl); err != nil {
+					g.log.Error("serving the Docker socket", zap.Error(err))
 				}
 			}()
 			return nil

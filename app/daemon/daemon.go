@@ -27,6 +27,7 @@ import (
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/dockerapi"
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
@@ -54,6 +55,7 @@ type Engine struct {
 	Backend    *Backend
 	Hypervisor string
 	stopWake   context.CancelFunc
+	kernel     func() string // the guest kernel in use
 }
 
 // ErrNotLoopback means Config.HTTPAddr is not a loopback address and Config.HTTPPublic is not set.
@@ -113,7 +115,15 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("opening the engine: %w", err)
 	}
-	return &Engine{Engine: eng, Backend: NewBackend(eng, hv.Name(), k.describe), Hypervisor: hv.Name(), stopWake: stopWake}, nil
+	return &Engine{Engine: eng, Backend: NewBackend(eng, hv.Name(), k.describe), Hypervisor: hv.Name(), stopWake: stopWake,
+		kernel: k.describe}, nil
+}
+
+// DockerAPI returns the Docker Engine API server of this engine (serve it on a listener from
+// bridge.ListenUnix of <home>/docker.sock, as Run does).
+func (e *Engine) DockerAPI(v app.VersionInfo, log *zap.Logger) *dockerapi.Server {
+	return dockerapi.New(e.Engine, dockerapi.Options{Log: log, Version: v.Version, Commit: v.Commit,
+		Kernel: e.kernel, MemTotal: int64(memoryBytes()), Hypervisor: e.Hypervisor})
 }
 
 // Close stops the engine: running containers are stopped gracefully within ctx.
@@ -170,7 +180,7 @@ func (k *kernels) describe() string {
 }
 
 // Run opens the engine and serves the bridge on <home>/skiff.sock (and on cfg.HTTPAddr with a
-// token) until ctx ends, then stops the engine. When cfg.HTTPAddr is set and another engine
+// token) and the Docker Engine API on <home>/docker.sock until ctx ends, then stops the engine. When cfg.HTTPAddr is set and another engine
 // already serves the data dir, Run serves the dashboard as a proxy to it instead.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Log
@@ -216,8 +226,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
+	dl, err := bridge.ListenUnix(filepath.Join(home, dockerapi.SocketName))
+	if err != nil {
+		l.Close()
+		return err
+	}
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ctx, l, "") }()
+	go func() { errc <- eng.DockerAPI(cfg.Version, log.Named("docker")).Serve(ctx, dl) }()
 	if cfg.HTTPAddr != "" {
 		tl, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {

@@ -1,0 +1,94 @@
+package dockerapi
+
+import (
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/skiff-containers/skiff/backend/engine"
+)
+
+// filters is the decoded ?filters= parameter: name → values.
+type filters map[string][]string
+
+// parseFilters decodes Docker's filter JSON, both forms: {"name":{"web":true}} and {"name":["web"]}.
+func parseFilters(s string) (filters, error) {
+	f := filters{}
+	if s == "" {
+		return f, nil
+	}
+	var m map[string]map[string]bool
+	if err := json.Unmarshal([]byte(s), &m); err == nil {
+		for k, vs := range m {
+			for v, on := range vs {
+				if on {
+					f[k] = append(f[k], v)
+				}
+			}
+			sort.Strings(f[k])
+		}
+		return f, nil
+	}
+	var l map[string][]string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, badRequest("invalid filters %q: %v", s, err)
+	}
+	for k, vs := range l {
+		f[k] = vs
+	}
+	return f, nil
+}
+
+// only refuses filters other than names.
+func (f filters) only(names ...string) error {
+	for k := range f {
+		ok := false
+		for _, n := range names {
+			ok = ok || k == n
+		}
+		if !ok {
+			return badRequest("invalid filter '%s' (Skiff supports %s)", k, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// any is true when no values are given for name or one of them matches.
+func (f filters) any(name string, match func(v string) bool) bool {
+	vs := f[name]
+	if len(vs) == 0 {
+		return true
+	}
+	for _, v := range vs {
+		if match(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// labels is true when every label filter matches ("key" or "key=value").
+func (f filters) labels(labels map[string]string) bool {
+	for _, l := range f["label"] {
+		k, v, hasValue := strings.Cut(l, "=")
+		got, ok := labels[k]
+		if !ok || (hasValue && got != v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f filters) matchContainer(c *engine.Container) bool {
+	return f.any("id", func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
+		f.any("name", func(v string) bool {
+			v = strings.TrimPrefix(v, "/")
+			if re, err := regexp.Compile(v); err == nil {
+				return re.MatchString(c.Name)
+			}
+			return strings.Contains(c.Name, v)
+		}) &&
+		f.any("status", func(v string) bool { return v == string(c.State) }) &&
+		f.labels(c.Config.Labels)
+}

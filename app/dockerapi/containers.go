@@ -77,7 +77,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if err := f.only("id", "name", "label", "status"); err != nil {
+	if err := f.only("id", "name", "label", "status", "exited", "ancestor"); err != nil {
 		fail(w, err)
 		return
 	}
@@ -88,7 +88,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	all := boolParam(r, "all") || limit > 0 || len(f["status"]) > 0
+	all := boolParam(r, "all") || limit > 0 || len(f["status"]) > 0 || len(f["exited"]) > 0
 	cs, err := s.eng.List(r.Context(), engine.ListOptions{All: all})
 	if err != nil {
 		fail(w, err)

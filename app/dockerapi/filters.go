@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/skiff-containers/skiff/backend/engine"
+	"github.com/skiff-containers/skiff/backend/images"
 )
 
 // filters is the decoded ?filters= parameter: name → values.
@@ -90,5 +92,18 @@ func (f filters) matchContainer(c *engine.Container) bool {
 			return strings.Contains(c.Name, v)
 		}) &&
 		f.any("status", func(v string) bool { return v == string(c.State) }) &&
+		f.any("exited", func(v string) bool { return c.State == engine.StateExited && v == strconv.Itoa(c.ExitCode) }) &&
+		f.any("ancestor", func(v string) bool { return sameImage(v, c.Image, c.ImageID) }) &&
 		f.labels(c.Config.Labels)
+}
+
+// sameImage is true when ref (a reference or an ID prefix) names the image a container was
+// created from (as given, and its ID).
+func sameImage(ref, image, imageID string) bool {
+	if ref == image || strings.HasPrefix(imageID, ref) || strings.HasPrefix(strings.TrimPrefix(imageID, "sha256:"), ref) {
+		return true
+	}
+	a, err1 := images.NormalizeRef(ref)
+	b, err2 := images.NormalizeRef(image)
+	return err1 == nil && err2 == nil && a == b
 }

@@ -66,9 +66,21 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	for i := range ims {
 		im := &ims[i]
 		if !f.labels(im.Config.Labels) ||
-			!f.any("dangling", func(v string) bool { return (v == "true" || v == "1") == (len(im.RepoTags) == 0) }) ||
-			!f.any("reference", func(v string) bool { return matchReference(v, im.RepoTags) }) {
+			!f.any("dangling", func(v string) bool { return (v == "true" || v == "1") == (len(im.RepoTags) == 0) }) {
 			continue
+		}
+		if refs := f["reference"]; len(refs) > 0 {
+			// As Docker does, the image is listed with the names that match only.
+			var tags []string
+			for _, t := range im.RepoTags {
+				if f.any("reference", func(v string) bool { return matchReference(v, []string{t}) }) {
+					tags = append(tags, t)
+				}
+			}
+			if len(tags) == 0 {
+				continue
+			}
+			im.RepoTags = tags
 		}
 		out = append(out, imageSummary(im))
 	}

@@ -32,6 +32,9 @@ type streamWriter struct {
 	raw   bool
 	flush func()
 	hdr   [8]byte
+	// onFail (may be nil) runs once, when the first write fails: the client went away.
+	onFail   func()
+	failOnce sync.Once
 }
 
 func (sw *streamWriter) write(stream byte, p []byte) error {
@@ -64,7 +67,9 @@ func (sw *streamWriter) pump(stream byte, r io.Reader) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 && !failed {
-			failed = sw.write(stream, buf[:n]) != nil
+			if failed = sw.write(stream, buf[:n]) != nil; failed && sw.onFail != nil {
+				sw.failOnce.Do(sw.onFail)
+			}
 		}
 		if err != nil {
 			return
@@ -230,7 +235,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	wantOut, wantErr := boolParam(r, "stdout"), boolParam(r, "stderr")
-	sw := &streamWriter{w: conn, raw: c.Config.TTY}
+	sw := &streamWriter{w: conn, raw: c.Config.TTY, onFail: func() { st.Close() }}
 	var outs sync.WaitGroup
 	outs.Add(2)
 	go func() {
@@ -250,15 +255,14 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	go func() {
+		// The client half-closes its side when its stdin ends (the docker CLI does so at once when
+		// it sends none): the workload's stdin ends too. A client gone is seen when a write fails.
 		if boolParam(r, "stdin") {
-			// The client half-closes its side when its stdin ends: the workload's stdin ends too.
 			io.Copy(st.Stdin, in)
 			st.Stdin.Close()
 			return
 		}
-		// Without stdin, a read returns only when the client goes away: then detach.
 		io.Copy(io.Discard, in)
-		st.Close()
 	}()
 	outs.Wait()
 	closeWrite(conn)

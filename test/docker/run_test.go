@@ -1,0 +1,187 @@
+package docker_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunOutputAndExitCodes(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	r := docker(t, "run", "--rm", "busybox", "echo", "hi")
+	if r.code != 0 || r.stdout != "hi\n" {
+		t.Errorf("docker run --rm busybox echo hi: %s", r)
+	}
+	r = docker(t, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+	if r.code != 3 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Errorf("docker run sh -c 'exit 3': %s", r)
+	}
+	// --rm removed them: nothing is left.
+	if out := dockerOK(t, "ps", "-a", "--filter", "ancestor=busybox", "--format", "{{.Names}}"); out != "" {
+		t.Errorf("ps -a after --rm runs lists %q", out)
+	}
+	r = dockerIn(t, "from stdin\n", "run", "-i", "--rm", "busybox", "cat")
+	if r.code != 0 || r.stdout != "from stdin\n" {
+		t.Errorf("docker run -i cat: %s", r)
+	}
+	// Env, workdir, user, entrypoint and labels reach the workload and inspect.
+	r = docker(t, "run", "--name", "opts", "-e", "A=b", "-w", "/tmp", "-u", "1:2", "--label", "k=v",
+		"--entrypoint", "sh", "busybox", "-c", "echo $A $(pwd) $(id -u):$(id -g)")
+	defer docker(t, "rm", "-f", "opts")
+	if r.code != 0 || r.stdout != "b /tmp 1:2\n" {
+		t.Errorf("docker run with options: %s", r)
+	}
+	var ins []struct {
+		Name   string
+		State  struct{ Status string; ExitCode int }
+		Config struct {
+			Env        []string
+			WorkingDir string
+			User       string
+			Entrypoint []string
+			Labels     map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(dockerOK(t, "inspect", "opts")), &ins); err != nil || len(ins) != 1 {
+		t.Fatalf("docker inspect opts: %v", err)
+	}
+	c := ins[0]
+	if c.Name != "/opts" || c.State.Status != "exited" || c.Config.WorkingDir != "/tmp" || c.Config.User != "1:2" ||
+		strings.Join(c.Config.Entrypoint, " ") != "sh" || c.Config.Labels["k"] != "v" || !contains(c.Config.Env, "A=b") {
+		t.Errorf("docker inspect opts: %+v", c)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWebServer(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, "run", "-d", "--name", "web", "-p", "0:80", "busybox",
+		"sh", "-c", "echo web up; echo web err >&2; exec httpd -f -p 80 -h /"))
+	defer docker(t, "rm", "-f", "web")
+	if len(id) != 64 {
+		t.Fatalf("docker run -d printed %q, want an ID", id)
+	}
+	port := strings.TrimSpace(dockerOK(t, "port", "web", "80"))
+	if !strings.HasPrefix(port, "127.0.0.1:") || strings.HasSuffix(port, ":0") {
+		t.Fatalf("docker port web 80: %q", port)
+	}
+	ps := dockerOK(t, "ps", "--format", "{{.ID}} {{.Names}} {{.Status}} {{.Ports}}")
+	if !strings.Contains(ps, id[:12]+" web Up") || !strings.Contains(ps, port+"->80/tcp") {
+		t.Errorf("docker ps:\n%s", ps)
+	}
+	var body string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + port + "/etc/hostname")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				body = string(b)
+				break
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET on the published port %s: %v", port, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if strings.TrimSpace(body) == "" {
+		t.Errorf("GET /etc/hostname: empty body")
+	}
+	r := docker(t, "logs", "web")
+	if r.code != 0 || r.stdout != "web up\n" || r.stderr != "web err\n" {
+		t.Errorf("docker logs web: %s", r)
+	}
+	r = docker(t, "logs", "-t", "--tail", "1", "web")
+	if r.code != 0 || !strings.HasSuffix(r.stdout+r.stderr, "Z web err\n") {
+		t.Errorf("docker logs -t --tail 1 web: %s", r)
+	}
+	// The skiff CLI sees the container docker made.
+	if r := skiff(t, "ps", "-a"); r.code != 0 || !strings.Contains(r.stdout, "web") {
+		t.Errorf("skiff ps -a: %s", r)
+	}
+	dockerOK(t, "stop", "-t", "2", "web")
+	if out := dockerOK(t, "ps", "--filter", "name=web", "--format", "{{.Names}}"); out != "" {
+		t.Errorf("docker ps after stop lists %q", out)
+	}
+	if out := dockerOK(t, "ps", "-a", "--filter", "name=web", "--format", "{{.Status}}"); !strings.HasPrefix(out, "Exited (") {
+		t.Errorf("docker ps -a after stop: %q", out)
+	}
+	if out := strings.TrimSpace(dockerOK(t, "rm", "web")); out != "web" {
+		t.Errorf("docker rm web printed %q", out)
+	}
+	if r := docker(t, "inspect", "web"); r.code == 0 {
+		t.Errorf("inspect after rm: %s", r)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	missing := env.regHost + "/nosuch:latest"
+	r := docker(t, "run", "--rm", missing, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "Unable to find image '"+missing+"' locally") {
+		t.Errorf("docker run of a missing image: %s", r)
+	}
+	dockerOK(t, "create", "--name", "dup", "busybox", "true")
+	defer docker(t, "rm", "-f", "dup")
+	r = docker(t, "run", "--name", "dup", "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, `Conflict. The container name "/dup" is already in use by container`) {
+		t.Errorf("docker run with a name in use: %s", r)
+	}
+	r = docker(t, "run", "--rm", "-p", "notaport", "busybox", "true")
+	if r.code == 0 {
+		t.Errorf("docker run -p notaport: %s", r)
+	}
+	r = docker(t, "run", "--rm", "--network", "host", "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "NetworkMode") {
+		t.Errorf("docker run --network host: %s", r)
+	}
+	r = docker(t, "logs", "nosuchcontainer")
+	if r.code == 0 || !strings.Contains(r.stderr, "No such container: nosuchcontainer") {
+		t.Errorf("docker logs of a missing container: %s", r)
+	}
+	r = docker(t, "network", "ls")
+	if r.code == 0 || !strings.Contains(r.stderr, "does not implement GET /networks") {
+		t.Errorf("docker network ls (not implemented): %s", r)
+	}
+}
+
+func TestExec(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dockerOK(t, "run", "-d", "--name", "ex", "busybox", "sleep", "600")
+	defer docker(t, "rm", "-f", "ex")
+	if r := docker(t, "exec", "ex", "echo", "hi"); r.code != 0 || r.stdout != "hi\n" {
+		t.Errorf("docker exec ex echo hi: %s", r)
+	}
+	if r := dockerIn(t, "piped\n", "exec", "-i", "ex", "cat"); r.code != 0 || r.stdout != "piped\n" {
+		t.Errorf("docker exec -i ex cat: %s", r)
+	}
+	if r := docker(t, "exec", "ex", "sh", "-c", "echo e >&2; exit 4"); r.code != 4 || r.stderr != "e\n" {
+		t.Errorf("docker exec exit 4: %s", r)
+	}
+	if r := docker(t, "exec", "ex", "nosuchcommand"); r.code != 127 {
+		t.Errorf("docker exec of a missing command: %s, want exit 127", r)
+	}
+	dockerOK(t, "kill", "ex")
+	if r := docker(t, "exec", "ex", "true"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
+		t.Errorf("docker exec in a stopped container: %s", r)
+	}
+}

@@ -37,8 +37,11 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 		t.Errorf("docker run with options: %s", r)
 	}
 	var ins []struct {
-		Name   string
-		State  struct{ Status string; ExitCode int }
+		Name  string
+		State struct {
+			Status   string
+			ExitCode int
+		}
 		Config struct {
 			Env        []string
 			WorkingDir string

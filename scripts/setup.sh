@@ -45,6 +45,20 @@ if [ -f frontend/package-lock.json ]; then
   (cd frontend && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
 fi
 
+# The Docker API tests (test/docker) drive a real docker CLI; no daemon is needed. Nothing is
+# downloaded here: without one those tests skip, and this says how to get one.
+if command -v docker >/dev/null || [ -x /usr/local/bin/docker ]; then
+  echo "setup: docker CLI $(command -v docker || echo /usr/local/bin/docker)"
+else
+  cat >&2 <<'MSG'
+setup: WARNING: no docker CLI (test/docker skips without one). Get one of:
+  - the static CLI from https://download.docker.com/linux/static/stable/<arch>/docker-28.*.tgz:
+    tar -xzf docker-28.*.tgz docker/docker && sudo install docker/docker /usr/local/bin/docker
+  - Debian's package (CLI 20.10, API 1.41, which Skiff also serves): sudo apt-get install docker.io
+    (then `sudo systemctl disable --now docker` if you do not want its daemon)
+MSG
+fi
+
 # Test images are built from Debian's busybox-static .debs (amd64 and arm64).
 bash scripts/fetch-debs.sh _build/debs
 # Guest agents and kernel bundles (cached; quick when present).

@@ -1,0 +1,82 @@
+package docker_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLifecycle(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dockerOK(t, "run", "-d", "--name", "lc", "busybox", "sh", "-c",
+		`trap "echo got term; exit 7" TERM; echo started; while true; do sleep 0.2; done`)
+	defer docker(t, "rm", "-f", "lc")
+	status := func() string {
+		return strings.TrimSpace(dockerOK(t, "ps", "-a", "--filter", "name=^lc$", "--format", "{{.Status}}"))
+	}
+	dockerOK(t, "pause", "lc")
+	if s := status(); !strings.HasSuffix(s, "(Paused)") {
+		t.Errorf("after pause: %q", s)
+	}
+	dockerOK(t, "unpause", "lc")
+	if s := status(); !strings.HasPrefix(s, "Up ") || strings.Contains(s, "Paused") {
+		t.Errorf("after unpause: %q", s)
+	}
+	dockerOK(t, "restart", "-t", "5", "lc")
+	if s := status(); !strings.HasPrefix(s, "Up ") {
+		t.Errorf("after restart: %q", s)
+	}
+	// The trap needs the shell to be running: wait for the second "started".
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(dockerOK(t, "logs", "lc"), "started") < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	dockerOK(t, "kill", "-s", "TERM", "lc")
+	if out := strings.TrimSpace(dockerOK(t, "wait", "lc")); out != "7" {
+		t.Errorf("docker wait after kill -s TERM printed %q, want 7", out)
+	}
+	if out := dockerOK(t, "logs", "lc"); out != "started\ngot term\nstarted\ngot term\n" {
+		t.Errorf("docker logs after restart and kill: %q", out)
+	}
+	if r := docker(t, "kill", "lc"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
+		t.Errorf("kill of a stopped container: %s", r)
+	}
+	dockerOK(t, "start", "lc")
+	if s := status(); !strings.HasPrefix(s, "Up ") {
+		t.Errorf("after start: %q", s)
+	}
+	if r := docker(t, "rm", "lc"); r.code == 0 || !strings.Contains(r.stderr, "stop the container before removing or force remove") {
+		t.Errorf("rm of a running container: %s", r)
+	}
+	dockerOK(t, "stop", "lc")
+	if out := strings.TrimSpace(dockerOK(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "lc")); out != "exited 7" {
+		t.Errorf("inspect after stop: %q", out)
+	}
+}
+
+func TestTTY(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	// With a TTY the output is the terminal's, raw (no stdcopy framing): CRLF line ends.
+	r := docker(t, "run", "--rm", "-t", "busybox", "sh", "-c", "echo tty; tty")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "tty\r\n/dev/pts/") {
+		t.Errorf("docker run -t: %s", r)
+	}
+	id := strings.TrimSpace(dockerOK(t, "run", "-d", "-t", "busybox", "sh", "-c", "echo in tty; sleep 600"))
+	defer docker(t, "rm", "-f", id)
+	deadline := time.Now().Add(30 * time.Second)
+	var logs string
+	for time.Now().Before(deadline) {
+		if logs = dockerOK(t, "logs", id); logs != "" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if logs != "in tty\r\n" {
+		t.Errorf("docker logs of a TTY container: %q", logs)
+	}
+	if r := docker(t, "exec", "-t", id, "tty"); r.code != 0 || !strings.HasPrefix(r.stdout, "/dev/pts/") {
+		t.Errorf("docker exec -t: %s", r)
+	}
+}

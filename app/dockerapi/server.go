@@ -101,6 +101,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /_ping", s.ping) // HEAD too
 	m.HandleFunc("GET /version", s.version)
 	m.HandleFunc("GET /info", s.info)
+	m.HandleFunc("GET /events", s.eventsStream)
 
 	m.HandleFunc("GET /containers/json", s.listContainers)
 	m.HandleFunc("POST /containers/create", s.createContainer)

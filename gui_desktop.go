@@ -23,7 +23,6 @@ import (
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
 	"github.com/skiff-containers/skiff/app/daemon"
-	"github.com/skiff-containers/skiff/app/dockerapi"
 	"github.com/skiff-containers/skiff/app/remote"
 	"github.com/skiff-containers/skiff/app/tray"
 	"github.com/skiff-containers/skiff/cli"
@@ -138,7 +137,7 @@ func (g *gui) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			dl, err := bridge.ListenUnix(filepath.Join(g.home, dockerapi.SocketName))
+			dl, err := bridge.ListenUnix(filepath.Join(g.home, bridge.DockerSocketName))
 			if err != nil {
 				l.Close()
 				return err

@@ -22,6 +22,10 @@ import (
 // SocketName is the bridge's socket file in the data dir.
 const SocketName = "skiff.sock"
 
+// DockerSocketName is the Docker Engine API's socket (app/dockerapi) in the data dir; ListenUnix
+// makes it owner-only like the bridge's.
+const DockerSocketName = "docker.sock"
+
 // request is a client's call.
 type request struct {
 	ID     int64             `json:"id"`

@@ -226,7 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	dl, err := bridge.ListenUnix(filepath.Join(home, dockerapi.SocketName))
+	dl, err := bridge.ListenUnix(filepath.Join(home, bridge.DockerSocketName))
 	if err != nil {
 		l.Close()
 		return err

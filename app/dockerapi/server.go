@@ -6,7 +6,7 @@
 // API-version prefix (/v1.41/ … /v1.50/, or none).
 //
 //	srv := dockerapi.New(eng, dockerapi.Options{Version: "1.0", Log: log})
-//	l, _ := bridge.ListenUnix(filepath.Join(home, dockerapi.SocketName))
+//	l, _ := bridge.ListenUnix(filepath.Join(home, bridge.DockerSocketName))
 //	go srv.Serve(ctx, l)
 //
 // What is not implemented answers 501 with a message naming the endpoint.
@@ -28,9 +28,6 @@ import (
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
 )
-
-// SocketName is the Docker socket's file name in SKIFF_HOME.
-const SocketName = "docker.sock"
 
 // The API versions served: what docker CLI 28.x negotiates down to 1.41.
 const (

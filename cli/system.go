@@ -31,6 +31,7 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 			fmt.Fprintf(tw, "Version:\t%s\nOS/Arch:\t%s/%s\nHypervisor:\t%s\nKernel:\t%s\nData dir:\t%s\n", in.Version, in.OS, in.Arch, in.Hypervisor, in.Kernel, in.Home)
 			fmt.Fprintf(tw, "Containers:\t%d\n Running:\t%d\n Paused:\t%d\n Stopped:\t%d\nImages:\t%d\n", in.Containers, in.ContainersRunning, in.ContainersPaused, in.ContainersStopped, in.Images)
 			fmt.Fprintf(tw, "CPUs:\t%d\nTotal memory:\t%s\n", in.CPUs, humanSize(int64(in.MemoryBytes)))
+			fmt.Fprintf(tw, "Docker API:\tDOCKER_HOST=%s\n", DockerHost(in.Home))
 			return tw.Flush()
 		},
 	}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"go.uber.org/zap"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
 )
@@ -121,10 +123,29 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.eng.Start(r.Context(), c.ID); err != nil {
-		containerErr(w, id, err)
+		if c.Config.AutoRemove {
+			// As Docker does: a --rm container that cannot start goes (a client waiting for its
+			// removal would wait for ever).
+			if rerr := s.eng.Remove(context.WithoutCancel(r.Context()), c.ID, engine.RemoveOptions{Force: true}); rerr != nil {
+				s.log.Warn("removing a container that failed to start", zap.String("container", c.ID), zap.Error(rerr))
+			}
+		}
+		containerErr(w, id, startError(err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// startError words a workload that cannot start as the Docker daemon does, since the docker CLI
+// picks its exit status from the words (127: not found, 126: cannot be executed).
+func startError(err error) error {
+	switch {
+	case errors.Is(err, agentproto.ErrCommandNotFound):
+		return &statusError{code: http.StatusBadRequest, msg: err.Error() + ": exec: executable file not found in $PATH"}
+	case errors.Is(err, agentproto.ErrCommandNotExecutable):
+		return &statusError{code: http.StatusBadRequest, msg: err.Error() + ": exec: permission denied"}
+	}
+	return err
 }
 
 // stopTimeout reads ?t= (seconds; -1 = wait forever, which Skiff bounds at a day).

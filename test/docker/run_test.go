@@ -25,6 +25,18 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 	if out := dockerOK(t, "ps", "-a", "--filter", "ancestor=busybox", "--format", "{{.Names}}"); out != "" {
 		t.Errorf("ps -a after --rm runs lists %q", out)
 	}
+	// A command that cannot start: Docker's exit statuses, and --rm still removes the container.
+	r = docker(t, "run", "--rm", "--name", "nocmd", "busybox", "nosuchcommand")
+	if r.code != 127 || !strings.Contains(r.stderr, "executable file not found") {
+		t.Errorf("docker run of a missing command: %s, want exit 127", r)
+	}
+	r = docker(t, "run", "--rm", "busybox", "/etc/passwd")
+	if r.code != 126 {
+		t.Errorf("docker run of a file that is not executable: %s, want exit 126", r)
+	}
+	if r := docker(t, "inspect", "nocmd"); r.code == 0 {
+		t.Errorf("the --rm container that failed to start is still there: %s", r)
+	}
 	r = dockerIn(t, "from stdin\n", "run", "-i", "--rm", "busybox", "cat")
 	if r.code != 0 || r.stdout != "from stdin\n" {
 		t.Errorf("docker run -i cat: %s", r)

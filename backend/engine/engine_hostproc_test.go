@@ -178,9 +178,39 @@ func TestEngineHostproc(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		st, err := f.e.Attach(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
 		if err := f.e.Start(ctx, c.ID); !errors.Is(err, agentproto.ErrCommandNotFound) {
 			t.Fatalf("start of a missing command: %v, want ErrCommandNotFound", err)
 		}
+		// An attachment waiting for that run ends (it would wait for the next start otherwise).
+		ended := make(chan error, 1)
+		go func() { _, err := io.ReadAll(st.Stdout); ended <- err }()
+		select {
+		case err := <-ended:
+			if err != nil {
+				t.Errorf("attach after a failed start: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("an attachment to a container whose start failed did not end")
+		}
+		// One made afterwards ends when the container is removed.
+		st2, err := f.e.Attach(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st2.Close()
+		go func() { _, err := io.ReadAll(st2.Stdout); ended <- err }()
+		defer func() {
+			select {
+			case <-ended:
+			case <-time.After(10 * time.Second):
+				t.Error("an attachment to a removed container did not end")
+			}
+		}()
 		if got := f.inspect(c.ID); got.ExitCode != 127 || got.Error == "" || got.State != StateCreated {
 			t.Errorf("record after a failed start: %s code %d error %q", got.State, got.ExitCode, got.Error)
 		}

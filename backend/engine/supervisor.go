@@ -90,6 +90,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		c.exitCh = make(chan struct{})
 		close(s.done)
 		c.mu.Unlock()
+		c.attach.closeAll() // the run they waited for did not start: they end, as a Wait does
 		c.e.emit("container", "die", c.rec.ID, c.rec.Name, map[string]string{"exitCode": strconv.Itoa(exitCodeFor(err)), "error": err.Error()})
 		if serr != nil {
 			return errors.Join(err, fmt.Errorf("recording the failed start of %s: %w", c.rec.Name, serr))

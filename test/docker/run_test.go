@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +200,53 @@ func TestExec(t *testing.T) {
 	dockerOK(t, "kill", "ex")
 	if r := docker(t, "exec", "ex", "true"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
 		t.Errorf("docker exec in a stopped container: %s", r)
+	}
+}
+
+func TestRunResourcesMountsAndPolicies(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := docker(t, "run", "--rm", "-v", dir+":/data:ro", "--mount", "type=bind,source="+dir+",target=/rw",
+		"-m", "256m", "--cpus", "1", "--hostname", "hh", "busybox",
+		"sh", "-c", "cat /data/f; hostname; nproc; echo x > /data/g || echo read-only; echo y > /rw/h && echo written")
+	if r.code != 0 || r.stdout != "from the host\nhh\n1\nread-only\nwritten\n" {
+		t.Errorf("docker run with -v, --mount, -m, --cpus, --hostname: %s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "h")); err != nil || string(b) != "y\n" {
+		t.Errorf("the write through the bind mount: %q, %v", b, err)
+	}
+	id := strings.TrimSpace(dockerOK(t, "create", "--restart", "on-failure:2", "-m", "128m", "--cpus", "2",
+		"-v", dir+":/data", "-p", "127.0.0.1::8080", "busybox", "true"))
+	defer docker(t, "rm", "-f", id)
+	var ins []struct {
+		HostConfig struct {
+			RestartPolicy struct {
+				Name              string
+				MaximumRetryCount int
+			}
+			Memory   int64
+			NanoCpus int64
+			Binds    []string
+		}
+	}
+	if err := json.Unmarshal([]byte(dockerOK(t, "inspect", id)), &ins); err != nil || len(ins) != 1 {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	hc := ins[0].HostConfig
+	if hc.RestartPolicy.Name != "on-failure" || hc.RestartPolicy.MaximumRetryCount != 2 || hc.Memory != 128<<20 ||
+		hc.NanoCpus != 2e9 || len(hc.Binds) != 1 || hc.Binds[0] != dir+":/data" {
+		t.Errorf("docker inspect HostConfig: %+v", hc)
+	}
+	// -n (limit) and -q over every container.
+	if out := strings.Fields(dockerOK(t, "ps", "-a", "-q", "-n", "1")); len(out) != 1 || out[0] != id[:12] {
+		t.Errorf("docker ps -a -q -n 1: %q, want the newest, %s", out, id[:12])
+	}
+	r = docker(t, "run", "--rm", "-v", "named:/data", "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "named volumes are not supported") {
+		t.Errorf("docker run with a named volume: %s", r)
 	}
 }

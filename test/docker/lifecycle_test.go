@@ -80,3 +80,39 @@ func TestTTY(t *testing.T) {
 		t.Errorf("docker exec -t: %s", r)
 	}
 }
+
+func TestLogsFollowAndSince(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, "run", "-d", "busybox", "sh", "-c",
+		"echo one; sleep 2; echo two >&2; sleep 1; echo three"))
+	defer docker(t, "rm", "-f", id)
+	// -f returns once the container has exited, with every line on its stream.
+	r := docker(t, "logs", "-f", id)
+	if r.code != 0 || r.stdout != "one\nthree\n" || r.stderr != "two\n" {
+		t.Errorf("docker logs -f: %s", r)
+	}
+	if out := strings.TrimSpace(dockerOK(t, "wait", id)); out != "0" {
+		t.Errorf("docker wait: %q", out)
+	}
+	// --since a time after the first line: only the later ones.
+	var first time.Time
+	for _, l := range strings.Split(strings.TrimSpace(dockerOK(t, "logs", "-t", id)), "\n") {
+		ts, text, _ := strings.Cut(l, " ")
+		if text == "one" {
+			first, _ = time.Parse(time.RFC3339Nano, ts)
+		}
+	}
+	if first.IsZero() {
+		t.Fatal("no timestamp for the first line")
+	}
+	since := first.Add(500 * time.Millisecond).Format(time.RFC3339Nano)
+	r = docker(t, "logs", "--since", since, id)
+	if r.code != 0 || r.stdout != "three\n" || r.stderr != "two\n" {
+		t.Errorf("docker logs --since %s: %s", since, r)
+	}
+	r = docker(t, "logs", "--until", since, id)
+	if r.code != 0 || r.stdout != "one\n" || r.stderr != "" {
+		t.Errorf("docker logs --until %s: %s", since, r)
+	}
+}

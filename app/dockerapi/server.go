@@ -50,6 +50,8 @@ type Engine interface {
 	Remove(ctx context.Context, id string, opts engine.RemoveOptions) error
 	List(ctx context.Context, opts engine.ListOptions) ([]engine.Container, error)
 	Inspect(ctx context.Context, id string) (*engine.Container, error)
+	Stats(ctx context.Context, id string) (*engine.Stats, error)
+	StatsStream(ctx context.Context, id string, interval time.Duration) (<-chan engine.Stats, error)
 	LogBatches(ctx context.Context, id string, opts engine.LogOptions) (<-chan []engine.LogEntry, error)
 	Attach(ctx context.Context, id string) (*engine.Stdio, error)
 	Exec(ctx context.Context, id string, opts engine.ExecOptions) (*engine.ExecSession, error)
@@ -114,6 +116,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	m.HandleFunc("POST /containers/{id}/attach", s.attachContainer)
 	m.HandleFunc("POST /containers/{id}/resize", s.resizeContainer)
+	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
 
 	m.HandleFunc("POST /containers/{id}/exec", s.execCreate)
 	m.HandleFunc("POST /exec/{id}/start", s.execStart)

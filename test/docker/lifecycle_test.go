@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,22 @@ func TestLogsFollowAndSince(t *testing.T) {
 	r = docker(t, "logs", "--until", since, id)
 	if r.code != 0 || r.stdout != "one\n" || r.stderr != "" {
 		t.Errorf("docker logs --until %s: %s", since, r)
+	}
+}
+
+func TestStats(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dockerOK(t, "run", "-d", "--name", "busy", "--cpus", "1", "busybox", "sh", "-c", "while :; do :; done")
+	defer docker(t, "rm", "-f", "busy")
+	out := strings.TrimSpace(dockerOK(t, "stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy"))
+	f := strings.Fields(out)
+	if len(f) < 4 || f[0] != "busy" || f[1] == "0.00%" || !strings.HasSuffix(f[1], "%") || strings.HasPrefix(f[2], "0B") || f[len(f)-1] == "0" {
+		t.Errorf("docker stats --no-stream of a busy loop: %q", out)
+	}
+	var pct float64
+	fmt.Sscanf(f[1], "%f%%", &pct)
+	if pct < 20 || pct > 110 {
+		t.Errorf("a busy loop on one vCPU shows %v%% CPU, want about 100", pct)
 	}
 }

@@ -213,15 +213,12 @@ func closeWrite(conn net.Conn) {
 
 func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if boolParam(r, "logs") {
-		writeError(w, http.StatusNotImplemented, "Skiff does not implement attach with logs=1 yet (read GET /containers/{id}/logs)")
-		return
-	}
 	c, err := s.eng.Inspect(r.Context(), id)
 	if err != nil {
 		containerErr(w, id, err)
 		return
 	}
+	// Subscribed before the past output is read: nothing falls between the two (a line may come twice).
 	st, err := s.eng.Attach(r.Context(), c.ID)
 	if err != nil {
 		containerErr(w, id, err)
@@ -236,6 +233,25 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	wantOut, wantErr := boolParam(r, "stdout"), boolParam(r, "stderr")
 	sw := &streamWriter{w: conn, raw: c.Config.TTY, onFail: func() { st.Close() }}
+	if boolParam(r, "logs") && (wantOut || wantErr) {
+		// The output so far, from the log, before the live stream.
+		batches, err := s.eng.LogBatches(r.Context(), c.ID, engine.LogOptions{Stdout: wantOut, Stderr: wantErr})
+		if err == nil {
+			for batch := range batches {
+				for _, e := range batch {
+					stream := byte(streamStdout)
+					if e.Stream == "stderr" {
+						stream = streamStderr
+					}
+					sw.write(stream, e.Data)
+				}
+			}
+		}
+	}
+	if !boolParam(r, "stream") {
+		closeWrite(conn)
+		return
+	}
 	var outs sync.WaitGroup
 	outs.Add(2)
 	go func() {

@@ -77,7 +77,7 @@ func (h *attachHub) take() []*attachSub {
 	return subs
 }
 
-// closeAll ends subscribers that never saw a boot (the container stopped for good).
+// closeAll ends subscribers that never saw a boot (its start failed, or the container is removed).
 func (h *attachHub) closeAll() {
 	for _, s := range h.take() {
 		s.close()
@@ -96,7 +96,9 @@ func (e *Engine) Attach(ctx context.Context, id string) (*Stdio, error) {
 	st := c.rec.State
 	openStdin := c.rec.Config.OpenStdin
 	var b *boot
-	if c.sup != nil {
+	if c.sup != nil && (st == StateRunning || st == StatePaused) {
+		// A supervisor of an exited run may still be tearing its VM down: its output has ended,
+		// and an attachment made now is for the next run.
 		b = c.sup.boot
 	}
 	c.mu.Unlock()

@@ -536,6 +536,27 @@ func TestEngineHostproc(t *testing.T) {
 		}
 	})
 
+	t.Run("attach right after an exit is for the next run", func(t *testing.T) {
+		f.t = t
+		c := f.run(CreateOptions{}, "echo again")
+		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
+		for i := 0; i < 3; i++ {
+			f.wait(c.ID) // the exit is announced before the run's VM is torn down
+			st, err := f.e.Attach(ctxT(t, time.Minute), c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.e.Start(ctxT(t, time.Minute), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(st.Stdout)
+			st.Close()
+			if string(out) != "again\n" {
+				t.Fatalf("attach made right after exit %d saw %q, want the next run's output", i+1, out)
+			}
+		}
+	})
+
 	t.Run("attach stdin and auto-remove", func(t *testing.T) {
 		f.t = t
 		ctx := ctxT(t, time.Minute)

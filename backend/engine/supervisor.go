@@ -334,7 +334,8 @@ func (c *ctr) teardown(b *boot) {
 		_ = b.machine.Stop(fctx, true)
 		fcancel()
 	}
-	c.attach.closeAll()
+	// Attachments made since the exit wait for the next run (docker start -a): they are not ended
+	// here, only when a start fails or the container is removed.
 }
 
 // shouldRestart is Docker's restart decision after an exit.

@@ -123,6 +123,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
 	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
 
+	m.HandleFunc("GET /networks", s.listNetworks)
+	m.HandleFunc("GET /networks/{id}", s.getNetwork)
+
 	m.HandleFunc("GET /images/json", s.listImages)
 	m.HandleFunc("POST /images/load", s.loadImages)
 	m.HandleFunc("POST /images/create", s.pullImage)

@@ -174,9 +174,9 @@ func TestBadInput(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "No such container: nosuchcontainer") {
 		t.Errorf("docker logs of a missing container: %s", r)
 	}
-	r = docker(t, "network", "ls")
-	if r.code == 0 || !strings.Contains(r.stderr, "does not implement GET /networks") {
-		t.Errorf("docker network ls (not implemented): %s", r)
+	r = docker(t, "volume", "ls")
+	if r.code == 0 || !strings.Contains(r.stderr, "does not implement GET /volumes") {
+		t.Errorf("docker volume ls (not implemented): %s", r)
 	}
 }
 
@@ -185,6 +185,16 @@ func TestExec(t *testing.T) {
 	loadBusybox(t)
 	dockerOK(t, "run", "-d", "--name", "ex", "busybox", "sleep", "600")
 	defer docker(t, "rm", "-f", "ex")
+	// The networks clients look for are listed; running containers are on bridge.
+	if out := dockerOK(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); out != "bridge bridge\nhost host\nnone null\n" {
+		t.Errorf("docker network ls: %q", out)
+	}
+	if out := dockerOK(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"); !strings.Contains(out, "ex ") {
+		t.Errorf("docker network inspect bridge: %q", out)
+	}
+	if r := docker(t, "network", "inspect", "nosuchnet"); r.code == 0 {
+		t.Errorf("docker network inspect of a missing network: %s", r)
+	}
 	if r := docker(t, "exec", "ex", "echo", "hi"); r.code != 0 || r.stdout != "hi\n" {
 		t.Errorf("docker exec ex echo hi: %s", r)
 	}

@@ -68,8 +68,13 @@ func TestServeDashboard(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("skiff serve printed no URL within 30 s\n%s", log.String())
 	}
-	if !strings.Contains(log.String(), "attaching to the running engine") {
-		t.Errorf("skiff serve did not attach to the running daemon:\n%s", log.String())
+	// stderr comes through a pipe of its own: the line logged before the URL was printed may still
+	// be on its way.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), "attaching to the running engine"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("skiff serve did not attach to the running daemon:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	apptest.CheckDashboardGuard(t, u.Host, u.Query().Get("token"))
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/internal/httpserve"
 )
 
 // ErrInUse means another process already serves the socket.
@@ -145,10 +146,6 @@ func ListenUnix(sockPath string) (net.Listener, error) {
 	return &peerListener{Listener: l}, nil
 }
 
-// ReadHeaderTimeout bounds the time a client may take to send a request's headers, on every
-// server of the bridge and the daemon.
-const ReadHeaderTimeout = 10 * time.Second
-
 // Serve serves HTTP on l until ctx ends. With a non-empty token (a TCP listener) every request
 // passes Protect(l.Addr(), token, …).
 func (s *Server) Serve(ctx context.Context, l net.Listener, token string) error {
@@ -156,19 +153,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, token string) error 
 	if token != "" {
 		h = Protect(l.Addr(), token, h)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		hs.Close()
-	}()
-	err := hs.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return httpserve.Serve(ctx, l, h)
 }
 
 // peerListener refuses connections from other users.

@@ -31,6 +31,7 @@ import (
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/internal/httpserve"
 	"github.com/skiff-containers/skiff/internal/wake"
 )
 
@@ -273,15 +274,10 @@ func serveProxy(ctx context.Context, cfg Config, sock string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", proxy)
 	mux.Handle("/", assets)
-	hs := &http.Server{Handler: bridge.Protect(tl.Addr(), token, mux), ReadHeaderTimeout: bridge.ReadHeaderTimeout}
-	go func() { <-ctx.Done(); hs.Close() }()
 	if cfg.OnHTTP != nil {
 		cfg.OnHTTP(fmt.Sprintf("http://%s/?token=%s", tl.Addr(), token))
 	}
-	if err := hs.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserve.Serve(ctx, tl, bridge.Protect(tl.Addr(), token, mux))
 }
 
 // checkLoopback returns ErrNotLoopback unless addr's host is localhost or a loopback IP: the token

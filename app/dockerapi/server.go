@@ -14,7 +14,6 @@ package dockerapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/engine"
 	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/internal/httpserve"
 )
 
 // The API versions served: what docker CLI 28.x negotiates down to 1.41.
@@ -181,20 +181,7 @@ func versionPrefix(p string) (rest, version string, ok bool) {
 
 // Serve serves the API on l until ctx ends.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: s, BaseContext: func(net.Listener) context.Context { return ctx },
-		ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		hs.Close()
-	}()
-	err := hs.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return httpserve.Serve(ctx, l, s)
 }
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) {

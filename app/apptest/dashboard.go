@@ -149,7 +149,7 @@ func CheckDashboardGuard(t *testing.T, addr, token string) {
 }
 
 // CheckSlowHeadersDropped checks that a server drops c, a connection to it, when the client sends
-// the start of a request and never finishes its headers (within the servers' 10 s ReadHeaderTimeout,
+// the start of a request and never finishes its headers (within httpserve.ReadHeaderTimeout, 10 s,
 // read here with a 20 s margin). It takes about 10 s: run the test in parallel.
 func CheckSlowHeadersDropped(t *testing.T, c net.Conn) {
 	t.Helper()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // netConfig is an interface configuration obtained by DHCP.
@@ -51,4 +53,14 @@ func (c netConfig) resolvConf() string {
 		fmt.Fprintf(&b, "nameserver %s\n", ip)
 	}
 	return b.String()
+}
+
+// staticConfig is the static configuration the host passed (skiff.net=static:…).
+func staticConfig(n agentproto.NetConfig) netConfig {
+	c := netConfig{Addr: net.IPNet{IP: n.Addr.Addr().AsSlice(), Mask: net.CIDRMask(n.Addr.Bits(), 32)},
+		Gateway: n.Gateway.AsSlice()}
+	for _, d := range n.DNS {
+		c.DNS = append(c.DNS, d.AsSlice())
+	}
+	return c
 }

@@ -12,16 +12,18 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // setupNetwork brings lo up and configures eth0 (address, default route):
-// with mode "dhcp" from a DHCP lease, with "static" from static. It returns
+// by DHCP, or from n when it is static. It returns
 // the configuration applied.
-func setupNetwork(log *zap.Logger, mode string, static *netConfig) (netConfig, error) {
+func setupNetwork(log *zap.Logger, n agentproto.NetConfig) (netConfig, error) {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		_ = netlink.LinkSetUp(lo)
 	}
-	if mode == "none" {
+	if n.Mode == agentproto.NetNone {
 		return netConfig{}, nil
 	}
 	var link netlink.Link
@@ -40,13 +42,14 @@ func setupNetwork(log *zap.Logger, mode string, static *netConfig) (netConfig, e
 		return netConfig{}, fmt.Errorf("bringing eth0 up: %w", err)
 	}
 	log.Debug("eth0 up")
-	if mode == "static" && static != nil {
-		if err := applyNetConfig(link, *static); err != nil {
-			return *static, err
+	if n.Mode == agentproto.NetStatic {
+		static := staticConfig(n)
+		if err := applyNetConfig(link, static); err != nil {
+			return static, err
 		}
 		log.Info("network up", zap.String("addr", static.Addr.String()), zap.Stringer("gateway", ipStringer(static.Gateway)),
 			zap.Int("dns", len(static.DNS)), zap.String("from", "kernel command line"))
-		return *static, nil
+		return static, nil
 	}
 	client, err := nclient4.New("eth0", nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(5))
 	if err != nil {

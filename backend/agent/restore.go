@@ -9,29 +9,29 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // The snapshot handshake on the virtio-serial channel (docs/contracts.md,
-// "Boot snapshots"). A template agent writes templateReady once the guest is
-// initialised up to the container's own parts; the host snapshots the VM
-// while the agent waits in a read. Each VM restored from the snapshot gets
-// one line of skiff.* keys (its own clock, entropy, hostname, …), answers
-// restoredAck (or "error: …") and then serves yamux on the same port.
-const (
-	templateReady = "skiff-template-ready\n"
-	restoredAck   = "skiff-restored\n"
-	maxRestore    = 4096 // bytes of the restore line
-)
+// "Boot snapshots"). A template agent writes agentproto.TemplateReady once
+// the guest is initialised up to the container's own parts; the host
+// snapshots the VM while the agent waits in a read. Each VM restored from
+// the snapshot gets one line of skiff.* keys (its own clock, entropy,
+// hostname, …: agentproto.Boot's Args), answers agentproto.RestoredAck (or
+// agentproto.RestoreError and why) and then serves yamux on the same port.
+const maxRestore = 4096 // bytes of the restore line
 
 // awaitRestore runs in a template VM: it announces the template and returns,
 // in each restored VM, the boot configuration with that VM's keys over the
 // template's, and the channel to serve.
-func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, error) {
-	dev, err := waitVirtioPort(boot.PortName)
+func awaitRestore(log *zap.Logger, boot agentproto.Boot) (agentproto.Boot, net.Listener, error) {
+	dev, err := waitVirtioPort(boot.Channel.PortName)
 	if err != nil {
 		return boot, nil, err
 	}
@@ -40,7 +40,7 @@ func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, e
 		return boot, nil, err
 	}
 	log.Info("template ready")
-	if _, err := io.WriteString(rw, templateReady); err != nil {
+	if _, err := io.WriteString(rw, agentproto.TemplateReady+"\n"); err != nil {
 		rw.Close()
 		return boot, nil, fmt.Errorf("announcing the template: %w", err)
 	}
@@ -49,14 +49,14 @@ func awaitRestore(log *zap.Logger, boot bootConfig) (bootConfig, net.Listener, e
 		rw.Close()
 		return boot, nil, err
 	}
-	restored, err := parseCmdlineOnto(boot, line)
+	restored, err := agentproto.ParseBootOnto(boot, line)
 	if err != nil {
-		_, _ = io.WriteString(rw, "error: "+err.Error()+"\n")
+		_, _ = io.WriteString(rw, agentproto.RestoreError+strings.ReplaceAll(err.Error(), "\n", " ")+"\n")
 		rw.Close()
 		return boot, nil, err
 	}
 	restored.Template = false
-	if _, err := io.WriteString(rw, restoredAck); err != nil {
+	if _, err := io.WriteString(rw, agentproto.RestoredAck+"\n"); err != nil {
 		rw.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}

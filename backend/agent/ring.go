@@ -14,16 +14,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/shmring"
-)
-
-// The ring handshake (docs/contracts.md, "Shared-memory channel"): with
-// skiff.ring=1 the agent's first line on the virtio-serial port says whether
-// the channel's bytes move to the ivshmem device's ring (ringOK) or stay on
-// the port ("skiff-ring off: why").
-const (
-	ringOK  = "skiff-ring ok\n"
-	ringOff = "skiff-ring off: "
 )
 
 // ivshmem's PCI IDs (QEMU's ivshmem-plain).
@@ -32,9 +24,11 @@ const (
 	ivshmemDevice = "0x1110"
 )
 
-// channelOn serves yamux on the serial port rw, or on the ring when the
+// channelOn serves (docs/contracts.md, "Shared-memory channel": with
+// skiff.ring=1 the agent's first line on the port is agentproto.RingOK or
+// agentproto.RingOff and why) yamux on the serial port rw, or on the ring when the
 // host offered one and the device is there.
-func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Listener, error) {
+func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot agentproto.Boot) (net.Listener, error) {
 	if !boot.Ring {
 		return muxListener(rw)
 	}
@@ -42,7 +36,7 @@ func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Lis
 	if err == nil {
 		var c *shmring.Conn
 		if c, err = shmring.New(mem, shmring.Guest, rw, func() { unix.Munmap(mem) }); err == nil {
-			if _, err := io.WriteString(rw, ringOK); err != nil {
+			if _, err := io.WriteString(rw, agentproto.RingOK+"\n"); err != nil {
 				rw.Close()
 				return nil, fmt.Errorf("agent channel: %w", err)
 			}
@@ -52,7 +46,7 @@ func channelOn(log *zap.Logger, rw io.ReadWriteCloser, boot bootConfig) (net.Lis
 		unix.Munmap(mem)
 	}
 	log.Warn("shared-memory ring", zap.Error(err))
-	if _, err := io.WriteString(rw, ringOff+strings.ReplaceAll(err.Error(), "\n", " ")+"\n"); err != nil {
+	if _, err := io.WriteString(rw, agentproto.RingOff+strings.ReplaceAll(err.Error(), "\n", " ")+"\n"); err != nil {
 		rw.Close()
 		return nil, fmt.Errorf("agent channel: %w", err)
 	}

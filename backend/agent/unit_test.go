@@ -20,47 +20,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestParseCmdline(t *testing.T) {
-	c, err := parseCmdline("console=ttyS0 quiet skiff.channel=virtio-serial:ch0 skiff.time=1764360000000000000 " +
-		"skiff.hostname=web skiff.root=root0 skiff.net=none skiff.debug=1 skiff.seed=00ff10 skiff.exit=workload")
+// The static network the host passes becomes the interface configuration
+// and resolv.conf the guest applies.
+func TestStaticConfig(t *testing.T) {
+	b, err := agentproto.ParseBoot("skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bootConfig{Channel: "virtio-serial", PortName: "ch0", VsockPort: defaultVsockPort,
-		Time: time.Unix(0, 1764360000000000000), Hostname: "web", RootTag: "root0", Net: "none", Debug: true,
-		Seed: []byte{0, 0xff, 0x10}, ExitWithWorkload: true}
-	if !reflect.DeepEqual(c, want) {
-		t.Fatalf("got %+v\nwant %+v", c, want)
+	c := staticConfig(b.Net)
+	if c.Addr.String() != "10.0.2.15/24" || c.Gateway.String() != "10.0.2.2" || len(c.DNS) != 1 || c.DNS[0].String() != "10.0.2.3" {
+		t.Fatalf("static: %+v", c)
 	}
-	c, err = parseCmdline("skiff.channel=vsock:2048")
-	if err != nil || c.Channel != "vsock" || c.VsockPort != 2048 || c.Net != "dhcp" || c.RootTag != "rootfs" || c.Hostname != "skiff" {
-		t.Fatalf("vsock: %+v %v", c, err)
-	}
-	c, _ = parseCmdline("")
-	if c.Channel != "virtio-serial" || c.PortName != defaultPortName || !c.Time.IsZero() {
-		t.Fatalf("defaults: %+v", c)
-	}
-	c, err = parseCmdline("skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3")
-	if err != nil || c.Net != "static" || c.Static == nil || c.Static.Addr.String() != "10.0.2.15/24" ||
-		c.Static.Gateway.String() != "10.0.2.2" || len(c.Static.DNS) != 1 || c.Static.DNS[0].String() != "10.0.2.3" {
-		t.Fatalf("static: %+v %v", c.Static, err)
-	}
-	if got := c.Static.resolvConf(); got != "nameserver 10.0.2.3\n" {
+	if got := c.resolvConf(); got != "nameserver 10.0.2.3\n" {
 		t.Fatalf("static resolv.conf: %q", got)
-	}
-	for _, bad := range []string{"skiff.channel=usb", "skiff.channel=vsock:x", "skiff.time=soon", "skiff.net=wifi", "skiff.seed=zz", "skiff.hostname=",
-		"skiff.net=static:", "skiff.net=static:10.0.2.15", "skiff.net=static:10.0.2.15/24", "skiff.net=static:10.0.2.15/24,gw",
-		"skiff.net=static:fd00::2/64,fd00::1", "skiff.net=static:10.0.2.15/24,10.0.2.2,dns"} {
-		if _, err := parseCmdline(bad); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
 	}
 }
 
-// A restored VM's keys go over its template's: what the line gives
-// replaces, the rest (channel, network) stays.
+// A restored VM's keys, read from the port, go over its template's: what
+// the line gives replaces, the rest (channel, network) stays.
 func TestRestoreKeys(t *testing.T) {
-	tmpl, err := parseCmdline("skiff.channel=virtio-serial:ch0 skiff.net=static:10.0.2.15/24,10.0.2.2 skiff.template=1 " +
+	tmpl, err := agentproto.ParseBoot("skiff.channel=virtio-serial:ch0 skiff.net=static:10.0.2.15/24,10.0.2.2 skiff.template=1 " +
 		"skiff.time=1000 skiff.seed=00")
 	if err != nil || !tmpl.Template {
 		t.Fatalf("template: %+v %v", tmpl, err)
@@ -71,12 +50,12 @@ func TestRestoreKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseCmdlineOnto(tmpl, line)
+	c, err := agentproto.ParseBootOnto(tmpl.WithDefaults(), line)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Hostname != "web" || c.Time != time.Unix(0, 2000) || !bytes.Equal(c.Seed, []byte{0xff, 1}) || !c.ExitWithWorkload || !c.Ring ||
-		c.PortName != "ch0" || c.Net != "static" || c.Static == nil {
+		c.Channel.PortName != "ch0" || c.Net.Mode != agentproto.NetStatic || c.Root != agentproto.DefaultRoot {
 		t.Fatalf("restored: %+v", c)
 	}
 	if _, err := readRestoreLine(strings.NewReader(strings.Repeat("x", maxRestore+1))); err == nil {
@@ -115,19 +94,19 @@ func TestModuleOrderAndLoading(t *testing.T) {
 		t.Fatalf("missing module: %v", err)
 	}
 	// Modules this boot does not need are not even opened.
-	serial := bootConfig{Channel: "virtio-serial", Net: "none"}
+	serial := agentproto.Boot{Channel: agentproto.Channel{Kind: agentproto.ChannelVirtioSerial}, Net: agentproto.NetConfig{Mode: agentproto.NetNone}}
 	if err := loadModules(nopLog(), dir, func(n string) bool { return n == "missing.ko" || unneededModule(n, serial) }); err != nil {
 		t.Fatalf("skipped modules were loaded: %v", err)
 	}
 	for _, c := range []struct {
 		mod  string
-		boot bootConfig
+		boot agentproto.Boot
 		skip bool
 	}{
 		{"vmw_vsock_virtio_transport.ko", serial, true},
-		{"vsock.ko", bootConfig{Channel: "vsock", Net: "none"}, false},
+		{"vsock.ko", agentproto.Boot{Channel: agentproto.Channel{Kind: agentproto.ChannelVsock}, Net: agentproto.NetConfig{Mode: agentproto.NetNone}}, false},
 		{"virtio_net.ko", serial, true},
-		{"net_failover.ko", bootConfig{Channel: "virtio-serial", Net: "dhcp"}, false},
+		{"net_failover.ko", agentproto.Boot{Channel: agentproto.Channel{Kind: agentproto.ChannelVirtioSerial}, Net: agentproto.NetConfig{Mode: agentproto.NetDHCP}}, false},
 		{"virtiofs.ko", serial, false},
 		{"virtio_console.ko", serial, false},
 	} {
@@ -135,7 +114,7 @@ func TestModuleOrderAndLoading(t *testing.T) {
 			t.Errorf("unneededModule(%s, %+v) = %v, want %v", c.mod, c.boot, got, c.skip)
 		}
 	}
-	if !lateModule("virtio-rng.ko", bootConfig{Seed: []byte{1}}) || lateModule("virtio-rng.ko", bootConfig{}) {
+	if !lateModule("virtio-rng.ko", agentproto.Boot{Seed: []byte{1}}) || lateModule("virtio-rng.ko", agentproto.Boot{}) {
 		t.Error("virtio-rng waits until after ready only when the host gave a seed")
 	}
 	if !lateModule("overlay.ko", serial) || lateModule("virtiofs.ko", serial) {

@@ -31,7 +31,8 @@ func VMMain() {
 		console = os.Stderr
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	boot, cerr := parseCmdline(string(cmdline))
+	boot, cerr := agentproto.ParseBoot(string(cmdline))
+	boot = boot.WithDefaults()
 	log := consoleLogger(console, boot.Debug)
 	if cerr != nil {
 		log.Error("kernel command line", zap.Error(cerr)) // carry on with what parsed
@@ -44,7 +45,7 @@ func VMMain() {
 	powerOff(log)
 }
 
-func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
+func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	start := time.Now()
 	setClock(log, boot.Time)
 	// A template loads every driver before its snapshot: in the VMs
@@ -61,7 +62,7 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	}
 	netDone := make(chan netConfig, 1)
 	go func() {
-		c, err := setupNetwork(log, boot.Net, boot.Static)
+		c, err := setupNetwork(log, boot.Net)
 		if err != nil {
 			log.Warn("network", zap.Error(err))
 		}
@@ -86,7 +87,7 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 		}
 		log.Debug("restored from a snapshot")
 	}
-	if err := mountRoot(boot.RootTag); err != nil {
+	if err := mountRoot(boot.Root); err != nil {
 		return err
 	}
 	log.Debug("rootfs mounted")
@@ -135,7 +136,7 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 			cancel()
 		}
 	}
-	log.Info("ready", zap.Duration("boot", time.Since(start)), zap.String("channel", boot.Channel))
+	log.Info("ready", zap.Duration("boot", time.Since(start)), zap.String("channel", boot.Channel.Kind))
 	// A virtio-serial port reads EOF while no host is connected: reopen
 	// quietly until one is (the workload keeps running meanwhile).
 	quiet := false
@@ -166,11 +167,11 @@ func vmInit(console *os.File, log *zap.Logger, boot bootConfig) error {
 	return nil
 }
 
-func openChannel(log *zap.Logger, boot bootConfig) (net.Listener, error) {
-	if boot.Channel == "vsock" {
-		return listenVsock(boot.VsockPort)
+func openChannel(log *zap.Logger, boot agentproto.Boot) (net.Listener, error) {
+	if boot.Channel.Kind == agentproto.ChannelVsock {
+		return listenVsock(boot.Channel.VsockPort)
 	}
-	dev, err := waitVirtioPort(boot.PortName)
+	dev, err := waitVirtioPort(boot.Channel.PortName)
 	if err != nil {
 		return nil, err
 	}
@@ -286,12 +287,12 @@ func loadModules(log *zap.Logger, dir string, skip func(name string) bool) error
 // does not have: the vsock transport when the agent channel is
 // virtio-serial (QEMU), the network driver when there is no network. Each
 // module skipped saves its load and probe, tens of ms under TCG.
-func unneededModule(name string, boot bootConfig) bool {
+func unneededModule(name string, boot agentproto.Boot) bool {
 	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
 	case "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport":
-		return boot.Channel != "vsock"
+		return boot.Channel.Kind != agentproto.ChannelVsock
 	case "failover", "net_failover", "virtio_net":
-		return boot.Net == "none"
+		return boot.Net.Mode == agentproto.NetNone
 	}
 	return false
 }
@@ -300,7 +301,7 @@ func unneededModule(name string, boot bootConfig) bool {
 // ready rather than before: drivers no boot step uses (block devices,
 // overlayfs for workloads that mount one, and the hardware RNG when the
 // host passed a seed on the command line, as both backends do).
-func lateModule(name string, boot bootConfig) bool {
+func lateModule(name string, boot agentproto.Boot) bool {
 	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
 	case "virtio-rng", "virtio_rng":
 		return len(boot.Seed) > 0

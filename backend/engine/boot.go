@@ -26,10 +26,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	arch := archOf(rec.Platform)
 	spec := vm.MachineSpec{
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
-		Cmdline: []string{
-			"skiff.hostname=" + rec.Process.Hostname,
-			"skiff.time=" + strconv.FormatInt(time.Now().UnixNano(), 10),
-		},
+		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
 		Shares:     []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}},
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
 		ConsoleLog: e.consolePath(rec.ID),

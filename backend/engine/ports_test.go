@@ -120,8 +120,8 @@ func TestMachineSpec(t *testing.T) {
 		spec.Shares[2].Tag != "v1" || !spec.Shares[2].ReadOnly || spec.Shares[1].HostPath != src {
 		t.Errorf("shares %+v", spec.Shares)
 	}
-	if spec.Cmdline[0] != "skiff.hostname=web" || len(spec.StateDir) > len("/data/run/")+12 {
-		t.Errorf("cmdline %q state dir %q", spec.Cmdline, spec.StateDir)
+	if spec.Boot.Hostname != "web" || len(spec.Cmdline) != 0 || len(spec.StateDir) > len("/data/run/")+12 {
+		t.Errorf("boot %+v cmdline %q state dir %q", spec.Boot, spec.Cmdline, spec.StateDir)
 	}
 	c.rec.Config = CreateOptions{}
 	spec, _ = c.machineSpec(context.Background())

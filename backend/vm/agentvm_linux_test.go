@@ -77,7 +77,7 @@ func (e *env) spec(t testing.TB, id string, shares ...vm.Share) vm.MachineSpec {
 	dir := t.TempDir()
 	return vm.MachineSpec{ID: id, Arch: e.bundle.Manifest.Arch, CPUs: 1, MemoryMiB: 512,
 		Kernel: e.bundle.KernelPath(), Initramfs: e.initrd, Shares: shares,
-		Network: vm.Network{Mode: vm.NetworkNone}, Cmdline: []string{"skiff.net=none"},
+		Network:  vm.Network{Mode: vm.NetworkNone},
 		StateDir: filepath.Join(dir, "state"), ConsoleLog: filepath.Join(dir, "console.log"), SkiffAgent: true}
 }
 
@@ -168,7 +168,7 @@ func TestAgentVM(t *testing.T) {
 	spec := e.spec(t, "agentvm", vm.Share{Tag: vm.RootShareTag, HostPath: rootfs},
 		vm.Share{Tag: "data", HostPath: data}, vm.Share{Tag: "ro", HostPath: ro, ReadOnly: true})
 	spec.Network = vm.Network{Mode: vm.NetworkNAT, MAC: "52:54:00:00:00:42"}
-	spec.Cmdline = []string{"skiff.hostname=agentvm"}
+	spec.Boot.Hostname = "agentvm"
 
 	t0 := time.Now()
 	m, c := e.start(t, ctx, spec)
@@ -383,7 +383,7 @@ func TestAgentVMRunEcho(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := e.spec(t, "echo", vm.Share{Tag: vm.RootShareTag, HostPath: testutil.BusyboxRootfs(t)})
-	spec.Cmdline = append(spec.Cmdline, "skiff.exit=workload")
+	spec.Boot.ExitWithWorkload = true
 	m, c := e.start(t, ctx, spec)
 	p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"echo", "hi"}})
 	if err != nil {

@@ -2,44 +2,41 @@ package vm
 
 import (
 	"crypto/rand"
-	"encoding/hex"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
-// guestCmdline is the kernel command line a backend boots: its own base
-// arguments (console, agent channel, tuning), the network key (skiff.net=none
-// without a network, else net when not empty), spec.Cmdline, then the
-// clock (skiff.time) and 32 bytes of host entropy (skiff.seed, so the guest's
-// random pool is ready without waiting for its virtio-rng driver) unless the
-// caller gave them. A key the caller gave wins.
-func guestCmdline(base []string, spec MachineSpec, net string, now time.Time) string {
-	given := func(key string) bool {
-		for _, c := range spec.Cmdline {
-			if strings.HasPrefix(c, key+"=") {
-				return true
-			}
-		}
-		return false
-	}
-	args := append([]string(nil), base...)
+// guestBoot is the agent's boot configuration a backend passes: spec.Boot,
+// with the network (none without one, else net) unless the caller gave it,
+// and the clock (now) and 32 bytes of host entropy (so the guest's random
+// pool is ready without waiting for its virtio-rng driver) unless the
+// caller gave them. The backend then sets its channel.
+func guestBoot(spec MachineSpec, net agentproto.NetConfig, now time.Time) agentproto.Boot {
+	b := spec.Boot
 	switch {
-	case given("skiff.net"):
+	case b.Net.Mode != "":
 	case spec.Network.Mode == NetworkNone:
-		args = append(args, "skiff.net=none")
-	case net != "":
-		args = append(args, "skiff.net="+net)
+		b.Net = agentproto.NetConfig{Mode: agentproto.NetNone}
+	default:
+		b.Net = net
 	}
-	args = append(args, spec.Cmdline...)
-	if !given("skiff.time") {
-		args = append(args, "skiff.time="+strconv.FormatInt(now.UnixNano(), 10))
+	if b.Time.IsZero() {
+		b.Time = now
 	}
-	if !given("skiff.seed") {
+	if b.Seed == nil {
 		seed := make([]byte, 32)
 		if _, err := rand.Read(seed); err == nil {
-			args = append(args, "skiff.seed="+hex.EncodeToString(seed))
+			b.Seed = seed
 		}
 	}
+	return b
+}
+
+// guestCmdline is the kernel command line a backend boots: its own base
+// arguments (console, tuning), spec.Cmdline, then boot's skiff.* keys.
+func guestCmdline(base []string, spec MachineSpec, boot agentproto.Boot) string {
+	args := append(append(append([]string(nil), base...), spec.Cmdline...), boot.Args()...)
 	return strings.Join(args, " ")
 }

@@ -1,41 +1,44 @@
 package vm
 
 import (
-	"regexp"
+	"bytes"
+	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 func TestGuestCmdline(t *testing.T) {
 	now := time.Unix(1700000000, 5)
-	base := []string{"console=ttyS0", "skiff.channel=virtio-serial:a"}
-	nat := MachineSpec{Network: Network{Mode: NetworkNAT}, Cmdline: []string{"skiff.hostname=web"}}
-	got := guestCmdline(base, nat, "static:10.0.2.15/24,10.0.2.2", now)
-	want := regexp.MustCompile(`^console=ttyS0 skiff.channel=virtio-serial:a skiff.net=static:10.0.2.15/24,10.0.2.2 ` +
-		`skiff.hostname=web skiff.time=1700000000000000005 skiff.seed=[0-9a-f]{64}$`)
-	if !want.MatchString(got) {
-		t.Fatalf("got  %s\nwant %s", got, want)
+	static := agentproto.NetConfig{Mode: agentproto.NetStatic, Addr: netip.MustParsePrefix("10.0.2.15/24"), Gateway: netip.MustParseAddr("10.0.2.2")}
+	nat := MachineSpec{Network: Network{Mode: NetworkNAT}, Cmdline: []string{"mitigations=off"}, Boot: agentproto.Boot{Hostname: "web"}}
+	b := guestBoot(nat, static, now)
+	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: "a"}
+	got := guestCmdline([]string{"console=ttyS0"}, nat, b)
+	if !strings.HasPrefix(got, "console=ttyS0 mitigations=off skiff.") {
+		t.Fatalf("the base, then the spec's arguments, then the agent's keys: %s", got)
 	}
-	if again := guestCmdline(base, nat, "", now); again[strings.Index(again, "skiff.seed="):] == got[strings.Index(got, "skiff.seed="):] {
+	back, err := agentproto.ParseBoot(got)
+	if err != nil || !reflect.DeepEqual(back, b) || back.Hostname != "web" || !back.Time.Equal(now) || len(back.Seed) != 32 ||
+		!reflect.DeepEqual(back.Net, static) {
+		t.Fatalf("%s\nreads back as %+v, %v\nwant %+v", got, back, err, b)
+	}
+	if again := guestBoot(nat, static, now); bytes.Equal(again.Seed, b.Seed) {
 		t.Fatal("two boots got the same entropy seed")
 	}
-	if got := guestCmdline(base, nat, "", now); strings.Contains(got, "skiff.net=") {
-		t.Fatalf("no default network key: the agent's own default (dhcp) applies: %s", got)
+	if b := guestBoot(nat, agentproto.NetConfig{}, now); b.Net.Mode != "" {
+		t.Fatalf("no default network key: the agent's own default (dhcp) applies: %+v", b.Net)
 	}
 	none := MachineSpec{Network: Network{Mode: NetworkNone}}
-	if got := guestCmdline(base, none, "static:x", now); !strings.Contains(got, " skiff.net=none ") {
-		t.Fatalf("no network: %s", got)
+	if b := guestBoot(none, static, now); b.Net.Mode != agentproto.NetNone {
+		t.Fatalf("no network: %+v", b.Net)
 	}
-	// Keys the caller gave win, once each.
-	own := MachineSpec{Cmdline: []string{"skiff.net=dhcp", "skiff.time=42", "skiff.seed=00ff"}}
-	got = guestCmdline(base, own, "static:x", now)
-	for _, k := range []string{"skiff.net=", "skiff.time=", "skiff.seed="} {
-		if strings.Count(got, k) != 1 {
-			t.Errorf("%s given by the caller appears %d times: %s", k, strings.Count(got, k), got)
-		}
-	}
-	if !strings.HasSuffix(got, "skiff.net=dhcp skiff.time=42 skiff.seed=00ff") {
-		t.Errorf("caller's keys: %s", got)
+	// Keys the caller gave win.
+	own := MachineSpec{Boot: agentproto.Boot{Net: agentproto.NetConfig{Mode: agentproto.NetDHCP}, Time: time.Unix(0, 42), Seed: []byte{0, 0xff}}}
+	if b := guestBoot(own, static, now); !reflect.DeepEqual(b, own.Boot) {
+		t.Errorf("caller's keys: got %+v, want %+v", b, own.Boot)
 	}
 }

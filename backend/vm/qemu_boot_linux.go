@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
@@ -192,12 +193,6 @@ func (m *qemuMachine) serve(agentConn net.Conn) error {
 	return nil
 }
 
-// The agent's first line when it was offered the ring (backend/agent/ring.go).
-const (
-	ringOK  = "skiff-ring ok"
-	ringOff = "skiff-ring off: "
-)
-
 // connect starts the yamux session to the agent: on the shared-memory ring
 // when the machine has one and the agent's first line takes it (the
 // virtio-serial port then carries only the ring's wake-ups), else on the
@@ -211,15 +206,15 @@ func (m *qemuMachine) connect(mem []byte) {
 		switch {
 		case err != nil:
 			return // the machine ended before its agent spoke; loop reports why
-		case line == ringOK:
+		case line == agentproto.RingOK:
 			if ring, err = shmring.New(mem, shmring.Host, m.agentConn, nil); err != nil {
 				m.log.Error("agent channel", zap.Error(err))
 				m.kill()
 				return
 			}
 			rw = ring
-		case strings.HasPrefix(line, ringOff):
-			m.log.Warn("the agent channel stays on the serial port", zap.String("why", strings.TrimPrefix(line, ringOff)))
+		case strings.HasPrefix(line, agentproto.RingOff):
+			m.log.Warn("the agent channel stays on the serial port", zap.String("why", strings.TrimPrefix(line, agentproto.RingOff)))
 		default:
 			m.log.Error("agent channel: unexpected first line", zap.String("line", line))
 			m.kill()

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
@@ -456,10 +457,10 @@ func netConfig(log *zap.Logger) usernet.Config {
 // virtio-serial agent channel (on the ring if ring), fastBoot, the
 // user-space network's fixed configuration; see guestCmdline.
 func kernelCmdline(spec MachineSpec, console string, ring bool) string {
-	base := []string{"console=" + console, "quiet", "panic=-1", "skiff.channel=virtio-serial:" + DefaultAgentPort}
-	if ring {
-		base = append(base, "skiff.ring=1")
-	}
-	base = append(base, fastBoot[spec.Arch]...)
-	return guestCmdline(base, spec, "static:"+netGuest+","+netGateway+","+netDNS, time.Now())
+	base := append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...)
+	b := guestBoot(spec, agentproto.NetConfig{Mode: agentproto.NetStatic, Addr: netip.MustParsePrefix(netGuest),
+		Gateway: netip.MustParseAddr(netGateway), DNS: []netip.Addr{netip.MustParseAddr(netDNS)}}, time.Now())
+	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: DefaultAgentPort}
+	b.Ring = ring
+	return guestCmdline(base, spec, b)
 }

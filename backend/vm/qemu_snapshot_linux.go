@@ -20,6 +20,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // Boot snapshots. A cold boot spends ~3.5 s under TCG in the kernel's own
@@ -238,34 +240,20 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 	if err != nil {
 		return fmt.Errorf("agent channel: waiting for the agent's answer: %w", err)
 	}
-	if ans != strings.TrimSuffix(restoredAck, "\n") {
+	if ans != agentproto.RestoredAck {
 		return fmt.Errorf("the agent refused the restore: %s", ans)
 	}
 	return nil
 }
 
-// restoreLine is a restored VM's own keys: the skiff.* keys of spec's
-// command line, with the clock, fresh entropy and whether its channel
-// moves to the ring.
+// restoreLine is a restored VM's own keys: spec.Boot with the clock,
+// fresh entropy and whether its channel moves to the ring (the template
+// booted without), read by the agent over its template's (agentproto.ParseBootOnto).
 func restoreLine(spec MachineSpec, ring bool) string {
-	own := []string{"skiff.ring=0"}
-	if ring {
-		own[0] = "skiff.ring=1"
-	}
-	for _, c := range spec.Cmdline {
-		if strings.HasPrefix(c, "skiff.") {
-			own = append(own, c)
-		}
-	}
-	spec.Cmdline = own
-	return guestCmdline(nil, spec, "", time.Now())
+	b := guestBoot(spec, agentproto.NetConfig{}, time.Now())
+	b.Ring = ring
+	return strings.Join(b.Args(), " ")
 }
-
-// Agent side of the handshake (backend/agent/restore.go).
-const (
-	templateReady = "skiff-template-ready\n"
-	restoredAck   = "skiff-restored\n"
-)
 
 // snapshotKey names spec's shape: everything that a template bakes in.
 func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, error) {
@@ -283,10 +271,8 @@ func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, er
 		abs, _ := filepath.Abs(p)
 		fmt.Fprintf(hash, "%s %d %d\n", abs, st.Size(), st.ModTime().UnixNano())
 	}
-	for _, c := range spec.Cmdline { // kernel arguments (not the agent's own keys)
-		if !strings.HasPrefix(c, "skiff.") {
-			fmt.Fprintln(hash, c)
-		}
+	for _, c := range spec.Cmdline { // kernel arguments (the agent's own keys are in spec.Boot)
+		fmt.Fprintln(hash, c)
 	}
 	// The devices: a change to qemuArgs makes new snapshots.
 	t := spec
@@ -376,12 +362,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	t.Shares, t.Network.MAC = nil, ""
 	t.StateDir = filepath.Join(tmp, "run")
 	t.ConsoleLog = filepath.Join(tmp, "console.log")
-	t.Cmdline = []string{"skiff.template=1"}
-	for _, c := range spec.Cmdline {
-		if !strings.HasPrefix(c, "skiff.") {
-			t.Cmdline = append(t.Cmdline, c)
-		}
-	}
+	t.Boot = agentproto.Boot{Template: true}
 	console := "ttyS0"
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"
@@ -410,7 +391,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	got := make(chan error, 1)
 	go func() {
 		line, err := readLine(ac, 4096)
-		if err == nil && line != strings.TrimSuffix(templateReady, "\n") {
+		if err == nil && line != agentproto.TemplateReady {
 			err = fmt.Errorf("unexpected %q", line)
 		}
 		got <- err

@@ -3,17 +3,18 @@ package vm
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestQEMUArgs(t *testing.T) {
 	s := validSpec()
 	s.Shares = append(s.Shares, Share{Tag: "data", HostPath: "/d", ReadOnly: true})
 	s.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:aa:bb:cc"}
-	s.Cmdline = []string{"skiff.hostname=web"}
+	s.Cmdline, s.Boot.Hostname = []string{"mitigations=off"}, "web"
 	line := strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{
 		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
-		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "skiff.channel=virtio-serial:skiff.agent",
+		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "mitigations=off skiff.channel=virtio-serial:skiff.agent",
 		"skiff.hostname=web", "skiff.time=", "socket,id=con,fd=6 -serial chardev:con",
 		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
 		"socket,id=qmp,fd=4", "-mon chardev=qmp,mode=control",
@@ -56,7 +57,7 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "ivshmem") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
 		t.Errorf("restore argv: %s", line)
 	}
-	s.Arch, s.Network.Mode, s.Cmdline = "arm64", NetworkNone, []string{"skiff.time=5"}
+	s.Arch, s.Network.Mode, s.Cmdline, s.Boot.Time = "arm64", NetworkNone, nil, time.Unix(0, 5)
 	line = strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{"-machine virt,memory-backend=mem", "-cpu max", "console=ttyAMA0", "skiff.time=5"} {
 		if !strings.Contains(line, want) {

@@ -32,7 +32,7 @@ func TestBootSnapshot(t *testing.T) {
 	snapshots := filepath.Join(cache, "snapshots")
 	spec := func(name string, shares ...vm.Share) vm.MachineSpec {
 		s := e.spec(t, name, append([]vm.Share{{Tag: vm.RootShareTag, HostPath: rootfs}}, shares...)...)
-		s.Network, s.Cmdline = vm.Network{Mode: vm.NetworkNAT}, []string{"skiff.hostname=" + name}
+		s.Network, s.Boot.Hostname = vm.Network{Mode: vm.NetworkNAT}, name
 		return s
 	}
 	// run runs a shell script as the workload and returns its output.

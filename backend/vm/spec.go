@@ -24,6 +24,8 @@ import (
 	"runtime"
 	"strings"
 	"unicode"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // Share is a host directory exported to the guest over virtiofs under Tag.
@@ -54,9 +56,13 @@ type MachineSpec struct {
 	MemoryMiB int
 	Kernel    string   // kernel image path (bzImage on amd64, Image on arm64)
 	Initramfs string   // gzip'd cpio; /init is the agent
-	Cmdline   []string // extra kernel args; the backend adds console= and the skiff.channel key
-	Shares    []Share
-	Network   Network
+	Cmdline   []string // extra kernel args, none of them skiff.* (Boot); the backend adds console= and its own
+	// Boot is what the agent is told on the command line (agentproto.Boot):
+	// the backend sets the channel, the network when not given, the clock
+	// and entropy.
+	Boot    agentproto.Boot
+	Shares  []Share
+	Network Network
 	// ConsoleLog is the file the guest console (kernel and agent) is appended to.
 	ConsoleLog string
 	// StateDir holds this machine's sockets and pid files. The backend creates
@@ -89,10 +95,10 @@ const (
 func (s State) Terminal() bool { return s == StateStopped || s == StateFailed }
 
 // DefaultAgentPort is the virtio-serial port name (QEMU) the agent serves on.
-const DefaultAgentPort = "skiff.agent"
+const DefaultAgentPort = agentproto.DefaultPortName
 
 // DefaultVsockPort is the vsock port (vz) the agent listens on.
-const DefaultVsockPort = 1024
+const DefaultVsockPort = agentproto.DefaultVsockPort
 
 // RootShareTag is the virtiofs tag of the container rootfs share.
 const RootShareTag = "rootfs"
@@ -156,6 +162,12 @@ func (s MachineSpec) Validate() error {
 			key, _, _ := strings.Cut(arg, "=")
 			return bad("kernel argument %q (key %s): empty, or holds whitespace or a control character", arg, key)
 		}
+		if strings.HasPrefix(arg, "skiff.") {
+			return bad("kernel argument %q: the agent's skiff.* keys go in Boot", arg)
+		}
+	}
+	if err := s.Boot.Validate(); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

@@ -26,12 +26,15 @@ func TestValidate(t *testing.T) {
 		"tag twice":  func(s *MachineSpec) { s.Shares = append(s.Shares, s.Shares[0]) },
 		"share path": func(s *MachineSpec) { s.Shares[0].HostPath = "" },
 		"net mode":   func(s *MachineSpec) { s.Network.Mode = "bridge" },
-		"arg space":  func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a init=/bin/sh"} },
-		"arg tab":    func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\tb"} },
-		"arg nl":     func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\nb"} },
-		"arg ctl":    func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\x00b"} },
-		"arg nbsp":   func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=a\u00a0b"} },
+		"arg space":  func(s *MachineSpec) { s.Cmdline = []string{"root=a init=/bin/sh"} },
+		"arg tab":    func(s *MachineSpec) { s.Cmdline = []string{"root=a\tb"} },
+		"arg nl":     func(s *MachineSpec) { s.Cmdline = []string{"root=a\nb"} },
+		"arg ctl":    func(s *MachineSpec) { s.Cmdline = []string{"root=a\x00b"} },
+		"arg nbsp":   func(s *MachineSpec) { s.Cmdline = []string{"root=a\u00a0b"} },
 		"arg empty":  func(s *MachineSpec) { s.Cmdline = []string{""} },
+		"arg skiff":  func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=web"} },
+		"boot space": func(s *MachineSpec) { s.Boot.Hostname = "a init=/bin/sh" },
+		"boot net":   func(s *MachineSpec) { s.Boot.Net.Mode = "wifi" },
 	} {
 		s := validSpec()
 		s.Shares = append([]Share(nil), s.Shares...)
@@ -41,7 +44,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	ok := validSpec()
-	ok.Cmdline = []string{"skiff.hostname=web-1.example", "skiff.net=none"}
+	ok.Cmdline, ok.Boot.Hostname = []string{"mitigations=off", "loglevel=3"}, "web-1.example"
 	if err := ok.Validate(); err != nil {
 		t.Errorf("plain kernel arguments refused: %v", err)
 	}

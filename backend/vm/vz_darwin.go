@@ -9,12 +9,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/Code-Hex/vz/v3"
 	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // vzHypervisor runs each machine in-process with Apple's Virtualization
@@ -122,8 +123,9 @@ func entitlementHint(err error) string {
 // vsock agent channel; the guest asks vmnet's NAT for an address by DHCP
 // (the agent's default). See guestCmdline.
 func vzCmdline(spec MachineSpec, now time.Time) string {
-	base := []string{"console=hvc0", "quiet", "panic=-1", "skiff.channel=vsock:" + strconv.Itoa(DefaultVsockPort)}
-	return guestCmdline(base, spec, "", now)
+	b := guestBoot(spec, agentproto.NetConfig{}, now)
+	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVsock, VsockPort: DefaultVsockPort}
+	return guestCmdline([]string{"console=hvc0", "quiet", "panic=-1"}, spec, b)
 }
 
 // clamp keeps v within [lo, hi] (hi = 0: no upper bound).

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Code-Hex/vz/v3"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // These run on a Mac (`go test ./backend/vm`); on Linux `make darwincheck`
@@ -16,8 +18,9 @@ import (
 
 func TestVzCmdline(t *testing.T) {
 	now := time.Unix(1700000000, 5)
-	got := vzCmdline(MachineSpec{Cmdline: []string{"skiff.hostname=web", "skiff.net=dhcp", "skiff.seed=00"}}, now)
-	want := "console=hvc0 quiet panic=-1 skiff.channel=vsock:1024 skiff.hostname=web skiff.net=dhcp skiff.seed=00 skiff.time=1700000000000000005"
+	got := vzCmdline(MachineSpec{Cmdline: []string{"loglevel=3"}, Boot: agentproto.Boot{Hostname: "web",
+		Net: agentproto.NetConfig{Mode: agentproto.NetDHCP}, Seed: []byte{0}}}, now)
+	want := "console=hvc0 quiet panic=-1 loglevel=3 skiff.channel=vsock:1024 skiff.net=dhcp skiff.hostname=web skiff.time=1700000000000000005 skiff.seed=00"
 	if got != want {
 		t.Fatalf("vzCmdline =\n%s\nwant\n%s", got, want)
 	}
@@ -25,8 +28,8 @@ func TestVzCmdline(t *testing.T) {
 	if !strings.Contains(got, " skiff.net=none ") {
 		t.Fatalf("no network must say skiff.net=none: %s", got)
 	}
-	got = vzCmdline(MachineSpec{Cmdline: []string{"skiff.time=42"}}, now)
-	if strings.Count(got, "skiff.time=") != 1 || !strings.HasSuffix(got, "skiff.time=42") {
+	got = vzCmdline(MachineSpec{Boot: agentproto.Boot{Time: time.Unix(0, 42)}}, now)
+	if strings.Count(got, "skiff.time=") != 1 || !strings.Contains(got, " skiff.time=42 ") {
 		t.Fatalf("a caller's skiff.time must win: %s", got)
 	}
 }

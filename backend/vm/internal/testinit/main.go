@@ -25,6 +25,8 @@ import (
 
 	"github.com/hashicorp/yamux"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 func logf(f string, a ...any) { fmt.Fprintf(os.Stderr, "testinit: "+f+"\n", a...) }
@@ -54,7 +56,7 @@ func main() {
 	for i := 0; i < 200 && port == ""; i++ {
 		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 		for _, n := range names {
-			if b, _ := os.ReadFile(n); strings.TrimSpace(string(b)) == "skiff.agent" {
+			if b, _ := os.ReadFile(n); strings.TrimSpace(string(b)) == agentproto.DefaultPortName {
 				port = "/dev/" + filepath.Base(filepath.Dir(n))
 			}
 		}

@@ -55,6 +55,9 @@ type Engine interface {
 	LogBatches(ctx context.Context, id string, opts engine.LogOptions) (<-chan []engine.LogEntry, error)
 	Attach(ctx context.Context, id string) (*engine.Stdio, error)
 	Exec(ctx context.Context, id string, opts engine.ExecOptions) (*engine.ExecSession, error)
+	StatPath(ctx context.Context, id, path string) (engine.PathStat, error)
+	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, engine.PathStat, error)
+	CopyTo(ctx context.Context, id, dir string, tar io.Reader, opts engine.CopyToOptions) error
 	Events(ctx context.Context) <-chan engine.Event
 	Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error)
 	Images() *images.Store
@@ -117,6 +120,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/attach", s.attachContainer)
 	m.HandleFunc("POST /containers/{id}/resize", s.resizeContainer)
 	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.statArchive)
+	m.HandleFunc("GET /containers/{id}/archive", s.getArchive)
+	m.HandleFunc("PUT /containers/{id}/archive", s.putArchive)
 
 	m.HandleFunc("POST /containers/{id}/exec", s.execCreate)
 	m.HandleFunc("POST /exec/{id}/start", s.execStart)
@@ -186,6 +192,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	s.log.Warn("docker api: not implemented", zap.String("method", r.Method), zap.String("path", r.URL.Path))
 	writeError(w, http.StatusNotImplemented,
 		fmt.Sprintf("Skiff does not implement %s %s of the Docker Engine API yet", r.Method, r.URL.Path))
 }

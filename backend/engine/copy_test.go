@@ -144,7 +144,7 @@ func TestCopyHostile(t *testing.T) {
 	outside := t.TempDir()
 	rel, _ := filepath.Rel(filepath.Join(rec.RootFS, "busy"), outside)
 	os.Symlink(rel, filepath.Join(rec.RootFS, "busy", "rel")) // a relative link out of the root
-	os.Symlink(outside, filepath.Join(rec.RootFS, "hostabs"))  // absolute: re-rooted, so not found
+	os.Symlink(outside, filepath.Join(rec.RootFS, "hostabs")) // absolute: re-rooted, so not found
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600)
 
 	for _, tc := range []struct {

@@ -132,6 +132,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /networks", s.listNetworks)
 	m.HandleFunc("GET /networks/{id}", s.getNetwork)
 
+	m.HandleFunc("GET /volumes", s.listVolumes)
+	m.HandleFunc("GET /volumes/{name}", s.noSuchVolume)
+	m.HandleFunc("DELETE /volumes/{name}", s.noSuchVolume)
+	m.HandleFunc("GET /plugins", s.listPlugins)
+	m.HandleFunc("GET /plugins/{name}/json", s.noSuchPlugin)
+
 	m.HandleFunc("GET /images/json", s.listImages)
 	m.HandleFunc("POST /images/load", s.loadImages)
 	m.HandleFunc("POST /images/create", s.pullImage)

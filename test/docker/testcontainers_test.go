@@ -25,6 +25,7 @@ func TestTestcontainers(t *testing.T) {
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // the reaper image is on Docker Hub
 	t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	logStart := len(env.log.String())
 	defer cancel()
 
 	c, err := testcontainers.Run(ctx, "busybox:latest",
@@ -90,5 +91,9 @@ func TestTestcontainers(t *testing.T) {
 	terminated = true
 	if r := docker(t, "inspect", id); r.code == 0 {
 		t.Errorf("the container is still there after Terminate: %s", r)
+	}
+	// Everything testcontainers asked for was served: no endpoint answered 501.
+	if l := env.log.String()[logStart:]; strings.Contains(l, "not implemented") {
+		t.Errorf("testcontainers called endpoints Skiff does not implement:\n%s", l)
 	}
 }

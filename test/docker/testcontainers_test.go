@@ -15,7 +15,8 @@ import (
 )
 
 // TestTestcontainers drives Skiff with testcontainers-go: a busybox web server started, waited for
-// on its log and its mapped port, fetched, exec'd into, its logs read, and terminated.
+// on its log and its mapped port, fetched, exec'd into, files copied in and out, its logs read, and
+// terminated.
 func TestTestcontainers(t *testing.T) {
 	need(t)
 	loadBusybox(t)
@@ -30,8 +31,9 @@ func TestTestcontainers(t *testing.T) {
 
 	c, err := testcontainers.Run(ctx, "busybox:latest",
 		testcontainers.WithExposedPorts("80/tcp"),
-		testcontainers.WithCmd("sh", "-c",
-			"mkdir -p /www && echo 'hello from skiff' > /www/index.html && echo serving && exec httpd -f -p 80 -h /www"),
+		testcontainers.WithFiles(testcontainers.ContainerFile{Reader: strings.NewReader("hello from skiff\n"),
+			ContainerFilePath: "/www/index.html", FileMode: 0o644}), // docker cp before the start
+		testcontainers.WithCmd("sh", "-c", "echo serving && exec httpd -f -p 80 -h /www"),
 		testcontainers.WithWaitStrategyAndDeadline(5*time.Minute,
 			wait.ForLog("serving"),
 			wait.ForHTTP("/").WithPort("80/tcp").WithStartupTimeout(5*time.Minute)),
@@ -72,6 +74,19 @@ func TestTestcontainers(t *testing.T) {
 	got, _ := io.ReadAll(out)
 	if code != 4 || !strings.Contains(string(got), "hello from skiff\n") || !strings.Contains(string(got), "oops\n") {
 		t.Errorf("Exec: exit %d, output %q; want exit 4 with the file and stderr", code, got)
+	}
+
+	if err := c.CopyToContainer(ctx, []byte("copied in\n"), "/www/second.html", 0o644); err != nil {
+		t.Fatalf("CopyToContainer: %v", err)
+	}
+	rc, err := c.CopyFileFromContainer(ctx, "/www/second.html")
+	if err != nil {
+		t.Fatalf("CopyFileFromContainer: %v", err)
+	}
+	second, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(second) != "copied in\n" {
+		t.Errorf("CopyFileFromContainer: %q", second)
 	}
 
 	logs, err := c.Logs(ctx)

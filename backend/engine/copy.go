@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -199,9 +200,14 @@ func archivePath(ctx context.Context, root *os.Root, rel, name string, tw *tar.W
 	}
 	switch {
 	case fi.Mode().IsRegular():
-		f, err := root.Open(rel)
+		// O_NONBLOCK: a fifo swapped in since the Lstat must not block the copy.
+		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return err
+		}
+		if ofi, err := f.Stat(); err != nil || !ofi.Mode().IsRegular() {
+			f.Close()
+			return fmt.Errorf("archiving %q: it changed while being copied", rel)
 		}
 		_, err = io.CopyN(tw, f, hdr.Size)
 		f.Close()

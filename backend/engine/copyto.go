@@ -166,6 +166,9 @@ func extract(ctx context.Context, dest *os.Root, tr *tar.Reader, opts CopyToOpti
 			continue // the destination itself: leave its metadata alone
 		}
 		if err := extractEntry(dest, tr, hdr, name, opts); err != nil {
+			if escapesRoot(err) {
+				return fmt.Errorf("unpacking %q: it lies beneath a symlink of the container that leads out of the destination: %w", hdr.Name, ErrInvalid)
+			}
 			return fmt.Errorf("unpacking %q: %w", hdr.Name, err)
 		}
 		if hdr.Typeflag == tar.TypeDir {
@@ -245,4 +248,15 @@ func kindOf(dir bool) string {
 		return "a directory"
 	}
 	return "a non-directory"
+}
+
+// escapesRoot reports whether err is os.Root's refusal of a path that leaves it (the error is not
+// exported: os.errPathEscapes).
+func escapesRoot(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
 }

@@ -45,6 +45,16 @@ func TestCp(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "outdir/d/a")); err != nil || string(b) != "one\n" {
 		t.Errorf("copied-out directory: %q, %v", b, err)
 	}
+	// A symlink: copied as the link, or (-L) as what it points to, resolved in the container.
+	dockerOK(t, "exec", "cpbox", "ln", "-s", "/out/b", "/out/lnk")
+	dockerOK(t, "cp", "cpbox:/out/lnk", filepath.Join(dir, "lnk"))
+	if l, err := os.Readlink(filepath.Join(dir, "lnk")); err != nil || l != "/out/b" {
+		t.Errorf("copied-out symlink: %q, %v", l, err)
+	}
+	dockerOK(t, "cp", "-L", "cpbox:/out/lnk", filepath.Join(dir, "followed"))
+	if b, err := os.ReadFile(filepath.Join(dir, "followed")); err != nil || string(b) != "two\n" {
+		t.Errorf("docker cp -L of a symlink: %q, %v", b, err)
+	}
 	if r := docker(t, "cp", "cpbox:/nonexistent", dir); r.code == 0 || !strings.Contains(r.stderr, "Could not find the file /nonexistent") {
 		t.Errorf("docker cp of a missing path: %s", r)
 	}

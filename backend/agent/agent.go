@@ -221,6 +221,10 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 		if err := a.mount(req.Mount); err != nil {
 			return err
 		}
+	case agentproto.OpUnmount:
+		if err := a.unmount(req.Mount); err != nil {
+			return err
+		}
 	case agentproto.OpSetTime:
 		if err := a.setTime(req.Time); err != nil {
 			return err

@@ -93,6 +93,24 @@ func (a *Agent) mount(m *agentproto.MountSpec) error {
 	return nil
 }
 
+// unmount detaches the mount at a path in the container root; the detach
+// propagates into the workload's copy as the mount did. A path that is not a
+// mount point is refused.
+func (a *Agent) unmount(m *agentproto.MountSpec) error {
+	if m == nil || m.Target == "" {
+		return fmt.Errorf("unmount: no target: %w", errBadRequest)
+	}
+	target, err := a.root.open(m.Target, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("unmount: target %q: %w", m.Target, err)
+	}
+	defer unix.Close(target)
+	if err := unix.Unmount(procPath(target), unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount: %q: %w", m.Target, err)
+	}
+	return nil
+}
+
 // touch sets the mtime (and atime) of paths inside the container root to now.
 func (a *Agent) touch(paths []string) error {
 	var errs []error

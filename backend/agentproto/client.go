@@ -184,6 +184,12 @@ func (c *Client) Mount(ctx context.Context, m MountSpec) error {
 	return err
 }
 
+// Unmount detaches the mount at target inside the container root (the workload's view too).
+func (c *Client) Unmount(ctx context.Context, target string) error {
+	_, _, err := c.call(ctx, Request{Op: OpUnmount, Mount: &MountSpec{Target: target}})
+	return err
+}
+
 // SetTime sets the guest clock.
 func (c *Client) SetTime(ctx context.Context, t time.Time) error {
 	_, _, err := c.call(ctx, Request{Op: OpSetTime, Time: t.UnixNano()})

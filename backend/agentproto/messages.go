@@ -49,7 +49,8 @@ type Stats struct {
 	CPUs            int // online CPUs in the guest
 }
 
-// MountSpec asks the agent to mount a share. Target is a path inside the container root.
+// MountSpec asks the agent to mount a share (or, with OpUnmount, to detach what is mounted at
+// Target). Target is a path inside the container root.
 type MountSpec struct {
 	Tag      string
 	Target   string
@@ -64,6 +65,7 @@ const (
 	OpSignal   = "signal"
 	OpForward  = "forward"
 	OpMount    = "mount"
+	OpUnmount  = "unmount" // Mount.Target only
 	OpSetTime  = "settime"
 	OpStats    = "stats"
 	OpTouch    = "touch"

@@ -205,7 +205,10 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		w.close()
 		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
 	}
-	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w}
+	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{}}
+	for i, mt := range rec.Mounts {
+		b.mounted[mt.Target] = mountTag(i)
+	}
 	b.stats = &statsSampler{}
 	b.subs.subs = c.attach.take()
 	b.pumps.Add(2)

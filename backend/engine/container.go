@@ -17,7 +17,9 @@ import (
 type ctr struct {
 	e *Engine
 
-	mu       sync.Mutex // guards rec, sup, exitCh, removing, stdin, unsaved
+	mountMu sync.Mutex // held by AddMount and RemoveMount: one mount change at a time
+
+	mu       sync.Mutex // guards rec, sup, exitCh, removing, stdin, unsaved, and boot.mounted
 	rec      Container
 	sup      *supervisor
 	exitCh   chan struct{} // closed at the next exit ("die") and replaced
@@ -62,6 +64,10 @@ type boot struct {
 	stopWatch func()
 	stats     *statsSampler
 	subs      bootSubs // Attach subscribers of this boot's output
+	// mounted maps each bind target mounted in this VM to its share's tag (guarded by ctr.mu);
+	// hotplugs counts the shares AddMount plugged in, which are tagged h0, h1, …
+	mounted  map[string]string
+	hotplugs int
 
 	killMu     sync.Mutex // guards killReason
 	killReason string     // why the engine killed the VM (a silent agent); "" when it did not

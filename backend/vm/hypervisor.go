@@ -47,6 +47,18 @@ type CacheReporter interface {
 	CacheUsage() (entries int, bytes int64)
 }
 
+// ShareAdder is a Machine that can take a new share while it runs (QEMU
+// restored from a boot snapshot: a virtiofs device hot-plugged into a free
+// PCIe root port). The guest sees a new virtiofs tag; mounting it is the
+// agent's job.
+type ShareAdder interface {
+	// FreeShareSlots is how many more shares AddShare can take now (0: none).
+	FreeShareSlots() int
+	// AddShare starts serving sh and plugs it into the running machine. A
+	// failure leaves the machine as it was; ErrNotSupported when no slot is free.
+	AddShare(ctx context.Context, sh Share) error
+}
+
 // Machine is one running VM.
 type Machine interface {
 	// Dial opens a new stream to the guest agent, waiting for the agent to be

@@ -54,10 +54,10 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec MachineSpec, accel str
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
 	}
-	m = &qemuMachine{spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
+	m = &qemuMachine{h: h, spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
 		console: console, consoleEnd: make(chan struct{}),
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
-		done: make(chan struct{}), state: StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares))}
+		done: make(chan struct{}), state: StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares)+hotplugPorts)}
 
 	var files []*os.File              // the children's ends, closed once they started
 	var ac, qmpConn, conConn net.Conn // the agent channel, QMP, the console

@@ -26,6 +26,7 @@ import (
 // connection and the yamux session to the agent. The goroutine running loop
 // owns the lifecycle: every state change happens there.
 type qemuMachine struct {
+	h          *qemuHypervisor // starts the daemons of shares added later
 	spec       MachineSpec
 	log        *zap.Logger
 	consoleLog string
@@ -52,6 +53,12 @@ type qemuMachine struct {
 	err      error
 	stopping bool // a Stop asked for the exit
 	ended    bool // finish closed the channel
+
+	// hotplug: restored from a snapshot, the machine has hotplugPorts root
+	// ports for shares, the first len(spec.Shares) taken. Set before loop
+	// runs; spec.Shares and fsds grow only inside loop (AddShare).
+	hotplug bool
+	plugged int // shares plugged (owned by loop once it runs)
 }
 
 // daemon is one virtiofsd; only its waiter goroutine calls cmd.Wait.

@@ -174,6 +174,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
 	}
+	m.hotplug, m.plugged = true, len(spec.Shares)
 	if err := m.serve(ac); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)

@@ -22,6 +22,13 @@ type Backend interface {
 	ResumeContainer(ctx context.Context, id string) error
 	RemoveContainer(ctx context.Context, id string, force bool) error
 	WaitContainer(ctx context.Context, id string) (int, error)
+	// AddMount gives a container a new bind mount, keeping the container (ID, writable layer, logs),
+	// and says how it happened: MountLive, MountRestart or MountNextStart. A failure changes nothing.
+	AddMount(ctx context.Context, id string, m Mount) (string, error)
+	// RemoveMount takes away the bind mount at target, as AddMount adds one.
+	RemoveMount(ctx context.Context, id, target string) (string, error)
+	// MountPlan says how AddMount would reach the container now.
+	MountPlan(ctx context.Context, id string) (string, error)
 	// Logs sends the selected lines in batches (never empty) and, with Follow, new ones until the
 	// container stops or ctx ends; then it closes the channel.
 	Logs(ctx context.Context, id string, opts LogOptions) (<-chan []LogLine, error)

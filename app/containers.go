@@ -259,14 +259,13 @@ func (s *Containers) AttachStart(id string) (string, error) {
 	return s.startSession("attach", func(ctx context.Context) (Stream, error) { return s.b.Attach(ctx, id) })
 }
 
-// AddMount recreates a container with hostPath mounted at containerPath: the same name, image and
-// configuration; stopped first if running and started again after.
-func (s *Containers) AddMount(id, hostPath, containerPath string, readOnly bool) (*Container, error) {
-	c, err := s.Inspect(id)
-	if err != nil {
+// AddMount mounts hostPath at containerPath in the container, keeping the container (same ID, name,
+// writable layer and logs): a running one gets the folder live when its VM can hot-plug it, else its
+// VM restarts (MountPlan says which beforehand); a stopped one gets it at its next start.
+func (s *Containers) AddMount(id, hostPath, containerPath string, readOnly bool) (*MountResult, error) {
+	if err := needID(id); err != nil {
 		return nil, err
 	}
-	spec := specOf(c)
 	mode := ""
 	if readOnly {
 		mode = ":ro"
@@ -275,28 +274,47 @@ func (s *Containers) AddMount(id, hostPath, containerPath string, readOnly bool)
 	if err != nil {
 		return nil, err
 	}
-	for _, old := range spec.Mounts {
-		if old.Target == m.Target {
-			return nil, Errorf(CodeConflict, "%s already has a folder mounted at %s", c.Name, m.Target)
-		}
-	}
-	spec.Mounts = append(spec.Mounts, m)
-	wasRunning := c.State == "running" || c.State == "paused" || c.State == "restarting"
 	ctx := s.ctx()
-	if err := s.b.RemoveContainer(ctx, c.ID, true); err != nil {
-		return nil, toError(err)
-	}
-	nc, err := s.b.CreateContainer(ctx, spec, nil)
+	change, err := s.b.AddMount(ctx, id, m)
 	if err != nil {
 		return nil, toError(err)
 	}
-	if wasRunning {
-		if err := s.b.StartContainer(ctx, nc.ID); err != nil {
-			return nc, toError(err)
-		}
+	return s.mountResult(ctx, id, change)
+}
+
+// RemoveMount takes away the folder mounted at containerPath, the same way AddMount adds one (a
+// running container's guest unmounts it as it runs).
+func (s *Containers) RemoveMount(id, containerPath string) (*MountResult, error) {
+	if err := needID(id); err != nil {
+		return nil, err
 	}
-	nc, err = s.b.InspectContainer(ctx, nc.ID)
-	return nc, toError(err)
+	if !strings.HasPrefix(containerPath, "/") {
+		return nil, invalid("invalid container path %q: must be absolute", containerPath)
+	}
+	ctx := s.ctx()
+	change, err := s.b.RemoveMount(ctx, id, containerPath)
+	if err != nil {
+		return nil, toError(err)
+	}
+	return s.mountResult(ctx, id, change)
+}
+
+// MountPlan says how AddMount would reach the container now: MountLive, MountRestart or
+// MountNextStart (for a dialog to say before it is done).
+func (s *Containers) MountPlan(id string) (string, error) {
+	if err := needID(id); err != nil {
+		return "", err
+	}
+	change, err := s.b.MountPlan(s.ctx(), id)
+	return change, toError(err)
+}
+
+func (s *Containers) mountResult(ctx context.Context, id, change string) (*MountResult, error) {
+	c, err := s.b.InspectContainer(ctx, id)
+	if err != nil {
+		return nil, toError(err)
+	}
+	return &MountResult{Container: c, Change: change}, nil
 }
 
 // specOf rebuilds the RunSpec a container was created from.

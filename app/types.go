@@ -65,13 +65,31 @@ type PortMapping struct {
 	Proto         string // tcp or udp
 }
 
+// How a folder added to (or removed from) a container reaches it (MountResult.Change).
+const (
+	// MountLive: the running container gets it as it runs, with no restart.
+	MountLive = "live"
+	// MountRestart: the running container's VM cannot take it live (vz, a cold-booted VM, or its
+	// hot-plug ports used); the same container's VM restarts.
+	MountRestart = "restart"
+	// MountNextStart: the container is not running; its next start mounts it.
+	MountNextStart = "next-start"
+)
+
+// MountResult is what AddMount and RemoveMount did: the container as it is now, and how the
+// change reached it (MountLive, MountRestart or MountNextStart).
+type MountResult struct {
+	Container *Container
+	Change    string
+}
+
 // Mount shares a host directory into the container.
 type Mount struct {
 	Source   string // absolute host path
 	Target   string // absolute path in the container
 	ReadOnly bool
-	// Real is Source with its symbolic links resolved when the container was created; a recreate
-	// (AddMount) passes it on, so a source that resolves elsewhere since is refused. Empty: resolved now.
+	// Real is Source with its symbolic links resolved when the mount was made; a recreate passes it
+	// on, so a source that resolves elsewhere since is refused. Empty: resolved now.
 	Real string `json:",omitempty"`
 }
 

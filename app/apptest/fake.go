@@ -256,6 +256,61 @@ func (f *Fake) ResumeContainer(ctx context.Context, id string) error {
 	return f.setState(id, "paused", "running")
 }
 
+// AddMount implements app.Backend: nothing is shared (the source is not checked); a target
+// mounted already is a conflict. A running container gets it live.
+func (f *Fake) AddMount(ctx context.Context, id string, m app.Mount) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.get(id)
+	if err != nil {
+		return "", err
+	}
+	for _, old := range c.c.Mounts {
+		if old.Target == m.Target {
+			return "", app.Errorf(app.CodeConflict, "container %s already has %s mounted at %s", c.c.Name, old.Source, m.Target)
+		}
+	}
+	c.c.Mounts = append(c.c.Mounts, m)
+	f.notifyLocked(c)
+	return f.planLocked(c), nil
+}
+
+// RemoveMount implements app.Backend.
+func (f *Fake) RemoveMount(ctx context.Context, id, target string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.get(id)
+	if err != nil {
+		return "", err
+	}
+	for i, old := range c.c.Mounts {
+		if old.Target == target {
+			c.c.Mounts = append(c.c.Mounts[:i:i], c.c.Mounts[i+1:]...)
+			f.notifyLocked(c)
+			return f.planLocked(c), nil
+		}
+	}
+	return "", app.Errorf(app.CodeNotFound, "container %s has no folder mounted at %s", c.c.Name, target)
+}
+
+// MountPlan implements app.Backend.
+func (f *Fake) MountPlan(ctx context.Context, id string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.get(id)
+	if err != nil {
+		return "", err
+	}
+	return f.planLocked(c), nil
+}
+
+func (f *Fake) planLocked(c *fakeCtr) string {
+	if c.c.State == "running" {
+		return app.MountLive
+	}
+	return app.MountNextStart
+}
+
 // RemoveContainer implements app.Backend.
 func (f *Fake) RemoveContainer(ctx context.Context, id string, force bool) error {
 	f.mu.Lock()

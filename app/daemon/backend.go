@@ -193,6 +193,24 @@ func (b *Backend) RemoveContainer(ctx context.Context, id string, force bool) er
 	return classify(b.e.Remove(ctx, id, engine.RemoveOptions{Force: force}))
 }
 
+// AddMount implements app.Backend.
+func (b *Backend) AddMount(ctx context.Context, id string, m app.Mount) (string, error) {
+	change, err := b.e.AddMount(ctx, id, engine.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	return string(change), classify(err)
+}
+
+// RemoveMount implements app.Backend.
+func (b *Backend) RemoveMount(ctx context.Context, id, target string) (string, error) {
+	change, err := b.e.RemoveMount(ctx, id, target)
+	return string(change), classify(err)
+}
+
+// MountPlan implements app.Backend.
+func (b *Backend) MountPlan(ctx context.Context, id string) (string, error) {
+	change, err := b.e.MountPlan(ctx, id)
+	return string(change), classify(err)
+}
+
 // WaitContainer implements app.Backend.
 func (b *Backend) WaitContainer(ctx context.Context, id string) (int, error) {
 	code, err := b.e.Wait(ctx, id)

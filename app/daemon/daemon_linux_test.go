@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,15 +119,30 @@ func TestServicesOverRealEngine(t *testing.T) {
 	}
 	stats.Close(ctx)
 
-	// a folder added by recreating the container
+	// a folder added to the same container (its VM restarted: this hypervisor cannot hot-plug)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("shared"), 0o644)
-	var nc app.Container
-	if err := c.Call(ctx, "Containers.AddMount", &nc, "sleeper", dir, "/data", true); err != nil {
+	var old app.Container
+	if err := c.Call(ctx, "Containers.Inspect", &old, "sleeper"); err != nil {
 		t.Fatal(err)
 	}
-	if nc.Name != "sleeper" || nc.State != "running" || len(nc.Mounts) != 1 || !nc.Mounts[0].ReadOnly {
-		t.Errorf("after AddMount: %+v", nc)
+	var plan string
+	if err := c.Call(ctx, "Containers.MountPlan", &plan, "sleeper"); err != nil || plan != app.MountRestart {
+		t.Errorf("MountPlan: %q %v", plan, err)
+	}
+	var mr app.MountResult
+	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", dir, "/data", true); err != nil {
+		t.Fatal(err)
+	}
+	if nc := mr.Container; nc == nil || nc.ID != old.ID || nc.Name != "sleeper" || nc.State != "running" || len(nc.Mounts) != 1 ||
+		!nc.Mounts[0].ReadOnly || mr.Change != app.MountRestart {
+		t.Errorf("after AddMount: %s %+v (before: %s)", mr.Change, nc, old.ID)
+	}
+	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", filepath.Join(dir, "f.txt"), "/file", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "single files") {
+		t.Errorf("AddMount of a file: %v", err)
+	}
+	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", dir, "/data", false); !errors.Is(err, app.ErrConflict) {
+		t.Errorf("AddMount at a target mounted already: %v", err)
 	}
 	ses, err = c.Subscribe(ctx, "Containers.ExecStart", "sleeper", app.ExecRequest{Cmd: []string{"cat", "/data/f.txt"}})
 	if err != nil {

@@ -125,6 +125,25 @@ func (b *Backend) RemoveContainer(ctx context.Context, id string, force bool) er
 	return b.call(ctx, "Containers.Remove", nil, id, force)
 }
 
+// AddMount implements app.Backend.
+func (b *Backend) AddMount(ctx context.Context, id string, m app.Mount) (string, error) {
+	var r app.MountResult
+	err := b.call(ctx, "Containers.AddMount", &r, id, m.Source, m.Target, m.ReadOnly)
+	return r.Change, err
+}
+
+// RemoveMount implements app.Backend.
+func (b *Backend) RemoveMount(ctx context.Context, id, target string) (string, error) {
+	var r app.MountResult
+	err := b.call(ctx, "Containers.RemoveMount", &r, id, target)
+	return r.Change, err
+}
+
+// MountPlan implements app.Backend.
+func (b *Backend) MountPlan(ctx context.Context, id string) (change string, err error) {
+	return change, b.call(ctx, "Containers.MountPlan", &change, id)
+}
+
 // WaitContainer implements app.Backend.
 func (b *Backend) WaitContainer(ctx context.Context, id string) (code int, err error) {
 	return code, b.call(ctx, "Containers.Wait", &code, id)

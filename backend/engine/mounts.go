@@ -111,7 +111,9 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 			return "", err
 		}
 		if err := e.Restart(ctx, cid, nil); err != nil {
-			return "", c.undoRestart(ctx, err, func(r *Container) { r.Mounts, r.Config.Mounts = dropMount(r.Mounts, m.Target), dropMount(r.Config.Mounts, m.Target) })
+			return "", c.undoRestart(ctx, err, func(r *Container) {
+				r.Mounts, r.Config.Mounts = dropMount(r.Mounts, m.Target), dropMount(r.Config.Mounts, m.Target)
+			})
 		}
 	case MountLive:
 		if err := c.plugMount(ctx, b, m); err != nil {

@@ -1,0 +1,139 @@
+//go:build linux
+
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// execOut runs cmd in container id and returns its stdout and exit code.
+func execOut(t *testing.T, e *Engine, id string, cmd ...string) (string, int) {
+	t.Helper()
+	s, err := e.Exec(ctxT(t, time.Minute), id, ExecOptions{Cmd: cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, s.Stderr)
+	out, _ := io.ReadAll(s.Stdout)
+	code, err := s.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestAddMountLiveQEMU drops a folder on a running container in a real VM restored from a boot
+// snapshot: the share is hot-plugged and mounted with no restart, and the container keeps its ID,
+// writable layer and logs. Bad adds change nothing; removal unmounts it, live too.
+func TestAddMountLiveQEMU(t *testing.T) {
+	e, host, _ := qemuEngine(t)
+	f := &fixture{t: t, e: e}
+	ctx := ctxT(t, 10*time.Minute)
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
+		Cmd: []string{"sh", "-c", `echo kept > /layer.txt; echo line one; echo line two; exec sleep 3600`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		console, _ := os.ReadFile(e.consolePath(c.ID))
+		t.Fatalf("start: %v\nconsole:\n%s", err, console)
+	}
+	waitLog(t, f, c.ID, "line two")
+	before := f.inspect(c.ID)
+	if console, _ := os.ReadFile(e.consolePath(c.ID)); !strings.Contains(string(console), "restored from boot snapshot") {
+		t.Skip("the VM was booted cold (no boot snapshot): no hot-plug ports to test")
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "from-host.txt"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	change, err := e.AddMount(ctx, c.ID, Mount{Source: dir, Target: "/data"})
+	if err != nil {
+		console, _ := os.ReadFile(e.consolePath(c.ID))
+		t.Fatalf("AddMount: %v\nconsole:\n%s", err, console)
+	}
+	if change != MountLive {
+		t.Errorf("AddMount on a restored QEMU VM: %s, want %s", change, MountLive)
+	}
+	after := f.inspect(c.ID)
+	if after.ID != before.ID || after.State != StateRunning || !after.StartedAt.Equal(before.StartedAt) || after.RestartCount != before.RestartCount {
+		t.Errorf("the container changed: before %s %s %v %d, after %s %s %v %d", before.ID, before.State, before.StartedAt,
+			before.RestartCount, after.ID, after.State, after.StartedAt, after.RestartCount)
+	}
+	if len(after.Mounts) != 1 || after.Mounts[0].Target != "/data" || after.Mounts[0].Real == "" {
+		t.Errorf("mounts after AddMount: %+v", after.Mounts)
+	}
+	var saved Container
+	if b, err := os.ReadFile(filepath.Join(e.containerDir(c.ID), recordFile)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Mounts) != 1 || saved.Mounts[0].Real == "" {
+		t.Errorf("saved record's mounts: %+v", saved.Mounts)
+	}
+	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
+		t.Errorf("the folder (and the writable layer) inside: %d %q", code, out)
+	}
+	if out, _ := f.logs(c.ID); out != "line one\nline two\n" {
+		t.Errorf("logs after AddMount: %q", out)
+	}
+	// The workload's own mount namespace sees it too (not only exec's).
+	if out, code := execOut(t, e, c.ID, "ls", "/proc/1/root/data"); code != 0 || out != "from-host.txt\n" {
+		t.Errorf("the folder in the workload's view: %d %q", code, out)
+	}
+
+	// Failing adds change nothing.
+	for _, bad := range []struct {
+		m    Mount
+		want error
+	}{
+		{Mount{Source: filepath.Join(dir, "missing"), Target: "/other"}, ErrInvalid},
+		{Mount{Source: filepath.Join(dir, "from-host.txt"), Target: "/file"}, ErrNotSupported},
+		{Mount{Source: t.TempDir(), Target: "/data"}, ErrConflict},
+	} {
+		if _, err := e.AddMount(ctx, c.ID, bad.m); !errors.Is(err, bad.want) {
+			t.Errorf("AddMount(%+v): %v, want %v", bad.m, err, bad.want)
+		}
+	}
+	if got := f.inspect(c.ID); len(got.Mounts) != 1 || !got.StartedAt.Equal(before.StartedAt) {
+		t.Errorf("after failed adds: %+v", got)
+	}
+
+	change, err = e.RemoveMount(ctx, c.ID, "/data")
+	if err != nil || change != MountLive {
+		t.Fatalf("RemoveMount: %s %v", change, err)
+	}
+	if out, code := execOut(t, e, c.ID, "ls", "/data"); code != 0 || out != "" {
+		t.Errorf("/data after RemoveMount: %d %q", code, out)
+	}
+	if got := f.inspect(c.ID); len(got.Mounts) != 0 || !got.StartedAt.Equal(before.StartedAt) || got.State != StateRunning {
+		t.Errorf("after RemoveMount: %+v", got)
+	}
+	if _, err := e.RemoveMount(ctx, c.ID, "/data"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RemoveMount of a target not mounted: %v", err)
+	}
+	// A second add in the same VM takes a fresh tag and port.
+	if change, err := e.AddMount(ctx, c.ID, Mount{Source: dir, Target: "/again", ReadOnly: true}); err != nil || change != MountLive {
+		t.Fatalf("second AddMount: %s %v", change, err)
+	}
+	if out, code := execOut(t, e, c.ID, "sh", "-c", "cat /again/from-host.txt && ! touch /again/x 2>/dev/null"); code != 0 || out != "hi\n" {
+		t.Errorf("the read-only folder inside: %d %q", code, out)
+	}
+	one := time.Second
+	if err := e.Stop(ctx, c.ID, &one); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped: the record changes, the next start mounts it.
+	if change, err := e.RemoveMount(ctx, c.ID, "/again"); err != nil || change != MountNextStart {
+		t.Errorf("RemoveMount of a stopped container: %s %v", change, err)
+	}
+}

@@ -130,6 +130,11 @@ export interface Mount {
   Real?: string;
 }
 
+export interface MountResult {
+  Container: Container | null;
+  Change: string;
+}
+
 export interface PortMapping {
   HostIP: string;
   HostPort: number;
@@ -217,8 +222,8 @@ export interface VersionInfo {
 
 /** Methods is every method the bridge and the Wails bindings serve, by request name. */
 export interface Methods {
-  /** AddMount recreates a container with hostPath mounted at containerPath: the same name, image and configuration; stopped first if running and started again after. */
-  "Containers.AddMount": (id: string, hostPath: string, containerPath: string, readOnly: boolean) => Promise<Container>;
+  /** AddMount mounts hostPath at containerPath in the container, keeping the container (same ID, name, writable layer and logs): a running one gets the folder live when its VM can hot-plug it, else its VM restarts (MountPlan says which beforehand); a stopped one gets it at its next start. */
+  "Containers.AddMount": (id: string, hostPath: string, containerPath: string, readOnly: boolean) => Promise<MountResult>;
   /** AttachStart attaches to the workload's stdio (for run -it, start -ai) and returns the session id. */
   "Containers.AttachStart": (id: string) => Promise<string>;
   /** Console returns the VM's console log (kernel and agent), at most its last ConsoleMax bytes. */
@@ -235,6 +240,8 @@ export interface Methods {
   "Containers.List": (all: boolean) => Promise<Container[] | null>;
   /** Logs returns the selected log lines (not following). */
   "Containers.Logs": (id: string, q: LogQuery) => Promise<LogLine[] | null>;
+  /** MountPlan says how AddMount would reach the container now: MountLive, MountRestart or MountNextStart (for a dialog to say before it is done). */
+  "Containers.MountPlan": (id: string) => Promise<string>;
   /** Pause freezes a running container. */
   "Containers.Pause": (id: string) => Promise<void>;
   /** Port returns the container's published ports. */
@@ -243,6 +250,8 @@ export interface Methods {
   "Containers.Ready": (name: string) => Promise<void>;
   /** Remove removes a container; a running one only with force. */
   "Containers.Remove": (id: string, force: boolean) => Promise<void>;
+  /** RemoveMount takes away the folder mounted at containerPath, the same way AddMount adds one (a running container's guest unmounts it as it runs). */
+  "Containers.RemoveMount": (id: string, containerPath: string) => Promise<MountResult>;
   /** Restart stops (as Stop) and starts a container. */
   "Containers.Restart": (id: string, timeoutSec: number) => Promise<void>;
   /** Resume unfreezes a paused container. */

@@ -105,6 +105,8 @@ export class Api {
     sessionResize: (sid: string, rows: number, cols: number) => this.call('Containers.SessionResize', sid, rows, cols),
     addMount: (id: string, hostPath: string, containerPath: string, readOnly: boolean) =>
       this.call('Containers.AddMount', id, hostPath, containerPath, readOnly),
+    removeMount: (id: string, containerPath: string) => this.call('Containers.RemoveMount', id, containerPath),
+    mountPlan: (id: string) => this.call('Containers.MountPlan', id),
     unsubscribe: (name: string) => this.call('Containers.Unsubscribe', name),
   };
 

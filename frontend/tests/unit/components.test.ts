@@ -208,8 +208,9 @@ describe('ImagesView', () => {
 });
 
 describe('folder drops in the desktop window', () => {
-  it('offers to recreate the container a folder is dropped on, via Containers.AddMount', async () => {
-    const t = backend({ 'Containers.Ready': () => null, 'Containers.AddMount': (id: string) => ctr({ ID: id }) });
+  it('offers to mount a folder dropped on a container, saying how (Containers.MountPlan), via Containers.AddMount', async () => {
+    const t = backend({ 'Containers.Ready': () => null, 'Containers.MountPlan': () => 'live',
+      'Containers.AddMount': (id: string) => ({ Container: ctr({ ID: id }), Change: 'live' }) });
     (t as { kind: string }).kind = 'wails';
     render(App, { props: { api: new Api(t) } });
     const row = await until(() => document.querySelector(`tr[data-container-id="${'a'.repeat(64)}"]`));
@@ -223,6 +224,8 @@ describe('folder drops in the desktop window', () => {
     const dlg = await until(() => screen.queryByTestId('mount-dialog'));
     expect((screen.getByLabelText('Folder on this Mac') as HTMLInputElement).value).toBe('/Users/me/data');
     expect((screen.getByLabelText('Path in container') as HTMLInputElement).value).toBe('/mnt/data');
+    await until(() => screen.getByTestId('mount-plan').textContent!.includes('no restart'));
+    expect(t.called('Containers.MountPlan')[0].params).toEqual(['a'.repeat(64)]);
     await fireEvent.input(screen.getByLabelText('Path in container'), { target: { value: '/work' } });
     await fireEvent.submit(dlg!);
     await until(() => t.called('Containers.AddMount').length === 1);

@@ -219,6 +219,17 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	stopWatch := c.watchMounts(pinned, client)
 	var once sync.Once
-	b.stopWatch = func() { once.Do(stopWatch) }
+	b.stopWatch = func() {
+		once.Do(func() {
+			stopWatch()
+			c.mu.Lock()
+			extra := b.watches
+			b.watches, b.watchDone = nil, true
+			c.mu.Unlock()
+			for _, stop := range extra {
+				stop()
+			}
+		})
+	}
 	return b, nil
 }

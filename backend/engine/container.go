@@ -68,6 +68,10 @@ type boot struct {
 	// hotplugs counts the shares AddMount plugged in, which are tagged h0, h1, …
 	mounted  map[string]string
 	hotplugs int
+	// watches stops the watchers of binds mounted live, by target; watchDone: stopWatch ran, a
+	// new one is stopped at once (both guarded by ctr.mu).
+	watches   map[string]func()
+	watchDone bool
 
 	killMu     sync.Mutex // guards killReason
 	killReason string     // why the engine killed the VM (a silent agent); "" when it did not

@@ -3,11 +3,14 @@
 package engine
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +93,53 @@ func TestAddMountLiveQEMU(t *testing.T) {
 	if out, code := execOut(t, e, c.ID, "ls", "/proc/1/root/data"); code != 0 || out != "from-host.txt\n" {
 		t.Errorf("the folder in the workload's view: %d %q", code, out)
 	}
+
+	// A host edit reaches an inotify watcher in the container (the live bind is watched too).
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "inotifywatch"), "../../test/cli/testdata/inotifywatch")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building inotifywatch: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v1\n"), 0o644)
+	w, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"/data/inotifywatch", "/data/watched.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, w.Stderr)
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(w.Stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string, poke func()) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("inotifywatch ended before %q", want)
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-tick.C:
+				poke()
+			case <-deadline:
+				t.Fatalf("no %q from inotifywatch in the container", want)
+			}
+		}
+	}
+	waitLine("watching", func() {})
+	waitLine("event", func() {
+		os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v2 "+time.Now().String()+"\n"), 0o644)
+	})
+	w.Close()
 
 	// Failing adds change nothing.
 	for _, bad := range []struct {

@@ -175,6 +175,7 @@ func (e *Engine) RemoveMount(ctx context.Context, id, target string) (MountChang
 			c.mu.Lock()
 			delete(b.mounted, target)
 			c.mu.Unlock()
+			c.unwatch(b, target)
 			if err := c.commit(drop); err != nil {
 				c.remount(ctx, b, agentproto.MountSpec{Tag: tag, Target: target, ReadOnly: old.ReadOnly})
 				return "", err
@@ -229,10 +230,31 @@ func (c *ctr) plugMount(ctx context.Context, b *boot, m Mount) error {
 	if err != nil {
 		return fmt.Errorf("mounting %s at %s: %w", m.Source, m.Target, err)
 	}
+	// Host edits reach inotify watchers in the container as for a bind mounted at boot.
+	stop := c.watchMounts([]Mount{pinned[0]}, b.client)
 	c.mu.Lock()
 	b.mounted[m.Target] = tag
+	if b.watchDone {
+		defer stop()
+	} else {
+		if b.watches == nil {
+			b.watches = map[string]func(){}
+		}
+		b.watches[m.Target] = stop
+	}
 	c.mu.Unlock()
 	return nil
+}
+
+// unwatch stops the watcher of a bind mounted live at target, if any.
+func (c *ctr) unwatch(b *boot, target string) {
+	c.mu.Lock()
+	stop := b.watches[target]
+	delete(b.watches, target)
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // unplugMount undoes plugMount's mount (the device stays until the VM ends), best effort.
@@ -246,6 +268,7 @@ func (c *ctr) unplugMount(ctx context.Context, b *boot, target string) {
 	c.mu.Lock()
 	delete(b.mounted, target)
 	c.mu.Unlock()
+	c.unwatch(b, target)
 }
 
 // remount mounts a share again after a removal that could not be saved, best effort.

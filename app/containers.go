@@ -317,19 +317,6 @@ func (s *Containers) mountResult(ctx context.Context, id, change string) (*Mount
 	return &MountResult{Container: c, Change: change}, nil
 }
 
-// specOf rebuilds the RunSpec a container was created from.
-func specOf(c *Container) *RunSpec {
-	cfg := c.Config
-	ep := cfg.Entrypoint
-	return &RunSpec{
-		Image: c.Image, Name: c.Name, Entrypoint: &ep, Cmd: cfg.Cmd, Env: cfg.Env,
-		Ports: append([]PortMapping(nil), c.Ports...), Mounts: append([]Mount(nil), c.Mounts...),
-		Workdir: cfg.Workdir, User: cfg.User, Hostname: cfg.Hostname, CPUs: cfg.CPUs, MemoryMiB: cfg.MemoryMiB,
-		Restart: cfg.Restart, Platform: cfg.Platform, Pull: "never", Labels: cfg.Labels,
-		TTY: cfg.TTY, Interactive: cfg.OpenStdin, AutoRemove: cfg.AutoRemove,
-	}
-}
-
 // Unsubscribe stops a subscription or session and the work behind it.
 func (s *Containers) Unsubscribe(name string) error { return s.hub.unsubscribe(name) }
 

@@ -192,6 +192,18 @@ func TestMountTouchSetTime(t *testing.T) {
 	if _, err := os.Stat("/etc/file"); err == nil {
 		t.Fatal("mount escaped the container root onto the host's /etc")
 	}
+	// Unmount detaches in the workload's view too, through a symlinked target inside the root as well.
+	for _, target := range []string{"/mnt/rw", "/escape/etc"} {
+		if err := a.c.Unmount(ctx, target); err != nil {
+			t.Fatalf("unmount %s: %v", target, err)
+		}
+	}
+	if r := a.sh("ls /mnt/rw /proc/1/root/mnt/rw; cat /proc/1/root/mnt/data/file"); r.stdout != "/mnt/rw:\n\n/proc/1/root/mnt/rw:\nshared" {
+		t.Errorf("after unmount: %q (stderr %q)", r.stdout, r.stderr)
+	}
+	if err := a.c.Unmount(ctx, "/mnt/rw"); err == nil {
+		t.Error("unmount of a path with nothing mounted succeeded")
+	}
 
 	// Touch bumps the mtime seen in the container.
 	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -187,3 +187,45 @@ func TestAddMountLiveQEMU(t *testing.T) {
 		t.Errorf("RemoveMount of a stopped container: %s %v", change, err)
 	}
 }
+
+// TestAddMountRestartQEMU adds a folder to a running container whose VM booted cold (no boot
+// snapshot, so no hot-plug ports): its VM restarts, and it is still the same container, with its
+// writable layer and logs.
+func TestAddMountRestartQEMU(t *testing.T) {
+	t.Setenv("SKIFF_NO_SNAPSHOTS", "1")
+	e, host, _ := qemuEngine(t)
+	f := &fixture{t: t, e: e}
+	ctx := ctxT(t, 10*time.Minute)
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
+		Cmd: []string{"sh", "-c", `[ -e /layer.txt ] && echo again || { echo kept > /layer.txt; echo first; }; exec sleep 3600`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, f, c.ID, "first")
+	if plan, err := e.MountPlan(ctx, c.ID); err != nil || plan != MountRestart {
+		t.Errorf("MountPlan of a cold-booted VM: %s %v", plan, err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "from-host.txt"), []byte("hi\n"), 0o644)
+	if _, err := e.AddMount(ctx, c.ID, Mount{Source: filepath.Join(dir, "missing"), Target: "/data"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddMount of a missing source: %v", err)
+	}
+	change, err := e.AddMount(ctx, c.ID, Mount{Source: dir, Target: "/data"})
+	if err != nil || change != MountRestart {
+		t.Fatalf("AddMount: %s %v", change, err)
+	}
+	got := f.inspect(c.ID)
+	if got.ID != c.ID || got.State != StateRunning || len(got.Mounts) != 1 {
+		t.Errorf("after AddMount: %+v", got)
+	}
+	waitLog(t, f, c.ID, "again")
+	if out, _ := f.logs(c.ID); out != "first\nagain\n" {
+		t.Errorf("logs across the restart: %q", out)
+	}
+	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
+		t.Errorf("the folder and the writable layer: %d %q", code, out)
+	}
+}

@@ -101,22 +101,28 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 		r.Mounts = append(r.Mounts, m)
 		r.Config.Mounts = append(r.Config.Mounts, m)
 	}
+	undo := func(r *Container) {
+		r.Mounts, r.Config.Mounts = dropMount(r.Mounts, m.Target), dropMount(r.Config.Mounts, m.Target)
+	}
 	switch plan {
 	case MountNextStart:
 		if err := c.commit(add); err != nil {
 			return "", err
 		}
 	case MountRestart:
-		if err := c.commit(add); err != nil {
+		if err := c.restartWith(ctx, cid, add, undo); err != nil {
 			return "", err
 		}
-		if err := e.Restart(ctx, cid, nil); err != nil {
-			return "", c.undoRestart(ctx, err, func(r *Container) {
-				r.Mounts, r.Config.Mounts = dropMount(r.Mounts, m.Target), dropMount(r.Config.Mounts, m.Target)
-			})
-		}
 	case MountLive:
-		if err := c.plugMount(ctx, b, m); err != nil {
+		err := c.plugMount(ctx, b, m)
+		if errors.Is(err, vm.ErrNotSupported) { // its last free port went since the plan: restart instead
+			plan = MountRestart
+			if err := c.restartWith(ctx, cid, add, undo); err != nil {
+				return "", err
+			}
+			break
+		}
+		if err != nil {
 			return "", err
 		}
 		if err := c.commit(add); err != nil {
@@ -284,9 +290,16 @@ func (c *ctr) remount(ctx context.Context, b *boot, spec agentproto.MountSpec) {
 	c.mu.Unlock()
 }
 
-// undoRestart puts the record back (undo) after a restart with a changed record failed, and starts
-// the container as it was; it returns the restart's error.
-func (c *ctr) undoRestart(ctx context.Context, cause error, undo func(r *Container)) error {
+// restartWith saves the record changed by mut and restarts the container's VM (the same container).
+// When the restart fails the record is put back (undo) and the container started as it was.
+func (c *ctr) restartWith(ctx context.Context, id string, mut, undo func(r *Container)) error {
+	if err := c.commit(mut); err != nil {
+		return err
+	}
+	cause := c.e.Restart(ctx, id, nil)
+	if cause == nil {
+		return nil
+	}
 	if err := c.commit(undo); err != nil {
 		return fmt.Errorf("%w (and putting the record back: %v)", cause, err)
 	}

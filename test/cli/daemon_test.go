@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // The daemon killed with SIGKILL and started again keeps every record and log and applies the
@@ -19,7 +21,7 @@ func TestDaemonKilledAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
-	d, err := startDaemon(home)
+	d, err := testutil.StartDaemon(env.skiff, home, "skiff.sock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func TestDaemonKilledAndRestarted(t *testing.T) {
 		t.Helper()
 		r := run("", args...)
 		if r.code != 0 {
-			t.Fatalf("skiff %v: %s\ndaemon log:\n%s", args, r, tail(d.log.String(), 3000))
+			t.Fatalf("skiff %v: %s\ndaemon log:\n%s", args, r, testutil.Tail(d.Log.String(), 3000))
 		}
 		return strings.TrimSpace(r.stdout)
 	}
@@ -43,16 +45,16 @@ func TestDaemonKilledAndRestarted(t *testing.T) {
 		}
 		return nil
 	})
-	d.kill()
+	d.Kill()
 	if _, err := os.Stat(filepath.Join(home, "skiff.sock")); err != nil {
 		t.Logf("socket gone after SIGKILL: %v", err)
 	}
-	d, err = startDaemon(home)
+	d, err = testutil.StartDaemon(env.skiff, home, "skiff.sock")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := d.stop(); err != nil {
+		if err := d.Stop(); err != nil {
 			t.Error(err)
 		}
 	}()

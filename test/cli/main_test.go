@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ var env struct {
 	home    string // SKIFF_HOME of the shared daemon
 	image   string // HOST/busybox:latest
 	skip    string // why the suite cannot run here
-	daemon  *daemon
+	daemon  *testutil.Daemon
 	regHost string
 }
 
@@ -49,7 +48,7 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(tmp)
-	if env.skip = prerequisites(root); env.skip != "" {
+	if env.skip = testutil.VMPrerequisites(root); env.skip != "" {
 		return m.Run()
 	}
 	env.skiff = filepath.Join(tmp, "skiff")
@@ -72,39 +71,20 @@ func run(m *testing.M) int {
 	env.regHost = host
 	env.image = host + "/busybox:latest"
 	env.home = filepath.Join(tmp, "home")
-	d, err := startDaemon(env.home)
+	d, err := testutil.StartDaemon(env.skiff, env.home, "skiff.sock")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	env.daemon = d
 	code := m.Run()
-	if err := d.stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the daemon:", err)
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "daemon log:\n%s\n", tail(d.log.String(), 4000))
+		fmt.Fprintf(os.Stderr, "daemon log:\n%s\n", testutil.Tail(d.Log.String(), 4000))
 	}
 	return code
-}
-
-// prerequisites returns why the suite cannot run, or "" (all of them are made by `make setup`).
-func prerequisites(root string) string {
-	kdir := os.Getenv("SKIFF_KERNEL_DIR")
-	if kdir == "" {
-		kdir = filepath.Join(root, "_build", "kernel")
-		os.Setenv("SKIFF_KERNEL_DIR", kdir)
-	}
-	if _, err := os.Stat(filepath.Join(kdir, "amd64")); err != nil && os.Getenv("SKIFF_KERNEL") == "" {
-		return "no kernel bundle in " + kdir + " (make kernel)"
-	}
-	if _, err := os.Stat(filepath.Join(root, "backend/vm/agentbin/skiff-agent-amd64")); err != nil {
-		return "no guest agent (make agent)"
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return "qemu-system-x86_64 missing (make setup)"
-	}
-	return ""
 }
 
 func need(t *testing.T) {
@@ -112,58 +92,6 @@ func need(t *testing.T) {
 	if env.skip != "" {
 		t.Skip(env.skip)
 	}
-}
-
-// daemon is a running `skiff daemon`.
-type daemon struct {
-	home string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan error
-}
-
-func startDaemon(home string) (*daemon, error) {
-	d := &daemon{home: home, log: &syncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(env.skiff, "daemon")
-	d.cmd.Env = append(os.Environ(), "SKIFF_HOME="+home)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting skiff daemon: %w", err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	sock := filepath.Join(home, "skiff.sock")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return d, nil
-		}
-		select {
-		case err := <-d.done:
-			return nil, fmt.Errorf("skiff daemon exited: %v\n%s", err, d.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	d.cmd.Process.Kill()
-	return nil, fmt.Errorf("skiff daemon did not serve %s within 30 s\n%s", sock, d.log.String())
-}
-
-// stop ends the daemon gracefully (SIGTERM: it stops its containers).
-func (d *daemon) stop() error {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(60 * time.Second):
-		d.cmd.Process.Kill()
-		return fmt.Errorf("the daemon did not stop within 60 s")
-	}
-}
-
-// kill ends the daemon with SIGKILL.
-func (d *daemon) kill() {
-	d.cmd.Process.Kill()
-	<-d.done
 }
 
 // result of one skiff invocation.
@@ -235,11 +163,4 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/app"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 func inspect(t *testing.T, id string) app.Container {
@@ -79,7 +81,7 @@ func TestDetachAndFollowLogs(t *testing.T) {
 		}
 	}
 	if got := ok(t, "logs", "--console", id); !strings.Contains(got, "skiff-agent") {
-		t.Errorf("logs --console has no kernel output: %q", tail(got, 300))
+		t.Errorf("logs --console has no kernel output: %q", testutil.Tail(got, 300))
 	}
 	if code := strings.TrimSpace(ok(t, "wait", id)); code != "0" {
 		t.Errorf("wait: %s", code)

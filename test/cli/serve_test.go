@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/app/apptest"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // `skiff serve --http` next to the running daemon: the dashboard it serves as a proxy to the
@@ -34,7 +36,7 @@ func TestServeDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

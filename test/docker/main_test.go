@@ -10,13 +10,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +32,7 @@ var env struct {
 	archive string // docker-archive tar of busybox:latest
 	regHost string // the test registry
 	skip    string
-	log     *syncBuffer
+	daemon  *testutil.Daemon
 }
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -86,36 +84,25 @@ func run(m *testing.M) int {
 	env.config = filepath.Join(tmp, "dockerconfig")
 	os.MkdirAll(env.config, 0o700)
 	env.home = filepath.Join(tmp, "home")
-	env.log = &syncBuffer{}
-	stop, err := startDaemon(env.home)
+	d, err := testutil.StartDaemon(env.skiff, env.home, "docker.sock")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	env.daemon = d
 	code := m.Run()
-	if err := stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the daemon:", err)
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "daemon log:\n%s\n", tail(env.log.String(), 6000))
+		fmt.Fprintf(os.Stderr, "daemon log:\n%s\n", testutil.Tail(d.Log.String(), 6000))
 	}
 	return code
 }
 
 func prerequisites(root string) string {
-	kdir := os.Getenv("SKIFF_KERNEL_DIR")
-	if kdir == "" {
-		kdir = filepath.Join(root, "_build", "kernel")
-		os.Setenv("SKIFF_KERNEL_DIR", kdir)
-	}
-	if _, err := os.Stat(filepath.Join(kdir, "amd64")); err != nil && os.Getenv("SKIFF_KERNEL") == "" {
-		return "no kernel bundle in " + kdir + " (make kernel)"
-	}
-	if _, err := os.Stat(filepath.Join(root, "backend/vm/agentbin/skiff-agent-amd64")); err != nil {
-		return "no guest agent (make agent)"
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return "qemu-system-x86_64 missing (make setup)"
+	if why := testutil.VMPrerequisites(root); why != "" {
+		return why
 	}
 	d, err := exec.LookPath("docker")
 	if err != nil {
@@ -123,43 +110,6 @@ func prerequisites(root string) string {
 	}
 	env.docker = d
 	return ""
-}
-
-// startDaemon runs `skiff daemon` and waits for its Docker socket.
-func startDaemon(home string) (stop func() error, err error) {
-	cmd := exec.Command(env.skiff, "daemon")
-	cmd.Env = append(os.Environ(), "SKIFF_HOME="+home)
-	cmd.Stdout, cmd.Stderr = env.log, env.log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting skiff daemon: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stop = func() error {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			return fmt.Errorf("the daemon did not stop within 60 s")
-		}
-	}
-	sock := filepath.Join(home, "docker.sock")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			return stop, nil
-		}
-		select {
-		case err := <-done:
-			return nil, fmt.Errorf("skiff daemon exited: %v\n%s", err, env.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	cmd.Process.Kill()
-	return nil, fmt.Errorf("skiff daemon did not serve %s within 30 s\n%s", sock, env.log.String())
 }
 
 func need(t *testing.T) {
@@ -237,28 +187,4 @@ func loadBusybox(t *testing.T) {
 	if loaded.code != 0 || !strings.Contains(loaded.stdout, "Loaded image: busybox:latest") {
 		t.Fatalf("docker load: %s", loaded)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

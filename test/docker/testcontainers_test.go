@@ -26,7 +26,7 @@ func TestTestcontainers(t *testing.T) {
 	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // the reaper image is on Docker Hub
 	t.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	logStart := len(env.log.String())
+	logStart := len(env.daemon.Log.String())
 	defer cancel()
 
 	c, err := testcontainers.Run(ctx, "busybox:latest",
@@ -108,7 +108,7 @@ func TestTestcontainers(t *testing.T) {
 		t.Errorf("the container is still there after Terminate: %s", r)
 	}
 	// Everything testcontainers asked for was served: no endpoint answered 501.
-	if l := env.log.String()[logStart:]; strings.Contains(l, "not implemented") {
+	if l := env.daemon.Log.String()[logStart:]; strings.Contains(l, "not implemented") {
 		t.Errorf("testcontainers called endpoints Skiff does not implement:\n%s", l)
 	}
 }

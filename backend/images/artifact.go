@@ -47,7 +47,7 @@ func (s *Store) PullArtifact(ctx context.Context, ref, destDir string, progress 
 }
 
 func (s *Store) pullArtifact(ctx context.Context, norm string, r name.Reference, destDir string, progress func(Progress)) (string, error) {
-	opts := s.remoteOptions(ctx)
+	opts := s.remoteOptions(ctx, nil)
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
 		return "", registryError(err)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -70,7 +71,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image,
 	}
 	img, err := s.share(ctx, norm+"|"+plat.String(), opts.Progress,
 		func(ctx context.Context, report func(Progress)) (*Image, error) {
-			return s.pull(ctx, norm, r, plat, report)
+			return s.pull(ctx, norm, r, plat, opts.Auth, report)
 		})
 	if err != nil {
 		return nil, fmt.Errorf("pulling %q: %w", norm, err)
@@ -78,18 +79,19 @@ func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image,
 	return img, nil
 }
 
-func (s *Store) remoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(s.keychain),
-		remote.WithUserAgent("skiff"),
+// remoteOptions are the registry options of pulls and pushes: auth if given, else the keychain.
+func (s *Store) remoteOptions(ctx context.Context, auth authn.Authenticator) []remote.Option {
+	ro := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent("skiff")}
+	if auth != nil {
+		return append(ro, remote.WithAuth(auth))
 	}
+	return append(ro, remote.WithAuthFromKeychain(s.keychain))
 }
 
 func (s *Store) pull(ctx context.Context, norm string, r name.Reference, plat v1.Platform,
-	report func(Progress)) (*Image, error) {
+	auth authn.Authenticator, report func(Progress)) (*Image, error) {
 	s.cleanStale(false)
-	desc, err := remote.Get(r, s.remoteOptions(ctx)...)
+	desc, err := remote.Get(r, s.remoteOptions(ctx, auth)...)
 	if err != nil {
 		return nil, registryError(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // Errors callers branch on with errors.Is. Messages wrap them with the image or entry concerned.
@@ -88,9 +90,10 @@ type Image struct {
 
 // PullOptions tune Ensure and Pull. Progress may be nil; calls to it are serialised.
 type PullOptions struct {
-	Policy   PullPolicy     // Ensure only; "" is PullMissing
-	Platform string         // "" is the store's platform (WithPlatform, else linux/<host arch>)
-	Progress func(Progress) // per-layer updates
+	Policy   PullPolicy          // Ensure only; "" is PullMissing
+	Platform string              // "" is the store's platform (WithPlatform, else linux/<host arch>)
+	Progress func(Progress)      // per-layer updates
+	Auth     authn.Authenticator // registry credentials; nil uses the store's keychain
 }
 
 // DiskUsage is what the store occupies on disk.

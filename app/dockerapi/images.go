@@ -145,8 +145,12 @@ func imageInspect(im *images.Image) image.InspectResponse {
 	}
 }
 
-// postImage serves POST /images/{name}/tag.
+// postImage serves POST /images/{name}/tag and /images/{name}/push.
 func (s *Server) postImage(w http.ResponseWriter, r *http.Request) {
+	if repo, ok := strings.CutSuffix(r.PathValue("name"), "/push"); ok {
+		s.pushImage(w, r, repo)
+		return
+	}
 	name, ok := strings.CutSuffix(r.PathValue("name"), "/tag")
 	if !ok {
 		s.notImplemented(w, r)
@@ -235,8 +239,14 @@ func (jl *jsonLines) send(m jsonstream.Message) {
 	jl.flush()
 }
 
+// fail ends the stream with err, in both the errorDetail object and the older "error" string that
+// Docker sends.
 func (jl *jsonLines) fail(err error) {
-	jl.send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+	jl.enc.Encode(struct {
+		Detail  *jsonstream.Error `json:"errorDetail"`
+		Message string            `json:"error"`
+	}{&jsonstream.Error{Message: err.Error()}, err.Error()})
+	jl.flush()
 }
 
 // progressMessage turns the store's progress into Docker's per-layer line.
@@ -310,10 +320,15 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	auth, err := decodeRegistryAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	jl := newJSONLines(w)
 	tagPart := norm[strings.LastIndexAny(norm, ":@")+1:]
 	jl.send(jsonstream.Message{Status: "Pulling from " + familiarRepo(norm), ID: tagPart})
-	im, err := s.eng.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform"), Progress: func(p images.Progress) {
+	im, err := s.eng.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform"), Auth: auth, Progress: func(p images.Progress) {
 		if p.Layer != "" {
 			jl.send(progressMessage(p, "Downloading"))
 		}

@@ -141,6 +141,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /images/json", s.listImages)
 	m.HandleFunc("POST /images/load", s.loadImages)
 	m.HandleFunc("POST /images/create", s.pullImage)
+	m.HandleFunc("POST /auth", s.login)
 	// Image names hold slashes ("localhost:5000/app:1"), so the name is the rest of the path and
 	// the handlers split off the operation ("/json", "/tag") themselves.
 	m.HandleFunc("GET /images/{name...}", s.getImage)

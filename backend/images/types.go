@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/skiff-containers/skiff/backend/images/internal/tarpath"
 )
 
 // Errors callers branch on with errors.Is. Messages wrap them with the image or entry concerned.
@@ -19,7 +21,7 @@ var (
 	// the platforms it has.
 	ErrPlatformNotFound = errors.New("no matching platform")
 	// ErrUnsafeEntry: a layer entry would create, change or remove something outside the rootfs.
-	ErrUnsafeEntry = errors.New("unsafe layer entry")
+	ErrUnsafeEntry = tarpath.ErrUnsafeEntry
 	// ErrInvalidReference: the reference does not parse.
 	ErrInvalidReference = errors.New("invalid image reference")
 	// ErrDigestMismatch: downloaded or loaded content does not match its digest.

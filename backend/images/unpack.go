@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sort"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-containers/skiff/backend/images/internal/tarpath"
 )
 
 // whiteoutPrefix marks a deleted path in a layer (OCI image spec, "Whiteouts"); whiteoutOpaque hides
@@ -81,37 +82,6 @@ func (a *applier) applyLayer(ctx context.Context, r io.Reader) error {
 	}
 }
 
-// cleanEntry turns a tar entry name into a clean path relative to the root, refusing names that are
-// absolute or climb above the root.
-func cleanEntry(name string) (string, error) {
-	if name == "" {
-		return "", fmt.Errorf("%w: empty name", ErrUnsafeEntry)
-	}
-	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("%w: absolute path", ErrUnsafeEntry)
-	}
-	p := path.Clean(name)
-	if p == ".." || strings.HasPrefix(p, "../") {
-		return "", fmt.Errorf("%w: path climbs above the image root", ErrUnsafeEntry)
-	}
-	return p, nil
-}
-
-func splitRel(rel string) (dir, base string) {
-	i := strings.LastIndexByte(rel, '/')
-	if i < 0 {
-		return ".", rel
-	}
-	return rel[:i], rel[i+1:]
-}
-
-func joinRel(dir, base string) string {
-	if dir == "." {
-		return base
-	}
-	return dir + "/" + base
-}
-
 // parent opens the directory that will hold rel, creating missing directories.
 func (a *applier) parent(dir string, create bool) (int, error) {
 	fd, err := a.root.dir(dir, create)
@@ -125,7 +95,7 @@ func (a *applier) parent(dir string, create bool) (int, error) {
 }
 
 func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
-	rel, err := cleanEntry(hdr.Name)
+	rel, err := tarpath.Clean(hdr.Name)
 	if err != nil {
 		return err
 	}
@@ -137,7 +107,7 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 	}
-	dir, base := splitRel(rel)
+	dir, base := tarpath.Split(rel)
 	if strings.HasPrefix(base, whiteoutPrefix) && !a.filesOnly {
 		return a.whiteout(dir, base)
 	}
@@ -245,14 +215,14 @@ func (a *applier) regular(pfd int, base, rel string, hdr *tar.Header, r io.Reade
 func hdr2mode(hdr *tar.Header) uint32 { return uint32(hdr.Mode & 0o7777) }
 
 func (a *applier) hardlink(pfd int, base, rel string, hdr *tar.Header) error {
-	target, err := cleanEntry(hdr.Linkname)
+	target, err := tarpath.Clean(hdr.Linkname)
 	if err != nil {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
 	}
 	if target == rel {
 		return nil
 	}
-	tdir, tbase := splitRel(target)
+	tdir, tbase := tarpath.Split(target)
 	tfd, err := a.parent(tdir, false)
 	if err != nil {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
@@ -338,20 +308,20 @@ func (a *applier) whiteout(dir, base string) error {
 		return err
 	}
 	if base == whiteoutOpaque {
-		prefix := joinRel(dir, "")
+		prefix := tarpath.Join(dir, "")
 		for k, fd := range a.root.dirs {
 			if strings.HasPrefix(k, prefix) && k != dir {
 				unix.Close(fd)
 				delete(a.root.dirs, k)
 			}
 		}
-		return emptyDirAt(pfd, ".", func(child string) bool { return a.written[joinRel(dir, child)] })
+		return emptyDirAt(pfd, ".", func(child string) bool { return a.written[tarpath.Join(dir, child)] })
 	}
 	name := strings.TrimPrefix(base, whiteoutPrefix)
 	if name == "" || name == "." || name == ".." {
 		return fmt.Errorf("%w: whiteout of %q", ErrUnsafeEntry, name)
 	}
-	rel := joinRel(dir, name)
+	rel := tarpath.Join(dir, name)
 	if a.written[rel] {
 		return nil // whiteouts hide lower layers only
 	}
@@ -417,7 +387,7 @@ func (a *applier) finish() error {
 			// The root's mode is kept: it is the store's directory, 0755 or 0700.
 			continue
 		}
-		dir, base := splitRel(rel)
+		dir, base := tarpath.Split(rel)
 		pfd, err := a.root.dir(dir, false)
 		if err != nil {
 			continue // removed or replaced by a later layer

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,21 +11,6 @@ import (
 
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
-
-func TestCleanEntry(t *testing.T) {
-	for in, want := range map[string]string{
-		"a": "a", "./a/b/": "a/b", "a//b": "a/b", "a/../b": "b", "./": ".", ".": ".",
-	} {
-		if got, err := cleanEntry(in); err != nil || got != want {
-			t.Errorf("cleanEntry(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "/a", "..", "../a", "a/../../b", "./../a", "/"} {
-		if _, err := cleanEntry(bad); !errors.Is(err, ErrUnsafeEntry) {
-			t.Errorf("cleanEntry(%q): %v, want ErrUnsafeEntry", bad, err)
-		}
-	}
-}
 
 // apply unpacks one tarball into dir/root with an applier the test may adjust.
 func apply(t testing.TB, dir string, tarball []byte, adjust func(*applier)) error {

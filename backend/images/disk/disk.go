@@ -19,6 +19,8 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
+
+	"github.com/skiff-containers/skiff/backend/images/internal/tarpath"
 )
 
 // Errors callers branch on with errors.Is. Messages wrap them with the layer and entry concerned.
@@ -26,7 +28,7 @@ var (
 	// ErrUnsafeEntry: a layer entry would create, change or remove something outside the image
 	// (an absolute name, a ".." above the root, a symlink or hard link leading out of it). The
 	// store's unpacker refuses the same entries with images.ErrUnsafeEntry.
-	ErrUnsafeEntry = errors.New("unsafe layer entry")
+	ErrUnsafeEntry = tarpath.ErrUnsafeEntry
 	// ErrTooLarge: the image does not fit in Options.MaxSize.
 	ErrTooLarge = errors.New("image larger than the disk's maximum size")
 )

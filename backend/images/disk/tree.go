@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/images/internal/tarpath"
 )
 
 // The merge: the layers' entries are applied, bottom layer first, to an in-memory tree that holds
@@ -61,37 +63,6 @@ type tree struct {
 
 func newTree() *tree {
 	return &tree{root: &node{children: map[string]*node{}}}
-}
-
-// cleanEntry turns a tar entry name into a clean path relative to the root, refusing names that are
-// absolute or climb above the root.
-func cleanEntry(name string) (string, error) {
-	if name == "" {
-		return "", fmt.Errorf("%w: empty name", ErrUnsafeEntry)
-	}
-	if strings.HasPrefix(name, "/") {
-		return "", fmt.Errorf("%w: absolute path", ErrUnsafeEntry)
-	}
-	p := path.Clean(name)
-	if p == ".." || strings.HasPrefix(p, "../") {
-		return "", fmt.Errorf("%w: path climbs above the image root", ErrUnsafeEntry)
-	}
-	return p, nil
-}
-
-func splitRel(rel string) (dir, base string) {
-	i := strings.LastIndexByte(rel, '/')
-	if i < 0 {
-		return ".", rel
-	}
-	return rel[:i], rel[i+1:]
-}
-
-func joinRel(dir, base string) string {
-	if dir == "." {
-		return base
-	}
-	return dir + "/" + base
 }
 
 // dir resolves the directory rel beneath the root, following symlinks as the unpacker's walk does:
@@ -159,12 +130,12 @@ func (t *tree) beginLayer() { t.written = map[string]bool{} }
 
 // apply applies one entry, entry number idx of layer layer.
 func (t *tree) apply(hdr *tar.Header, layer, idx int) error {
-	rel, err := cleanEntry(hdr.Name)
+	rel, err := tarpath.Clean(hdr.Name)
 	if err != nil {
 		return err
 	}
 	t.created = hdr.ModTime
-	dir, base := splitRel(rel)
+	dir, base := tarpath.Split(rel)
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return t.whiteout(dir, base)
 	}
@@ -203,14 +174,14 @@ func (t *tree) apply(hdr *tar.Header, layer, idx int) error {
 }
 
 func (t *tree) hardlink(p *node, base, rel string, hdr *tar.Header) error {
-	target, err := cleanEntry(hdr.Linkname)
+	target, err := tarpath.Clean(hdr.Linkname)
 	if err != nil {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
 	}
 	if target == rel {
 		return nil
 	}
-	tdir, tbase := splitRel(target)
+	tdir, tbase := tarpath.Split(target)
 	tp, err := t.parent(tdir, false)
 	if err != nil {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
@@ -239,7 +210,7 @@ func (t *tree) whiteout(dir, base string) error {
 	}
 	if base == whiteoutOpaque {
 		for name := range p.children {
-			if !t.written[joinRel(dir, name)] {
+			if !t.written[tarpath.Join(dir, name)] {
 				delete(p.children, name)
 			}
 		}
@@ -249,7 +220,7 @@ func (t *tree) whiteout(dir, base string) error {
 	if name == "" || name == "." || name == ".." {
 		return fmt.Errorf("%w: whiteout of %q", ErrUnsafeEntry, name)
 	}
-	if t.written[joinRel(dir, name)] {
+	if t.written[tarpath.Join(dir, name)] {
 		return nil // whiteouts hide lower layers only
 	}
 	delete(p.children, name)

@@ -6,44 +6,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
-
-// freezeVM SIGSTOPs the qemu process of a container's VM: the guest stops answering while its
-// channel stays connected. It is continued at cleanup, should it still exist.
-func freezeVM(t *testing.T, e *Engine, id string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.stateDir(id), "qemu.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.Fields(string(b) + " x")[0])
-	if err != nil {
-		t.Fatalf("qemu.pid: %v", err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-	return pid
-}
-
-// returnsWithin runs f and fails the test when it has not returned after d.
-func returnsWithin(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
 
 // gone reports whether the process pid no longer exists (it may linger as a zombie for a moment).
 func gone(pid int) bool {
@@ -90,10 +59,10 @@ func TestEngineQEMUFrozenAgent(t *testing.T) {
 
 	{ // a Stats call without a deadline
 		c := run("frozen-stats")
-		pid := freezeVM(t, e, c.ID)
+		pid := testutil.FreezeQEMU(t, e.stateDir(c.ID))
 		start := time.Now()
 		var err error
-		returnsWithin(t, agentCallTimeout+30*time.Second, "Stats of a frozen container", func() {
+		testutil.ReturnsWithin(t, agentCallTimeout+30*time.Second, "Stats of a frozen container", func() {
 			_, err = e.Stats(context.Background(), c.ID)
 		})
 		if !errors.Is(err, ErrUnresponsive) {
@@ -110,9 +79,9 @@ func TestEngineQEMUFrozenAgent(t *testing.T) {
 
 	{ // Stop
 		c := run("frozen-stop")
-		pid := freezeVM(t, e, c.ID)
+		pid := testutil.FreezeQEMU(t, e.stateDir(c.ID))
 		one := time.Second
-		returnsWithin(t, 45*time.Second, "Stop of a frozen container", func() {
+		testutil.ReturnsWithin(t, 45*time.Second, "Stop of a frozen container", func() {
 			if err := e.Stop(context.Background(), c.ID, &one); err != nil {
 				t.Errorf("stop: %v", err)
 			}
@@ -125,8 +94,8 @@ func TestEngineQEMUFrozenAgent(t *testing.T) {
 
 	{ // rm -f
 		c := run("frozen-rm")
-		pid := freezeVM(t, e, c.ID)
-		returnsWithin(t, 45*time.Second, "forced Remove of a frozen container", func() {
+		pid := testutil.FreezeQEMU(t, e.stateDir(c.ID))
+		testutil.ReturnsWithin(t, 45*time.Second, "forced Remove of a frozen container", func() {
 			if err := e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}); err != nil {
 				t.Errorf("rm -f: %v", err)
 			}

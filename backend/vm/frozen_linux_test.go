@@ -3,10 +3,7 @@ package vm_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,38 +12,6 @@ import (
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
-
-// freeze SIGSTOPs the machine's qemu process, so its guest stops answering
-// (the agent acknowledges no stream) while the host side stays connected.
-// The process is continued at cleanup, should it still exist.
-func freeze(t testing.TB, stateDir string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(stateDir, "qemu.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.Fields(string(b) + " x")[0])
-	if err != nil {
-		t.Fatalf("qemu.pid: %v", err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-	return pid
-}
-
-// within runs f and fails the test when it has not returned after d.
-func within(t testing.TB, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-	}
-}
 
 // TestAgentVMFrozen: a guest that stops answering (its qemu process stopped
 // by SIGSTOP) wedges nothing on the host. Each agent request with a short
@@ -63,11 +28,11 @@ func TestAgentVMFrozen(t *testing.T) {
 	if _, err := c.Hello(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pid := freeze(t, spec.StateDir)
+	pid := testutil.FreezeQEMU(t, spec.StateDir)
 
 	const bound = 50 * time.Millisecond
 	for i := 0; i < 260; i++ {
-		within(t, bound+5*time.Second, "agent stats request "+strconv.Itoa(i)+" to a frozen guest", func() {
+		testutil.ReturnsWithin(t, bound+5*time.Second, "agent stats request "+strconv.Itoa(i)+" to a frozen guest", func() {
 			sctx, scancel := context.WithTimeout(ctx, bound)
 			defer scancel()
 			if _, err := c.Stats(sctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -78,7 +43,7 @@ func TestAgentVMFrozen(t *testing.T) {
 			return
 		}
 	}
-	within(t, bound+5*time.Second, "Dial to a frozen guest", func() {
+	testutil.ReturnsWithin(t, bound+5*time.Second, "Dial to a frozen guest", func() {
 		dctx, dcancel := context.WithTimeout(ctx, bound)
 		defer dcancel()
 		start := time.Now()
@@ -95,7 +60,7 @@ func TestAgentVMFrozen(t *testing.T) {
 	// The graceful stop asks the agent to shut down (a Dial and a request
 	// that nobody answers), then quits qemu through QMP (also frozen), then
 	// kills it.
-	within(t, 30*time.Second, "graceful Stop of a frozen machine", func() {
+	testutil.ReturnsWithin(t, 30*time.Second, "graceful Stop of a frozen machine", func() {
 		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 		defer scancel()
 		if err := m.Stop(sctx, false); err != nil {

@@ -29,7 +29,7 @@ function makeState() {
     Config: { Entrypoint: null, Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin'], WorkingDir: '', User: '', StopSignal: '',
       ExposedPorts: null, Volumes: null, Labels: null },
   }];
-  return { images, containers: new Map(), n: 0, sent: new Set(), received: [] };
+  return { images, containers: new Map(), n: 0, sent: new Set(), received: /** @type {{ method: string, params: unknown[] }[]} */ ([]) };
 }
 
 function container(state, req) {

@@ -129,3 +129,45 @@ describe('containers list', () => {
     expect(screen.queryByTestId('bulkbar')).toBeNull();
   });
 });
+
+describe('images list', () => {
+  const img = (id: string, tag: string, created: string, size: number) => ({ ID: `sha256:${id.repeat(64).slice(0, 64)}`, Digest: '', RepoTags: [tag],
+    RepoDigests: [], Platform: 'linux/amd64', Created: created, Size: size, Config: {} });
+  it('shows which images are in use and their created date, searches, sorts, removes selected unused ones and prunes', async () => {
+    const images = [img('a', 'busybox:latest', '2024-05-01T10:00:00Z', 2e6), img('b', 'alpine:3', '2025-02-03T10:00:00Z', 8e6), img('c', 'redis:7', '2023-01-01T00:00:00Z', 40e6)];
+    const t = backend([ctr('web', 'running', { ImageID: images[0].ID })]);
+    t.handlers['Images.List'] = () => images;
+    t.handlers['Images.Remove'] = (ref: string) => { images.splice(images.findIndex((i) => i.RepoTags[0] === ref), 1); };
+    t.handlers['Images.Prune'] = () => { const gone = images.splice(1); return { ImagesDeleted: gone.map((i) => i.ID), ContainersDeleted: [], SpaceReclaimed: 48e6 }; };
+    const ask = vi.spyOn(window, 'confirm').mockReturnValue(true);
+    location.hash = '#/images';
+    render(App, { props: { api: new Api(t) } });
+    const irows = () => [...document.querySelectorAll<HTMLElement>('tr[data-image]')];
+    await until(() => irows().length === 3 && irows().some((r) => r.dataset.used === 'yes'));
+    const byName = (n: string) => irows().find((r) => r.dataset.image === n)!;
+    expect(byName('busybox:latest').textContent).toContain('In use (1)');
+    expect(byName('alpine:3').textContent).toContain('Unused');
+    expect(byName('alpine:3').textContent).toMatch(/2025/);
+    await fireEvent.click(document.querySelector('[data-sort="size"]')!);
+    expect(irows().map((r) => r.dataset.image)).toEqual(['redis:7', 'alpine:3', 'busybox:latest']);
+    await fireEvent.input(screen.getByTestId('image-search'), { target: { value: 'unused' } });
+    expect(irows().map((r) => r.dataset.image)).toEqual(['redis:7', 'alpine:3']);
+    await fireEvent.input(screen.getByTestId('image-search'), { target: { value: '' } });
+    // Selected for removal: the one in use is kept and the user is told so.
+    await fireEvent.click(screen.getByLabelText('Select redis:7'));
+    await fireEvent.click(screen.getByLabelText('Select busybox:latest'));
+    await fireEvent.click(screen.getByTestId('image-bulk-remove'));
+    await until(() => irows().length === 2);
+    expect(String(ask.mock.calls[0][0])).toContain('busybox:latest is used by containers and will be kept');
+    expect(t.called('Images.Remove').map((c) => c.params)).toEqual([['redis:7', false]]);
+    // Enter on a focused row opens its inspector.
+    const row = byName('alpine:3');
+    row.focus();
+    await fireEvent.keyDown(row, { key: 'Enter' });
+    expect(screen.getByTestId('image-inspect').textContent).toContain('alpine:3');
+    await fireEvent.click(screen.getByTestId('prune'));
+    await until(() => irows().length === 1);
+    expect(t.called('Images.Prune')).toHaveLength(1);
+    await until(() => screen.queryByText('Removed 1 unused image'));
+  });
+});

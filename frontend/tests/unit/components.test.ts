@@ -198,7 +198,9 @@ describe('ImagesView', () => {
     expect(screen.getByTestId('images-empty')).toBeTruthy();
     await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'nope' } });
     await fireEvent.click(screen.getByTestId('pull-submit'));
-    await until(() => document.querySelector('[data-field="pull"]')?.textContent?.includes('manifest unknown'));
+    const perr = await until(() => document.querySelector('[data-field="pull"]'));
+    expect(perr!.textContent).toContain('The image “nope” was not found');
+    expect(perr!.querySelector('details')!.textContent).toContain('manifest unknown'); // the engine's words behind Details
     await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'alpine:3' } });
     await fireEvent.click(screen.getByTestId('pull-submit'));
     const p = await until(() => screen.queryByTestId('pull-progress'));

@@ -179,10 +179,10 @@ try {
     await page.click(`${row} [data-action="stop"]`);
     // sleep as PID 1 ignores SIGTERM: the stop waits its 10 s, then kills.
     const toast = await page.waitForSelector('[data-testid="activity-progress"]', { timeout: 10_000 });
-    const t = await toast.textContent();
-    check(/Stopping e2e-logs…/.test(t) && t.includes('Up to 10 s'), `the toast says what it waits for: "${t}"`);
     const h = await toast.evaluate((el) => el.getBoundingClientRect().height);
     check(h >= 40, `the toast is full size (${h} px), not a 4 px bar`);
+    const t = await toast.textContent();
+    check(/Stopping e2e-logs…/.test(t) && t.includes('Up to 10 s'), `the toast says what it waits for: "${t}"`);
     await shot('09-stopping');
     await page.waitForSelector(`${row}[data-state="exited"]`, { timeout: 60_000 });
     await shot('10-stopped');

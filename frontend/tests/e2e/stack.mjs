@@ -86,7 +86,10 @@ export async function startStack({ keep = false, daemon = false } = {}) {
       exited.catch(() => {});
       const end = Date.now() + 60_000;
       for (;;) {
-        try { cli(['ps', '-a', '-q']); return; } catch { /* not yet */ }
+        try {
+          execFileSync(bins.skiff, ['ps', '-a', '-q'], { env: { ...process.env, ...env }, stdio: 'pipe' });
+          return;
+        } catch { /* not yet */ }
         if (engine.exitCode !== null || engine.signalCode !== null) await exited;
         if (Date.now() > end) throw new Error(`skiff daemon did not answer within 60 s; see ${tmp}/daemon.log`);
         await new Promise((r) => setTimeout(r, 200));

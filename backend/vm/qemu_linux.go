@@ -431,6 +431,8 @@ const (
 	netGuest   = "10.0.2.15/24"
 	netGateway = "10.0.2.2"
 	netDNS     = "10.0.2.3"
+	// netHost stands for the host's loopback: HostAlias resolves to it.
+	netHost = "10.0.2.254"
 	// netGatewayMAC is the gateway's Ethernet address. A restored guest
 	// may have it in its ARP cache from the template.
 	netGatewayMAC = "52:55:0a:00:02:02"
@@ -444,13 +446,16 @@ const (
 	netMTU = 65520
 )
 
-// netConfig is the user-space network of one VM.
-func netConfig(log *zap.Logger) usernet.Config {
+// netConfig is the user-space network of one VM: alone, or a member of
+// n.Fabric.
+func netConfig(n Network, log *zap.Logger) usernet.Config {
 	mac, _ := net.ParseMAC(netGatewayMAC)
-	gw := netip.MustParseAddr(netGateway)
+	gw, host := netip.MustParseAddr(netGateway), netip.MustParseAddr(netHost)
 	return usernet.Config{Subnet: netip.MustParsePrefix(netSubnet), Gateway: gw,
 		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac, MTU: netMTU,
-		Names: map[string]netip.Addr{"gateway." + netDomain: gw}, Log: log}
+		Names:        map[string]netip.Addr{"gateway." + netDomain: gw, HostAlias: host},
+		HostLoopback: host, Guest: netip.MustParsePrefix(netGuest).Addr(),
+		Fabric:       n.Fabric, Member: n.Member, Log: log}
 }
 
 // kernelCmdline is the guest's command line under QEMU: serial console,

@@ -360,7 +360,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	}()
 	t := spec
 	t.ID = "snapshot-" + key
-	t.Shares, t.Network.MAC = nil, ""
+	t.Shares, t.Network = nil, Network{Mode: t.Network.Mode} // the template joins no fabric
 	t.StateDir = filepath.Join(tmp, "run")
 	t.ConsoleLog = filepath.Join(tmp, "console.log")
 	t.Boot = agentproto.Boot{Template: true}

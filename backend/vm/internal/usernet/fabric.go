@@ -29,8 +29,8 @@ import (
 // the change on its next lookup or connection.
 type Fabric struct {
 	mu       sync.Mutex
-	segments map[string]netip.Prefix   // segment ID → subnet
-	members  map[string]*fabricMember  // member → its attachments and VM
+	segments map[string]netip.Prefix          // segment ID → subnet
+	members  map[string]*fabricMember         // member → its attachments and VM
 	byAddr   map[string]map[netip.Addr]string // segment → address → member
 }
 

@@ -138,8 +138,8 @@ type Container struct {
 	// Networks are the container's attachments, each with its stable address (empty with
 	// --network none).
 	Networks []Endpoint `json:"networks"`
-	RootFS       string        `json:"rootfs"`  // the container's writable root on the host
-	LogPath      string        `json:"logPath"` // current JSON-lines log file
+	RootFS   string     `json:"rootfs"`  // the container's writable root on the host
+	LogPath  string     `json:"logPath"` // current JSON-lines log file
 	// ManuallyStopped is set by Stop and Kill; restart policies "on-failure" and "unless-stopped" do
 	// not restart such a container (nor does "always" until the engine restarts).
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`

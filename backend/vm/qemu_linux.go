@@ -455,7 +455,7 @@ func netConfig(n Network, log *zap.Logger) usernet.Config {
 		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac, MTU: netMTU,
 		Names:        map[string]netip.Addr{"gateway." + netDomain: gw, HostAlias: host},
 		HostLoopback: host, Guest: netip.MustParsePrefix(netGuest).Addr(),
-		Fabric:       n.Fabric, Member: n.Member, Log: log}
+		Fabric: n.Fabric, Member: n.Member, Log: log}
 }
 
 // kernelCmdline is the guest's command line under QEMU: serial console,

@@ -52,7 +52,7 @@ func TestNetworksQEMU(t *testing.T) {
 	webIP := web.Networks[0].IPAddress
 
 	wget := func(c *Container, url string) (string, int) {
-		return execOut(t, e, c.ID, "timeout", "15", "wget", "-q", "-T", "5", "-O", "-", url)
+		return execOut(t, e, c.ID, "timeout", "10", "wget", "-q", "-O", "-", url)
 	}
 	for _, url := range []string{"http://web/", "http://www/", "http://" + webIP + "/"} {
 		var out string

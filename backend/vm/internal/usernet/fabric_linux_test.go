@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +155,47 @@ func TestFabric(t *testing.T) {
 	webNet.Close()
 	if addrs, err := cli.resolver().LookupHost(ctx, "web"); err == nil {
 		t.Fatalf("a stopped member resolves: %v", addrs)
+	}
+}
+
+// On a datagram link (vz's file-handle attachment: one frame per datagram) the guest reaches the
+// outside world, the host's loopback through HostLoopback, and the DNS server.
+func TestDatagramLink(t *testing.T) {
+	cfg := testConfig()
+	cfg.Datagram = true
+	cfg.HostLoopback = netip.MustParseAddr("10.0.2.254")
+	ours, theirs, err := socketPairOf(syscall.SOCK_DGRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	g := newGuestOn(t, theirs, true)
+	defer g.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	outside, _ := echoTCP(t, hostIPv4(t).String()+":0")
+	lo, _ := echoTCP(t, "127.0.0.1:0")
+	for _, to := range []netip.AddrPort{outside, netip.AddrPortFrom(cfg.HostLoopback, lo.Port())} {
+		c, err := g.dial(ctx, to)
+		if err != nil {
+			t.Fatalf("→ %v: %v", to, err)
+		}
+		data := make([]byte, 256<<10) // many full-size frames
+		go c.Write(data)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, data); err != nil {
+			t.Fatalf("echo through %v: %v", to, err)
+		}
+		c.Close()
+	}
+	if addrs, err := g.resolver().LookupHost(ctx, "gateway.skiff.internal"); err != nil || len(addrs) != 1 || addrs[0] != "10.0.2.2" {
+		t.Fatalf("DNS over the datagram link: %v %v", addrs, err)
+	}
+	if st := n.Stats(); st.RxFrames == 0 || st.TxFrames == 0 {
+		t.Errorf("link counters: %+v", st)
 	}
 }

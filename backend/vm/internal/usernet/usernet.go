@@ -70,7 +70,11 @@ type Config struct {
 	// Fabric. The network plugs itself in at New and out at Close.
 	Fabric *Fabric
 	Member string
-	Log    *zap.Logger // default: none
+	// Datagram says the guest link is a datagram socket carrying one frame
+	// per datagram with no length prefix (vz's file-handle attachment),
+	// not QEMU's stream.
+	Datagram bool
+	Log      *zap.Logger // default: none
 }
 
 const nicID = 1

@@ -292,14 +292,19 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
 }
 
 // endpointOptions maps an endpoint's settings (create's EndpointsConfig, connect's EndpointConfig)
-// onto the engine's: aliases and an IPv4 address; links and driver options are refused.
+// onto the engine's: aliases and an IPv4 address. Links are accepted and not acted on: on a
+// network the linked containers already resolve by name and alias (Compose links a one-off
+// container to its service's containers so). Driver options and a MAC address are refused.
 func endpointOptions(net string, es *network.EndpointSettings) (engine.NetworkOptions, error) {
 	o := engine.NetworkOptions{Network: net}
 	if es == nil {
 		return o, nil
 	}
-	if len(es.Links) > 0 {
-		return o, badRequest("EndpointSettings.Links of network %s: links are not supported by Skiff (use the network's names)", net)
+	if len(es.MacAddress) > 0 {
+		return o, badRequest("EndpointSettings.MacAddress of network %s: not supported by Skiff", net)
+	}
+	if es.IPAddress.IsValid() {
+		o.IPAddress = es.IPAddress.String()
 	}
 	if len(es.DriverOpts) > 0 {
 		return o, badRequest("EndpointSettings.DriverOpts of network %s: not supported by Skiff", net)

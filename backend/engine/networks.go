@@ -318,10 +318,13 @@ func (e *Engine) RemoveNetwork(ctx context.Context, ref string) error {
 	if n.Name == DefaultNetwork {
 		return fmt.Errorf("%s is the default network and cannot be removed: %w", n.Name, ErrConflict)
 	}
-	if users := e.NetworkContainers(ctx, n.ID); len(users) > 0 {
-		names := make([]string, len(users))
-		for i, c := range users {
-			names[i] = c.Name
+	if len(e.addrs[n.ID]) > 0 { // attached containers, and those being created
+		var names []string
+		for _, c := range e.NetworkContainers(ctx, n.ID) {
+			names = append(names, c.Name)
+		}
+		if len(names) == 0 {
+			names = []string{"being created"}
 		}
 		return fmt.Errorf("network %s is in use by container(s) %s: disconnect or remove them first: %w",
 			n.Name, strings.Join(names, ", "), ErrConflict)

@@ -145,8 +145,8 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 		return nil, invalid("invalid --network-alias: aliases are for user-defined networks (give --network)")
 	}
 	for _, a := range req.NetworkAliases {
-		if err := engine.ValidHostname(a); err != nil {
-			return nil, invalid("invalid --network-alias %q: want a host name (letters, digits, -, .)", a)
+		if err := engine.ValidAlias(a); err != nil {
+			return nil, invalid("invalid --network-alias %q: want letters, digits, '_', '.' and '-'", a)
 		}
 	}
 	if req.Network == "host" {

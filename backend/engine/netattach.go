@@ -4,12 +4,24 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/vm"
 )
+
+var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$`)
+
+// ValidAlias checks a network alias: a DNS name of letters, digits, '_', '.' and '-' (Compose's
+// service names are aliases, and may hold '_').
+func ValidAlias(s string) error {
+	if !aliasRE.MatchString(s) {
+		return fmt.Errorf("network alias %q: want 1-253 of letters, digits, '_', '.' and '-', starting with a letter or digit: %w", s, ErrInvalid)
+	}
+	return nil
+}
 
 // noNetwork says the options ask for no network at all (--network none).
 func noNetwork(opts []NetworkOptions) bool {
@@ -33,8 +45,8 @@ func validateNetworks(opts []NetworkOptions) error {
 		}
 		seen[o.Network] = true
 		for _, a := range o.Aliases {
-			if err := ValidHostname(a); err != nil {
-				return fmt.Errorf("network alias %q: %w", a, err)
+			if err := ValidAlias(a); err != nil {
+				return err
 			}
 		}
 		if o.IPAddress != "" {

@@ -86,4 +86,18 @@ func TestNetworksQEMU(t *testing.T) {
 			t.Errorf("cli → %s reached the host's loopback: %q", url, out)
 		}
 	}
+
+	// Connected while running, other reaches web at once; disconnected, no longer.
+	if err := e.ConnectNetwork(ctx, "front", "other", NetworkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := wget(other, "http://www/"); out != "web page\n" {
+		t.Errorf("other after connect → http://www/: %q (exit %d)", out, code)
+	}
+	if err := e.DisconnectNetwork(ctx, "front", "other", false); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := wget(other, "http://"+webIP+"/"); code == 0 {
+		t.Errorf("other after disconnect → web: %q", out)
+	}
 }

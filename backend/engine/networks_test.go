@@ -42,7 +42,7 @@ func TestNetworkRecords(t *testing.T) {
 		t.Errorf("inspect of a missing network: %v", err)
 	}
 
-	web, err := e.Create(ctx, CreateOptions{Image: f.ref, Name: "web", Networks: []NetworkOptions{{Network: "app", Aliases: []string{"www"}}}})
+	web, err := e.Create(ctx, CreateOptions{Image: f.ref, Name: "web", Networks: []NetworkOptions{{Network: "app", Aliases: []string{"www", "my_service"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestNetworkRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := web.Networks; len(got) != 1 || got[0].IPAddress != "172.18.0.2" || got[0].NetworkID != n.ID || !slices.Equal(got[0].Aliases, []string{"www"}) {
+	if got := web.Networks; len(got) != 1 || got[0].IPAddress != "172.18.0.2" || got[0].NetworkID != n.ID || !slices.Equal(got[0].Aliases, []string{"www", "my_service"}) {
 		t.Fatalf("web's networks: %+v", got)
 	}
 	if got := db.Networks; len(got) != 1 || got[0].IPAddress != "172.18.0.3" {
@@ -62,6 +62,9 @@ func TestNetworkRecords(t *testing.T) {
 	}
 	if got := plain.Networks; len(got) != 1 || got[0].Network != DefaultNetwork || got[0].IPAddress != "172.17.0.2" {
 		t.Fatalf("plain's networks: %+v", got)
+	}
+	if _, err := e.Create(ctx, CreateOptions{Image: f.ref, Networks: []NetworkOptions{{Network: "app", Aliases: []string{"has space"}}}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("create with a bad alias: %v", err)
 	}
 	if _, err := e.Create(ctx, CreateOptions{Image: f.ref, Networks: []NetworkOptions{{Network: "missing"}}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("create on a missing network: %v", err)

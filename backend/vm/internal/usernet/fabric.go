@@ -174,7 +174,7 @@ func (f *Fabric) lookup(member, name string) []netip.Addr {
 	for seg := range me.eps {
 		for addr, other := range f.byAddr[seg] {
 			o := f.members[other]
-			if o.net == nil {
+			if o == nil || o.net == nil {
 				continue
 			}
 			for _, n := range o.eps[seg].Names {
@@ -209,8 +209,8 @@ func (f *Fabric) route(member string, dst netip.Addr) (peer *Network, src netip.
 		if !ok {
 			continue
 		}
-		if other, ok := f.byAddr[seg][dst]; ok && f.members[other].net != nil {
-			return f.members[other].net, ep.Addr, true
+		if o := f.members[f.byAddr[seg][dst]]; o != nil && o.net != nil {
+			return o.net, ep.Addr, true
 		}
 	}
 	return nil, netip.Addr{}, inFabric

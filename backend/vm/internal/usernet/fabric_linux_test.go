@@ -110,6 +110,34 @@ func TestFabric(t *testing.T) {
 		t.Fatalf("cli → web: %q %v (want the peer to see 172.18.0.3)", got, err)
 	}
 
+	// UDP: a datagram to web's segment address reaches web's guest, and its reply comes back.
+	echo, err := gonet.DialUDP(web.s, &tcpip.FullAddress{NIC: 1, Port: 7000}, nil, ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(append([]byte(from.(*net.UDPAddr).IP.String()+" "), buf[:n]...), from)
+		}
+	}()
+	uc, err := gonet.DialUDP(cli.s, nil, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFrom4([4]byte{172, 18, 0, 2}), Port: 7000}, ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc.Write([]byte("ping"))
+	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	if n, err := uc.Read(buf); err != nil || string(buf[:n]) != "172.18.0.3 ping" {
+		t.Fatalf("UDP cli → web: %q %v", buf[:n], err)
+	}
+	uc.Close()
+
 	if addrs, err := other.resolver().LookupHost(ctx, "web"); err == nil {
 		t.Fatalf("other (another segment) resolves web: %v", addrs)
 	}

@@ -360,10 +360,11 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	}()
 	t := spec
 	t.ID = "snapshot-" + key
-	t.Shares, t.Network = nil, Network{Mode: t.Network.Mode} // the template joins no fabric
+	t.Shares, t.Network.MAC = nil, ""
 	t.StateDir = filepath.Join(tmp, "run")
 	t.ConsoleLog = filepath.Join(tmp, "console.log")
 	t.Boot = agentproto.Boot{Template: true}
+	t.Network.Fabric, t.Network.Member = nil, "" // the template joins no container network
 	console := "ttyS0"
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"

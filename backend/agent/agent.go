@@ -62,6 +62,8 @@ type Agent struct {
 	mountMu     sync.Mutex // guards mountedTags
 	mountedTags map[string]bool
 
+	socks sockTable // connections accepted on OpListen sockets, until OpAccept picks them up
+
 	stopOnce sync.Once
 	stop     chan struct{} // closed by Shutdown
 
@@ -101,7 +103,7 @@ func New(cfg Config) (*Agent, error) {
 			Arch:            runtime.GOARCH,
 			Kernel:          unix.ByteSliceToString(uts.Release[:]),
 			Hostname:        host,
-			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "forward-udp", "mount", "settime", "stats", "touch", "shutdown"},
+			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "forward-udp", "listen", "mount", "settime", "stats", "touch", "shutdown"},
 		},
 	}
 	// Enabling the controllers takes ~0.1 s in a TCG guest: do it while the
@@ -210,6 +212,10 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 			return fmt.Errorf("forward: protocol %q: %w", req.Proto, errBadRequest)
 		}
 		return a.forward(ctx, c, req.Port)
+	case agentproto.OpListen:
+		return a.listen(ctx, c, req.Path)
+	case agentproto.OpAccept:
+		return a.accept(c, req.Conn)
 	case agentproto.OpInfo:
 		info := a.info
 		ok.Info = &info

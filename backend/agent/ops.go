@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
@@ -155,7 +156,20 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 	if err := c.Send(agentproto.OK{}); err != nil {
 		return nil
 	}
-	tcp := tc.(*net.TCPConn)
+	relay(c, tc.(*net.TCPConn))
+	return nil
+}
+
+// halfCloser is a guest connection a stream is relayed to (TCP or unix).
+type halfCloser interface {
+	net.Conn
+	syscall.Conn
+	CloseWrite() error
+}
+
+// relay copies between the stream and tcp both ways until both are done; each direction's EOF
+// is passed on as a half-close.
+func relay(c *agentproto.Conn, tcp halfCloser) {
 	read, write := tcp.Read, tcp.Write
 	if rc, ok := nonBlocking(tcp); ok {
 		read = func(b []byte) (int, error) { return rawRead(rc, b) }
@@ -201,7 +215,6 @@ func (a *Agent) forward(ctx context.Context, c *agentproto.Conn, port int) error
 		}
 	}
 	<-upDone
-	return nil
 }
 
 // Guest → host reads of a TCP forward start at forwardBufMin and grow 4x each time one fills

@@ -70,6 +70,11 @@ const (
 	OpStats    = "stats"
 	OpTouch    = "touch"
 	OpShutdown = "shutdown"
+	// OpListen makes a unix socket at Request.Path in the container root; its stream then gets
+	// one OK{Conn: n} per connection accepted there, each picked up with OpAccept (see ListenUnix).
+	OpListen = "listen"
+	// OpAccept carries the accepted connection Request.Conn both ways (Data/DataEOF, as OpForward).
+	OpAccept = "accept"
 )
 
 // Message is any protocol message. Encode and Decode convert between
@@ -94,6 +99,8 @@ type Request struct {
 	Mount   *MountSpec   `json:",omitempty"` // mount
 	Time    int64        `json:",omitempty"` // settime: unix nanoseconds
 	Paths   []string     `json:",omitempty"` // touch
+	Path    string       `json:",omitempty"` // listen
+	Conn    uint64       `json:",omitempty"` // accept
 }
 
 // OK answers a request that succeeded.
@@ -101,6 +108,7 @@ type OK struct {
 	PID   int    `json:",omitempty"` // run, exec: the process id in the guest
 	Stats *Stats `json:",omitempty"` // stats
 	Info  *Info  `json:",omitempty"` // info
+	Conn  uint64 `json:",omitempty"` // listen: a connection accepted, to pick up with OpAccept
 }
 
 // Error answers a request that failed, or ends a stream that broke.

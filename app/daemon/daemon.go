@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	wctx, stopWake := context.WithCancel(context.Background())
 	eng, err = engine.Open(ctx, engine.Config{Home: home, Lock: lk, Log: log.Named("engine"), Hypervisor: hv, Images: st,
-		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true})
+		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true, DockerSocket: filepath.Join(home, bridge.DockerSocketName)})
 	if err != nil {
 		stopWake()
 		if errors.Is(err, engine.ErrLocked) {

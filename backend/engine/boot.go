@@ -196,6 +196,9 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 			return nil, fmt.Errorf("mounting %s at %s: %w", mt.Source, mt.Target, err)
 		}
 	}
+	if err := c.listenSockets(actx, client, rec.Config.Sockets); err != nil {
+		return nil, err
+	}
 	w, err := c.logs.startWriter(e.log)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	}
 	o := opts
 	o.Labels = copyLabels(opts.Labels)
+	o.Mounts, o.Sockets = slices.Clone(opts.Mounts), slices.Clone(opts.Sockets)
+	if err := e.splitSockets(&o); err != nil {
+		return nil, err
+	}
 	if err := validateCreate(&o, e.cfg.HostIP); err != nil {
 		return nil, err
 	}
@@ -220,6 +225,9 @@ func validateMounts(mounts []Mount) error {
 		}
 		if err != nil {
 			return fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
+		}
+		if err := refuseSocket(*m, fi); err != nil {
+			return err
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)

@@ -77,6 +77,9 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 		return "", err
 	}
 	m.Real = ""
+	if e.isDockerSocket(m.Source) {
+		return "", fmt.Errorf("bind mount %s:%s: the Docker socket is given to a container when it is created, not added later: %w", m.Source, m.Target, ErrNotSupported)
+	}
 	ms := []Mount{m}
 	if err := validateMounts(ms); err != nil {
 		return "", err

@@ -91,6 +91,9 @@ type CreateOptions struct {
 
 	Ports  []PortMapping `json:"ports,omitempty"`
 	Mounts []Mount       `json:"mounts,omitempty"`
+	// Sockets are the container paths of bind mounts of the Docker socket (Config.DockerSocket):
+	// Create moves them here from Mounts; each is a socket carried to the engine's.
+	Sockets []string `json:"sockets,omitempty"`
 
 	CPUs   float64 `json:"cpus,omitempty"`   // VM vCPUs (rounded up); 0 = 1
 	Memory int64   `json:"memory,omitempty"` // VM memory in bytes; 0 = 512 MiB
@@ -278,4 +281,7 @@ type Config struct {
 	// WarmUp prepares the default VM shape in the background after Open (a hypervisor that is a
 	// vm.Preparer builds its boot snapshot), so that the first run is as fast as the next.
 	WarmUp bool
+	// DockerSocket is the engine's Docker Engine API socket, when one is served: a container given
+	// a bind mount of it (or of /var/run/docker.sock) gets a socket whose connections reach it.
+	DockerSocket string
 }

@@ -103,7 +103,7 @@ func New(cfg Config) (*Agent, error) {
 			Arch:            runtime.GOARCH,
 			Kernel:          unix.ByteSliceToString(uts.Release[:]),
 			Hostname:        host,
-			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "forward-udp", "listen", "mount", "settime", "stats", "touch", "shutdown"},
+			Features:        []string{"run", "exec", "tty", "signal", "forward-tcp", "forward-udp", "listen", "top", "mount", "settime", "stats", "touch", "shutdown"},
 		},
 	}
 	// Enabling the controllers takes ~0.1 s in a TCG guest: do it while the
@@ -216,6 +216,12 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 		return a.listen(ctx, c, req.Path)
 	case agentproto.OpAccept:
 		return a.accept(c, req.Conn)
+	case agentproto.OpTop:
+		procs, err := a.top()
+		if err != nil {
+			return err
+		}
+		ok.Procs = procs
 	case agentproto.OpInfo:
 		info := a.info
 		ok.Info = &info

@@ -59,3 +59,9 @@ func (l *unixListener) Accept() (net.Conn, error) {
 func (l *unixListener) Close() error { return l.conn.Close() }
 
 func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+// Top lists the processes of the workload's PID namespace (ErrNotRunning without a workload).
+func (c *Client) Top(ctx context.Context) ([]Proc, error) {
+	_, ok, err := c.call(ctx, Request{Op: OpTop})
+	return ok.Procs, err
+}

@@ -75,7 +75,19 @@ const (
 	OpListen = "listen"
 	// OpAccept carries the accepted connection Request.Conn both ways (Data/DataEOF, as OpForward).
 	OpAccept = "accept"
+	// OpTop lists the processes of the workload's PID namespace (OK.Procs).
+	OpTop = "top"
 )
+
+// Proc is one process of the workload's PID namespace (OpTop), as /proc in the guest shows it.
+type Proc struct {
+	PID, PPID int       // in the container's PID namespace (PPID 0: its parent is outside)
+	UID       int       // real user id
+	Start     time.Time // when it started
+	CPUNanos  uint64    // user + system CPU time
+	TTY       string    // "pts/0", "ttyS0", "" (none)
+	Cmd       string    // its command line; "[comm]" when it has none (a kernel thread, a zombie)
+}
 
 // Message is any protocol message. Encode and Decode convert between
 // messages and frames.
@@ -109,6 +121,7 @@ type OK struct {
 	Stats *Stats `json:",omitempty"` // stats
 	Info  *Info  `json:",omitempty"` // info
 	Conn  uint64 `json:",omitempty"` // listen: a connection accepted, to pick up with OpAccept
+	Procs []Proc `json:",omitempty"` // top
 }
 
 // Error answers a request that failed, or ends a stream that broke.

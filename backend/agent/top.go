@@ -53,9 +53,18 @@ func (a *Agent) top() ([]agentproto.Proc, error) {
 		p.PID = inNS
 		procs = append(procs, raw{p, ppid})
 	}
+	names := map[int]string{}
+	if passwd, err := a.root.readFile("/etc/passwd", 4<<20); err == nil {
+		for _, u := range parsePasswd(passwd) {
+			if _, dup := names[int(u.UID)]; !dup {
+				names[int(u.UID)] = u.Name
+			}
+		}
+	}
 	out := make([]agentproto.Proc, 0, len(procs))
 	for _, r := range procs {
 		r.p.PPID = nsPID[r.ppid] // 0 when the parent is outside the namespace
+		r.p.User = names[r.p.UID]
 		out = append(out, r.p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })

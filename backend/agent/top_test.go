@@ -31,7 +31,7 @@ func TestTop(t *testing.T) {
 		t.Fatalf("top: %+v, want sh and sleep", procs)
 	}
 	sh, sl := procs[0], procs[1]
-	if sh.PID != 1 || sh.PPID != 0 || sh.Cmd != "sh -c sleep 300 & echo ready; wait" || sh.UID != 0 {
+	if sh.PID != 1 || sh.PPID != 0 || sh.Cmd != "sh -c sleep 300 & echo ready; wait" || sh.UID != 0 || sh.User != "root" {
 		t.Errorf("pid 1: %+v", sh)
 	}
 	if sl.PPID != 1 || sl.PID <= 1 || sl.Cmd != "sleep 300" || !strings.HasPrefix(sl.Cmd, "sleep") {

@@ -83,6 +83,7 @@ const (
 type Proc struct {
 	PID, PPID int       // in the container's PID namespace (PPID 0: its parent is outside)
 	UID       int       // real user id
+	User      string    // its name in the container's /etc/passwd; "" when it has none
 	Start     time.Time // when it started
 	CPUNanos  uint64    // user + system CPU time
 	TTY       string    // "pts/0", "ttyS0", "" (none)

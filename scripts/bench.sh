@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
 export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
 out=_build/bench; mkdir -p "$out"
-for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm ./backend/engine ./test/cli; do
+for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm ./backend/engine ./test/cli ./test/docker; do
   [ -d "$pkg" ] || continue
   echo "=== bench $pkg"
   go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m "$pkg" 2>&1 | tee "$out/$(basename "$pkg").txt"

@@ -1,0 +1,97 @@
+package docker_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Benchmarks of the Docker API front door (make bench; not tests).
+
+// benchCmd runs bin with args against the test daemon, failing b unless it exits 0.
+func benchCmd(b *testing.B, bin string, args ...string) string {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "SKIFF_HOME="+env.home, "DOCKER_HOST=unix://"+filepath.Join(env.home, "docker.sock"),
+		"DOCKER_CONFIG="+env.config, "DOCKER_CONTEXT=", "DOCKER_CLI_HINTS=false")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func benchReady(b *testing.B) {
+	b.Helper()
+	if env.skip != "" {
+		b.Skip(env.skip)
+	}
+	out := benchCmd(b, env.docker, "load", "-i", env.archive)
+	if !strings.Contains(out, "Loaded image: busybox:latest") {
+		b.Fatalf("docker load: %s", out)
+	}
+}
+
+func p50p90(b *testing.B, ds []time.Duration, prefix string) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	b.ReportMetric(ds[len(ds)/2].Seconds(), prefix+"p50-s")
+	b.ReportMetric(ds[len(ds)*9/10].Seconds(), prefix+"p90-s")
+}
+
+// BenchmarkRunRmDockerVsSkiff reports the p50/p90 wall time of `docker run --rm busybox true`
+// through docker.sock and of `skiff run --rm busybox true` through skiff.sock, interleaved on the
+// same engine (a first run of each, which may build the boot snapshot, is left out): the cost of
+// the Docker front door over Skiff's own.
+func BenchmarkRunRmDockerVsSkiff(b *testing.B) {
+	benchReady(b)
+	const runs = 10
+	benchCmd(b, env.docker, "run", "--rm", "busybox", "true")
+	benchCmd(b, env.skiff, "run", "--rm", "busybox", "true")
+	for i := 0; i < b.N; i++ {
+		var dk, sk []time.Duration
+		for j := 0; j < runs; j++ {
+			t0 := time.Now()
+			benchCmd(b, env.docker, "run", "--rm", "busybox", "true")
+			dk = append(dk, time.Since(t0))
+			t0 = time.Now()
+			benchCmd(b, env.skiff, "run", "--rm", "busybox", "true")
+			sk = append(sk, time.Since(t0))
+		}
+		p50p90(b, dk, "docker-")
+		p50p90(b, sk, "skiff-")
+	}
+}
+
+// BenchmarkDockerPs50 reports the p50/p90 wall time of `docker ps -a` with 50 containers (created,
+// not started: the list's cost is the API's and the engine's, not the VMs').
+func BenchmarkDockerPs50(b *testing.B) {
+	benchReady(b)
+	const n, runs = 50, 20
+	var ids []string
+	defer func() {
+		if len(ids) > 0 {
+			benchCmd(b, env.docker, append([]string{"rm", "-f"}, ids...)...)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		id := benchCmd(b, env.docker, "create", "--name", "ps50-"+strconv.Itoa(i), "busybox", "true")
+		ids = append(ids, strings.TrimSpace(id))
+	}
+	for i := 0; i < b.N; i++ {
+		var ds []time.Duration
+		for j := 0; j < runs; j++ {
+			t0 := time.Now()
+			out := benchCmd(b, env.docker, "ps", "-a", "--filter", "name=ps50-", "--format", "{{.Names}}")
+			ds = append(ds, time.Since(t0))
+			if got := len(strings.Fields(out)); got != n {
+				b.Fatalf("docker ps -a lists %d of the %d containers", got, n)
+			}
+		}
+		p50p90(b, ds, "")
+	}
+}

@@ -11,8 +11,9 @@ import (
 	"github.com/skiff-containers/skiff/backend/engine"
 )
 
-// eventsStream serves GET /events: the engine's events from the request on (the engine keeps no
-// history, so a since in the past does not replay), until the client goes or until passes.
+// eventsStream serves GET /events: with since, the engine's kept events from then on (its last
+// 1000) and then the live ones; until ends the stream when it passes (at once, after the replay,
+// when it has passed already); without either, the events from the request on.
 func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
@@ -34,7 +35,26 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	evs := s.eng.Events(ctx) // subscribed before the status goes out: nothing after it is missed
+	var evs <-chan engine.Event
+	switch {
+	case !until.IsZero() && !until.After(time.Now()): // all in the past: the history only
+		hist := make(chan engine.Event)
+		go func() {
+			defer close(hist)
+			for _, ev := range s.eng.EventHistory(since, until) {
+				select {
+				case hist <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		evs = hist
+	case !since.IsZero():
+		evs = s.eng.EventsSince(ctx, since)
+	default:
+		evs = s.eng.Events(ctx) // subscribed before the status goes out: nothing after it is missed
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -42,7 +62,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 	}
 	var stop <-chan time.Time
-	if !until.IsZero() {
+	if until.After(time.Now()) {
 		t := time.NewTimer(time.Until(until))
 		defer t.Stop()
 		stop = t.C
@@ -52,6 +72,9 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case ev, ok := <-evs:
 			if !ok {
+				return
+			}
+			if !until.IsZero() && ev.Time.After(until) {
 				return
 			}
 			if ev.Time.Before(since) || ev.Action == "pull-progress" || !matchEvent(f, ev) {

@@ -60,6 +60,8 @@ type Engine interface {
 	CopyFrom(ctx context.Context, id, path string) (io.ReadCloser, engine.PathStat, error)
 	CopyTo(ctx context.Context, id, dir string, tar io.Reader, opts engine.CopyToOptions) error
 	Events(ctx context.Context) <-chan engine.Event
+	EventsSince(ctx context.Context, since time.Time) <-chan engine.Event
+	EventHistory(since, until time.Time) []engine.Event
 	Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error)
 	Images() *images.Store
 	Home() string

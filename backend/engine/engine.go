@@ -124,6 +124,9 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		lk.Release()
 		return nil, err
 	}
+	if err := e.events.loadHistory(home); err != nil {
+		e.log.Warn("event history lost", zapErr(err))
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	recs, err := e.loadRecords()
 	if err != nil {
@@ -184,6 +187,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.nets = nil
 	e.nmu.Unlock()
 	e.events.close()
+	if err := e.events.saveHistory(e.home); err != nil {
+		e.log.Warn("saving the event history", zapErr(err))
+	}
 	return e.lock.Release()
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // eventBus fans events out to subscribers. Each subscriber has a buffered queue drained by its own
@@ -11,6 +12,7 @@ type eventBus struct {
 	mu     sync.Mutex // guards subs and closed
 	subs   map[*eventSub]struct{}
 	closed bool
+	hist   []Event // the last eventHistoryMax events, for replay (eventlog.go)
 }
 
 type eventSub struct {
@@ -26,6 +28,7 @@ func newEventBus() *eventBus { return &eventBus{subs: map[*eventSub]struct{}{}} 
 func (b *eventBus) publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.record(ev)
 	for s := range b.subs {
 		s.mu.Lock()
 		if len(s.queue) >= eventQueueMax {
@@ -40,10 +43,17 @@ func (b *eventBus) publish(ev Event) {
 	}
 }
 
-func (b *eventBus) subscribe(ctx context.Context) <-chan Event {
+func (b *eventBus) subscribe(ctx context.Context) <-chan Event { return b.subscribeFrom(ctx, nil) }
+
+// subscribeFrom is subscribe with the history from *since on queued first (nil: none).
+func (b *eventBus) subscribeFrom(ctx context.Context, since *time.Time) <-chan Event {
 	out := make(chan Event)
 	s := &eventSub{wake: make(chan struct{}, 1)}
 	b.mu.Lock()
+	if since != nil {
+		s.queue = b.since(*since, time.Time{})
+		s.wake <- struct{}{}
+	}
 	if b.closed {
 		b.mu.Unlock()
 		close(out)

@@ -31,6 +31,18 @@ func EventPayloads() map[string]any {
 	}
 }
 
+// Streams maps each method that opens a subscription or a session to the kind of its events (a key
+// of EventPayloads); the method's result is the name the events come under. A session ("session")
+// also emits "session-exit". The Go client (app/client) and the desktop relay (app/bridge.Relay)
+// are generated from, or read, this table.
+func Streams() map[string]string {
+	return map[string]string{
+		"Containers.SubscribeLogs": "logs", "Containers.SubscribeConsole": "console",
+		"Containers.SubscribeStats": "stats", "System.SubscribeEvents": "events",
+		"Containers.ExecStart": "session", "Containers.AttachStart": "session",
+	}
+}
+
 // Batching limits: a batch is emitted when it is this old or this big, whichever comes first.
 const (
 	BatchInterval = 50 * time.Millisecond

@@ -19,20 +19,22 @@ stage() { # stage NAME CMD...
   fi
 }
 
-# The committed frontend/src/lib/api.gen.ts must be what tools/tsgen generates from the Go services now.
+# The committed frontend/src/lib/api.gen.ts and app/client/services.gen.go must be what tools/tsgen
+# generates from the Go services now.
 tsgen_current() {
-  local tmp rc
-  tmp=$(mktemp) || return 1
-  go run ./tools/tsgen -o "$tmp" && diff -u frontend/src/lib/api.gen.ts "$tmp"
+  local ts gofile rc
+  ts=$(mktemp) && gofile=$(mktemp) || return 1
+  go run ./tools/tsgen -o "$ts" -go "$gofile" &&
+    diff -u frontend/src/lib/api.gen.ts "$ts" && diff -u app/client/services.gen.go "$gofile"
   rc=$?
-  rm -f "$tmp"
-  [ $rc -eq 0 ] || echo "frontend/src/lib/api.gen.ts is out of date: run make tsgen"
+  rm -f "$ts" "$gofile"
+  [ $rc -eq 0 ] || echo "the generated clients are out of date: run make tsgen"
   return $rc
 }
 
 stage "build agent" make -s agent
 stage "vet" bash -c 'go vet ./... && go vet -tags skiff_hostproc ./app/daemon'
-stage "generated TypeScript" tsgen_current
+stage "generated clients" tsgen_current
 stage "staticcheck" staticcheck ./...
 stage "darwincheck" make -s darwincheck
 # Go tests: unit, agent as a host process, images against an in-process registry, QEMU/TCG boots,

@@ -168,7 +168,9 @@ func (s *Session) Write(ctx context.Context, p []byte) error {
 }
 
 // CloseInput closes the session's stdin (EOF).
-func (s *Session) CloseInput(ctx context.Context) error { return s.c.SessionCloseInput(ctx, s.sub.Name) }
+func (s *Session) CloseInput(ctx context.Context) error {
+	return s.c.SessionCloseInput(ctx, s.sub.Name)
+}
 
 // Resize sets the session's terminal size (a TTY session).
 func (s *Session) Resize(ctx context.Context, rows, cols int) error {

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
@@ -48,6 +49,9 @@ func New(c *bridge.Client) *Client {
 // Bridge returns the connection underneath, for code that relays calls as they are (bridge.Relay).
 func (c *Client) Bridge() *bridge.Client { return c.c }
 
+// Done is closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.c.Done() }
+
 // Close closes the connection; the engine ends this connection's subscriptions and sessions.
 func (c *Client) Close() error { return c.c.Close() }
 
@@ -69,6 +73,7 @@ func NewProgressID() string {
 type Stream[T any] struct {
 	sub    *bridge.Subscription
 	listen bool // from Listen: nothing to stop on the engine
+	closed atomic.Bool
 }
 
 func newStream[T any](sub *bridge.Subscription) *Stream[T] { return &Stream[T]{sub: sub} }
@@ -77,11 +82,18 @@ func newStream[T any](sub *bridge.Subscription) *Stream[T] { return &Stream[T]{s
 func (s *Stream[T]) Name() string { return s.sub.Name }
 
 // Next returns the next payload. ok is false once the stream has ended: its "<name>:end" event
-// (err is then the reason the source ended, if any) or the connection closed.
+// (err is then the reason the source ended, if any) or Close. A connection lost first is an error
+// (bridge.ErrClosed).
 func (s *Stream[T]) Next(ctx context.Context) (v T, ok bool, err error) {
 	ev, ok, err := s.sub.Next(ctx)
-	if err != nil || !ok {
+	if err != nil {
 		return v, false, err
+	}
+	if !ok {
+		if s.listen || s.closed.Load() {
+			return v, false, nil
+		}
+		return v, false, fmt.Errorf("%s: %w", s.sub.Name, bridge.ErrClosed)
 	}
 	if ev.Name == s.sub.Name+":end" {
 		var end app.StreamEnd
@@ -104,6 +116,7 @@ func (s *Stream[T]) Next(ctx context.Context) (v T, ok bool, err error) {
 
 // Close stops the stream on the engine (a Progress stream only here).
 func (s *Stream[T]) Close(ctx context.Context) error {
+	s.closed.Store(true)
 	if s.listen {
 		s.sub.Detach()
 		return nil

@@ -49,9 +49,9 @@ const (
 	BatchBytes    = 64 << 10
 )
 
-// readyGrace is how long a new subscription holds its events when nobody calls Ready: the UI
+// ReadyGrace is how long a new subscription holds its events when nobody calls Ready: the UI
 // registers its listener only after the Subscribe call has returned the name.
-const readyGrace = 500 * time.Millisecond
+const ReadyGrace = 500 * time.Millisecond
 
 // subscription is one running stream: its name, the work behind it, and the gate that holds its
 // events until the subscriber listens.
@@ -83,7 +83,7 @@ func newHub(sink EventSink) *hub {
 
 // start opens a subscription named "<kind>:<n>". open runs at once with the subscription's
 // context and returns the pump, which then runs in its own goroutine and emits through emit; emit
-// holds events until the subscriber is ready (Ready, or readyGrace). If open fails, nothing is left
+// holds events until the subscriber is ready (Ready, or ReadyGrace). If open fails, nothing is left
 // running. When the pump returns, the subscription is forgotten.
 func (h *hub) start(kind string, open func(ctx context.Context, name string) (pump func(emit func(event string, data any)), err error)) (string, error) {
 	h.mu.Lock()
@@ -104,7 +104,7 @@ func (h *hub) start(kind string, open func(ctx context.Context, name string) (pu
 		defer close(s.done)
 		defer h.remove(name)
 		defer cancel()
-		timer := time.AfterFunc(readyGrace, s.release)
+		timer := time.AfterFunc(ReadyGrace, s.release)
 		defer timer.Stop()
 		pump(func(ev string, data any) {
 			select {

@@ -102,7 +102,7 @@ func (s Containers) Port(ctx context.Context, id string) ([]app.PortMapping, err
 }
 
 // Ready tells the service that the listener for name is registered, so its events flow at once
-// (otherwise they start readyGrace after the Subscribe call).
+// (otherwise they start ReadyGrace after the Subscribe call).
 func (s Containers) Ready(ctx context.Context, name string) error {
 	return s.c.Call(ctx, "Containers.Ready", nil, name)
 }

@@ -43,6 +43,8 @@ stage "go test" bash scripts/go-test.sh
 stage "fuzz agentproto (brief)" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./backend/agentproto
 stage "frontend (vitest + playwright)" bash scripts/test-frontend.sh
 stage "desktop window (Xvfb)" bash scripts/test-window.sh
+stage "desktop window attached to a daemon (Xvfb)" env WINDOW_ATTACHED=1 SKIFF_GUI_BIN="$PWD/_build/skiff-gui" \
+  WINDOW_SHOT="$PWD/_build/test/window-attached.png" bash scripts/test-window.sh
 
 echo
 if [ $failed -gt 0 ]; then echo "failed stages: ${failures[*]}"; fi

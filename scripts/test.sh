@@ -19,15 +19,17 @@ stage() { # stage NAME CMD...
   fi
 }
 
-# The committed frontend/src/lib/api.gen.ts and app/client/services.gen.go must be what tools/tsgen
-# generates from the Go services now.
+# The committed frontend/src/lib/api.gen.ts, app/client/services.gen.go and the method list of
+# docs/contracts.md must be what tools/tsgen generates from the Go services now.
 tsgen_current() {
-  local ts gofile rc
-  ts=$(mktemp) && gofile=$(mktemp) || return 1
-  go run ./tools/tsgen -o "$ts" -go "$gofile" &&
-    diff -u frontend/src/lib/api.gen.ts "$ts" && diff -u app/client/services.gen.go "$gofile"
+  local ts gofile doc rc
+  ts=$(mktemp) && gofile=$(mktemp) && doc=$(mktemp) || return 1
+  cp docs/contracts.md "$doc" &&
+    go run ./tools/tsgen -o "$ts" -go "$gofile" -doc "$doc" &&
+    diff -u frontend/src/lib/api.gen.ts "$ts" && diff -u app/client/services.gen.go "$gofile" &&
+    diff -u docs/contracts.md "$doc"
   rc=$?
-  rm -f "$ts" "$gofile"
+  rm -f "$ts" "$gofile" "$doc"
   [ $rc -eq 0 ] || echo "the generated clients are out of date: run make tsgen"
   return $rc
 }

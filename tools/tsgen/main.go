@@ -31,6 +31,7 @@ func main() {
 	dir := flag.String("app", "app", "the app package's directory (for parameter names and doc comments)")
 	out := flag.String("o", "frontend/src/lib/api.gen.ts", `the TypeScript file to write; "-" for stdout`)
 	goOut := flag.String("go", "app/client/services.gen.go", `the Go client file to write; "-" for stdout`)
+	doc := flag.String("doc", "docs/contracts.md", "the document whose method list to rewrite in place")
 	flag.Parse()
 	write := func(path string, src []byte) error {
 		if path == "-" {
@@ -50,6 +51,9 @@ func main() {
 		}
 		if err == nil {
 			err = write(*goOut, src)
+		}
+		if err == nil {
+			err = rewriteDoc(*doc, funcs)
 		}
 	}
 	if err != nil {
@@ -177,4 +181,20 @@ func generate(dir string, methods []bridge.Method, events map[string]any) ([]byt
 	b.WriteString("/** EventPayloads is the payload of each kind of event (see app.EventPayloads for the event names). */\n")
 	b.WriteString("export interface EventPayloads {\n" + evs.String() + "}\n")
 	return b.Bytes(), nil
+}
+
+// rewriteDoc rewrites the method list of the markdown file at path.
+func rewriteDoc(path string, funcs map[string]goFunc) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	src, err := generateDoc(old, funcs, bridge.Methods(), app.Streams())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if bytes.Equal(src, old) {
+		return nil
+	}
+	return os.WriteFile(path, src, 0o644)
 }

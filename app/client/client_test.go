@@ -2,8 +2,11 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,8 +16,14 @@ import (
 	"github.com/skiff-containers/skiff/app/client"
 )
 
-// dial serves a fake engine on a real socket and connects the typed client to it.
+// dial serves a fake engine on a real socket and connects the typed client to it; the engine
+// serves until the context ends.
 func dial(t *testing.T) (*client.Client, *apptest.Fake, context.Context) {
+	cl, fake, ctx, _ := dialStop(t)
+	return cl, fake, ctx
+}
+
+func dialStop(t *testing.T) (*client.Client, *apptest.Fake, context.Context, context.CancelFunc) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "skiff-client-")
 	if err != nil {
@@ -29,13 +38,39 @@ func dial(t *testing.T) (*client.Client, *apptest.Fake, context.Context) {
 		t.Fatal(err)
 	}
 	fake := apptest.NewFake()
-	go bridge.NewServer(fake).Serve(ctx, l, "")
+	tl := &trackingListener{Listener: l}
+	go bridge.NewServer(fake).Serve(ctx, tl, "")
 	cl, err := client.Dial(ctx, sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	return cl, fake, ctx
+	stop := func() { // the engine's end of every connection goes, as when its process dies
+		tl.mu.Lock()
+		for _, c := range tl.conns {
+			c.Close()
+		}
+		tl.mu.Unlock()
+		<-cl.Done()
+	}
+	return cl, fake, ctx, stop
+}
+
+// trackingListener remembers the connections it accepted.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex // guards conns
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
 }
 
 // Calls, progress, a log stream to its end, a session both ways and error codes, through a real socket.
@@ -115,5 +150,34 @@ func TestClient(t *testing.T) {
 	}
 	if v, err := cl.System.Version(ctx); err != nil || v.API != app.APIVersion {
 		t.Errorf("version %+v %v", v, err)
+	}
+}
+
+// A stream whose connection is lost says so (an error), unlike one that ended (ok false, no error).
+func TestStreamLostConnection(t *testing.T) {
+	cl, _, ctx, stop := dialStop(t)
+	if _, err := cl.Containers.Create(ctx, app.RunRequest{Image: "busybox", Name: "r", Cmd: []string{"sleep"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Containers.Start(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := cl.Containers.SubscribeStats(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := stats.Next(ctx); !ok || err != nil {
+		t.Fatalf("first sample: %v %v", ok, err)
+	}
+	stop()
+	for {
+		_, ok, err := stats.Next(ctx)
+		if ok {
+			continue // samples queued before the loss
+		}
+		if !errors.Is(err, bridge.ErrClosed) {
+			t.Errorf("after the engine went: %v, want bridge.ErrClosed", err)
+		}
+		break
 	}
 }

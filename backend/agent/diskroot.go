@@ -64,7 +64,9 @@ func mountDiskRoot(log *zap.Logger, root string) error {
 	if err := os.Mkdir(workDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("the upper disk %q: %w", agentproto.UpperDiskID, err)
 	}
-	opts := "lowerdir=" + imageMount + ",upperdir=" + upperDir + ",workdir=" + workDir
+	// index=off: the upper directory must not depend on the image disk's
+	// file system UUID (off is the 6.1 kernel's default; pinned here).
+	opts := "lowerdir=" + imageMount + ",upperdir=" + upperDir + ",workdir=" + workDir + ",index=off"
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the container root (overlay %s) at %s: %w", opts, root, err)
 	}

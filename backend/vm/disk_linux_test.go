@@ -229,3 +229,90 @@ func TestDiskRootMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskInUse: the image disk serves two VMs at once; an upper disk
+// another VM writes is refused, naming it, with nothing left behind, and a
+// restored VM's refusal keeps its shape's boot snapshot.
+func TestDiskInUse(t *testing.T) {
+	cache := t.TempDir()
+	cold := newEnv(t, "amd64", func(o *vm.QEMUOptions) { o.NoSnapshots = true })
+	snap := newEnv(t, "amd64", func(o *vm.QEMUOptions) { o.CacheDir = cache })
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	image, upper := diskImage(t, ctx, dir), upperDisk(t, dir)
+	spec := func(e *env, name, upper string) vm.MachineSpec {
+		s := e.spec(t, name)
+		s.Boot.Root = agentproto.RootFromDisks
+		s.Disks = []vm.Disk{{ID: agentproto.ImageDiskID, Path: image, ReadOnly: true}, {ID: agentproto.UpperDiskID, Path: upper}}
+		return s
+	}
+	cat := func(t *testing.T, c *agentproto.Client) string {
+		t.Helper()
+		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"cat", "/var/lib/pg/PG_VERSION"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		out, _, _ := output(t, p)
+		return out
+	}
+	_, a := snap.start(t, ctx, spec(snap, "disk-a", upper))
+	if got := cat(t, a); got != "15\n" {
+		t.Fatalf("first VM reads %q", got)
+	}
+	_, b := snap.start(t, ctx, spec(snap, "disk-b", upperDisk(t, t.TempDir())))
+	if got := cat(t, b); got != "15\n" {
+		t.Fatalf("a second VM on the same image disk reads %q", got)
+	}
+	for _, e := range []struct {
+		name string
+		env  *env
+	}{{"restored", snap}, {"cold", cold}} {
+		t.Run(e.name, func(t *testing.T) {
+			s := spec(e.env, "disk-"+e.name, upper)
+			m, err := e.env.hv.Start(ctx, s)
+			if err == nil {
+				m.Stop(ctx, true)
+				t.Fatal("a second VM started on an upper disk in use")
+			}
+			if !strings.Contains(err.Error(), upper) || !strings.Contains(err.Error(), "lock") {
+				t.Errorf("error %v: want one naming %s and its lock", err, upper)
+			}
+			t.Logf("refused: %v", err)
+			noMachineLeft(t, s)
+		})
+	}
+	if metas, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*", "meta.json")); len(metas) != 1 {
+		t.Errorf("boot snapshots after a refused disk: %q", metas)
+	}
+	if got := cat(t, a); got != "15\n" {
+		t.Errorf("the first VM after the refusals reads %q", got)
+	}
+}
+
+// noMachineLeft: no process of s's machine (qemu's -name skiff-<ID>), no
+// pid file or socket in its state dir; other machines may run.
+func noMachineLeft(t testing.TB, s vm.MachineSpec) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, c := range cmdlines {
+			b, _ := os.ReadFile(c)
+			if strings.Contains(string(b), "\x00skiff-"+s.ID+"\x00") {
+				left = append(left, strings.ReplaceAll(string(b), "\x00", " "))
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(s.StateDir, "*.pid"))
+		socks, _ := filepath.Glob(filepath.Join(s.StateDir, "*.sock"))
+		if len(left)+len(files)+len(socks) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leftovers of %s: processes %q, pid files %q, sockets %q", s.ID, left, files, socks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -162,6 +162,40 @@ func TestDiskRoot(t *testing.T) {
 			t.Errorf("the template saw a disk:\n%s", tmpl)
 		}
 	})
+	t.Run("restored with shares", func(t *testing.T) {
+		// A share on the command line (hp0), the disks after it (hp1, hp2),
+		// then one hot-plugged while it runs (hp3).
+		data, more := t.TempDir(), t.TempDir()
+		os.WriteFile(filepath.Join(data, "d.txt"), []byte("data\n"), 0o644)
+		os.WriteFile(filepath.Join(more, "m.txt"), []byte("more\n"), 0o644)
+		s := spec(snap, "disk-shares")
+		s.Shares = []vm.Share{{Tag: "data", HostPath: data}}
+		m, c := snap.start(t, ctx, s)
+		sa, ok := m.(vm.ShareAdder)
+		if !ok {
+			t.Fatal("a restored machine is no ShareAdder")
+		}
+		if n := sa.FreeShareSlots(); n != 6 {
+			t.Fatalf("free share slots with a share and two disks: %d, want 6 of 9", n)
+		}
+		if err := sa.AddShare(ctx, vm.Share{Tag: "more", HostPath: more}); err != nil {
+			t.Fatal(err)
+		}
+		for tag, target := range map[string]string{"data": "/data", "more": "/more"} {
+			if err := c.Mount(ctx, agentproto.MountSpec{Tag: tag, Target: target}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"cat", "/data/d.txt", "/more/m.txt", "/restored.txt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if out, errOut, code := output(t, p); out != "data\nmore\nrestored\n" || code != 0 {
+			t.Errorf("shares and the disk root read %q (exit %d, %s)", out, code, errOut)
+		}
+		m.Stop(ctx, false)
+	})
 	t.Run("the writes stay", func(t *testing.T) {
 		out, _ := run(t, snap, "disk-again", "cat /home/app/cold.txt /restored.txt")
 		if out != "cold\nrestored\n" {

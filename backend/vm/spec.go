@@ -35,6 +35,17 @@ type Share struct {
 	ReadOnly bool
 }
 
+// Disk is a host file the guest sees as a virtio block device.
+type Disk struct {
+	// ID is how the guest finds the disk: the virtio-blk serial (QEMU), the
+	// block device identifier (vz); 1-20 bytes of [a-z0-9-].
+	ID string
+	// Path is a raw (sparse) disk image file.
+	Path string
+	// ReadOnly attaches the disk read-only: the guest cannot write to it.
+	ReadOnly bool
+}
+
 // Network modes.
 const (
 	NetworkNAT  = "nat"  // outbound traffic through the host (QEMU user-net, vz NAT)
@@ -60,8 +71,10 @@ type MachineSpec struct {
 	// Boot is what the agent is told on the command line (agentproto.Boot):
 	// the backend sets the channel, the network when not given, the clock
 	// and entropy.
-	Boot    agentproto.Boot
-	Shares  []Share
+	Boot   agentproto.Boot
+	Shares []Share
+	// Disks are the block devices the guest sees, in order (see Disk).
+	Disks   []Disk
 	Network Network
 	// ConsoleLog is the file the guest console (kernel and agent) is appended to.
 	ConsoleLog string

@@ -147,8 +147,8 @@ func layoutEmpty(n uint32, now time.Time) (*emptyFS, error) {
 	}
 	inodes := uint64(n) * fmtBlockSize / fmtInodeRatio
 	ipg := uint32((inodes + uint64(groups) - 1) / uint64(groups))
-	ipg = (ipg + 15) &^ 15 // whole inode-table blocks (16 inodes a block)
-	ipg = min(ipg, fmtBlockSize*8) // one inode bitmap block
+	ipg = (ipg + 15) &^ 15                   // whole inode-table blocks (16 inodes a block)
+	ipg = min(ipg, fmtBlockSize*8)           // one inode bitmap block
 	itb := ipg * fmtInodeSize / fmtBlockSize // inode table blocks per group
 	gdBlocks := (groups*fmtDescSize + fmtBlockSize - 1) / fmtBlockSize
 	jblocks := journalBlocks(n)
@@ -301,15 +301,15 @@ func layoutEmpty(n uint32, now time.Time) (*emptyFS, error) {
 	copy(sb[104:], uuid[:])
 	le.PutUint32(sb[224:], fmtJournalIno)
 	copy(sb[236:], hashSeed[:])
-	sb[252] = 1 // s_def_hash_version: half_md4
-	sb[253] = 1 // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
-	le.PutUint32(sb[264:], ts)  // s_mkfs_time
+	sb[252] = 1                // s_def_hash_version: half_md4
+	sb[253] = 1                // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
+	le.PutUint32(sb[264:], ts) // s_mkfs_time
 	copy(sb[268:], journal[40:100])
 	le.PutUint32(sb[268+16*4:], uint32(uint64(jblocks)*fmtBlockSize)) // s_jnl_blocks[16]: i_size
-	le.PutUint16(sb[348:], 32)                                         // s_min_extra_isize
-	le.PutUint16(sb[350:], 32)                                         // s_want_extra_isize
-	le.PutUint32(sb[352:], 1)                                          // EXT2_FLAGS_SIGNED_HASH, whatever the CPU
-	sb[372] = 4                                                        // s_log_groups_per_flex: 16, mke2fs's default
+	le.PutUint16(sb[348:], 32)                                        // s_min_extra_isize
+	le.PutUint16(sb[350:], 32)                                        // s_want_extra_isize
+	le.PutUint32(sb[352:], 1)                                         // EXT2_FLAGS_SIGNED_HASH, whatever the CPU
+	sb[372] = 4                                                       // s_log_groups_per_flex: 16, mke2fs's default
 	put(0, 1024, sb)
 	return fs, nil
 }

@@ -127,7 +127,7 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 	o := engine.CreateOptions{
 		Name: s.Name, Image: s.Image, Platform: s.Platform, Pull: images.PullPolicy(s.Pull), Entrypoint: s.Entrypoint,
 		Cmd: s.Cmd, Env: s.Env, WorkingDir: s.Workdir, User: s.User, Hostname: s.Hostname, Labels: s.Labels,
-		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20,
+		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20, StorageSize: s.StorageSize,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
 	}
 	for _, p := range s.Ports {

@@ -34,6 +34,9 @@ func (e *Engine) containerRoot(ref string) (*os.Root, error) {
 		return nil, err
 	}
 	rec := c.snapshot()
+	if rec.RootFS == "" {
+		return nil, fmt.Errorf("copying files of container %s: its root filesystem is on disks the host does not read: %w", rec.Name, ErrNotSupported)
+	}
 	root, err := os.OpenRoot(rec.RootFS)
 	if err != nil {
 		return nil, fmt.Errorf("opening the root of container %q: %w", rec.ID, err)

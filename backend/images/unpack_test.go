@@ -24,7 +24,7 @@ func apply(t testing.TB, dir string, tarball []byte, adjust func(*applier)) erro
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ap := newApplier(r, &ownerLog{path: filepath.Join(dir, ownersFile)})
+	ap := newApplier(r, &ownerLog{path: filepath.Join(dir, "owners")})
 	if adjust != nil {
 		adjust(ap)
 	}
@@ -50,7 +50,7 @@ func TestOwnersRecordedWhenChownIsNotPermitted(t *testing.T) {
 	if err := apply(t, dir, raw, func(a *applier) { a.canOwn, a.euid, a.egid = false, -1, -1 }); err != nil {
 		t.Fatal(err)
 	}
-	owners, err := os.ReadFile(filepath.Join(dir, ownersFile))
+	owners, err := os.ReadFile(filepath.Join(dir, "owners"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func FuzzApply(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, e := range ents {
-			if e.Name() != "root" && e.Name() != ownersFile {
+			if e.Name() != "root" && e.Name() != "owners" {
 				t.Fatalf("created %q outside the root", e.Name())
 			}
 		}

@@ -59,8 +59,8 @@ func debugfsReq(t testing.TB, img, req string) string {
 
 type dInode struct {
 	Ino, Uid, Gid, Links, Mode int
-	Type, Dev, Target         string
-	Mtime                     int64
+	Type, Dev, Target          string
+	Mtime                      int64
 }
 
 var (

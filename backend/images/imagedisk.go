@@ -228,7 +228,9 @@ func (l *blobLayer) Digest() (v1.Hash, error)            { return l.desc.Digest,
 func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
 func (l *blobLayer) Size() (int64, error)                { return l.desc.Size, nil }
 func (l *blobLayer) MediaType() (types.MediaType, error) { return types.OCIUncompressedLayer, nil }
-func (l *blobLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.s.blobPath(l.desc.Digest.String())) }
+func (l *blobLayer) Compressed() (io.ReadCloser, error) {
+	return os.Open(l.s.blobPath(l.desc.Digest.String()))
+}
 
 func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancel(l.ctx)

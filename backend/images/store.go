@@ -300,7 +300,7 @@ func (s *Store) setRefs(id string, names ...string) error {
 func (s *Store) toImage(r *record, refs map[string]string) Image {
 	img := Image{
 		ID: r.ID, Digest: r.Digest, Platform: r.Platform, Created: r.Created, Size: r.Size,
-		Config: r.Config,
+		Config:   r.Config,
 		RepoTags: []string{}, RepoDigests: []string{},
 	}
 	for ref, id := range refs {

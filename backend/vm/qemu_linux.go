@@ -157,6 +157,9 @@ func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, 
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("starting %q: %s not found (run `make setup`): %w", spec.ID, bin, ErrNotSupported)
 	}
+	if err := checkDisks(spec); err != nil {
+		return nil, err
+	}
 	if len(spec.Shares) > 0 {
 		if _, err := os.Stat(h.virtiofsd); err != nil {
 			return nil, fmt.Errorf("starting %q: virtiofsd: %w (run `make setup`)", spec.ID, err)
@@ -317,9 +320,10 @@ const ringPort = "hpring"
 // ringFor says whether spec's agent channel goes over a shared-memory ring.
 func (h *qemuHypervisor) ringFor(spec MachineSpec) bool { return spec.SkiffAgent && !h.noRing }
 
-// hotplugPorts is how many shares a snapshot VM can take: the rootfs and
-// up to seven bind mounts. A spec with more boots cold.
-const hotplugPorts = 8
+// hotplugPorts is how many shares and disks a snapshot VM can take: the
+// root (a rootfs share, or an image and an upper disk) and up to seven bind
+// mounts. A spec with more boots cold.
+const hotplugPorts = 9
 
 // qemuArgs is the whole QEMU command line for spec; share i is on fd
 // fdShares0+i.
@@ -374,6 +378,9 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 			a = append(a, "-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
 		}
 	}
+	if !lo.snapshot { // a restored VM gets its disks hot-plugged (plugDisks)
+		a = append(a, diskArgs(spec)...)
+	}
 	if spec.Network.Mode != NetworkNone {
 		dev := "virtio-net-pci,netdev=net0,host_mtu=" + strconv.Itoa(netMTU)
 		if spec.Network.MAC != "" && !lo.snapshot { // a restored guest has its template's
@@ -409,7 +416,8 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 // saves and restores, hot-plugs and the shared-memory ring all work under it.
 const qemuSandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
-// hotplugPort names the root port share i is hot-plugged into.
+// hotplugPort names root port i: share i, then the disks, are hot-plugged
+// into them in order.
 func hotplugPort(i int) string { return "hp" + strconv.Itoa(i) }
 
 // fastBoot are kernel args that skip work a VM does not need (as Kata

@@ -116,7 +116,10 @@ const DefaultVsockPort = agentproto.DefaultVsockPort
 // RootShareTag is the virtiofs tag of the container rootfs share.
 const RootShareTag = "rootfs"
 
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+var (
+	tagRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+	diskIDRE = regexp.MustCompile(`^[a-z0-9-]{1,20}$`) // a virtio-blk serial holds 20 bytes
+)
 
 // HostArch is the host's architecture in MachineSpec terms.
 func HostArch() string { return runtime.GOARCH }
@@ -161,6 +164,19 @@ func (s MachineSpec) Validate() error {
 		seen[sh.Tag] = true
 		if sh.HostPath == "" {
 			return bad("share %q has no host path", sh.Tag)
+		}
+	}
+	seenDisk := map[string]bool{}
+	for _, d := range s.Disks {
+		if !diskIDRE.MatchString(d.ID) {
+			return bad("disk ID %q: want 1-20 of [a-z0-9-]", d.ID)
+		}
+		if seenDisk[d.ID] {
+			return bad("disk ID %q used twice", d.ID)
+		}
+		seenDisk[d.ID] = true
+		if d.Path == "" {
+			return bad("disk %q has no path", d.ID)
 		}
 	}
 	switch s.Network.Mode {

@@ -3,7 +3,9 @@
 package engine
 
 import (
+	"archive/tar"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,5 +107,86 @@ func TestParseStorageOpt(t *testing.T) {
 		if _, err := ParseStorageOpt([]string{in}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", in, err)
 		}
+	}
+}
+
+// cpAll reads a CopyFrom archive into name → content (directories "/").
+func cpAll(t *testing.T, rc io.ReadCloser) map[string]string {
+	t.Helper()
+	defer rc.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out[hdr.Name] = string(b)
+	}
+}
+
+// docker cp on a container whose root is on disks goes through its agent: a stopped container's
+// through a short-lived VM of its disks (which ends with the copy and lets the container start),
+// a running container's through its own. Errors keep their meaning (ErrNotFound, ErrInvalid).
+func TestCopyDiskRootThroughAgent(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t, 2*time.Minute)
+	c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"sh", "-c", "cat /tmp/in/f.txt; sleep 600"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stopped.
+	if err := f.e.CopyTo(ctx, c.ID, "/tmp", tarOf(t,
+		entry{name: "in/", typ: tar.TypeDir, mode: 0o750},
+		entry{name: "in/f.txt", typ: tar.TypeReg, body: "copied in\n", mode: 0o4755},
+	), CopyToOptions{}); err != nil {
+		t.Fatalf("CopyTo a stopped container: %v", err)
+	}
+	st, err := f.e.StatPath(ctx, c.ID, "/tmp/in/f.txt")
+	if err != nil || st.Name != "f.txt" || st.Size != 10 || st.Mode.Perm() != 0o755 || st.Mode&os.ModeSetuid == 0 {
+		t.Errorf("StatPath = %+v, %v", st, err)
+	}
+	if st, err := f.e.StatPath(ctx, c.ID, "/bin/sh"); err != nil || st.LinkTarget != "/bin/busybox" {
+		t.Errorf("StatPath(/bin/sh) = %+v, %v", st, err)
+	}
+	rc, st, err := f.e.CopyFrom(ctx, c.ID, "/tmp/in")
+	if err != nil || !st.Mode.IsDir() {
+		t.Fatalf("CopyFrom = %+v, %v", st, err)
+	}
+	if got := cpAll(t, rc); got["in/f.txt"] != "copied in\n" || len(got) != 2 {
+		t.Errorf("CopyFrom a stopped container: %v", got)
+	}
+	if _, err := f.e.StatPath(ctx, c.ID, "/nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("StatPath of a missing path: %v, want ErrNotFound", err)
+	}
+	if err := f.e.CopyTo(ctx, c.ID, "/tmp/in/f.txt", tarOf(t), CopyToOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CopyTo into a file: %v, want ErrInvalid", err)
+	}
+	if err := f.e.CopyTo(ctx, c.ID, "/tmp", tarOf(t, entry{name: "../x", typ: tar.TypeReg, body: "x"}), CopyToOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CopyTo of an entry leaving the directory: %v, want ErrInvalid", err)
+	}
+
+	// Running: the workload sees what was copied in while it was stopped.
+	if err := f.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, f, c.ID, "copied in")
+	if err := f.e.CopyTo(ctx, c.ID, "/tmp/in", tarOf(t, entry{name: "g.txt", typ: tar.TypeReg, body: "live\n"}), CopyToOptions{}); err != nil {
+		t.Fatalf("CopyTo a running container: %v", err)
+	}
+	rc, _, err = f.e.CopyFrom(ctx, c.ID, "/tmp/in/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cpAll(t, rc); got["in/g.txt"] != "live\n" || got["in/f.txt"] != "copied in\n" {
+		t.Errorf("CopyFrom a running container: %v", got)
+	}
+	zero := time.Duration(0)
+	if err := f.e.Stop(ctx, c.ID, &zero); err != nil {
+		t.Fatal(err)
 	}
 }

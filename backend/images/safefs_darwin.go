@@ -22,4 +22,3 @@ func syncTree(dirfd int) error {
 	return nil
 }
 
-func mkdev(major, minor int64) uint64 { return uint64(unix.Mkdev(uint32(major), uint32(minor))) }

@@ -42,4 +42,3 @@ func syncTree(dirfd int) error {
 	return unix.Syncfs(dirfd)
 }
 
-func mkdev(major, minor int64) uint64 { return unix.Mkdev(uint32(major), uint32(minor)) }

@@ -154,7 +154,11 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 
 func pullProgress(f func(app.Progress)) func(images.Progress) {
 	return func(p images.Progress) {
-		f(app.Progress{Phase: "pull", Layer: p.Layer, Done: p.Done, Total: p.Total, Status: p.Status})
+		phase := "pull"
+		if p.Status == images.StatusBuildingDisk || p.Status == images.StatusDiskReady {
+			phase = "disk" // the image's disk, built from the layers just pulled
+		}
+		f(app.Progress{Phase: phase, Layer: p.Layer, Done: p.Done, Total: p.Total, Status: p.Status})
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/skiff-containers/skiff/internal/testutil"
@@ -46,7 +45,6 @@ func ownersImage(t *testing.T, host string) string {
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
-	var _ v1.Image = img
 	ref := host + "/owners:latest"
 	if err := testutil.PushImage(context.Background(), ref, img); err != nil {
 		t.Fatal(err)
@@ -69,7 +67,7 @@ func TestDiskRootQEMU(t *testing.T) {
 	ref := ownersImage(t, host)
 	ctx := ctxT(t, 15*time.Minute)
 	script := `id -u; stat -c '%u:%g %a %n' / /data /data/secret /suidtool /hard1 /hard2 /bin/busybox; ` +
-		`ls -i /hard1 /hard2; echo run >> /data/log && echo "lines=$(wc -l < /data/log)"; df -k / | tail -n 1`
+		`ls -i /hard1 /hard2; cat /data/copied 2>/dev/null; echo run >> /data/log && echo "lines=$(wc -l < /data/log)"; df -k / | tail -n 1`
 	c, err := e.Create(ctx, CreateOptions{Image: ref, Cmd: []string{"sh", "-c", script}, StorageSize: 2 << 30})
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +125,21 @@ func TestDiskRootQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(e, 3)
+
+	// docker cp on the stopped container: a short-lived VM of its disks.
+	if err := e.CopyTo(ctx, c.ID, "/data", tarOf(t, entry{name: "copied", typ: tar.TypeReg, body: "copied in\n"}), CopyToOptions{}); err != nil {
+		t.Fatalf("cp into the stopped container: %v", err)
+	}
+	rc, st, err := e.CopyFrom(ctx, c.ID, "/data/log")
+	if err != nil {
+		t.Fatalf("cp from the stopped container: %v", err)
+	}
+	if got := cpAll(t, rc); got["log"] != "run\nrun\nrun\n" || st.Size != 12 {
+		t.Errorf("cp of /data/log: %q (stat %+v)", got, st)
+	}
+	if out := run(e, 4); !strings.Contains(out, "\ncopied in\nlines=4") {
+		t.Errorf("the workload does not see the file copied in while it was stopped:\n%s", out)
+	}
 
 	got, err := e.Inspect(ctx, c.ID)
 	if err != nil {

@@ -141,6 +141,15 @@ func TestEngineQEMU(t *testing.T) {
 		t.Errorf("GET through the port forward: %q", body)
 	}
 
+	// docker cp on the running container: its agent reads its root.
+	cp, _, err := e.CopyFrom(ctx, c.ID, "/www/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cpAll(t, cp); got["index.html"] != "hello from the VM\n" {
+		t.Errorf("cp from the running VM: %q", got)
+	}
+
 	one := time.Second
 	if err := e.Stop(ctx, c.ID, &one); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,21 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		c.mu.Unlock()
 		return nil, nil, err
 	}
+	for c.sup != nil && c.rec.State == StateExited {
+		// The last run has exited and its VM is being powered off: copy once it is.
+		done := c.sup.done
+		c.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		c.mu.Lock()
+		if err := c.waitHelperLocked(ctx); err != nil {
+			c.mu.Unlock()
+			return nil, nil, err
+		}
+	}
 	if c.sup != nil {
 		b, st, name := c.sup.boot, c.rec.State, c.rec.Name
 		c.mu.Unlock()

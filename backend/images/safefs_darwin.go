@@ -21,4 +21,3 @@ func syncTree(dirfd int) error {
 	unix.Sync()
 	return nil
 }
-

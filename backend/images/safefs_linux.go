@@ -41,4 +41,3 @@ func mknodAt(dirfd int, name string, mode uint32, dev uint64) error {
 func syncTree(dirfd int) error {
 	return unix.Syncfs(dirfd)
 }
-

@@ -123,7 +123,7 @@ func TestFormatEmptyMountsReadWrite(t *testing.T) {
 	if err := syscall.Statfs(mnt, &st); err != nil {
 		t.Fatal(err)
 	}
-	if avail := int64(st.Bavail) * st.Bsize; avail < 1900<<20 {
+	if avail := int64(st.Bavail) * int64(st.Bsize); avail < 1900<<20 {
 		t.Errorf("%d bytes available on a 2 GiB disk", avail)
 	}
 	if err := os.MkdirAll(filepath.Join(mnt, "upper", "d"), 0o755); err != nil {

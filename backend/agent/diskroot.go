@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
@@ -32,7 +33,7 @@ const (
 
 // mountDiskRoot mounts the image disk and the upper disk and makes their
 // overlay the container root at root, shared (as mountRoot does).
-func mountDiskRoot(root string) error {
+func mountDiskRoot(log *zap.Logger, root string) error {
 	deadline := time.Now().Add(diskWait)
 	image, err := waitDisk("/sys/block", "/dev", agentproto.ImageDiskID, deadline)
 	if err != nil {
@@ -42,6 +43,7 @@ func mountDiskRoot(root string) error {
 	if err != nil {
 		return err
 	}
+	log.Debug("disks found", zap.String("image", image), zap.String("upper", upper))
 	for _, d := range []string{imageMount, upperMount, root} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -50,9 +52,11 @@ func mountDiskRoot(root string) error {
 	if err := unix.Mount(image, imageMount, "ext4", unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting the image disk %q (%s) read-only as ext4: %w", agentproto.ImageDiskID, image, err)
 	}
+	log.Debug("image disk mounted")
 	if err := unix.Mount(upper, upperMount, "ext4", 0, ""); err != nil {
 		return fmt.Errorf("mounting the upper disk %q (%s) as ext4: %w", agentproto.UpperDiskID, upper, err)
 	}
+	log.Debug("upper disk mounted")
 	upperDir, workDir := filepath.Join(upperMount, "upper"), filepath.Join(upperMount, "work")
 	if err := makeUpper(upperDir, imageMount); err != nil {
 		return fmt.Errorf("the upper disk %q: %w", agentproto.UpperDiskID, err)
@@ -60,7 +64,9 @@ func mountDiskRoot(root string) error {
 	if err := os.Mkdir(workDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("the upper disk %q: %w", agentproto.UpperDiskID, err)
 	}
-	opts := "lowerdir=" + imageMount + ",upperdir=" + upperDir + ",workdir=" + workDir
+	// index=off: the upper directory must not depend on the image disk's
+	// file system UUID (off is the 6.1 kernel's default; pinned here).
+	opts := "lowerdir=" + imageMount + ",upperdir=" + upperDir + ",workdir=" + workDir + ",index=off"
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting the container root (overlay %s) at %s: %w", opts, root, err)
 	}

@@ -70,7 +70,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	}()
 	mount := func(boot agentproto.Boot) error {
 		if boot.Root == agentproto.RootFromDisks {
-			return mountDiskRoot(vmRoot)
+			return mountDiskRoot(log, vmRoot)
 		}
 		return mountRoot(boot.Root)
 	}

@@ -162,6 +162,40 @@ func TestDiskRoot(t *testing.T) {
 			t.Errorf("the template saw a disk:\n%s", tmpl)
 		}
 	})
+	t.Run("restored with shares", func(t *testing.T) {
+		// A share on the command line (hp0), the disks after it (hp1, hp2),
+		// then one hot-plugged while it runs (hp3).
+		data, more := t.TempDir(), t.TempDir()
+		os.WriteFile(filepath.Join(data, "d.txt"), []byte("data\n"), 0o644)
+		os.WriteFile(filepath.Join(more, "m.txt"), []byte("more\n"), 0o644)
+		s := spec(snap, "disk-shares")
+		s.Shares = []vm.Share{{Tag: "data", HostPath: data}}
+		m, c := snap.start(t, ctx, s)
+		sa, ok := m.(vm.ShareAdder)
+		if !ok {
+			t.Fatal("a restored machine is no ShareAdder")
+		}
+		if n := sa.FreeShareSlots(); n != 6 {
+			t.Fatalf("free share slots with a share and two disks: %d, want 6 of 9", n)
+		}
+		if err := sa.AddShare(ctx, vm.Share{Tag: "more", HostPath: more}); err != nil {
+			t.Fatal(err)
+		}
+		for tag, target := range map[string]string{"data": "/data", "more": "/more"} {
+			if err := c.Mount(ctx, agentproto.MountSpec{Tag: tag, Target: target}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"cat", "/data/d.txt", "/more/m.txt", "/restored.txt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if out, errOut, code := output(t, p); out != "data\nmore\nrestored\n" || code != 0 {
+			t.Errorf("shares and the disk root read %q (exit %d, %s)", out, code, errOut)
+		}
+		m.Stop(ctx, false)
+	})
 	t.Run("the writes stay", func(t *testing.T) {
 		out, _ := run(t, snap, "disk-again", "cat /home/app/cold.txt /restored.txt")
 		if out != "cold\nrestored\n" {
@@ -227,5 +261,92 @@ func TestDiskRootMissing(t *testing.T) {
 				t.Errorf("the machine's error %v does not name the missing disk", err)
 			}
 		})
+	}
+}
+
+// TestDiskInUse: the image disk serves two VMs at once; an upper disk
+// another VM writes is refused, naming it, with nothing left behind, and a
+// restored VM's refusal keeps its shape's boot snapshot.
+func TestDiskInUse(t *testing.T) {
+	cache := t.TempDir()
+	cold := newEnv(t, "amd64", func(o *vm.QEMUOptions) { o.NoSnapshots = true })
+	snap := newEnv(t, "amd64", func(o *vm.QEMUOptions) { o.CacheDir = cache })
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	image, upper := diskImage(t, ctx, dir), upperDisk(t, dir)
+	spec := func(e *env, name, upper string) vm.MachineSpec {
+		s := e.spec(t, name)
+		s.Boot.Root = agentproto.RootFromDisks
+		s.Disks = []vm.Disk{{ID: agentproto.ImageDiskID, Path: image, ReadOnly: true}, {ID: agentproto.UpperDiskID, Path: upper}}
+		return s
+	}
+	cat := func(t *testing.T, c *agentproto.Client) string {
+		t.Helper()
+		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"cat", "/var/lib/pg/PG_VERSION"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		out, _, _ := output(t, p)
+		return out
+	}
+	_, a := snap.start(t, ctx, spec(snap, "disk-a", upper))
+	if got := cat(t, a); got != "15\n" {
+		t.Fatalf("first VM reads %q", got)
+	}
+	_, b := snap.start(t, ctx, spec(snap, "disk-b", upperDisk(t, t.TempDir())))
+	if got := cat(t, b); got != "15\n" {
+		t.Fatalf("a second VM on the same image disk reads %q", got)
+	}
+	for _, e := range []struct {
+		name string
+		env  *env
+	}{{"restored", snap}, {"cold", cold}} {
+		t.Run(e.name, func(t *testing.T) {
+			s := spec(e.env, "disk-"+e.name, upper)
+			m, err := e.env.hv.Start(ctx, s)
+			if err == nil {
+				m.Stop(ctx, true)
+				t.Fatal("a second VM started on an upper disk in use")
+			}
+			if !strings.Contains(err.Error(), upper) || !strings.Contains(err.Error(), "lock") {
+				t.Errorf("error %v: want one naming %s and its lock", err, upper)
+			}
+			t.Logf("refused: %v", err)
+			noMachineLeft(t, s)
+		})
+	}
+	if metas, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*", "meta.json")); len(metas) != 1 {
+		t.Errorf("boot snapshots after a refused disk: %q", metas)
+	}
+	if got := cat(t, a); got != "15\n" {
+		t.Errorf("the first VM after the refusals reads %q", got)
+	}
+}
+
+// noMachineLeft: no process of s's machine (qemu's -name skiff-<ID>), no
+// pid file or socket in its state dir; other machines may run.
+func noMachineLeft(t testing.TB, s vm.MachineSpec) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, c := range cmdlines {
+			b, _ := os.ReadFile(c)
+			if strings.Contains(string(b), "\x00skiff-"+s.ID+"\x00") {
+				left = append(left, strings.ReplaceAll(string(b), "\x00", " "))
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(s.StateDir, "*.pid"))
+		socks, _ := filepath.Glob(filepath.Join(s.StateDir, "*.sock"))
+		if len(left)+len(files)+len(socks) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leftovers of %s: processes %q, pid files %q, sockets %q", s.ID, left, files, socks)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -241,8 +241,9 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 	return "kvm", nil
 }
 
-// probeKVM boots spec's kernel and initramfs under KVM with no shares and no
-// network and waits for the agent to answer a ping.
+// probeKVM boots spec's kernel and initramfs under KVM with no shares, no
+// disks (never a container's) and no network and waits for the agent to
+// answer a ping.
 func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	dir, err := os.MkdirTemp("", "skiff-kvm-probe-")
 	if err != nil {
@@ -250,7 +251,7 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	}
 	defer os.RemoveAll(dir)
 	p := spec
-	p.ID, p.Shares, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, Network{Mode: NetworkNone}, dir
+	p.ID, p.Shares, p.Disks, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, nil, Network{Mode: NetworkNone}, dir
 	p.ConsoleLog = filepath.Join(dir, "console.log")
 	p.CPUs, p.MemoryMiB = 1, 256
 	pctx, cancel := context.WithTimeout(ctx, h.probeTO)

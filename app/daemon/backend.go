@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/skiff-containers/skiff/app"
@@ -477,12 +478,18 @@ func (b *Backend) DiskUsage(ctx context.Context) (*app.DiskUsage, error) {
 	return out, nil
 }
 
+// dirSize is what the regular files below dir occupy on the host: a container's writable disk is
+// a sparse file of tens of GB that takes only what the container wrote.
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					n += min(fi.Size(), st.Blocks*512)
+				} else {
+					n += fi.Size()
+				}
 			}
 		}
 		return nil

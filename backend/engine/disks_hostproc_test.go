@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // A container's root is the image's disk (shared, read-only) under a writable disk of its own: an
@@ -188,5 +189,63 @@ func TestCopyDiskRootThroughAgent(t *testing.T) {
 	zero := time.Duration(0)
 	if err := f.e.Stop(ctx, c.ID, &zero); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A container created before disks (a record with a root directory, no disks) keeps its root: it
+// starts with that directory as its root share, its files (its writes included) as they were, and
+// cp reads it on the host.
+func TestContainerFromBeforeDisksKeepsItsRoot(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t, 2*time.Minute)
+	rec := Container{ID: NewID(), Name: "old", State: StateExited, Created: time.Now().UTC(), Image: f.ref,
+		Config:  CreateOptions{Image: f.ref, Restart: RestartPolicy{Name: "no"}},
+		Process: Process{Args: []string{"cat", "/data/written"}, Env: []string{"PATH=" + DefaultPath}, WorkingDir: "/", Hostname: "old"},
+	}
+	rec.RootFS = filepath.Join(f.e.containerDir(rec.ID), "rootfs")
+	rec.LogPath = filepath.Join(f.e.logDir(rec.ID), logFileName)
+	if err := testutil.WriteBusyboxRootfs(rec.RootFS); err != nil {
+		t.Skipf("busybox rootfs: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(rec.RootFS, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rec.RootFS, "data", "written"), []byte("kept from before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(f.e.logDir(rec.ID), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.saveRecord(&rec); err != nil {
+		t.Fatal(err)
+	}
+	// The engine finds it when it opens, as after an upgrade.
+	if err := f.e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.e = f.open(testHypervisor(t))
+	ct, err := f.e.lookup(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := ct.machineSpec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Disks) != 0 || spec.Boot.Root == agentproto.RootFromDisks || len(spec.Shares) == 0 ||
+		spec.Shares[0].Tag != vm.RootShareTag || spec.Shares[0].HostPath != rec.RootFS {
+		t.Fatalf("machine spec of an old container: root %q, disks %+v, shares %+v", spec.Boot.Root, spec.Disks, spec.Shares)
+	}
+	if err := f.e.Start(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code := f.wait(rec.ID); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if out, _ := f.logs(rec.ID); out != "kept from before\n" {
+		t.Errorf("output %q", out)
+	}
+	if st, err := f.e.StatPath(ctx, rec.ID, "/data/written"); err != nil || st.Size != 17 {
+		t.Errorf("StatPath: %+v, %v", st, err)
 	}
 }

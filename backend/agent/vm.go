@@ -141,6 +141,9 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.cfg.OnShutdown = cancel
+	if boot.Root == agentproto.RootFromDisks {
+		a.cfg.OnSynced = func() { quiesceDiskRoot(log) }
+	}
 	if boot.ExitWithWorkload {
 		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {
 			time.Sleep(100 * time.Millisecond) // let the exit status reach the host

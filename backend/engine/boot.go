@@ -27,7 +27,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	spec := vm.MachineSpec{
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
 		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
-		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
+		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC, Fabric: e.fabric, Member: rec.ID},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
 		SkiffAgent: true, // snapshots and the shared-memory channel
@@ -48,6 +48,9 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		}
 	} else { // a container from before disks: its root directory over virtiofs
 		spec.Shares = []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}}
+	}
+	if noNetwork(rec.Config.Networks) {
+		spec.Network = vm.Network{Mode: vm.NetworkNone}
 	}
 	mounts, err := pinnedMounts(rec.Mounts)
 	if err != nil {

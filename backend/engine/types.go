@@ -102,6 +102,10 @@ type CreateOptions struct {
 	AutoRemove  bool          `json:"autoRemove,omitempty"`
 	StopSignal  string        `json:"stopSignal,omitempty"`  // default: the image's, else SIGTERM
 	StopTimeout *int          `json:"stopTimeout,omitempty"` // seconds; default 10
+
+	// Networks the container joins (none: the default network, DefaultNetwork); one entry
+	// {Network: "none"} gives it no network device.
+	Networks []NetworkOptions `json:"networks,omitempty"`
 }
 
 // Process is the workload as resolved at create time from the options and the image config
@@ -134,6 +138,9 @@ type Container struct {
 	Mounts       []Mount       `json:"mounts"`
 	Error        string        `json:"error,omitempty"`
 	MAC          string        `json:"mac"`
+	// Networks are the container's attachments, each with its stable address (empty with
+	// --network none).
+	Networks []Endpoint `json:"networks"`
 	// The root filesystem: ImageDisk (the image's read-only ext4, shared) under UpperDisk (the
 	// container's writable ext4), overlaid in the guest. RootFS instead: a container created
 	// before disks, whose root is that host directory shared over virtiofs.

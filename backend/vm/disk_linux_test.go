@@ -127,6 +127,12 @@ func TestDiskRoot(t *testing.T) {
 		}
 		console, _ := os.ReadFile(s.ConsoleLog)
 		noLeftovers(t, s.StateDir)
+		// A graceful stop leaves the upper disk clean, its writes in place:
+		// no journal to replay, no count e2fsck would fix.
+		fsck, err := exec.Command("e2fsck", "-fn", upper).CombinedOutput()
+		if err != nil || strings.Contains(string(fsck), "journal") || strings.Contains(string(fsck), "Fix?") {
+			t.Errorf("e2fsck -fn of the upper disk after a graceful stop: %v\n%s", err, fsck)
+		}
 		return out, string(console)
 	}
 	const look = "stat -c '%u:%g %a %n' /var/lib/pg /var/lib/pg/PG_VERSION /home/app/secret /usr/bin/su /bin/busybox; " +

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/client"
+	"github.com/skiff-containers/skiff/backend/images"
 )
 
 // progressView renders "progress:<id>" events as one status line on stderr (a terminal).
@@ -67,7 +68,7 @@ func summarize(layers map[string]app.Progress) string {
 		a.done += pr.Done
 		a.total += pr.Total
 		a.status = pr.Status
-		if pr.Status == "done" || pr.Status == "exists" {
+		if pr.Status == "done" || pr.Status == "exists" || pr.Status == images.StatusDiskReady {
 			a.finished++
 		}
 	}
@@ -79,7 +80,7 @@ func summarize(layers map[string]app.Progress) string {
 	var parts []string
 	for _, n := range names {
 		a := phases[n]
-		label := map[string]string{"pull": "Pulling", "kernel": "Fetching kernel", "boot": "Booting"}[n]
+		label := map[string]string{"pull": "Pulling", "disk": "Building disk", "kernel": "Fetching kernel", "boot": "Booting"}[n]
 		if label == "" {
 			label = n
 		}

@@ -40,6 +40,7 @@ func (f *runFlags) add(cmd *cobra.Command, run bool) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint")
 	fl.StringVar(&r.CPUs, "cpus", "", "number of CPUs of the container's VM (default: the host's CPUs, at most 4)")
 	fl.StringVarP(&r.Memory, "memory", "m", "", "memory of the container's VM (e.g. 512m, 1g)")
+	fl.StringArrayVar(&r.StorageOpt, "storage-opt", nil, "size=<size>: the container's writable disk (default 32G; sparse, it costs only what is written)")
 	fl.StringVar(&r.Restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
 	fl.StringVar(&r.Platform, "platform", "", "image platform, e.g. linux/arm64")
 	fl.StringVar(&r.Pull, "pull", "missing", "pull the image: always, missing, never")

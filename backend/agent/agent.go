@@ -239,6 +239,16 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 			return fmt.Errorf("stats: %w", err)
 		}
 		ok.Stats = st
+	case agentproto.OpCopyStat:
+		st, err := a.copyStat(req.Copy)
+		if err != nil {
+			return err
+		}
+		ok.Path = st
+	case agentproto.OpCopyFrom:
+		return a.copyFrom(ctx, c, req.Copy)
+	case agentproto.OpCopyTo:
+		return a.copyTo(ctx, c, req.Copy)
 	case agentproto.OpTouch:
 		if err := a.touch(req.Paths); err != nil {
 			return err

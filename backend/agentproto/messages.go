@@ -94,13 +94,15 @@ type Request struct {
 	Mount   *MountSpec   `json:",omitempty"` // mount
 	Time    int64        `json:",omitempty"` // settime: unix nanoseconds
 	Paths   []string     `json:",omitempty"` // touch
+	Copy    *CopySpec    `json:",omitempty"` // copystat, copyfrom, copyto
 }
 
 // OK answers a request that succeeded.
 type OK struct {
-	PID   int    `json:",omitempty"` // run, exec: the process id in the guest
-	Stats *Stats `json:",omitempty"` // stats
-	Info  *Info  `json:",omitempty"` // info
+	PID   int       `json:",omitempty"` // run, exec: the process id in the guest
+	Stats *Stats    `json:",omitempty"` // stats
+	Info  *Info     `json:",omitempty"` // info
+	Path  *PathStat `json:",omitempty"` // copystat, copyfrom
 }
 
 // Error answers a request that failed, or ends a stream that broke.

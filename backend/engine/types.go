@@ -94,6 +94,9 @@ type CreateOptions struct {
 
 	CPUs   float64 `json:"cpus,omitempty"`   // VM vCPUs (rounded up); 0 = 1
 	Memory int64   `json:"memory,omitempty"` // VM memory in bytes; 0 = 512 MiB
+	// StorageSize is the size in bytes of the container's writable disk (`--storage-opt size=`);
+	// 0 = DefaultStorageSize.
+	StorageSize int64 `json:"storageSize,omitempty"`
 
 	Restart     RestartPolicy `json:"restart"`
 	AutoRemove  bool          `json:"autoRemove,omitempty"`
@@ -138,8 +141,13 @@ type Container struct {
 	// Networks are the container's attachments, each with its stable address (empty with
 	// --network none).
 	Networks []Endpoint `json:"networks"`
-	RootFS   string     `json:"rootfs"`  // the container's writable root on the host
-	LogPath  string     `json:"logPath"` // current JSON-lines log file
+	// The root filesystem: ImageDisk (the image's read-only ext4, shared) under UpperDisk (the
+	// container's writable ext4), overlaid in the guest. RootFS instead: a container created
+	// before disks, whose root is that host directory shared over virtiofs.
+	ImageDisk string `json:"imageDisk,omitempty"`
+	UpperDisk string `json:"upperDisk,omitempty"`
+	RootFS    string `json:"rootfs,omitempty"`
+	LogPath   string `json:"logPath"` // current JSON-lines log file
 	// ManuallyStopped is set by Stop and Kill; restart policies "on-failure" and "unless-stopped" do
 	// not restart such a container (nor does "always" until the engine restarts).
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`

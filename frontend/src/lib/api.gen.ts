@@ -210,6 +210,7 @@ export interface RunRequest {
   Hostname: string;
   CPUs: string;
   Memory: string;
+  StorageOpt: string[] | null;
   Restart: string;
   Platform: string;
   Pull: string;

@@ -321,7 +321,7 @@ export type ExecInput = Partial<ExecRequest> & Pick<ExecRequest, 'Cmd'>;
 function fillRun(r: RunInput): RunRequest {
   return {
     Name: '', Entrypoint: null, Cmd: [], Env: [], EnvFiles: [], Ports: [], Volumes: [],
-    Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', Restart: '', Platform: '', Pull: '',
+    Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', StorageOpt: [], Restart: '', Platform: '', Pull: '',
     Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', Network: '', NetworkAliases: [], ...r,
   };
 }

@@ -11,7 +11,7 @@
 #   KERNEL_DIR  holds the kernel bundles <arch>/manifest.json … (default _build/kernel) → copied to
 #               Contents/Resources/kernel/<arch>, where the engine looks first (vm.AppKernelDir)
 #   KERNEL_ARCHES  default "arm64 amd64" (Apple silicon and Intel Macs); every one must be present
-#   VERSION, BUILD  substituted into Info.plist (default: git describe, commit count)
+#   VERSION     substituted into Info.plist (default: git describe)
 # The tree is built next to APP and renamed into place, so a failure leaves no half app.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +21,6 @@ kernels=${KERNEL_DIR:-$root/_build/kernel}
 arches=${KERNEL_ARCHES:-arm64 amd64}
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo 0.0.0)}
 version=${version#v}
-build=${BUILD:-$(git -C "$root" rev-list --count HEAD 2>/dev/null || echo 1)}
 
 fail() { echo "package-darwin: $*" >&2; exit 1; }
 for a in $arches; do
@@ -39,7 +38,7 @@ trap 'rm -rf "$tmp"' EXIT
 c="$tmp/Skiff.app/Contents"
 mkdir -p "$c/MacOS" "$c/Resources/bin" "$c/Resources/kernel"
 
-sed -e "s/@VERSION@/$version/g" -e "s/@BUILD@/$build/g" "$here/Info.plist" > "$c/Info.plist"
+sed -e "s/{{\.Info\.ProductVersion}}/$version/g" "$here/Info.plist" > "$c/Info.plist"
 (cd "$root" && GOOS= GOARCH= go run ./tools/icns -o "$c/Resources/iconfile.icns" build/appicon.png)
 for a in $arches; do
   cp -R "$kernels/$a" "$c/Resources/kernel/$a"

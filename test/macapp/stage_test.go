@@ -36,7 +36,7 @@ func TestStageApp(t *testing.T) {
 	os.WriteFile(gui, []byte("#!/bin/sh\necho gui\n"), 0o755)
 	os.WriteFile(cli, []byte("#!/bin/sh\necho skiff cli \"$@\"\n"), 0o755)
 	app := filepath.Join(dir, "out", "Skiff.app")
-	out, err := stage(t, app, "KERNEL_DIR="+kernels, "APP_BIN="+gui, "CLI_BIN="+cli, "VERSION=v1.2.3", "BUILD=42")
+	out, err := stage(t, app, "KERNEL_DIR="+kernels, "APP_BIN="+gui, "CLI_BIN="+cli, "VERSION=v1.2.3")
 	if err != nil {
 		t.Fatalf("stage.sh: %v\n%s", err, out)
 	}
@@ -75,12 +75,12 @@ func TestStageApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<key>CFBundleIconFile</key>\n\t<string>iconfile</string>", "<string>1.2.3</string>", "<string>42</string>", "<string>Skiff</string>"} {
+	for _, want := range []string{"<key>CFBundleIconFile</key>\n\t<string>iconfile</string>", "<key>CFBundleShortVersionString</key>\n\t<string>1.2.3</string>", "<key>CFBundleExecutable</key>\n\t<string>Skiff</string>"} {
 		if !bytes.Contains(plist, []byte(want)) {
 			t.Errorf("Info.plist lacks %q", want)
 		}
 	}
-	if bytes.Contains(plist, []byte("@")) {
+	if bytes.Contains(plist, []byte("{{")) {
 		t.Errorf("Info.plist has an unsubstituted placeholder:\n%s", plist)
 	}
 	icns, err := os.ReadFile(filepath.Join(c, "Resources", "iconfile.icns"))

@@ -82,7 +82,15 @@ darwincheck:
 	  $(BUILD)/darwincheck -goarch $$a -tags desktop,production ./... || rc=1; \
 	done; exit $$rc
 
-# The macOS app bundle _build/darwin/Skiff.app, signed ad hoc unless SIGN_IDENTITY names a certificate.
-.PHONY: package-darwin
+# The macOS app bundle _build/darwin/Skiff.app (on a Mac), signed ad hoc unless SIGN_IDENTITY names a
+# certificate: the desktop app, the CLI (Contents/Resources/bin/skiff), the icon, and the guest kernel
+# bundles of KERNEL_DIR (arm64 and amd64, default _build/kernel) in Contents/Resources/kernel.
+KERNEL_DIR ?= $(BUILD)/kernel
+.PHONY: package-darwin package-darwin-stage
 package-darwin:
-	bash build/darwin/package.sh $(BUILD)/darwin
+	KERNEL_DIR=$(KERNEL_DIR) bash build/darwin/package.sh $(BUILD)/darwin
+
+# The same tree assembled on any OS from already built binaries (APP_BIN, CLI_BIN; left out when
+# unset), unsigned: _build/darwin-stage/Skiff.app, to inspect what the Mac app will contain.
+package-darwin-stage:
+	KERNEL_DIR=$(KERNEL_DIR) APP_BIN=$(APP_BIN) CLI_BIN=$(CLI_BIN) bash build/darwin/stage.sh $(BUILD)/darwin-stage/Skiff.app

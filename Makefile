@@ -65,7 +65,7 @@ lint:
 	$(GO) vet ./...
 	staticcheck ./...
 
-bench: setup agent
+bench: setup agent kernel-skiff
 	bash scripts/bench.sh
 
 # A stress run (not part of `test`): STRESS_N (default 200) `skiff run --rm busybox sh -c 'exit 3'`,

@@ -33,7 +33,7 @@ cache=${SKIFF_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff/kernel-build}
 jobs=${SKIFF_KERNEL_JOBS:-$(nproc)}
 
 die() { echo "kernel-build.sh: $*" >&2; exit 1; }
-for tool in make gcc flex bison bc sha256sum xz dpkg-query; do
+for tool in make gcc flex bison bc sha256sum xz dpkg-query flock; do
   command -v "$tool" >/dev/null || die "$tool not found: run \`make setup\`"
 done
 srcver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || true
@@ -42,6 +42,10 @@ srcver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || true
 mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd)
 cache=$(cd "$cache" && pwd)
+
+# One build at a time in the cache (checkouts share it); released when the script exits.
+exec {lock}>"$cache/.lock"
+flock "$lock"
 
 host=$(dpkg --print-architecture)
 # cross ARCH: the CROSS_COMPILE prefix for ARCH on this host ("" when native).

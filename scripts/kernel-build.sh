@@ -33,7 +33,7 @@ cache=${SKIFF_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff/kernel-build}
 jobs=${SKIFF_KERNEL_JOBS:-$(nproc)}
 
 die() { echo "kernel-build.sh: $*" >&2; exit 1; }
-for tool in make gcc flex bison bc sha256sum xz dpkg-query flock; do
+for tool in make gcc flex bison bc sha256sum xz lz4 dpkg-query flock; do
   command -v "$tool" >/dev/null || die "$tool not found: run \`make setup\`"
 done
 srcver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || true

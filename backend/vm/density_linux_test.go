@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
@@ -98,4 +100,57 @@ func TestHostMemory(t *testing.T) {
 	if n, err := m.(vm.HostMemoryReporter).HostMemory(); err == nil {
 		t.Errorf("a stopped machine's host memory: %d, no error", n)
 	}
+}
+
+// TestFreePageReporting: memory a restored guest frees goes back to the
+// host (the balloon's free page reporting discards it from the guest RAM
+// memfd): 128 MiB written to a tmpfs and removed leave the VM's host
+// memory where it was.
+func TestFreePageReporting(t *testing.T) {
+	e := newEnv(t, "amd64", func(o *vm.QEMUOptions) { o.CacheDir = t.TempDir() })
+	if len(e.bundle.Manifest.Modules) > 0 && !slices.Contains(e.bundle.Manifest.Modules, "virtio_balloon.ko") {
+		t.Skip("the kernel bundle has no virtio_balloon module: rebuild it (make kernel)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rootfs := testutil.BusyboxRootfs(t)
+	var m vm.Machine
+	var c *agentproto.Client
+	for i := 0; i < 2; i++ { // the first builds the snapshot, the second is restored
+		m, c = e.start(t, ctx, e.spec(t, fmt.Sprint("fpr", i), vm.Share{Tag: vm.RootShareTag, HostPath: rootfs}))
+	}
+	run := func(script string) {
+		t.Helper()
+		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sh", "-c", script}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if out, errOut, code := output(t, p); code != 0 {
+			t.Fatalf("%s: exit %d: %s%s", script, code, out, errOut)
+		}
+	}
+	host := func() uint64 {
+		n, err := m.(vm.HostMemoryReporter).HostMemory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	run("mkdir -p /fill && mount -t tmpfs -o size=256m tmpfs /fill")
+	before := host()
+	run("dd if=/dev/zero of=/fill/zeros bs=1M count=128 2>/dev/null")
+	full := host()
+	if full < before+100<<20 {
+		t.Fatalf("host memory %d KiB with 128 MiB in the guest's tmpfs, %d KiB before", full>>10, before>>10)
+	}
+	run("rm /fill/zeros")
+	var now uint64
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+		if now = host(); now < before+32<<20 {
+			t.Logf("host memory: %d KiB before, %d KiB full, %d KiB after", before>>10, full>>10, now>>10)
+			return
+		}
+	}
+	t.Errorf("host memory %d KiB a minute after the guest freed 128 MiB (%d KiB before, %d KiB full)", now>>10, before>>10, full>>10)
 }

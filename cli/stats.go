@@ -98,7 +98,7 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 func printStats(w io.Writer, ids []string, names map[string]string, latest map[string]*app.Stats) {
 	sort.Strings(ids)
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
+	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS\tHOST MEM")
 	for _, id := range ids {
 		st := latest[id]
 		if st == nil {
@@ -112,9 +112,13 @@ func printStats(w io.Writer, ids []string, names map[string]string, latest map[s
 		if name == "" {
 			name = id
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\n", shortID(id), name, st.CPUPercent,
+		host := "-" // the hypervisor cannot tell
+		if st.HostMemory > 0 {
+			host = humanSize(int64(st.HostMemory))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\t%s\n", shortID(id), name, st.CPUPercent,
 			humanSize(int64(st.MemoryUsage)), humanSize(int64(st.MemoryLimit)), mem,
-			humanSize(int64(st.NetRx)), humanSize(int64(st.NetTx)), humanSize(int64(st.BlockRead)), humanSize(int64(st.BlockWrite)), st.PIDs)
+			humanSize(int64(st.NetRx)), humanSize(int64(st.NetTx)), humanSize(int64(st.BlockRead)), humanSize(int64(st.BlockWrite)), st.PIDs, host)
 	}
 	tw.Flush()
 }

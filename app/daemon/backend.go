@@ -342,7 +342,8 @@ func (b *Backend) Stats(ctx context.Context, id string) (*app.Stats, error) {
 		return nil, classify(err)
 	}
 	return &app.Stats{Time: s.Time, CPUPercent: s.CPUPercent, MemoryUsage: s.MemoryUsage, MemoryLimit: s.MemoryLimit,
-		NetRx: s.NetRx, NetTx: s.NetTx, BlockRead: s.BlockRead, BlockWrite: s.BlockWrite, PIDs: s.PIDs}, nil
+		NetRx: s.NetRx, NetTx: s.NetTx, BlockRead: s.BlockRead, BlockWrite: s.BlockWrite, PIDs: s.PIDs,
+		HostMemory: s.HostMemory}, nil
 }
 
 // Events implements app.Backend.

@@ -248,6 +248,10 @@ type Stats struct {
 	BlockWrite  uint64    `json:"blockWrite"`
 	PIDs        uint64    `json:"pids"`
 	CPUs        int       `json:"cpus"`
+	// HostMemory is what the container's VM costs the host, bytes, seen from outside the guest
+	// (QEMU: its processes' own pages and its whole guest RAM, vm.HostMemoryReporter); 0 when
+	// the hypervisor cannot tell. MemoryUsage is the guest's view of its workload.
+	HostMemory uint64 `json:"hostMemory"`
 }
 
 // Event is something that happened to a container or image, as Docker reports events.

@@ -51,11 +51,12 @@ type qemuHypervisor struct {
 	bins      map[string]string // arch → qemu binary
 	virtiofsd string
 	spawn     *proc.Spawner
-	// spawnBind starts host folders' virtiofsd under a seccomp filter
-	// (virtiofsd_linux.go); nil with spawnBindErr when the filter fails.
-	spawnBind    *proc.Spawner
-	spawnBindErr error
-	probeTO      time.Duration
+	// spawnFS and spawnBind start the rootfs's and host folders' virtiofsd
+	// under their seccomp filters (virtiofsd_linux.go); nil with the Err
+	// when the filter fails.
+	spawnFS, spawnBind       *proc.Spawner
+	spawnFSErr, spawnBindErr error
+	probeTO                  time.Duration
 
 	mu    sync.Mutex        // guards accel
 	accel map[string]string // arch → "kvm" | "tcg", decided once
@@ -105,6 +106,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		snapFailed:  map[string]time.Time{},
 		consoleMax:  MaxConsoleFile,
 	}
+	h.spawnFS, h.spawnFSErr = proc.NewUserNSSpawner()
 	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()

@@ -18,13 +18,10 @@ import (
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without root, a kernel bundle
-// or QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
+// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without a kernel bundle or
+// QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
 func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("virtiofsd needs root")
-	}
 	kdir := os.Getenv(vm.EnvKernelDir)
 	if kdir == "" {
 		kdir = "../../_build/kernel"

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -221,8 +222,13 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 		return "tcg", nil
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
+	if errors.Is(err, os.ErrPermission) {
+		h.log.Warn("qemu: using TCG (software emulation): this user may not open /dev/kvm; "+
+			"a member of its group (kvm on Debian: `sudo adduser $USER kvm`, then log in again) gets KVM", zap.Error(err))
+	} else if err != nil {
 		h.log.Info("qemu: using TCG (software emulation): /dev/kvm unusable", zap.Error(err))
+	}
+	if err != nil {
 		h.accel[spec.Arch] = "tcg"
 		return "tcg", nil
 	}

@@ -10,6 +10,13 @@ dir=$(mktemp -d /tmp/skiff-testbin.XXXXXX) || exit 1
 trap 'rm -rf "$dir"' EXIT
 chmod 755 "$dir"
 install -m 755 "$bin" "$dir/" || exit 1
+# scripts/go-test.sh bind-mounts a checkout the user cannot reach on SKIFF_TEST_SRC_ALIAS.
+if [ -n "${SKIFF_TEST_SRC_ALIAS:-}" ]; then
+  cd "${PWD/#$SKIFF_TEST_SRC/$SKIFF_TEST_SRC_ALIAS}" || exit 1
+  for v in SKIFF_KERNEL_DIR SKIFF_DEBS; do
+    [ -z "${!v:-}" ] || export "$v=${!v/#$SKIFF_TEST_SRC/$SKIFF_TEST_SRC_ALIAS}"
+  done
+fi
 # Short: tests put unix sockets under TMPDIR, and sun_path holds 108 bytes.
 tmp=$home/t
 setpriv --reuid="$u" --regid="$u" --init-groups mkdir -p "$tmp" || exit 1

@@ -29,16 +29,23 @@ else
     useradd --create-home --shell /bin/bash "$SKIFF_TEST_USER" || exit 1
   fi
   as_user() { setpriv --reuid="$SKIFF_TEST_USER" --regid="$SKIFF_TEST_USER" --init-groups "$@"; }
-  kdir=${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}
-  if ! as_user test -r go.mod -a -r "$kdir/amd64/manifest.json"; then
-    echo "go test: user $SKIFF_TEST_USER cannot read $PWD or $kdir: the tests that run as an"
-    echo "ordinary user need the checkout readable by others (e.g. not under /root, which is 0700)"
+  # The CLI and Docker API tests use this binary instead of building one.
+  bindir=$(mktemp -d /tmp/skiff-test-bin.XXXXXX) || exit 1
+  alias=""
+  trap 'rm -rf "$bindir"; [ -z "$alias" ] || { umount -l "$alias" && rmdir "$alias"; }' EXIT
+  chmod 755 "$bindir"
+  export SKIFF_KERNEL_DIR=${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}
+  # A checkout the user cannot reach (under /root, 0700) is bind-mounted where it can, and
+  # scripts/as-user.sh runs each test binary from there.
+  if ! as_user test -r "$PWD/go.mod"; then
+    alias=$(mktemp -d /tmp/skiff-src.XXXXXX) && chmod 755 "$alias" && mount --bind "$PWD" "$alias" || exit 1
+    export SKIFF_TEST_SRC=$PWD SKIFF_TEST_SRC_ALIAS=$alias
+  fi
+  kdir=${SKIFF_KERNEL_DIR/#$PWD/${alias:-$PWD}}
+  if ! as_user test -r "${alias:-$PWD}/go.mod" -a -r "$kdir/amd64/manifest.json"; then
+    echo "go test: user $SKIFF_TEST_USER cannot read ${alias:-$PWD} or $kdir"
     exit 1
   fi
-  # The CLI and Docker API tests use this binary instead of building one (the user has no Go caches).
-  bindir=$(mktemp -d /tmp/skiff-test-bin.XXXXXX) || exit 1
-  trap 'rm -rf "$bindir"' EXIT
-  chmod 755 "$bindir"
   go build -o "$bindir/skiff" . || exit 1
   export SKIFF_TEST_SKIFF=$bindir/skiff
   mapfile -t user_pkgs < <(go list ./backend/vm/... ./backend/engine ./cli/... ./test/... | grep -v '/backend/vm/hostproc$')

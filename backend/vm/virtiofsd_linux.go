@@ -136,6 +136,11 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := spawn.Start(cmd); err != nil {
 		cli.Close()
+		if userNS && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOSPC)) {
+			return nil, nil, fmt.Errorf("share %q: starting %s in a user namespace (which this system refuses "+
+				"an ordinary user: see sysctls kernel.unprivileged_userns_clone, user.max_user_namespaces and "+
+				"kernel.apparmor_restrict_unprivileged_userns): %w", sh.Tag, h.virtiofsd, err)
+		}
 		return nil, nil, fmt.Errorf("share %q: starting %s: %w", sh.Tag, h.virtiofsd, err)
 	}
 	if err := proc.WritePidFile(stateDir, "virtiofsd-"+sh.Tag, cmd.Process.Pid); err != nil {

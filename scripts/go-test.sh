@@ -53,6 +53,10 @@ else
   echo "go test: as root: ${#root_pkgs[@]} packages and the engine's host-process tests; as $SKIFF_TEST_USER: ${#user_pkgs[@]} packages" >> "$log"
   go test -p 2 "${flags[@]}" "$@" "${root_pkgs[@]}" >> "$log" 2>&1 || rc=1
   go test -p 1 "${flags[@]}" -run "$root_engine_tests" "$@" ./backend/engine >> "$log" 2>&1 || rc=1
+  # The tests build small programs (testinit, inotifywatch) with go: build them once as the user
+  # first, as the tests do, so that its cold Go cache does not make a test with a deadline slow.
+  warm() { (cd "${alias:-$PWD}" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 scripts/as-user.sh "$(command -v go)" build -o /dev/null "$@"); }
+  { warm -trimpath -ldflags='-s -w' ./backend/vm/internal/testinit && warm ./test/cli/testdata/inotifywatch; } >> "$log" 2>&1 || rc=1
   go test -p 2 "${flags[@]}" -skip "$root_engine_tests" -exec "$PWD/scripts/as-user.sh" "$@" "${user_pkgs[@]}" >> "$log" 2>&1 || rc=1
 fi
 grep -E '^(ok|FAIL|\?|panic:|--- FAIL|--- SKIP|    --- (FAIL|SKIP))|^ +[A-Za-z0-9_./-]+\.go:[0-9]+: ' "$log" | grep -v '^?'

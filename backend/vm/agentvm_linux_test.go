@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
@@ -187,6 +189,49 @@ func TestAgentVM(t *testing.T) {
 	}
 	defer w.Close()
 
+	t.Run("virtiofsd runs as the user", func(t *testing.T) {
+		// Each share's daemon: the test's own uids and gids, a user namespace of its own unless the
+		// test runs as root, and the open-files limit it asked for (it cannot raise it itself there).
+		var lim unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+		myNS, _ := os.Readlink("/proc/self/ns/user")
+		for _, tag := range []string{vm.RootShareTag, "data", "ro"} {
+			pidf, err := os.ReadFile(filepath.Join(spec.StateDir, "virtiofsd-"+tag+".pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := strings.Fields(string(pidf))[0]
+			status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(status), "\n") {
+				if f := strings.Fields(l); len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") {
+					id := os.Getuid()
+					if f[0] == "Gid:" {
+						id = os.Getgid()
+					}
+					for _, v := range f[1:] {
+						if v != strconv.Itoa(id) {
+							t.Errorf("%s's virtiofsd: %s", tag, l)
+						}
+					}
+				}
+			}
+			ns, _ := os.Readlink(filepath.Join("/proc", pid, "ns/user"))
+			if (ns == myNS) != (os.Geteuid() == 0) {
+				t.Errorf("%s's virtiofsd: user namespace %s, the test's %s", tag, ns, myNS)
+			}
+			limits, _ := os.ReadFile(filepath.Join("/proc", pid, "limits"))
+			for _, l := range strings.Split(string(limits), "\n") {
+				if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(l, "Max open files") {
+					if soft, _ := strconv.ParseUint(f[3], 10, 64); soft < min(lim.Max, 1_000_000) {
+						t.Errorf("%s's virtiofsd: %s (hard limit here %d)", tag, l, lim.Max)
+					}
+				}
+			}
+		}
+	})
 	t.Run("qemu runs sandboxed", func(t *testing.T) {
 		pid, err := os.ReadFile(filepath.Join(spec.StateDir, "qemu.pid"))
 		if err != nil {

@@ -54,12 +54,14 @@ else
   mapfile -t user_pkgs < <(go list ./backend/vm/... ./backend/engine ./cli/... ./test/... | grep -v '/backend/vm/hostproc$')
   mapfile -t root_pkgs < <(go list ./... | grep -vxF -f <(printf '%s\n' "${user_pkgs[@]}"))
   echo "go test: as root: ${#root_pkgs[@]} packages and the engine's host-process tests; as $SKIFF_TEST_USER: ${#user_pkgs[@]} packages" >> "$log"
+  # The tests build small programs (testinit, inotifywatch) with go: build them once as the user
+  # first (during the root pass), as the tests do, so that its cold Go cache makes no test late.
+  warm() { (cd "${alias:-$PWD}" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 scripts/as-user.sh "$(command -v go)" build -o /dev/null "$@"); }
+  { warm -trimpath -ldflags='-s -w' ./backend/vm/internal/testinit && warm ./test/cli/testdata/inotifywatch; } > _build/test/warm.log 2>&1 &
+  warming=$!
   go test -p 2 "${flags[@]}" "$@" "${root_pkgs[@]}" >> "$log" 2>&1 || rc=1
   go test -p 1 "${flags[@]}" -run "$root_engine_tests" "$@" ./backend/engine >> "$log" 2>&1 || rc=1
-  # The tests build small programs (testinit, inotifywatch) with go: build them once as the user
-  # first, as the tests do, so that its cold Go cache does not make a test with a deadline slow.
-  warm() { (cd "${alias:-$PWD}" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 scripts/as-user.sh "$(command -v go)" build -o /dev/null "$@"); }
-  { warm -trimpath -ldflags='-s -w' ./backend/vm/internal/testinit && warm ./test/cli/testdata/inotifywatch; } >> "$log" 2>&1 || rc=1
+  wait "$warming" || { echo "go test: building the tests' programs as $SKIFF_TEST_USER failed:"; cat _build/test/warm.log; rc=1; }
   go test -p 2 "${flags[@]}" -skip "$root_engine_tests" -exec "$PWD/scripts/as-user.sh" "$@" "${user_pkgs[@]}" >> "$log" 2>&1 || rc=1
 fi
 grep -E '^(ok|FAIL|\?|panic:|--- FAIL|--- SKIP|    --- (FAIL|SKIP))|^ +[A-Za-z0-9_./-]+\.go:[0-9]+: ' "$log" | grep -v '^?'

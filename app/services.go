@@ -18,6 +18,7 @@ type Services struct {
 	Containers *Containers
 	Images     *Images
 	System     *System
+	Networks   *Networks
 
 	hub *hub
 }
@@ -55,6 +56,7 @@ func New(b Backend, sink EventSink, opts ...Option) *Services {
 		Containers: &Containers{base},
 		Images:     &Images{base},
 		System:     &System{base: base, version: o.version, desktop: o.desktop},
+		Networks:   &Networks{base},
 		hub:        h,
 	}
 }

@@ -31,6 +31,7 @@ type Container struct {
 	Ports        []PortMapping
 	Mounts       []Mount
 	Error        string
+	Networks     []ContainerNetwork // the networks the container is on, with its address on each
 }
 
 // ContainerConfig is the resolved configuration of a container.

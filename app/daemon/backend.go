@@ -86,6 +86,10 @@ func toContainer(c *engine.Container) *app.Container {
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, app.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
+	for _, ep := range c.Networks {
+		out.Networks = append(out.Networks, app.ContainerNetwork{Network: ep.Network, NetworkID: ep.NetworkID,
+			IPAddress: ep.IPAddress, PrefixLen: ep.PrefixLen, Gateway: ep.Gateway, Aliases: ep.Aliases})
+	}
 	return out
 }
 
@@ -129,6 +133,9 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		Cmd: s.Cmd, Env: s.Env, WorkingDir: s.Workdir, User: s.User, Hostname: s.Hostname, Labels: s.Labels,
 		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
+	}
+	if s.Network != "" {
+		o.Networks = []engine.NetworkOptions{{Network: s.Network, Aliases: s.NetworkAliases}}
 	}
 	for _, p := range s.Ports {
 		o.Ports = append(o.Ports, engine.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})

@@ -56,6 +56,12 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		ports = append(ports, publishAll(cfg.ExposedPorts, imageExposed, ports)...)
 	}
 	o.Ports = ports
+	if cfg.NetworkDisabled {
+		hc.NetworkMode = engine.NetworkNone
+	}
+	if o.Networks, err = createNetworks(string(hc.NetworkMode), req.NetworkingConfig); err != nil {
+		return o, err
+	}
 	for _, b := range hc.Binds {
 		m, err := engine.ParseVolume(b)
 		if err != nil {
@@ -109,8 +115,6 @@ func unsupportedConfig(cfg *container.Config) error {
 		return badRequest("Config.Volumes: anonymous volumes are not supported by Skiff yet; bind a host directory instead")
 	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE":
 		return badRequest("Config.Healthcheck: health checks are not supported by Skiff yet")
-	case cfg.NetworkDisabled:
-		return badRequest("Config.NetworkDisabled: containers without a network are not supported by Skiff yet")
 	case cfg.Domainname != "":
 		return badRequest("Config.Domainname: not supported by Skiff yet")
 	}
@@ -123,8 +127,6 @@ func unsupportedHostConfig(hc *container.HostConfig) error {
 		what string
 	}
 	checks := []check{
-		{hc.NetworkMode != "" && hc.NetworkMode != "default" && hc.NetworkMode != "bridge",
-			fmt.Sprintf("HostConfig.NetworkMode %q: Skiff has only the default network yet", hc.NetworkMode)},
 		{len(hc.VolumesFrom) > 0, "HostConfig.VolumesFrom"},
 		{hc.VolumeDriver != "", "HostConfig.VolumeDriver"},
 		{len(hc.Tmpfs) > 0, "HostConfig.Tmpfs"},

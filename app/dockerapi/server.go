@@ -62,6 +62,7 @@ type Engine interface {
 	Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error)
 	Images() *images.Store
 	Home() string
+	networkEngine
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -129,8 +130,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
 	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
 
-	m.HandleFunc("GET /networks", s.listNetworks)
-	m.HandleFunc("GET /networks/{id}", s.getNetwork)
+	s.networkRoutes()
 
 	m.HandleFunc("GET /volumes", s.listVolumes)
 	m.HandleFunc("GET /volumes/{name}", s.noSuchVolume)

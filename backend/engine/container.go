@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,6 +132,11 @@ func (c *ctr) recordLocked(mut func(r *Container)) {
 func cloneRecord(r Container) Container {
 	r.Ports = append([]PortMapping(nil), r.Ports...)
 	r.Mounts = append([]Mount(nil), r.Mounts...)
+	r.Networks = slices.Clone(r.Networks) // nil stays nil: a record from before networks
+	for i := range r.Networks {
+		r.Networks[i].Aliases = slices.Clone(r.Networks[i].Aliases)
+	}
+	r.Config.Networks = slices.Clone(r.Config.Networks)
 	return r
 }
 

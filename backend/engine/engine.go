@@ -20,6 +20,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,12 @@ type Engine struct {
 
 	kmu     sync.Mutex           // guards kernels
 	kernels map[string][2]string // arch → kernel image, initramfs
+
+	fabric *vm.Fabric // the virtual switch of the container networks (QEMU VMs plug into it)
+	// nmu guards nets and addrs; taken before mu and any ctr.mu.
+	nmu   sync.Mutex
+	nets  map[string]*Network              // by ID; nil once closed
+	addrs map[string]map[netip.Addr]string // network ID → address → container ID
 
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID
@@ -95,7 +102,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.HostIP == "" {
 		cfg.HostIP = "127.0.0.1"
 	}
-	for _, d := range []string{home, filepath.Join(home, "containers"), filepath.Join(home, "run")} {
+	for _, d := range []string{home, filepath.Join(home, "containers"), filepath.Join(home, "run"), filepath.Join(home, networksDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating data dir: %w", err)
 		}
@@ -111,6 +118,11 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
 		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{},
+		fabric: vm.NewFabric(), addrs: map[string]map[netip.Addr]string{},
+	}
+	if err := e.loadNetworks(); err != nil {
+		lk.Release()
+		return nil, err
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	recs, err := e.loadRecords()
@@ -123,6 +135,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.ctrs[rec.ID] = c
 		e.names[rec.Name] = rec.ID
 	}
+	e.restoreEndpoints()
 	e.reconcile()
 	e.bg.Add(1)
 	go e.clockLoop()
@@ -167,6 +180,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.cancel()
 	e.bg.Wait()
+	e.nmu.Lock()
+	e.nets = nil
+	e.nmu.Unlock()
 	e.events.close()
 	return e.lock.Release()
 }

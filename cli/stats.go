@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -27,15 +26,15 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 			defer cl.Close()
 			names := map[string]string{}
 			for i, id := range args {
-				var ct app.Container
-				if err := cl.Call(ctx, "Containers.Inspect", &ct, id); err != nil {
+				ct, err := cl.Containers.Inspect(ctx, id)
+				if err != nil {
 					return err
 				}
 				args[i], names[ct.ID] = ct.ID, ct.Name
 			}
 			if len(args) == 0 {
-				var cs []app.Container
-				if err := cl.Call(ctx, "Containers.List", &cs, false); err != nil {
+				cs, err := cl.Containers.List(ctx, false)
+				if err != nil {
 					return err
 				}
 				for _, ct := range cs {
@@ -47,32 +46,29 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 			latest := map[string]*app.Stats{}
 			if noStream {
 				for _, id := range args {
-					var st app.Stats
-					if err := cl.Call(ctx, "Containers.Stats", &st, id); err != nil {
+					st, err := cl.Containers.Stats(ctx, id)
+					if err != nil {
 						return err
 					}
-					latest[id] = &st
+					latest[id] = st
 				}
 				printStats(c.out, args, names, latest)
 				return nil
 			}
 			for _, id := range args {
-				sub, err := cl.Subscribe(ctx, "Containers.SubscribeStats", id)
+				sub, err := cl.Containers.SubscribeStats(ctx, id)
 				if err != nil {
 					return err
 				}
 				go func(id string) {
 					for {
-						ev, ok, err := sub.Next(ctx)
-						if err != nil || !ok || ev.Name != sub.Name {
+						st, ok, err := sub.Next(ctx)
+						if err != nil || !ok {
 							return
 						}
-						var st app.Stats
-						if json.Unmarshal(ev.Data, &st) == nil {
-							mu.Lock()
-							latest[id] = &st
-							mu.Unlock()
-						}
+						mu.Lock()
+						latest[id] = st
+						mu.Unlock()
 					}
 				}(id)
 			}

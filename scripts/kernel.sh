@@ -6,7 +6,7 @@
 # For each arch, OUT_DIR/<arch>/ (one flat directory, so it travels as an OCI artifact of files) gets:
 #   vmlinuz            the kernel (bzImage on amd64; an uncompressed arm64 Image on arm64)
 #   *.ko               the modules the guest needs (virtio, console, net, blk, rng, fuse,
-#                      virtiofs, vsock, overlay) and everything they depend on
+#                      virtiofs, vsock, overlay, ext4 when not built in) and everything they depend on
 #   manifest.json      {"arch","version","kernel","modules":[load order],"files":{name:"sha256:…"}}
 # Module order comes from each .ko's modinfo `depends=` (the .debs ship no modules.dep):
 # dependencies first. Nothing is installed; the .deb is fetched with `apt-get download`.
@@ -28,6 +28,7 @@ WANT=(
   fuse virtiofs
   vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
   overlay
+  ext4 # the container root's disks; built into Debian's cloud kernels (a module would be bundled with its deps)
 )
 
 die() { echo "kernel.sh: $*" >&2; exit 1; }

@@ -41,6 +41,10 @@ type Config struct {
 	// OnShutdown runs after a Shutdown request has stopped the workload and
 	// been answered (VM mode: power off). Serve returns after it.
 	OnShutdown func()
+	// OnSynced runs when a shutdown has stopped the workload and synced the
+	// file systems, before the Shutdown reply (VM mode: the disk root's
+	// upper file system goes read-only, clean for the host).
+	OnSynced func()
 	// OnWorkloadExit runs after the workload's exit status was delivered.
 	OnWorkloadExit func(agentproto.ExitStatus)
 }
@@ -267,4 +271,7 @@ func (a *Agent) shutdown() {
 		}
 	}
 	unix.Sync()
+	if a.cfg.OnSynced != nil {
+		a.cfg.OnSynced()
+	}
 }

@@ -157,6 +157,9 @@ func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, 
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("starting %q: %s not found (run `make setup`): %w", spec.ID, bin, ErrNotSupported)
 	}
+	if err := checkDisks(spec); err != nil {
+		return nil, err
+	}
 	if len(spec.Shares) > 0 {
 		if _, err := os.Stat(h.virtiofsd); err != nil {
 			return nil, fmt.Errorf("starting %q: virtiofsd: %w (run `make setup`)", spec.ID, err)
@@ -243,8 +246,9 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 	return "kvm", nil
 }
 
-// probeKVM boots spec's kernel and initramfs under KVM with no shares and no
-// network and waits for the agent to answer a ping.
+// probeKVM boots spec's kernel and initramfs under KVM with no shares, no
+// disks (never a container's) and no network and waits for the agent to
+// answer a ping.
 func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	dir, err := os.MkdirTemp("", "skiff-kvm-probe-")
 	if err != nil {
@@ -252,7 +256,7 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	}
 	defer os.RemoveAll(dir)
 	p := spec
-	p.ID, p.Shares, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, Network{Mode: NetworkNone}, dir
+	p.ID, p.Shares, p.Disks, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, nil, Network{Mode: NetworkNone}, dir
 	p.ConsoleLog = filepath.Join(dir, "console.log")
 	p.CPUs, p.MemoryMiB = 1, 256
 	pctx, cancel := context.WithTimeout(ctx, h.probeTO)
@@ -322,9 +326,10 @@ const ringPort = "hpring"
 // ringFor says whether spec's agent channel goes over a shared-memory ring.
 func (h *qemuHypervisor) ringFor(spec MachineSpec) bool { return spec.SkiffAgent && !h.noRing }
 
-// hotplugPorts is how many shares a snapshot VM can take: the rootfs and
-// up to seven bind mounts. A spec with more boots cold.
-const hotplugPorts = 8
+// hotplugPorts is how many shares and disks a snapshot VM can take: the
+// root (a rootfs share, or an image and an upper disk) and up to seven bind
+// mounts. A spec with more boots cold.
+const hotplugPorts = 9
 
 // qemuArgs is the whole QEMU command line for spec; share i is on fd
 // fdShares0+i.
@@ -379,6 +384,9 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 			a = append(a, "-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
 		}
 	}
+	if !lo.snapshot { // a restored VM gets its disks hot-plugged (plugDisks)
+		a = append(a, diskArgs(spec)...)
+	}
 	if spec.Network.Mode != NetworkNone {
 		dev := "virtio-net-pci,netdev=net0,host_mtu=" + strconv.Itoa(netMTU)
 		if spec.Network.MAC != "" && !lo.snapshot { // a restored guest has its template's
@@ -414,7 +422,8 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 // saves and restores, hot-plugs and the shared-memory ring all work under it.
 const qemuSandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
-// hotplugPort names the root port share i is hot-plugged into.
+// hotplugPort names root port i: share i, then the disks, are hot-plugged
+// into them in order.
 func hotplugPort(i int) string { return "hp" + strconv.Itoa(i) }
 
 // fastBoot are kernel args that skip work a VM does not need (as Kata

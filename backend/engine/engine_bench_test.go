@@ -33,9 +33,6 @@ func benchEngine(b *testing.B, backend string) (*Engine, string) {
 	case "hostproc":
 		hv = testHypervisor(b)
 	case "qemu":
-		if os.Geteuid() != 0 {
-			b.Skip("virtiofsd needs root")
-		}
 		kdir := os.Getenv(vm.EnvKernelDir)
 		if kdir == "" {
 			kdir = "../../_build/kernel"

@@ -18,8 +18,8 @@ import (
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without root, a kernel bundle
-// or QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
+// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without a kernel bundle or
+// QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
 func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
 	t.Helper()
 	cfg, host, snapshots := qemuConfig(t)
@@ -39,9 +39,6 @@ func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
 // dir, QEMU with a boot snapshot cache, the kernel bundle, the test registry's images.
 func qemuConfig(t *testing.T) (cfg Config, host, snapshots string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("virtiofsd needs root")
-	}
 	kdir := os.Getenv(vm.EnvKernelDir)
 	if kdir == "" {
 		kdir = "../../_build/kernel"

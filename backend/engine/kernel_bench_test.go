@@ -28,9 +28,6 @@ import (
 // ("name=dir,name=dir", dirs holding <arch>/ bundles), by default debian=_build/kernel (`make kernel`)
 // and skiff=_build/kernel-skiff (`make kernel-skiff`); a kernel without a bundle is left out.
 func BenchmarkKernels(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("virtiofsd needs root")
-	}
 	kernels := benchKernels(b)
 	if len(kernels) == 0 {
 		b.Skip("no kernel bundles (make kernel kernel-skiff)")

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,11 +49,12 @@ type qemuHypervisor struct {
 	bins      map[string]string // arch → qemu binary
 	virtiofsd string
 	spawn     *proc.Spawner
-	// spawnBind starts host folders' virtiofsd under a seccomp filter
-	// (virtiofsd_linux.go); nil with spawnBindErr when the filter fails.
-	spawnBind    *proc.Spawner
-	spawnBindErr error
-	probeTO      time.Duration
+	// spawnFS and spawnBind start the rootfs's and host folders' virtiofsd
+	// under their seccomp filters (virtiofsd_linux.go); nil with the Err
+	// when the filter fails.
+	spawnFS, spawnBind       *proc.Spawner
+	spawnFSErr, spawnBindErr error
+	probeTO                  time.Duration
 
 	mu    sync.Mutex        // guards accel
 	accel map[string]string // arch → "kvm" | "tcg", decided once
@@ -102,6 +104,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		snapFailed:  map[string]time.Time{},
 		consoleMax:  MaxConsoleFile,
 	}
+	h.spawnFS, h.spawnFSErr = proc.NewUserNSSpawner()
 	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -219,8 +222,13 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 		return "tcg", nil
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
+	if errors.Is(err, os.ErrPermission) {
+		h.log.Warn("qemu: using TCG (software emulation): this user may not open /dev/kvm; "+
+			"a member of its group (kvm on Debian: `sudo adduser $USER kvm`, then log in again) gets KVM", zap.Error(err))
+	} else if err != nil {
 		h.log.Info("qemu: using TCG (software emulation): /dev/kvm unusable", zap.Error(err))
+	}
+	if err != nil {
 		h.accel[spec.Arch] = "tcg"
 		return "tcg", nil
 	}

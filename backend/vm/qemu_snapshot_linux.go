@@ -170,7 +170,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := m.restore(ctx, ac, restoreLine(spec, m.ring != nil), console); err != nil {
+	if err := m.restore(ctx, ac, console); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
 	}
@@ -185,7 +185,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 // restore waits for the device state to load, hot-plugs the shares and
 // disks, adds console to the console log, runs the guest and hands the
 // agent its keys.
-func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, console []byte) error {
+func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) error {
 	if err := m.ignoreSharedRAM(ctx); err != nil {
 		return err
 	}
@@ -238,7 +238,9 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 		ac.SetDeadline(time.Now().Add(time.Minute))
 	}
 	defer ac.SetDeadline(time.Time{})
-	if _, err := io.WriteString(ac, line+"\n"); err != nil {
+	// The line carries the host's clock: taken now, not before the device
+	// state loaded (seconds, under TCG on a busy host).
+	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil)+"\n"); err != nil {
 		return fmt.Errorf("agent channel: %w", err)
 	}
 	ans, err := readLine(ac, 4096)

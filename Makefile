@@ -8,7 +8,7 @@ ARCHES := amd64 arm64
 # Where `make kernel` puts the kernel bundles; the engine finds them through SKIFF_KERNEL_DIR.
 export SKIFF_KERNEL_DIR ?= $(CURDIR)/$(BUILD)/kernel
 
-.PHONY: setup run test test-go test-fuzz build gui agent kernel frontend tsgen darwincheck bench lint clean stress
+.PHONY: setup run test test-go test-fuzz build gui agent kernel kernel-skiff frontend tsgen darwincheck bench lint clean stress
 
 setup:
 	bash scripts/setup.sh
@@ -23,6 +23,11 @@ agent:
 # Kernel bundles from Debian's linux-image-cloud-<arch> packages into $(BUILD)/kernel/<arch>.
 kernel:
 	bash scripts/kernel.sh $(BUILD)/kernel
+
+# The Skiff guest kernel (kernel/*.config) built from Debian's linux-source-6.1 into
+# $(BUILD)/kernel-skiff/<arch>; built once and cached in ~/.cache/skiff/kernel-build (scripts/kernel-build.sh).
+kernel-skiff:
+	bash scripts/kernel-build.sh $(BUILD)/kernel-skiff
 
 # Publishes the bundle $(BUILD)/kernel/$(ARCH) (default: the host's arch) as an OCI artifact:
 # `make kernel-push REF=registry/name:tag [ARCH=amd64]`. Engines pull it through SKIFF_KERNEL_REF.
@@ -60,7 +65,7 @@ lint:
 	$(GO) vet ./...
 	staticcheck ./...
 
-bench: setup agent
+bench: setup agent kernel-skiff
 	bash scripts/bench.sh
 
 # A stress run (not part of `test`): STRESS_N (default 200) `skiff run --rm busybox sh -c 'exit 3'`,
@@ -82,7 +87,15 @@ darwincheck:
 	  $(BUILD)/darwincheck -goarch $$a -tags desktop,production ./... || rc=1; \
 	done; exit $$rc
 
-# The macOS app bundle _build/darwin/Skiff.app, signed ad hoc unless SIGN_IDENTITY names a certificate.
-.PHONY: package-darwin
+# The macOS app bundle _build/darwin/Skiff.app (on a Mac), signed ad hoc unless SIGN_IDENTITY names a
+# certificate: the desktop app, the CLI (Contents/Resources/bin/skiff), the icon, and the guest kernel
+# bundles of KERNEL_DIR (arm64 and amd64, default _build/kernel) in Contents/Resources/kernel.
+KERNEL_DIR ?= $(BUILD)/kernel
+.PHONY: package-darwin package-darwin-stage
 package-darwin:
-	bash build/darwin/package.sh $(BUILD)/darwin
+	KERNEL_DIR=$(KERNEL_DIR) bash build/darwin/package.sh $(BUILD)/darwin
+
+# The same tree assembled on any OS from already built binaries (APP_BIN, CLI_BIN; left out when
+# unset), unsigned: _build/darwin-stage/Skiff.app, to inspect what the Mac app will contain.
+package-darwin-stage:
+	KERNEL_DIR=$(KERNEL_DIR) APP_BIN=$(APP_BIN) CLI_BIN=$(CLI_BIN) bash build/darwin/stage.sh $(BUILD)/darwin-stage/Skiff.app

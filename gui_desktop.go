@@ -22,20 +22,20 @@ import (
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 	"github.com/skiff-containers/skiff/app/daemon"
-	"github.com/skiff-containers/skiff/app/remote"
 	"github.com/skiff-containers/skiff/app/tray"
 	"github.com/skiff-containers/skiff/cli"
 )
 
 // gui is one desktop window process: the main window (engine in this process, or attached to a
-// daemon), or a logs window (`skiff logs-window ID`, always attached over the socket).
+// daemon), or a logs window (`skiff logs-window ID`, always attached over the socket). The window
+// binds one bridge.Relay, which serves its calls in either case.
 type gui struct {
-	log     *zap.Logger
-	home    string
-	logsID  string // set in a logs window
-	eng     *daemon.Engine
-	backend app.Backend
+	log    *zap.Logger
+	home   string
+	logsID string // set in a logs window
+	eng    *daemon.Engine
 
 	mu   sync.Mutex      // guards wctx
 	wctx context.Context // the Wails context, once started
@@ -70,12 +70,12 @@ func runGUI(args []string) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := g.connect(ctx); err != nil {
+	relay, closeRelay, err := g.connect(ctx)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "skiff:", err)
 		return 1
 	}
-	svc := app.New(g.backend, wailsSink{g}, app.WithLogger(log.Named("app")), app.WithVersion(versionInfo()), app.WithDesktop(g))
-	defer svc.Close()
+	defer closeRelay()
 	title := "Skiff"
 	if g.logsID != "" {
 		title = "Skiff — logs"
@@ -97,7 +97,7 @@ func runGUI(args []string) int {
 				wruntime.EventsEmit(wctx, "filedrop", map[string]any{"x": x, "y": y, "paths": paths})
 			})
 			if g.logsID == "" {
-				go g.runTray(ctx, svc)
+				go g.runTray(ctx)
 			}
 		},
 		OnDomReady: func(wctx context.Context) {
@@ -106,7 +106,7 @@ func runGUI(args []string) int {
 			}
 		},
 		OnShutdown: func(context.Context) { g.shutdown() },
-		Bind:       bridge.Services(svc),
+		Bind:       []any{relay},
 		// Coded errors reach the UI as {code, message}, as they do over the bridge.
 		ErrorFormatter: func(err error) any {
 			var ae *app.Error
@@ -125,22 +125,24 @@ func runGUI(args []string) int {
 }
 
 // connect runs the engine in this process and serves the socket, unless a daemon already holds
-// the data dir (or this is a logs window): then it attaches over the socket.
-func (g *gui) connect(ctx context.Context) error {
+// the data dir (or this is a logs window): then it attaches over the socket. It returns the relay
+// the window binds and what ends it.
+func (g *gui) connect(ctx context.Context) (*bridge.Relay, func(), error) {
 	sock := filepath.Join(g.home, bridge.SocketName)
+	opts := []app.Option{app.WithLogger(g.log.Named("app")), app.WithVersion(versionInfo()), app.WithDesktop(g)}
 	if g.logsID == "" {
 		eng, err := daemon.Open(ctx, daemon.Config{Home: g.home, Log: g.log, Version: versionInfo()})
 		switch {
 		case err == nil:
-			g.eng, g.backend = eng, eng.Backend
+			g.eng = eng
 			l, err := bridge.ListenUnix(sock)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			dl, err := bridge.ListenUnix(filepath.Join(g.home, bridge.DockerSocketName))
 			if err != nil {
 				l.Close()
-				return err
+				return nil, nil, err
 			}
 			srv := bridge.NewServer(eng.Backend, bridge.WithLogger(g.log.Named("bridge")), bridge.WithAssets(assets()), bridge.WithVersion(versionInfo()))
 			go func() {
@@ -153,18 +155,20 @@ func (g *gui) connect(ctx context.Context) error {
 					g.log.Error("serving the Docker socket", zap.Error(err))
 				}
 			}()
-			return nil
+			svc := app.New(eng.Backend, wailsSink{g}, opts...)
+			return bridge.NewLocalRelay(svc), svc.Close, nil
 		case !errors.Is(err, daemon.ErrEngineRunning):
-			return err
+			return nil, nil, err
 		}
 		g.log.Info("attaching to the running engine", zap.String("socket", sock))
 	}
 	cl, err := bridge.Dial(ctx, sock)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	g.backend = remote.New(cl, g.home)
-	return nil
+	desktop := app.New(nil, wailsSink{g}, opts...) // serves this window's own windows and dialogs
+	relay := bridge.NewRemoteRelay(ctx, cl, desktop, wailsSink{g})
+	return relay, func() { cl.Close(); desktop.Close() }, nil
 }
 
 // shutdown stops the in-process engine: running containers are stopped gracefully.
@@ -208,26 +212,43 @@ func (g *gui) OpenFileDialog(title, pattern string) (string, error) {
 	return wruntime.OpenFileDialog(ctx, opts)
 }
 
-// runTray shows the menu-bar item, refreshed on container events.
-func (g *gui) runTray(ctx context.Context, svc *app.Services) {
-	t, err := tray.Run(ctx, trayModel{g: g, svc: svc}, g.log.Named("tray"))
+// runTray shows the menu-bar item, refreshed on container events. It is a client of the engine's
+// socket like the CLI, whether the engine runs in this process or another.
+func (g *gui) runTray(ctx context.Context) {
+	cl, err := client.Dial(ctx, filepath.Join(g.home, bridge.SocketName))
+	if err != nil {
+		g.log.Warn("no menu-bar item", zap.Error(err))
+		return
+	}
+	defer cl.Close()
+	t, err := tray.Run(ctx, trayModel{g: g, cl: cl}, g.log.Named("tray"))
 	if err != nil {
 		g.log.Info("no menu-bar item", zap.Error(err))
 		return
 	}
-	for range g.backend.Events(ctx) {
-		t.Refresh()
+	events, err := cl.System.SubscribeEvents(ctx)
+	for err == nil {
+		var ok bool
+		if _, ok, err = events.Next(ctx); ok {
+			t.Refresh()
+		} else if err == nil {
+			break
+		}
 	}
+	if err != nil && ctx.Err() == nil {
+		g.log.Warn("the menu-bar item no longer follows container events", zap.Error(err))
+	}
+	<-ctx.Done() // the item stays until the app ends
 }
 
-// trayModel is the menu-bar item's view of the services.
+// trayModel is the menu-bar item's view of the engine.
 type trayModel struct {
-	g   *gui
-	svc *app.Services
+	g  *gui
+	cl *client.Client
 }
 
 func (m trayModel) Running() []tray.Item {
-	cs, err := m.g.backend.ListContainers(context.Background(), false)
+	cs, err := m.cl.Containers.List(context.Background(), false)
 	if err != nil {
 		return nil
 	}
@@ -238,9 +259,11 @@ func (m trayModel) Running() []tray.Item {
 	return items
 }
 
-func (m trayModel) Stop(ctx context.Context, id string) error { return m.svc.Containers.Stop(id, -1) }
+func (m trayModel) Stop(ctx context.Context, id string) error {
+	return m.cl.Containers.Stop(ctx, id, -1)
+}
 func (m trayModel) Restart(ctx context.Context, id string) error {
-	return m.svc.Containers.Restart(id, -1)
+	return m.cl.Containers.Restart(ctx, id, -1)
 }
 func (m trayModel) OpenLogs(ctx context.Context, id string) error {
 	return m.g.OpenLogsWindow(id)

@@ -321,7 +321,7 @@ func (s *Containers) mountResult(ctx context.Context, id, change string) (*Mount
 func (s *Containers) Unsubscribe(name string) error { return s.hub.unsubscribe(name) }
 
 // Ready tells the service that the listener for name is registered, so its events flow at once
-// (otherwise they start readyGrace after the Subscribe call).
+// (otherwise they start ReadyGrace after the Subscribe call).
 func (s *Containers) Ready(name string) { s.hub.ready(name) }
 
 func (s *Containers) do(id string, f func(context.Context, string) error) error {

@@ -31,15 +31,27 @@ func EventPayloads() map[string]any {
 	}
 }
 
+// Streams maps each method that opens a subscription or a session to the kind of its events (a key
+// of EventPayloads); the method's result is the name the events come under. A session ("session")
+// also emits "session-exit". The Go client (app/client) and the desktop relay (app/bridge.Relay)
+// are generated from, or read, this table.
+func Streams() map[string]string {
+	return map[string]string{
+		"Containers.SubscribeLogs": "logs", "Containers.SubscribeConsole": "console",
+		"Containers.SubscribeStats": "stats", "System.SubscribeEvents": "events",
+		"Containers.ExecStart": "session", "Containers.AttachStart": "session",
+	}
+}
+
 // Batching limits: a batch is emitted when it is this old or this big, whichever comes first.
 const (
 	BatchInterval = 50 * time.Millisecond
 	BatchBytes    = 64 << 10
 )
 
-// readyGrace is how long a new subscription holds its events when nobody calls Ready: the UI
+// ReadyGrace is how long a new subscription holds its events when nobody calls Ready: the UI
 // registers its listener only after the Subscribe call has returned the name.
-const readyGrace = 500 * time.Millisecond
+const ReadyGrace = 500 * time.Millisecond
 
 // subscription is one running stream: its name, the work behind it, and the gate that holds its
 // events until the subscriber listens.
@@ -71,7 +83,7 @@ func newHub(sink EventSink) *hub {
 
 // start opens a subscription named "<kind>:<n>". open runs at once with the subscription's
 // context and returns the pump, which then runs in its own goroutine and emits through emit; emit
-// holds events until the subscriber is ready (Ready, or readyGrace). If open fails, nothing is left
+// holds events until the subscriber is ready (Ready, or ReadyGrace). If open fails, nothing is left
 // running. When the pump returns, the subscription is forgotten.
 func (h *hub) start(kind string, open func(ctx context.Context, name string) (pump func(emit func(event string, data any)), err error)) (string, error) {
 	h.mu.Lock()
@@ -92,7 +104,7 @@ func (h *hub) start(kind string, open func(ctx context.Context, name string) (pu
 		defer close(s.done)
 		defer h.remove(name)
 		defer cancel()
-		timer := time.AfterFunc(readyGrace, s.release)
+		timer := time.AfterFunc(ReadyGrace, s.release)
 		defer timer.Stop()
 		pump(func(ev string, data any) {
 			select {

@@ -27,11 +27,12 @@ type RunRequest struct {
 	Workdir     string
 	User        string
 	Hostname    string
-	CPUs        string // "1", "1.5"
-	Memory      string // "512m", "1g", bytes
-	Restart     string // no | on-failure[:N] | always | unless-stopped
-	Platform    string // linux/amd64, linux/arm64
-	Pull        string // always | missing | never
+	CPUs        string   // "1", "1.5"
+	Memory      string   // "512m", "1g", bytes
+	StorageOpt  []string // "size=20G": the container's writable disk
+	Restart     string   // no | on-failure[:N] | always | unless-stopped
+	Platform    string   // linux/amd64, linux/arm64
+	Pull        string   // always | missing | never
 	Labels      []string
 	TTY         bool
 	Interactive bool
@@ -57,6 +58,7 @@ type RunSpec struct {
 	Hostname       string
 	CPUs           float64 // 0: the engine's default
 	MemoryMiB      int     // 0: the engine's default
+	StorageSize    int64   // bytes of the writable disk; 0: the engine's default
 	Restart        RestartPolicy
 	Platform       string
 	Pull           string
@@ -124,6 +126,9 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 	}
 	if s.MemoryMiB, err = ParseMemory(req.Memory); err != nil {
 		return nil, err
+	}
+	if s.StorageSize, err = engine.ParseStorageOpt(req.StorageOpt); err != nil {
+		return nil, invalidFrom("--storage-opt", err)
 	}
 	if s.Restart, err = ParseRestart(req.Restart); err != nil {
 		return nil, err
@@ -369,6 +374,9 @@ func (s *RunSpec) Request() RunRequest {
 	}
 	if s.MemoryMiB != 0 {
 		r.Memory = strconv.Itoa(s.MemoryMiB) + "m"
+	}
+	if s.StorageSize != 0 {
+		r.StorageOpt = []string{"size=" + strconv.FormatInt(s.StorageSize, 10)}
 	}
 	if s.Restart.Name != "" {
 		r.Restart = s.Restart.Name

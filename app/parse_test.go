@@ -269,3 +269,16 @@ func TestParseErrorPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// --storage-opt size= is the writable disk's size; anything else is refused naming the flag.
+func TestParseStorageOpt(t *testing.T) {
+	s, err := ParseRunRequest(RunRequest{Image: "busybox", StorageOpt: []string{"size=20G"}})
+	if err != nil || s.StorageSize != 20<<30 {
+		t.Fatalf("size=20G: %+v, %v", s, err)
+	}
+	for _, bad := range []string{"size=1k", "inodes=5", "size"} {
+		if _, err := ParseRunRequest(RunRequest{Image: "busybox", StorageOpt: []string{bad}}); err == nil || !strings.Contains(err.Error(), "--storage-opt") {
+			t.Errorf("%s: %v, want an error naming --storage-opt", bad, err)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func TestEventsHeldUntilReady(t *testing.T) {
 	rec.mu.Lock()
 	early := len(rec.events)
 	rec.mu.Unlock()
-	// Held for readyGrace (500 ms) at least; a machine too loaded to sleep 150 ms in 400 ms proves nothing.
+	// Held for ReadyGrace (500 ms) at least; a machine too loaded to sleep 150 ms in 400 ms proves nothing.
 	if early != 0 && time.Since(subscribed) < 400*time.Millisecond {
 		t.Fatalf("%d events before Ready", early)
 	}

@@ -71,6 +71,10 @@ func (s *System) SubscribeEvents() (string, error) {
 // Unsubscribe stops a subscription (the same as Containers.Unsubscribe).
 func (s *System) Unsubscribe(name string) error { return s.hub.unsubscribe(name) }
 
+// DesktopMethods are the methods a desktop window serves itself (its windows and dialogs), also
+// when it is attached to the engine of another process (bridge.Relay).
+func DesktopMethods() []string { return []string{"System.OpenFileDialog", "System.OpenLogsWindow"} }
+
 // Desktop is what only the desktop app can do (open windows and dialogs); the bridge has none.
 type Desktop interface {
 	OpenLogsWindow(id string) error

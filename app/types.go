@@ -124,6 +124,9 @@ type Stats struct {
 	BlockRead   uint64
 	BlockWrite  uint64
 	PIDs        uint64
+	// HostMemory is what the container's VM costs the host in memory, bytes (its VM processes'
+	// own pages and its guest RAM, seen from outside the guest); 0 when unknown.
+	HostMemory uint64
 }
 
 // Event is an engine event (Docker-shaped).
@@ -163,7 +166,7 @@ type ImageConfig struct {
 
 // Progress reports a step of a long operation; it is emitted on "progress:<ProgressID>".
 type Progress struct {
-	Phase  string `json:"phase"` // pull, kernel, boot
+	Phase  string `json:"phase"` // pull, disk (the image's disk being built), kernel, boot
 	Layer  string `json:"layer"`
 	Done   int64  `json:"done"`
 	Total  int64  `json:"total"`

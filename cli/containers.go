@@ -13,42 +13,42 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
-func (c *cliCtx) simple(use, short, method string) *cobra.Command {
+func (c *cliCtx) simple(use, short string, method func(client.Containers, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use + " CONTAINER [CONTAINER...]", Short: short, Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.each(ctx, args, func(cl *bridge.Client, id string) error { return cl.Call(ctx, method, nil, id) })
+			return c.each(ctx, args, func(cl *client.Client, id string) error { return method(cl.Containers, ctx, id) })
 		},
 	}
 }
 
 func (c *cliCtx) pauseCmd() *cobra.Command {
-	return c.simple("pause", "Pause all processes of one or more containers", "Containers.Pause")
+	return c.simple("pause", "Pause all processes of one or more containers", client.Containers.Pause)
 }
 
 func (c *cliCtx) unpauseCmd() *cobra.Command {
-	return c.simple("unpause", "Resume one or more paused containers", "Containers.Resume")
+	return c.simple("unpause", "Resume one or more paused containers", client.Containers.Resume)
 }
 
 func (c *cliCtx) stopCmd() *cobra.Command {
-	return c.stopLike("stop", "Stop one or more running containers", "Containers.Stop")
+	return c.stopLike("stop", "Stop one or more running containers", client.Containers.Stop)
 }
 
 func (c *cliCtx) restartCmd() *cobra.Command {
-	return c.stopLike("restart", "Restart one or more containers", "Containers.Restart")
+	return c.stopLike("restart", "Restart one or more containers", client.Containers.Restart)
 }
 
-func (c *cliCtx) stopLike(use, short, method string) *cobra.Command {
+func (c *cliCtx) stopLike(use, short string, method func(client.Containers, context.Context, string, int) error) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
 		Use: use + " [flags] CONTAINER [CONTAINER...]", Short: short, Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.each(ctx, args, func(cl *bridge.Client, id string) error { return cl.Call(ctx, method, nil, id, timeout) })
+			return c.each(ctx, args, func(cl *client.Client, id string) error { return method(cl.Containers, ctx, id, timeout) })
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", -1, "seconds to wait before killing the container (default: the container's)")
@@ -61,7 +61,7 @@ func (c *cliCtx) killCmd() *cobra.Command {
 		Use: "kill [flags] CONTAINER [CONTAINER...]", Short: "Send a signal to one or more running containers", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.each(ctx, args, func(cl *bridge.Client, id string) error { return cl.Call(ctx, "Containers.Kill", nil, id, sig) })
+			return c.each(ctx, args, func(cl *client.Client, id string) error { return cl.Containers.Kill(ctx, id, sig) })
 		},
 	}
 	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal to send")
@@ -74,7 +74,7 @@ func (c *cliCtx) rmCmd() *cobra.Command {
 		Use: "rm [flags] CONTAINER [CONTAINER...]", Short: "Remove one or more containers", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.each(ctx, args, func(cl *bridge.Client, id string) error { return cl.Call(ctx, "Containers.Remove", nil, id, force) })
+			return c.each(ctx, args, func(cl *client.Client, id string) error { return cl.Containers.Remove(ctx, id, force) })
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")
@@ -93,8 +93,8 @@ func (c *cliCtx) waitCmd() *cobra.Command {
 			defer cl.Close()
 			failed := false
 			for _, id := range args {
-				var code int
-				if err := cl.Call(ctx, "Containers.Wait", &code, id); err != nil {
+				code, err := cl.Containers.Wait(ctx, id)
+				if err != nil {
 					fmt.Fprintf(c.errw, "Error response from engine: %v\n", err)
 					failed = true
 					continue
@@ -114,7 +114,10 @@ func (c *cliCtx) portCmd() *cobra.Command {
 		Use: "port CONTAINER [PRIVATE_PORT[/PROTO]]", Short: "List a container's published ports", Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ports []app.PortMapping
-			if err := c.call(cmd.Context(), "Containers.Port", &ports, args[0]); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				ports, err = cl.Containers.Port(ctx, args[0])
+				return err
+			}); err != nil {
 				return err
 			}
 			found := false
@@ -158,13 +161,13 @@ func (c *cliCtx) inspectCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			var out []json.RawMessage
+			out := []any{}
 			var failed error
 			for _, id := range args {
-				var raw json.RawMessage
-				err := cl.Call(ctx, "Containers.Inspect", &raw, id)
+				var raw any
+				raw, err := cl.Containers.Inspect(ctx, id)
 				if app.CodeOf(err) == app.CodeNotFound {
-					err = cl.Call(ctx, "Images.Inspect", &raw, id)
+					raw, err = cl.Images.Inspect(ctx, id)
 				}
 				if err != nil {
 					if app.CodeOf(err) == app.CodeNotFound {
@@ -174,9 +177,6 @@ func (c *cliCtx) inspectCmd() *cobra.Command {
 					continue
 				}
 				out = append(out, raw)
-			}
-			if out == nil {
-				out = []json.RawMessage{}
 			}
 			b, _ := json.MarshalIndent(out, "", "    ")
 			fmt.Fprintln(c.out, string(b))
@@ -192,7 +192,10 @@ func (c *cliCtx) psCmd() *cobra.Command {
 		Use: "ps [flags]", Aliases: []string{"ls"}, Short: "List containers", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cs []app.Container
-			if err := c.call(cmd.Context(), "Containers.List", &cs, all); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				cs, err = cl.Containers.List(ctx, all)
+				return err
+			}); err != nil {
 				return err
 			}
 			switch {
@@ -306,11 +309,11 @@ func (c *cliCtx) execCmd() *cobra.Command {
 			if r.TTY {
 				r.Rows, r.Cols = c.terminal().size()
 			}
-			sub, err := cl.Subscribe(ctx, "Containers.ExecStart", args[0], r)
+			sess, err := cl.Containers.ExecStart(ctx, args[0], r)
 			if err != nil {
 				return engineExit(err)
 			}
-			s := &session{c: c, cl: cl, sub: sub, tty: r.TTY, interactive: r.Interactive}
+			s := &session{c: c, cl: cl, s: sess, tty: r.TTY, interactive: r.Interactive}
 			code, err := s.run(ctx)
 			if err != nil {
 				return engineExit(err)
@@ -370,32 +373,22 @@ func (c *cliCtx) logsCmd() *cobra.Command {
 	return cmd
 }
 
-func (c *cliCtx) logs(ctx context.Context, cl *bridge.Client, id string, q app.LogQuery, none bool) error {
+func (c *cliCtx) logs(ctx context.Context, cl *client.Client, id string, q app.LogQuery, none bool) error {
 	if none { // --tail 0: only what follows
 		q.Since, q.Tail = time.Now().Format(time.RFC3339Nano), 0
 		if !q.Follow {
 			return nil
 		}
 	}
-	sub, err := cl.Subscribe(ctx, "Containers.SubscribeLogs", id, q)
+	sub, err := cl.Containers.SubscribeLogs(ctx, id, q)
 	if err != nil {
 		return err
 	}
 	out, errw := bufio.NewWriterSize(c.out, 64<<10), bufio.NewWriter(c.errw)
 	for {
-		ev, ok, err := sub.Next(ctx)
-		if err != nil {
+		lines, ok, err := sub.Next(ctx)
+		if err != nil || !ok {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("the connection to the engine closed")
-		}
-		if ev.Name == sub.Name+":end" {
-			return nil
-		}
-		lines, err := app.DecodeLogLines(ev.Data)
-		if err != nil {
-			return fmt.Errorf("decoding logs: %w", err)
 		}
 		for _, l := range lines {
 			w := out
@@ -418,26 +411,24 @@ func (c *cliCtx) logs(ctx context.Context, cl *bridge.Client, id string, q app.L
 	}
 }
 
-func (c *cliCtx) console(ctx context.Context, cl *bridge.Client, id string, follow bool) error {
+func (c *cliCtx) console(ctx context.Context, cl *client.Client, id string, follow bool) error {
 	if !follow {
-		var text string
-		if err := cl.Call(ctx, "Containers.Console", &text, id); err != nil {
+		text, err := cl.Containers.Console(ctx, id)
+		if err != nil {
 			return err
 		}
 		fmt.Fprint(c.out, text)
 		return nil
 	}
-	sub, err := cl.Subscribe(ctx, "Containers.SubscribeConsole", id)
+	sub, err := cl.Containers.SubscribeConsole(ctx, id)
 	if err != nil {
 		return err
 	}
 	for {
-		ev, ok, err := sub.Next(ctx)
-		if err != nil || !ok || ev.Name == sub.Name+":end" {
+		text, ok, err := sub.Next(ctx)
+		if err != nil || !ok {
 			return err
 		}
-		var text string
-		json.Unmarshal(ev.Data, &text)
 		fmt.Fprint(c.out, text)
 	}
 }

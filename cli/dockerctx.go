@@ -30,33 +30,43 @@ func (c *cliCtx) dockerContextCmd() *cobra.Command {
 			"Docker CLI's config ($DOCKER_CONFIG, else ~/.docker). The current context changes only with --use.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			home, err := filepath.Abs(c.home)
+			msg, err := DockerContext(c.home, name, use)
 			if err != nil {
 				return err
 			}
-			dir, err := dockerConfigDir()
-			if err != nil {
-				return err
-			}
-			host := DockerHost(home)
-			if err := writeDockerContext(dir, name, host); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.out, "Docker context %q: %s\n", name, host)
-			if use {
-				if err := setCurrentDockerContext(dir, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.out, "Current Docker context is now %q\n", name)
-			} else {
-				fmt.Fprintf(c.out, "Use it with `docker --context %s …`, `docker context use %s`, or `skiff docker-context --use`\n", name, name)
-			}
+			fmt.Fprint(c.out, msg)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&use, "use", false, "also make it the Docker CLI's current context")
 	cmd.Flags().StringVar(&name, "name", "skiff", "the context's name")
 	return cmd
+}
+
+// DockerContext writes the Docker CLI context name for the engine of data
+// dir home (`skiff docker-context`), making it the current context when use
+// is set (--use, and the menu-bar item), and returns what to tell the user.
+func DockerContext(home, name string, use bool) (string, error) {
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return "", err
+	}
+	dir, err := dockerConfigDir()
+	if err != nil {
+		return "", err
+	}
+	host := DockerHost(home)
+	if err := writeDockerContext(dir, name, host); err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("Docker context %q: %s\n", name, host)
+	if !use {
+		return msg + fmt.Sprintf("Use it with `docker --context %s …`, `docker context use %s`, or `skiff docker-context --use`\n", name, name), nil
+	}
+	if err := setCurrentDockerContext(dir, name); err != nil {
+		return "", err
+	}
+	return msg + fmt.Sprintf("Current Docker context is now %q\n", name), nil
 }
 
 // dockerConfigDir is the Docker CLI's config directory: $DOCKER_CONFIG, else ~/.docker.

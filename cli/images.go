@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 func (c *cliCtx) pullCmd() *cobra.Command {
@@ -27,12 +29,12 @@ func (c *cliCtx) pullCmd() *cobra.Command {
 			defer cl.Close()
 			id := ""
 			if !quiet && isTerminal(c.errw) {
-				id = randomID()
+				id = client.NewProgressID()
 				p := c.showProgress(ctx, cl, id)
 				defer p.stop()
 			}
-			var img app.Image
-			if err := cl.Call(ctx, "Images.Pull", &img, args[0], platform, id); err != nil {
+			img, err := cl.Images.Pull(ctx, args[0], platform, id)
+			if err != nil {
 				return err
 			}
 			if quiet {
@@ -54,7 +56,10 @@ func (c *cliCtx) imagesCmd() *cobra.Command {
 		Use: "images [flags]", Short: "List images", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var imgs []app.Image
-			if err := c.call(cmd.Context(), "Images.List", &imgs); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				imgs, err = cl.Images.List(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			if quiet {
@@ -103,7 +108,7 @@ func (c *cliCtx) rmiCmd() *cobra.Command {
 			defer cl.Close()
 			failed := false
 			for _, ref := range args {
-				if err := cl.Call(ctx, "Images.Remove", nil, ref, force); err != nil {
+				if err := cl.Images.Remove(ctx, ref, force); err != nil {
 					fmt.Fprintf(c.errw, "Error response from engine: %v\n", err)
 					failed = true
 					continue
@@ -141,7 +146,10 @@ func (c *cliCtx) loadCmd() *cobra.Command {
 				path = abs
 			}
 			var imgs []app.Image
-			if err := c.call(cmd.Context(), "Images.Load", &imgs, path); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				imgs, err = cl.Images.Load(ctx, path)
+				return err
+			}); err != nil {
 				return err
 			}
 			for _, im := range imgs {
@@ -203,7 +211,10 @@ func (c *cliCtx) saveCmd() *cobra.Command {
 			} else if abs, err := filepath.Abs(path); err == nil {
 				path = abs
 			}
-			if err := c.call(cmd.Context(), "Images.Save", nil, args, path, format); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				err = cl.Images.Save(ctx, args, path, format)
+				return err
+			}); err != nil {
 				return err
 			}
 			if output != "" {

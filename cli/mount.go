@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 // mountCmd is `skiff mount add|rm`: a folder given to (or taken from) an existing container, which
@@ -25,8 +27,11 @@ func (c *cliCtx) mountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r app.MountResult
-			if err := c.call(cmd.Context(), "Containers.AddMount", &r, args[0], m.Source, m.Target, m.ReadOnly); err != nil {
+			var r *app.MountResult
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				r, err = cl.Containers.AddMount(ctx, args[0], m.Source, m.Target, m.ReadOnly)
+				return err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "%s mounted at %s: %s\n", m.Source, m.Target, howChanged(r.Change))
@@ -37,8 +42,11 @@ func (c *cliCtx) mountCmd() *cobra.Command {
 		Short: "Stop sharing the folder mounted at a path of a container",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r app.MountResult
-			if err := c.call(cmd.Context(), "Containers.RemoveMount", &r, args[0], args[1]); err != nil {
+			var r *app.MountResult
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				r, err = cl.Containers.RemoveMount(ctx, args[0], args[1])
+				return err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "%s unmounted: %s\n", args[1], howChanged(r.Change))

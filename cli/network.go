@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 // networkCmd is `skiff network create|ls|inspect|rm|connect|disconnect`.
@@ -25,8 +27,11 @@ func (c *cliCtx) networkCreateCmd() *cobra.Command {
 		Use: "create [flags] NAME", Short: "Create a network; its containers reach each other by name", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
-			var n app.Network
-			if err := c.call(cmd.Context(), "Networks.Create", &n, req); err != nil {
+			var n *app.Network
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				n, err = cl.Networks.Create(ctx, req)
+				return err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.out, n.ID)
@@ -44,7 +49,10 @@ func (c *cliCtx) networkLsCmd() *cobra.Command {
 		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ns []app.Network
-			if err := c.call(cmd.Context(), "Networks.List", &ns); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				ns, err = cl.Networks.List(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			if quiet {
@@ -71,11 +79,14 @@ func (c *cliCtx) networkInspectCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := []app.Network{}
 			for _, ref := range args {
-				var n app.Network
-				if err := c.call(cmd.Context(), "Networks.Inspect", &n, ref); err != nil {
+				var n *app.Network
+				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+					n, err = cl.Networks.Inspect(ctx, ref)
+					return err
+				}); err != nil {
 					return err
 				}
-				out = append(out, n)
+				out = append(out, *n)
 			}
 			b, err := json.MarshalIndent(out, "", "  ")
 			if err != nil {
@@ -94,7 +105,9 @@ func (c *cliCtx) networkRmCmd() *cobra.Command {
 			var failed []string
 			var last error
 			for _, ref := range args {
-				if err := c.call(cmd.Context(), "Networks.Remove", nil, ref); err != nil {
+				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) error {
+					return cl.Networks.Remove(ctx, ref)
+				}); err != nil {
 					fmt.Fprintf(c.errw, "Error: %v\n", err)
 					failed, last = append(failed, ref), err
 					continue
@@ -114,7 +127,9 @@ func (c *cliCtx) networkConnectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "connect [flags] NETWORK CONTAINER", Short: "Attach a container to a network (a running one at once)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.call(cmd.Context(), "Networks.Connect", nil, args[0], args[1], aliases)
+			return c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) error {
+				return cl.Networks.Connect(ctx, args[0], args[1], aliases)
+			})
 		},
 	}
 	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "an extra DNS name of the container on the network")
@@ -126,7 +141,9 @@ func (c *cliCtx) networkDisconnectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "disconnect [flags] NETWORK CONTAINER", Short: "Take a container off a network", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.call(cmd.Context(), "Networks.Disconnect", nil, args[0], args[1], force)
+			return c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) error {
+				return cl.Networks.Disconnect(ctx, args[0], args[1], force)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "no error when the container is not on the network")

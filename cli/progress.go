@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,33 +9,30 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
+	"github.com/skiff-containers/skiff/backend/images"
 )
 
 // progressView renders "progress:<id>" events as one status line on stderr (a terminal).
 type progressView struct {
-	sub    *bridge.Subscription
+	sub    *client.Stream[app.Progress]
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	drawn  bool
 	stop   func()
 }
 
-func (c *cliCtx) showProgress(ctx context.Context, cl *bridge.Client, id string) *progressView {
+func (c *cliCtx) showProgress(ctx context.Context, cl *client.Client, id string) *progressView {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &progressView{sub: cl.Listen("progress:" + id), cancel: cancel}
+	p := &progressView{sub: cl.Progress(id), cancel: cancel}
 	layers := map[string]app.Progress{}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		for {
-			ev, ok, err := p.sub.Next(ctx)
+			pr, ok, err := p.sub.Next(ctx)
 			if err != nil || !ok {
 				return
-			}
-			var pr app.Progress
-			if json.Unmarshal(ev.Data, &pr) != nil {
-				continue
 			}
 			layers[pr.Phase+"/"+pr.Layer] = pr
 			fmt.Fprintf(c.errw, "\r\x1b[K%s", summarize(layers))
@@ -46,7 +42,7 @@ func (c *cliCtx) showProgress(ctx context.Context, cl *bridge.Client, id string)
 	p.stop = func() {
 		p.cancel()
 		p.wg.Wait()
-		p.sub.Detach()
+		p.sub.Close(context.Background())
 		if p.drawn {
 			fmt.Fprint(c.errw, "\r\x1b[K")
 		}
@@ -72,7 +68,7 @@ func summarize(layers map[string]app.Progress) string {
 		a.done += pr.Done
 		a.total += pr.Total
 		a.status = pr.Status
-		if pr.Status == "done" || pr.Status == "exists" {
+		if pr.Status == "done" || pr.Status == "exists" || pr.Status == images.StatusDiskReady {
 			a.finished++
 		}
 	}
@@ -84,7 +80,7 @@ func summarize(layers map[string]app.Progress) string {
 	var parts []string
 	for _, n := range names {
 		a := phases[n]
-		label := map[string]string{"pull": "Pulling", "kernel": "Fetching kernel", "boot": "Booting"}[n]
+		label := map[string]string{"pull": "Pulling", "disk": "Building disk", "kernel": "Fetching kernel", "boot": "Booting"}[n]
 		if label == "" {
 			label = n
 		}

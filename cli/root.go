@@ -24,6 +24,7 @@ import (
 
 	"github.com/skiff-containers/skiff/app"
 	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 // Options configures Execute.
@@ -191,12 +192,12 @@ func DefaultHome() (string, error) {
 func SocketPath(home string) string { return filepath.Join(home, bridge.SocketName) }
 
 // connect dials the engine, or explains how to start one.
-func (c *cliCtx) connect(ctx context.Context) (*bridge.Client, error) {
+func (c *cliCtx) connect(ctx context.Context) (*client.Client, error) {
 	home, err := filepath.Abs(c.home)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := bridge.Dial(ctx, SocketPath(home))
+	cl, err := client.Dial(ctx, SocketPath(home))
 	if errors.Is(err, bridge.ErrNoEngine) {
 		return nil, fmt.Errorf("no Skiff engine is running for %s (nothing answers on %s).\n"+
 			"Start one with `skiff daemon` (add `&` or run it in another terminal), or open the Skiff app", home, SocketPath(home))
@@ -204,12 +205,12 @@ func (c *cliCtx) connect(ctx context.Context) (*bridge.Client, error) {
 	return cl, err
 }
 
-// call connects, calls one method and closes.
-func (c *cliCtx) call(ctx context.Context, method string, result any, params ...any) error {
+// call connects, calls f and closes.
+func (c *cliCtx) call(ctx context.Context, f func(ctx context.Context, cl *client.Client) error) error {
 	cl, err := c.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	return cl.Call(ctx, method, result, params...)
+	return f(ctx, cl)
 }

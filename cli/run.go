@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 // runFlags are the flags of run and create.
@@ -42,6 +40,7 @@ func (f *runFlags) add(cmd *cobra.Command, run bool) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint")
 	fl.StringVar(&r.CPUs, "cpus", "", "number of CPUs of the container's VM (default: the host's CPUs, at most 4)")
 	fl.StringVarP(&r.Memory, "memory", "m", "", "memory of the container's VM (e.g. 512m, 1g)")
+	fl.StringArrayVar(&r.StorageOpt, "storage-opt", nil, "size=<size>: the container's writable disk (default 32G; sparse, it costs only what is written)")
 	fl.StringVar(&r.Restart, "restart", "", "restart policy: no, on-failure[:N], always, unless-stopped")
 	fl.StringVar(&r.Platform, "platform", "", "image platform, e.g. linux/arm64")
 	fl.StringVar(&r.Pull, "pull", "missing", "pull the image: always, missing, never")
@@ -165,17 +164,13 @@ func (c *cliCtx) createCmd() *cobra.Command {
 }
 
 // create creates the container, showing pull progress on a terminal.
-func (c *cliCtx) create(ctx context.Context, cl *bridge.Client, req app.RunRequest) (*app.Container, error) {
+func (c *cliCtx) create(ctx context.Context, cl *client.Client, req app.RunRequest) (*app.Container, error) {
 	if isTerminal(c.errw) {
-		req.ProgressID = randomID()
+		req.ProgressID = client.NewProgressID()
 		p := c.showProgress(ctx, cl, req.ProgressID)
 		defer p.stop()
 	}
-	var ctr app.Container
-	if err := cl.Call(ctx, "Containers.Create", &ctr, req); err != nil {
-		return nil, err
-	}
-	return &ctr, nil
+	return cl.Containers.Create(ctx, req)
 }
 
 func (c *cliCtx) run(ctx context.Context, req app.RunRequest, detach bool) error {
@@ -190,11 +185,11 @@ func (c *cliCtx) run(ctx context.Context, req app.RunRequest, detach bool) error
 	}
 	if detach {
 		done := c.status("Starting the container's VM")
-		err := cl.Call(ctx, "Containers.Start", nil, ctr.ID)
+		err := cl.Containers.Start(ctx, ctr.ID)
 		done()
 		if err != nil {
 			if req.AutoRemove {
-				cl.Call(ctx, "Containers.Remove", nil, ctr.ID, true)
+				cl.Containers.Remove(ctx, ctr.ID, true)
 			}
 			return engineExit(err)
 		}
@@ -206,21 +201,25 @@ func (c *cliCtx) run(ctx context.Context, req app.RunRequest, detach bool) error
 
 // attachAndStart attaches to a container's stdio, starts it (when start), relays its output (and
 // stdin when interactive) and returns its exit code as an exitError.
-func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id string, tty, interactive, start, autoRemove bool) error {
+func (c *cliCtx) attachAndStart(ctx context.Context, cl *client.Client, id string, tty, interactive, start, autoRemove bool) error {
 	waitCh := make(chan error, 1)
 	var code int
-	sub, err := cl.Subscribe(ctx, "Containers.AttachStart", id)
+	sess, err := cl.Containers.AttachStart(ctx, id)
 	if err != nil {
 		return engineExit(err)
 	}
-	go func() { waitCh <- cl.Call(ctx, "Containers.Wait", &code, id) }()
+	go func() {
+		var err error
+		code, err = cl.Containers.Wait(ctx, id)
+		waitCh <- err
+	}()
 	if start {
 		done := c.status("Starting the container's VM")
-		err := cl.Call(ctx, "Containers.Start", nil, id)
+		err := cl.Containers.Start(ctx, id)
 		done()
 		if err != nil {
 			if autoRemove {
-				cl.Call(ctx, "Containers.Remove", nil, id, true)
+				cl.Containers.Remove(ctx, id, true)
 			}
 			return engineExit(err)
 		}
@@ -229,7 +228,7 @@ func (c *cliCtx) attachAndStart(ctx context.Context, cl *bridge.Client, id strin
 		stop := c.proxySignals(ctx, cl, id)
 		defer stop()
 	}
-	s := &session{c: c, cl: cl, sub: sub, tty: tty, interactive: interactive}
+	s := &session{c: c, cl: cl, s: sess, tty: tty, interactive: interactive}
 	if _, err := s.run(ctx); err != nil {
 		return exitCode(ExitEngine, err)
 	}
@@ -259,14 +258,14 @@ func (c *cliCtx) startCmd() *cobra.Command {
 					return err
 				}
 				defer cl.Close()
-				var ctr app.Container
-				if err := cl.Call(ctx, "Containers.Inspect", &ctr, args[0]); err != nil {
+				ctr, err := cl.Containers.Inspect(ctx, args[0])
+				if err != nil {
 					return err
 				}
 				return c.attachAndStart(ctx, cl, ctr.ID, ctr.Config.TTY, interactive, true, false)
 			}
-			return c.each(ctx, args, func(cl *bridge.Client, id string) error {
-				return cl.Call(ctx, "Containers.Start", nil, id)
+			return c.each(ctx, args, func(cl *client.Client, id string) error {
+				return cl.Containers.Start(ctx, id)
 			})
 		},
 	}
@@ -277,7 +276,7 @@ func (c *cliCtx) startCmd() *cobra.Command {
 
 // each calls f for every argument, printing it on success and the error otherwise; any failure
 // makes the exit code 1.
-func (c *cliCtx) each(ctx context.Context, ids []string, f func(cl *bridge.Client, id string) error) error {
+func (c *cliCtx) each(ctx context.Context, ids []string, f func(cl *client.Client, id string) error) error {
 	cl, err := c.connect(ctx)
 	if err != nil {
 		return err
@@ -296,10 +295,4 @@ func (c *cliCtx) each(ctx context.Context, ids []string, f func(cl *bridge.Clien
 		return exitCode(1, nil)
 	}
 	return nil
-}
-
-func randomID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,8 +9,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 // terminal is the controlling terminal when stdin and stdout are both terminals.
@@ -51,86 +48,68 @@ func isTerminal(w any) bool {
 // session's exit code.
 type session struct {
 	c           *cliCtx
-	cl          *bridge.Client
-	sub         *bridge.Subscription
+	cl          *client.Client
+	s           *client.Session
 	tty         bool
 	interactive bool
 }
 
 func (s *session) run(ctx context.Context) (int, error) {
-	sid := s.sub.Name
 	t := s.c.terminal()
 	if s.tty && t != nil {
 		if st, err := term.MakeRaw(int(t.in.Fd())); err == nil {
 			defer term.Restore(int(t.in.Fd()), st)
 		}
 		if rows, cols := t.size(); rows > 0 {
-			s.cl.Call(ctx, "Containers.SessionResize", nil, sid, rows, cols)
+			s.s.Resize(ctx, rows, cols)
 		}
 		stop := watchResize(func() {
 			if rows, cols := t.size(); rows > 0 {
-				s.cl.Call(ctx, "Containers.SessionResize", nil, sid, rows, cols)
+				s.s.Resize(ctx, rows, cols)
 			}
 		})
 		defer stop()
 	}
 	if s.interactive {
-		go s.pumpStdin(ctx, sid)
+		go s.pumpStdin(ctx)
 	}
 	for {
-		ev, ok, err := s.sub.Next(ctx)
+		o, err := s.s.Next(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if !ok {
-			return 0, fmt.Errorf("the connection to the engine closed before %s ended", sid)
-		}
-		switch {
-		case ev.Name == "session:"+sid:
-			var o app.SessionOutput
-			if err := json.Unmarshal(ev.Data, &o); err != nil {
-				return 0, fmt.Errorf("decoding session output: %w", err)
-			}
-			data, err := base64.StdEncoding.DecodeString(o.Data)
-			if err != nil {
-				return 0, fmt.Errorf("decoding session output: %w", err)
-			}
-			w := s.c.out
-			if o.Stream == "stderr" {
-				w = s.c.errw
-			}
-			w.Write(data)
-		case ev.Name == "session-exit:"+sid:
-			var ex app.SessionExit
-			if err := json.Unmarshal(ev.Data, &ex); err != nil {
-				return 0, fmt.Errorf("decoding session exit: %w", err)
-			}
+		if ex := o.Exit; ex != nil {
 			if ex.Error != "" && !strings.Contains(ex.Error, "EOF") {
 				return ex.Code, fmt.Errorf("%s", ex.Error)
 			}
 			return ex.Code, nil
 		}
+		w := s.c.out
+		if o.Stream == "stderr" {
+			w = s.c.errw
+		}
+		w.Write(o.Data)
 	}
 }
 
-func (s *session) pumpStdin(ctx context.Context, sid string) {
+func (s *session) pumpStdin(ctx context.Context) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := s.c.in.Read(buf)
 		if n > 0 {
-			if cerr := s.cl.Call(ctx, "Containers.SessionInput", nil, sid, base64.StdEncoding.EncodeToString(buf[:n])); cerr != nil {
+			if cerr := s.s.Write(ctx, buf[:n]); cerr != nil {
 				return
 			}
 		}
 		if err != nil {
-			s.cl.Call(ctx, "Containers.SessionCloseInput", nil, sid)
+			s.s.CloseInput(ctx)
 			return
 		}
 	}
 }
 
 // proxySignals forwards SIGINT, SIGTERM and SIGHUP to the container (Docker's sig-proxy) until stop.
-func (c *cliCtx) proxySignals(ctx context.Context, cl *bridge.Client, id string) (stop func()) {
+func (c *cliCtx) proxySignals(ctx context.Context, cl *client.Client, id string) (stop func()) {
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, interruptSignals...)
 	done := make(chan struct{})
@@ -138,7 +117,7 @@ func (c *cliCtx) proxySignals(ctx context.Context, cl *bridge.Client, id string)
 		for {
 			select {
 			case sig := <-ch:
-				cl.Call(ctx, "Containers.Kill", nil, id, signalName(sig))
+				cl.Containers.Kill(ctx, id, signalName(sig))
 			case <-done:
 				return
 			}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -27,15 +26,15 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 			defer cl.Close()
 			names := map[string]string{}
 			for i, id := range args {
-				var ct app.Container
-				if err := cl.Call(ctx, "Containers.Inspect", &ct, id); err != nil {
+				ct, err := cl.Containers.Inspect(ctx, id)
+				if err != nil {
 					return err
 				}
 				args[i], names[ct.ID] = ct.ID, ct.Name
 			}
 			if len(args) == 0 {
-				var cs []app.Container
-				if err := cl.Call(ctx, "Containers.List", &cs, false); err != nil {
+				cs, err := cl.Containers.List(ctx, false)
+				if err != nil {
 					return err
 				}
 				for _, ct := range cs {
@@ -47,32 +46,29 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 			latest := map[string]*app.Stats{}
 			if noStream {
 				for _, id := range args {
-					var st app.Stats
-					if err := cl.Call(ctx, "Containers.Stats", &st, id); err != nil {
+					st, err := cl.Containers.Stats(ctx, id)
+					if err != nil {
 						return err
 					}
-					latest[id] = &st
+					latest[id] = st
 				}
 				printStats(c.out, args, names, latest)
 				return nil
 			}
 			for _, id := range args {
-				sub, err := cl.Subscribe(ctx, "Containers.SubscribeStats", id)
+				sub, err := cl.Containers.SubscribeStats(ctx, id)
 				if err != nil {
 					return err
 				}
 				go func(id string) {
 					for {
-						ev, ok, err := sub.Next(ctx)
-						if err != nil || !ok || ev.Name != sub.Name {
+						st, ok, err := sub.Next(ctx)
+						if err != nil || !ok {
 							return
 						}
-						var st app.Stats
-						if json.Unmarshal(ev.Data, &st) == nil {
-							mu.Lock()
-							latest[id] = &st
-							mu.Unlock()
-						}
+						mu.Lock()
+						latest[id] = st
+						mu.Unlock()
 					}
 				}(id)
 			}
@@ -102,7 +98,7 @@ func (c *cliCtx) statsCmd() *cobra.Command {
 func printStats(w io.Writer, ids []string, names map[string]string, latest map[string]*app.Stats) {
 	sort.Strings(ids)
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
+	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS\tHOST MEM")
 	for _, id := range ids {
 		st := latest[id]
 		if st == nil {
@@ -116,9 +112,13 @@ func printStats(w io.Writer, ids []string, names map[string]string, latest map[s
 		if name == "" {
 			name = id
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\n", shortID(id), name, st.CPUPercent,
+		host := "-" // the hypervisor cannot tell
+		if st.HostMemory > 0 {
+			host = humanSize(int64(st.HostMemory))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\t%s\n", shortID(id), name, st.CPUPercent,
 			humanSize(int64(st.MemoryUsage)), humanSize(int64(st.MemoryLimit)), mem,
-			humanSize(int64(st.NetRx)), humanSize(int64(st.NetTx)), humanSize(int64(st.BlockRead)), humanSize(int64(st.BlockWrite)), st.PIDs)
+			humanSize(int64(st.NetRx)), humanSize(int64(st.NetTx)), humanSize(int64(st.BlockRead)), humanSize(int64(st.BlockWrite)), st.PIDs, host)
 	}
 	tw.Flush()
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 func (c *cliCtx) systemCmd() *cobra.Command {
@@ -23,8 +24,11 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 	info := &cobra.Command{
 		Use: "info", Short: "Show engine information", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var in app.Info
-			if err := c.call(cmd.Context(), "System.Info", &in); err != nil {
+			var in *app.Info
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				in, err = cl.System.Info(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(c.out, 0, 4, 1, ' ', 0)
@@ -38,8 +42,11 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 	df := &cobra.Command{
 		Use: "df", Short: "Show disk usage", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var du app.DiskUsage
-			if err := c.call(cmd.Context(), "System.DiskUsage", &du); err != nil {
+			var du *app.DiskUsage
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				du, err = cl.System.DiskUsage(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(c.out, 0, 4, 3, ' ', 0)
@@ -69,8 +76,11 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 					return nil
 				}
 			}
-			var rep app.PruneReport
-			if err := c.call(cmd.Context(), "System.Prune", &rep); err != nil {
+			var rep *app.PruneReport
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				rep, err = cl.System.Prune(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			for _, id := range rep.ContainersDeleted {
@@ -95,7 +105,10 @@ func (c *cliCtx) versionCmd() *cobra.Command {
 			v := c.opts.Version
 			fmt.Fprintf(c.out, "Client:\n Version:\t%s\n Commit:\t%s\n Go version:\t%s\n OS/Arch:\t%s/%s\n API:\t\t%d\n", v.Version, v.Commit, v.GoVersion, v.OS, v.Arch, app.APIVersion)
 			var sv app.VersionInfo
-			if err := c.call(cmd.Context(), "System.Version", &sv); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				sv, err = cl.System.Version(ctx)
+				return err
+			}); err != nil {
 				fmt.Fprintf(c.out, "\nEngine: not running (%v)\n", firstLine(err.Error()))
 				return nil
 			}

@@ -5,12 +5,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
 export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
+# The kernels backend/engine's BenchmarkKernels compares (cold and restored `run --rm true`, bare boot).
+export SKIFF_BENCH_KERNELS="${SKIFF_BENCH_KERNELS:-debian=$PWD/_build/kernel,skiff=$PWD/_build/kernel-skiff}"
 out=_build/bench; mkdir -p "$out"
 for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm ./backend/engine ./test/cli ./test/docker; do
   [ -d "$pkg" ] || continue
   echo "=== bench $pkg"
   go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m "$pkg" 2>&1 | tee "$out/$(basename "$pkg").txt"
 done
+echo "=== kernel build time (scripts/kernel-build.sh, recorded when the cached bundle was built)"
+cat _build/kernel-skiff/*/.build-time 2>/dev/null | tee "$out/kernel-build.txt"
 if [ -f scripts/bench-logs.mjs ] || [ -f frontend/scripts/bench-logs.mjs ]; then
   echo "=== bench log view (Chromium)"
   bash scripts/test-frontend.sh --bench 2>&1 | tee "$out/logview.txt"

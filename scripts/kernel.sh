@@ -6,8 +6,9 @@
 # For each arch, OUT_DIR/<arch>/ (one flat directory, so it travels as an OCI artifact of files) gets:
 #   vmlinuz            the kernel (bzImage on amd64; an uncompressed arm64 Image on arm64)
 #   *.ko               the modules the guest needs (virtio, console, net, blk, rng, fuse,
-#                      virtiofs, vsock, overlay) and everything they depend on
-#   manifest.json      {"arch","version","kernel","modules":[load order],"files":{name:"sha256:…"}}
+#                      virtiofs, vsock, overlay, ext4 when not built in,
+#                      balloon) and everything they depend on
+#   manifest.json      {"arch","version","want":"<WANT>","kernel","modules":[load order],"files":{name:"sha256:…"}}
 # Module order comes from each .ko's modinfo `depends=` (the .debs ship no modules.dep):
 # dependencies first. Nothing is installed; the .deb is fetched with `apt-get download`.
 # Idempotent: a bundle whose manifest matches the candidate version and whose files
@@ -24,10 +25,11 @@ WANT=(
   virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_pci
   virtio_console
   failover net_failover virtio_net
-  virtio_blk virtio_rng
+  virtio_blk virtio_rng virtio_balloon
   fuse virtiofs
   vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport
   overlay
+  ext4 # the container root's disks; built into Debian's cloud kernels (a module would be bundled with its deps)
 )
 
 die() { echo "kernel.sh: $*" >&2; exit 1; }
@@ -44,6 +46,7 @@ bundle_ok() { # bundle_ok DIR [VERSION]
   local dest=$1 ver=${2:-}
   [ -f "$dest/manifest.json" ] || return 1
   [ -z "$ver" ] || grep -q "\"version\": \"$ver\"" "$dest/manifest.json" || return 1
+  grep -qF "\"want\": \"${WANT[*]}\"" "$dest/manifest.json" || return 1 # built for another module list
   ! grep -q '"modules/' "$dest/manifest.json" || return 1
   (cd "$dest" && sed -n 's/^    "\(.*\)": "sha256:\([0-9a-f]*\)",\{0,1\}$/\2  \1/p' manifest.json | sha256sum --quiet -c - 2>/dev/null)
 }
@@ -122,7 +125,7 @@ build_arch() {
   done
 
   {
-    printf '{\n  "arch": "%s",\n  "version": "%s",\n  "kernel": "vmlinuz",\n  "modules": [\n' "$arch" "$ver"
+    printf '{\n  "arch": "%s",\n  "version": "%s",\n  "want": "%s",\n  "kernel": "vmlinuz",\n  "modules": [\n' "$arch" "$ver" "${WANT[*]}"
     local i
     for i in "${!mods[@]}"; do
       printf '    "%s"%s\n' "${mods[$i]}" "$([ "$i" -lt $((${#mods[@]} - 1)) ] && echo ,)"

@@ -11,6 +11,8 @@ APT_PKGS=(
   qemu-system-x86 qemu-system-arm qemu-utils   # the Linux hypervisor backend (+ bundled virtiofsd)
   busybox-static                               # test images are built from it
   kmod cpio                                    # depmod for kernel bundles
+  linux-source-6.1 gcc-aarch64-linux-gnu       # the Skiff guest kernel (scripts/kernel-build.sh)
+  make gcc libc6-dev flex bison bc xz-utils lz4 libelf-dev libssl-dev
   libgtk-3-dev libwebkit2gtk-4.0-dev pkg-config  # Wails on Linux
   chromium xvfb imagemagick xdotool            # browser and window tests
   dbus-daemon                                  # private session bus for the Linux tray test

@@ -6,8 +6,10 @@
 #   - a screenshot (ImageMagick `import -window root`) is not blank (pixel standard deviation),
 #   - the containers list shows the container: the page puts the counts in the window title
 #     ("Skiff — 1 containers, 0 running"), read with xdotool.
-# The screenshot is kept at ${WINDOW_SHOT:-_build/test/window.png}. Every process started here is
-# stopped by pid on exit.
+# With WINDOW_ATTACHED=1 a `skiff daemon` holds the data dir first, so the window attaches to its
+# engine over the socket (bridge.Relay passing the window's calls and events through) and the same
+# checks run. The screenshot is kept at ${WINDOW_SHOT:-_build/test/window.png}. Every process
+# started here is stopped by pid on exit.
 #
 #   bash scripts/test-window.sh      # SKIFF_GUI_BIN=/path/to/skiff-gui to skip the build
 set -euo pipefail
@@ -71,10 +73,16 @@ for _ in $(seq 1 300); do [ -s "$TMP/registry.out" ] && break; sleep 0.1; done
 REG=$(head -1 "$TMP/registry.out")
 [ -n "$REG" ] || fail "the test registry printed no address"
 
-# 4. The window, with its own engine.
+# 4. The window, with its own engine (or, WINDOW_ATTACHED=1, a daemon's).
 export SKIFF_HOME=$TMP/home
 mkdir -p "$SKIFF_HOME"
 export SKIFF_KERNEL_DIR=${SKIFF_KERNEL_DIR:-$ROOT/_build/kernel}
+if [ "${WINDOW_ATTACHED:-}" = 1 ]; then
+  "$CLI" daemon >"$TMP/daemon.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [ -S "$SKIFF_HOME/skiff.sock" ] && break; sleep 0.1; done
+  [ -S "$SKIFF_HOME/skiff.sock" ] || fail "the daemon did not serve $SKIFF_HOME/skiff.sock"
+fi
 export NO_AT_BRIDGE=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1
 if command -v dbus-run-session >/dev/null; then
   dbus-run-session -- "$GUI" >"$TMP/gui.log" 2>&1 &
@@ -91,6 +99,9 @@ for _ in $(seq 1 300); do
 done
 [ -n "$WID" ] || fail "no Skiff window mapped within 30 s"
 echo "test-window: window $WID mapped: $(xdotool getwindowname "$WID")"
+if [ "${WINDOW_ATTACHED:-}" = 1 ]; then
+  grep -q "attaching to the running engine" "$TMP/gui.log" || fail "the window did not attach to the daemon's engine"
+fi
 
 # 5. A container made through the CLI (talking to the window's engine over the socket).
 for _ in $(seq 1 100); do [ -S "$SKIFF_HOME/skiff.sock" ] && break; sleep 0.1; done

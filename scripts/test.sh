@@ -19,20 +19,24 @@ stage() { # stage NAME CMD...
   fi
 }
 
-# The committed frontend/src/lib/api.gen.ts must be what tools/tsgen generates from the Go services now.
+# The committed frontend/src/lib/api.gen.ts, app/client/services.gen.go and the method list of
+# docs/contracts.md must be what tools/tsgen generates from the Go services now.
 tsgen_current() {
-  local tmp rc
-  tmp=$(mktemp) || return 1
-  go run ./tools/tsgen -o "$tmp" && diff -u frontend/src/lib/api.gen.ts "$tmp"
+  local ts gofile doc rc
+  ts=$(mktemp) && gofile=$(mktemp) && doc=$(mktemp) || return 1
+  cp docs/contracts.md "$doc" &&
+    go run ./tools/tsgen -o "$ts" -go "$gofile" -doc "$doc" &&
+    diff -u frontend/src/lib/api.gen.ts "$ts" && diff -u app/client/services.gen.go "$gofile" &&
+    diff -u docs/contracts.md "$doc"
   rc=$?
-  rm -f "$tmp"
-  [ $rc -eq 0 ] || echo "frontend/src/lib/api.gen.ts is out of date: run make tsgen"
+  rm -f "$ts" "$gofile" "$doc"
+  [ $rc -eq 0 ] || echo "the generated clients are out of date: run make tsgen"
   return $rc
 }
 
 stage "build agent" make -s agent
 stage "vet" bash -c 'go vet ./... && go vet -tags skiff_hostproc ./app/daemon'
-stage "generated TypeScript" tsgen_current
+stage "generated clients" tsgen_current
 # go.mod lists the modules the code imports as direct requirements, and nothing tidy would change.
 stage "go.mod tidy" bash -c 'go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }'
 stage "staticcheck" staticcheck ./...
@@ -43,6 +47,8 @@ stage "go test" bash scripts/go-test.sh
 stage "fuzz agentproto (brief)" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 20s ./backend/agentproto
 stage "frontend (vitest + playwright)" bash scripts/test-frontend.sh
 stage "desktop window (Xvfb)" bash scripts/test-window.sh
+stage "desktop window attached to a daemon (Xvfb)" env WINDOW_ATTACHED=1 SKIFF_GUI_BIN="$PWD/_build/skiff-gui" \
+  WINDOW_SHOT="$PWD/_build/test/window-attached.png" bash scripts/test-window.sh
 
 echo
 if [ $failed -gt 0 ]; then echo "failed stages: ${failures[*]}"; fi

@@ -536,7 +536,7 @@ func (f *Fake) Stats(ctx context.Context, id string) (*app.Stats, error) {
 	if c.State != "running" {
 		return nil, app.Errorf(app.CodeNotRunning, "container %s is not running", c.Name)
 	}
-	return &app.Stats{Time: time.Now(), CPUPercent: 1.5, MemoryUsage: 10 << 20, MemoryLimit: 512 << 20, PIDs: 1}, nil
+	return &app.Stats{Time: time.Now(), CPUPercent: 1.5, MemoryUsage: 10 << 20, MemoryLimit: 512 << 20, PIDs: 1, HostMemory: 60 << 20}, nil
 }
 
 // Events implements app.Backend.

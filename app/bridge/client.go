@@ -37,6 +37,7 @@ type Client struct {
 	nextID  int64
 	pending map[int64]*pending
 	subs    map[string]*Subscription // by event name
+	others  func(Event)              // events no subscription receives (OnOtherEvents)
 	err     error                    // set when the read loop ends
 	done    chan struct{}
 }
@@ -233,11 +234,22 @@ func (c *Client) readLoop() {
 
 func (c *Client) dispatch(ev Event) {
 	c.mu.Lock()
-	s := c.subs[ev.Name]
+	s, others := c.subs[ev.Name], c.others
 	c.mu.Unlock()
-	if s != nil {
+	switch {
+	case s != nil:
 		s.push(ev)
+	case others != nil:
+		others(ev)
 	}
+}
+
+// OnOtherEvents hands f every event that no Subscribe or Listen subscription receives (a
+// relay passes them on as they are). f runs on the connection's reading goroutine: it must not block.
+func (c *Client) OnOtherEvents(f func(Event)) {
+	c.mu.Lock()
+	c.others = f
+	c.mu.Unlock()
 }
 
 // Subscription queues the events of one subscription (without bound, so a slow reader never
@@ -302,14 +314,7 @@ func (s *Subscription) Next(ctx context.Context) (ev Event, ok bool, err error) 
 
 // Close stops the subscription on the engine (Unsubscribe) and here.
 func (s *Subscription) Close(ctx context.Context) error {
-	s.c.mu.Lock()
-	for n, sub := range s.c.subs {
-		if sub == s {
-			delete(s.c.subs, n)
-		}
-	}
-	s.c.mu.Unlock()
-	s.finish()
+	s.Detach()
 	err := s.c.Call(ctx, "Containers.Unsubscribe", nil, s.Name)
 	if app.CodeOf(err) == app.CodeNotFound {
 		return nil // it had ended by itself
@@ -317,11 +322,14 @@ func (s *Subscription) Close(ctx context.Context) error {
 	return err
 }
 
-// Detach forgets a Listen subscription locally (there is nothing to stop on the engine).
+// Detach forgets the subscription here only: a Listen subscription (there is nothing to stop on
+// the engine) or one that has ended. Next returns the events already queued, then ok false.
 func (s *Subscription) Detach() {
 	s.c.mu.Lock()
-	if s.c.subs[s.Name] == s {
-		delete(s.c.subs, s.Name)
+	for n, sub := range s.c.subs {
+		if sub == s {
+			delete(s.c.subs, n)
+		}
 	}
 	s.c.mu.Unlock()
 	s.finish()

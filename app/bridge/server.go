@@ -248,7 +248,7 @@ func (s *Server) serveConn(ctx context.Context, ws *websocket.Conn) {
 			}
 			send(&message{ID: req.ID, Result: res})
 			var name string
-			if json.Unmarshal(res, &name) == nil && name != "" {
+			if _, ok := app.Streams()[req.Method]; ok && json.Unmarshal(res, &name) == nil {
 				svc.Ready(name) // the reply is queued before any of the subscription's events
 			}
 		}()

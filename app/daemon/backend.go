@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/skiff-containers/skiff/app"
@@ -131,7 +132,7 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 	o := engine.CreateOptions{
 		Name: s.Name, Image: s.Image, Platform: s.Platform, Pull: images.PullPolicy(s.Pull), Entrypoint: s.Entrypoint,
 		Cmd: s.Cmd, Env: s.Env, WorkingDir: s.Workdir, User: s.User, Hostname: s.Hostname, Labels: s.Labels,
-		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20,
+		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20, StorageSize: s.StorageSize,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
 	}
 	if s.Network != "" {
@@ -161,7 +162,11 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 
 func pullProgress(f func(app.Progress)) func(images.Progress) {
 	return func(p images.Progress) {
-		f(app.Progress{Phase: "pull", Layer: p.Layer, Done: p.Done, Total: p.Total, Status: p.Status})
+		phase := "pull"
+		if p.Status == images.StatusBuildingDisk || p.Status == images.StatusDiskReady {
+			phase = "disk" // the image's disk, built from the layers just pulled
+		}
+		f(app.Progress{Phase: phase, Layer: p.Layer, Done: p.Done, Total: p.Total, Status: p.Status})
 	}
 }
 
@@ -337,7 +342,8 @@ func (b *Backend) Stats(ctx context.Context, id string) (*app.Stats, error) {
 		return nil, classify(err)
 	}
 	return &app.Stats{Time: s.Time, CPUPercent: s.CPUPercent, MemoryUsage: s.MemoryUsage, MemoryLimit: s.MemoryLimit,
-		NetRx: s.NetRx, NetTx: s.NetTx, BlockRead: s.BlockRead, BlockWrite: s.BlockWrite, PIDs: s.PIDs}, nil
+		NetRx: s.NetRx, NetTx: s.NetTx, BlockRead: s.BlockRead, BlockWrite: s.BlockWrite, PIDs: s.PIDs,
+		HostMemory: s.HostMemory}, nil
 }
 
 // Events implements app.Backend.
@@ -480,12 +486,18 @@ func (b *Backend) DiskUsage(ctx context.Context) (*app.DiskUsage, error) {
 	return out, nil
 }
 
+// dirSize is what the regular files below dir occupy on the host: a container's writable disk is
+// a sparse file of tens of GB that takes only what the container wrote.
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					n += min(fi.Size(), st.Blocks*512)
+				} else {
+					n += fi.Size()
+				}
 			}
 		}
 		return nil

@@ -154,7 +154,7 @@ func (k *kernels) resolve(ctx context.Context, arch string) (*vm.Bundle, string,
 	if kk, ok := k.byArch[arch]; ok {
 		return kk.bundle, kk.initramfs, nil
 	}
-	b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, CacheDir: filepath.Join(k.home, "kernels"),
+	b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, CacheDir: filepath.Join(k.home, "kernels"), AppDir: appKernelDir(),
 		Ref: os.Getenv("SKIFF_KERNEL_REF"), Log: k.log,
 		Fetch: func(ctx context.Context, ref, dir string) (string, error) {
 			return k.store.PullArtifact(ctx, ref, dir, nil)
@@ -169,6 +169,20 @@ func (k *kernels) resolve(ctx context.Context, arch string) (*vm.Bundle, string,
 	}
 	k.byArch[arch] = kernel{bundle: b, initramfs: initrd}
 	return b, initrd, nil
+}
+
+// appKernelDir is the kernel directory of the app bundle this executable
+// belongs to (vm.AppKernelDir), following symlinks: the CLI linked into
+// ~/.local/bin by "Install command-line tool" finds the app's kernels too.
+func appKernelDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	return vm.AppKernelDir(exe)
 }
 
 func (k *kernels) describe() string {

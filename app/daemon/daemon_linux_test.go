@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,13 +10,13 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 	"github.com/skiff-containers/skiff/app/daemon"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // The services over the real engine (the agent as a host process: SKIFF_HYPERVISOR=hostproc),
-// served by daemon.Run on a real socket and driven through the bridge client, as the CLI does.
+// served by daemon.Run on a real socket and driven through the typed client, as the CLI does.
 func TestServicesOverRealEngine(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the agent in host mode needs root")
@@ -56,114 +54,101 @@ func TestServicesOverRealEngine(t *testing.T) {
 			t.Errorf("daemon.Run: %v", err)
 		}
 	}()
-	c, err := bridge.Dial(ctx, sock)
+	c, err := client.Dial(ctx, sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 
 	// run, wait, logs
-	var ctr app.Container
-	if err := c.Call(ctx, "Containers.Run", &ctr, app.RunRequest{Image: image, Name: "hello", Cmd: []string{"echo", "hello from the engine"}}); err != nil {
+	ctr, err := c.Containers.Run(ctx, app.RunRequest{Image: image, Name: "hello", Cmd: []string{"echo", "hello from the engine"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var code int
-	if err := c.Call(ctx, "Containers.Wait", &code, "hello"); err != nil || code != 0 {
+	if code, err := c.Containers.Wait(ctx, "hello"); err != nil || code != 0 {
 		t.Fatalf("wait: %d %v", code, err)
 	}
-	var lines []app.LogLine
-	if err := c.Call(ctx, "Containers.Logs", &lines, ctr.ID, app.LogQuery{}); err != nil || len(lines) != 1 || lines[0].Data != "hello from the engine\n" {
+	if lines, err := c.Containers.Logs(ctx, ctr.ID, app.LogQuery{}); err != nil || len(lines) != 1 || lines[0].Data != "hello from the engine\n" {
 		t.Errorf("logs: %+v %v", lines, err)
 	}
 
 	// exec session and stats on a running container
-	if err := c.Call(ctx, "Containers.Run", &ctr, app.RunRequest{Image: image, Name: "sleeper", Cmd: []string{"sleep", "600"}}); err != nil {
+	if _, err := c.Containers.Run(ctx, app.RunRequest{Image: image, Name: "sleeper", Cmd: []string{"sleep", "600"}}); err != nil {
 		t.Fatal(err)
 	}
-	ses, err := c.Subscribe(ctx, "Containers.ExecStart", "sleeper", app.ExecRequest{Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 4"}, Interactive: true})
+	ses, err := c.Containers.ExecStart(ctx, "sleeper", app.ExecRequest{Cmd: []string{"sh", "-c", "cat; echo err >&2; exit 4"}, Interactive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Call(ctx, "Containers.SessionInput", nil, ses.Name, base64.StdEncoding.EncodeToString([]byte("typed\n")))
-	c.Call(ctx, "Containers.SessionCloseInput", nil, ses.Name)
+	ses.Write(ctx, []byte("typed\n"))
+	ses.CloseInput(ctx)
 	out := map[string]string{}
 	for {
-		ev, ok, err := ses.Next(ctx)
-		if err != nil || !ok {
+		o, err := ses.Next(ctx)
+		if err != nil {
 			t.Fatalf("session: %v", err)
 		}
-		if ev.Name == "session-exit:"+ses.Name {
-			var ex app.SessionExit
-			json.Unmarshal(ev.Data, &ex)
-			if ex.Code != 4 {
-				t.Errorf("exec exit %+v", ex)
+		if o.Exit != nil {
+			if o.Exit.Code != 4 {
+				t.Errorf("exec exit %+v", o.Exit)
 			}
 			break
 		}
-		var o app.SessionOutput
-		json.Unmarshal(ev.Data, &o)
-		b, _ := base64.StdEncoding.DecodeString(o.Data)
-		out[o.Stream] += string(b)
+		out[o.Stream] += string(o.Data)
 	}
 	if out["stdout"] != "typed\n" || out["stderr"] != "err\n" {
 		t.Errorf("exec output %q", out)
 	}
-	stats, err := c.Subscribe(ctx, "Containers.SubscribeStats", "sleeper")
+	stats, err := c.Containers.SubscribeStats(ctx, "sleeper")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, _, err := stats.Next(ctx)
-	var st app.Stats
-	if err != nil || json.Unmarshal(ev.Data, &st) != nil || st.PIDs == 0 || st.MemoryUsage == 0 {
-		t.Errorf("stats %+v %v", st, err)
+	if st, ok, err := stats.Next(ctx); err != nil || !ok || st.PIDs == 0 || st.MemoryUsage == 0 {
+		t.Errorf("stats %+v %v %v", st, ok, err)
 	}
 	stats.Close(ctx)
 
 	// a folder added to the same container (its VM restarted: this hypervisor cannot hot-plug)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "f.txt"), []byte("shared"), 0o644)
-	var old app.Container
-	if err := c.Call(ctx, "Containers.Inspect", &old, "sleeper"); err != nil {
+	old, err := c.Containers.Inspect(ctx, "sleeper")
+	if err != nil {
 		t.Fatal(err)
 	}
-	var plan string
-	if err := c.Call(ctx, "Containers.MountPlan", &plan, "sleeper"); err != nil || plan != app.MountRestart {
+	if plan, err := c.Containers.MountPlan(ctx, "sleeper"); err != nil || plan != app.MountRestart {
 		t.Errorf("MountPlan: %q %v", plan, err)
 	}
-	var mr app.MountResult
-	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", dir, "/data", true); err != nil {
+	mr, err := c.Containers.AddMount(ctx, "sleeper", dir, "/data", true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if nc := mr.Container; nc == nil || nc.ID != old.ID || nc.Name != "sleeper" || nc.State != "running" || len(nc.Mounts) != 1 ||
 		!nc.Mounts[0].ReadOnly || mr.Change != app.MountRestart {
 		t.Errorf("after AddMount: %s %+v (before: %s)", mr.Change, nc, old.ID)
 	}
-	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", filepath.Join(dir, "f.txt"), "/file", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "single files") {
+	if _, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/file", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "single files") {
 		t.Errorf("AddMount of a file: %v", err)
 	}
-	if err := c.Call(ctx, "Containers.AddMount", &mr, "sleeper", dir, "/data", false); !errors.Is(err, app.ErrConflict) {
+	if _, err := c.Containers.AddMount(ctx, "sleeper", dir, "/data", false); !errors.Is(err, app.ErrConflict) {
 		t.Errorf("AddMount at a target mounted already: %v", err)
 	}
-	ses, err = c.Subscribe(ctx, "Containers.ExecStart", "sleeper", app.ExecRequest{Cmd: []string{"cat", "/data/f.txt"}})
+	ses, err = c.Containers.ExecStart(ctx, "sleeper", app.ExecRequest{Cmd: []string{"cat", "/data/f.txt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := ""
 	for {
-		ev, ok, _ := ses.Next(ctx)
-		if !ok || ev.Name != "session:"+ses.Name {
+		o, err := ses.Next(ctx)
+		if err != nil || o.Exit != nil {
 			break
 		}
-		var o app.SessionOutput
-		json.Unmarshal(ev.Data, &o)
-		b, _ := base64.StdEncoding.DecodeString(o.Data)
-		got += string(b)
+		got += string(o.Data)
 	}
 	if got != "shared" {
 		t.Errorf("the mounted folder reads %q", got)
 	}
 
-	// the engine's errors arrive with their codes
+	// the engine's errors arrive with their codes (the calls by name, as the wire carries them)
 	errs := []struct {
 		method string
 		params []any
@@ -177,16 +162,15 @@ func TestServicesOverRealEngine(t *testing.T) {
 		{"Images.Inspect", []any{"nosuch:latest"}, app.CodeNotFound},
 	}
 	for _, tt := range errs {
-		err := c.Call(ctx, tt.method, nil, tt.params...)
+		err := c.Bridge().Call(ctx, tt.method, nil, tt.params...)
 		if app.CodeOf(err) != tt.code {
 			t.Errorf("%s %v: %v (code %s), want %s", tt.method, tt.params, err, app.CodeOf(err), tt.code)
 		}
 	}
-	var info app.Info
-	if err := c.Call(ctx, "System.Info", &info); err != nil || info.Hypervisor != "hostproc" || info.Containers != 2 || info.Images != 1 {
+	if info, err := c.System.Info(ctx); err != nil || info.Hypervisor != "hostproc" || info.Containers != 2 || info.Images != 1 {
 		t.Errorf("info %+v %v", info, err)
 	}
-	if err := c.Call(ctx, "Containers.Remove", nil, "sleeper", true); err != nil {
+	if err := c.Containers.Remove(ctx, "sleeper", true); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -92,6 +92,16 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		return o, badRequest("conflicting options: cannot specify both --restart and --rm")
 	}
 	o.Memory = hc.Memory
+	for k, v := range hc.StorageOpt {
+		if k != "size" {
+			return o, badRequest("HostConfig.StorageOpt %q: only size is supported", k)
+		}
+		n, err := engine.ParseStorageSize(v)
+		if err != nil {
+			return o, badRequest("HostConfig.StorageOpt size %q: %v", v, err)
+		}
+		o.StorageSize = n
+	}
 	switch {
 	case hc.NanoCPUs != 0 && hc.CPUQuota != 0:
 		return o, badRequest("conflicting options: NanoCPUs and CPU Quota cannot both be set")

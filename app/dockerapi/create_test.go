@@ -69,6 +69,11 @@ func TestCreateOptions(t *testing.T) {
 	if o.CPUs != 0.5 {
 		t.Errorf("CpuQuota: CPUs %v", o.CPUs)
 	}
+	// --storage-opt size= sizes the writable disk.
+	o, err = createOptions("", "", request(t, `{"Image":"b","HostConfig":{"StorageOpt":{"size":"20G"}}}`), nil)
+	if err != nil || o.StorageSize != 20<<30 {
+		t.Errorf("StorageOpt size: %d, %v", o.StorageSize, err)
+	}
 }
 
 func TestCreateOptionsRefused(t *testing.T) {
@@ -89,6 +94,8 @@ func TestCreateOptionsRefused(t *testing.T) {
 		{`{"Image":"b","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v"}]}}`, `"volume"`},
 		{`{"Image":"b","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}`, "--restart and --rm"},
 		{`{"Image":"b","HostConfig":{"NanoCpus":1000000000,"CpuQuota":50000}}`, "NanoCPUs and CPU Quota"},
+		{`{"Image":"b","HostConfig":{"StorageOpt":{"size":"1k"}}}`, "StorageOpt size"},
+		{`{"Image":"b","HostConfig":{"StorageOpt":{"inodes":"10"}}}`, `StorageOpt "inodes"`},
 	} {
 		_, err := createOptions("", "", request(t, tc.js), nil)
 		if err == nil || !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), tc.want) {

@@ -267,6 +267,11 @@ func progressMessage(p images.Progress, verb string) jsonstream.Message {
 		m.Status = verb + " complete"
 	case "exists":
 		m.Status = "Already exists"
+	case images.StatusBuildingDisk:
+		m.Status = "Building disk"
+		m.Progress = &jsonstream.Progress{Current: p.Done, Total: p.Total}
+	case images.StatusDiskReady:
+		m.Status = "Disk ready"
 	default:
 		m.Status = p.Status
 	}

@@ -33,9 +33,11 @@ func statsResponse(c *engine.Container, st *engine.Stats, cpu, pre container.CPU
 	return container.StatsResponse{
 		ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: st.Time, PreRead: preRead,
 		CPUStats: cpu, PreCPUStats: pre,
-		MemoryStats: container.MemoryStats{Usage: st.MemoryUsage, Limit: st.MemoryLimit},
-		Networks:    map[string]container.NetworkStats{"eth0": {RxBytes: st.NetRx, TxBytes: st.NetTx}},
-		PidsStats:   container.PidsStats{Current: st.PIDs},
+		// usage and limit are the guest's; stats.host_memory is what its VM costs the host.
+		MemoryStats: container.MemoryStats{Usage: st.MemoryUsage, Limit: st.MemoryLimit,
+			Stats: map[string]uint64{"host_memory": st.HostMemory}},
+		Networks:  map[string]container.NetworkStats{"eth0": {RxBytes: st.NetRx, TxBytes: st.NetTx}},
+		PidsStats: container.PidsStats{Current: st.PIDs},
 		BlkioStats: container.BlkioStats{IoServiceBytesRecursive: []container.BlkioStatEntry{
 			{Op: "read", Value: st.BlockRead}, {Op: "write", Value: st.BlockWrite}}},
 		NumProcs: uint32(st.PIDs),

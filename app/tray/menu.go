@@ -16,6 +16,10 @@ const (
 	ActionOpenLogs   ActionKind = "logs"
 	ActionOpenWindow ActionKind = "open"
 	ActionQuit       ActionKind = "quit"
+	// ActionDockerContext makes Skiff the Docker CLI's current context.
+	ActionDockerContext ActionKind = "docker"
+	// ActionInstallCLI links the app's command-line tool onto PATH.
+	ActionInstallCLI ActionKind = "cli"
 )
 
 // Action is what clicking an entry does: a kind and, for container actions,
@@ -48,6 +52,9 @@ const MaxContainers = 15
 //	…
 //	─────
 //	Open Skiff
+//	Use Skiff for docker commands
+//	Install command-line tool…
+//	─────
 //	Quit Skiff
 func BuildMenu(items []Item) []Entry {
 	sorted := append([]Item(nil), items...)
@@ -75,6 +82,9 @@ func BuildMenu(items []Item) []Entry {
 	return append(m,
 		separator(),
 		Entry{Title: "Open Skiff", Enabled: true, Action: Action{Kind: ActionOpenWindow}},
+		Entry{Title: "Use Skiff for docker commands", Enabled: true, Action: Action{Kind: ActionDockerContext}},
+		Entry{Title: "Install command-line tool…", Enabled: true, Action: Action{Kind: ActionInstallCLI}},
+		separator(),
 		Entry{Title: "Quit Skiff", Enabled: true, Action: Action{Kind: ActionQuit}},
 	)
 }

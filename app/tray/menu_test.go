@@ -12,6 +12,9 @@ func TestBuildMenuEmpty(t *testing.T) {
 		{Title: "No containers running"},
 		{Separator: true},
 		{Title: "Open Skiff", Enabled: true, Action: Action{Kind: ActionOpenWindow}},
+		{Title: "Use Skiff for docker commands", Enabled: true, Action: Action{Kind: ActionDockerContext}},
+		{Title: "Install command-line tool…", Enabled: true, Action: Action{Kind: ActionInstallCLI}},
+		{Separator: true},
 		{Title: "Quit Skiff", Enabled: true, Action: Action{Kind: ActionQuit}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -43,6 +46,9 @@ func TestBuildMenuContainers(t *testing.T) {
 		}},
 		{Separator: true},
 		{Title: "Open Skiff", Enabled: true, Action: Action{Kind: ActionOpenWindow}},
+		{Title: "Use Skiff for docker commands", Enabled: true, Action: Action{Kind: ActionDockerContext}},
+		{Title: "Install command-line tool…", Enabled: true, Action: Action{Kind: ActionInstallCLI}},
+		{Separator: true},
 		{Title: "Quit Skiff", Enabled: true, Action: Action{Kind: ActionQuit}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -81,8 +87,8 @@ func TestBuildMenuCapsContainers(t *testing.T) {
 		items = append(items, Item{ID: fmt.Sprint(i), Name: fmt.Sprintf("c%02d", i), State: "running"})
 	}
 	m := BuildMenu(items)
-	if len(m) != 2+MaxContainers+1+3 {
-		t.Fatalf("%d entries, want %d", len(m), 2+MaxContainers+1+3)
+	if len(m) != 2+MaxContainers+1+6 { // header, separator; containers; "more"; the 6 closing entries
+		t.Fatalf("%d entries, want %d", len(m), 2+MaxContainers+1+6)
 	}
 	more := m[2+MaxContainers]
 	if more.Title != "5 more…" || more.Action.Kind != ActionOpenWindow {
@@ -106,12 +112,15 @@ func TestFlatten(t *testing.T) {
 		{Title: "Open logs", Enabled: true, Depth: 1, Tag: 2},
 		{Separator: true, Tag: -1},
 		{Title: "Open Skiff", Enabled: true, Tag: 3},
-		{Title: "Quit Skiff", Enabled: true, Tag: 4},
+		{Title: "Use Skiff for docker commands", Enabled: true, Tag: 4},
+		{Title: "Install command-line tool…", Enabled: true, Tag: 5},
+		{Separator: true, Tag: -1},
+		{Title: "Quit Skiff", Enabled: true, Tag: 6},
 	}
 	if !reflect.DeepEqual(flat, want) {
 		t.Fatalf("flatten =\n%#v\nwant\n%#v", flat, want)
 	}
-	wantActions := []Action{{ActionStop, "id1"}, {ActionRestart, "id1"}, {ActionOpenLogs, "id1"}, {Kind: ActionOpenWindow}, {Kind: ActionQuit}}
+	wantActions := []Action{{ActionStop, "id1"}, {ActionRestart, "id1"}, {ActionOpenLogs, "id1"}, {Kind: ActionOpenWindow}, {Kind: ActionDockerContext}, {Kind: ActionInstallCLI}, {Kind: ActionQuit}}
 	if !reflect.DeepEqual(actions, wantActions) {
 		t.Fatalf("actions = %#v, want %#v", actions, wantActions)
 	}

@@ -70,6 +70,13 @@ type Model interface {
 	// Quit ends the app (it should stop containers the way the app's own
 	// Quit does). The tray removes its item when Run's ctx is done.
 	Quit()
+	// UseDockerContext makes the engine's Docker socket the Docker CLI's
+	// current context (`skiff docker-context --use`) and tells the user.
+	UseDockerContext(ctx context.Context) error
+	// InstallCLI links the app's command-line tool into a directory on PATH
+	// (app/clitool), asking the user first where that needs it, and tells
+	// the user the outcome.
+	InstallCLI(ctx context.Context) error
 }
 
 // pollInterval: the menu is also rebuilt this often in case a Refresh was
@@ -182,6 +189,10 @@ func (t *Tray) do(a Action) {
 			t.model.OpenWindow()
 		case ActionQuit:
 			t.model.Quit()
+		case ActionDockerContext:
+			err = t.model.UseDockerContext(t.ctx)
+		case ActionInstallCLI:
+			err = t.model.InstallCLI(t.ctx)
 		default:
 			return
 		}

@@ -19,8 +19,10 @@ extern void skiffTrayReleased(uintptr_t handle);
 	if (action == nil) {
 		return;
 	}
-	// A menu-bar (LSUIElement) app must activate itself for its window to come to the front.
-	if ([action hasPrefix:@"open:"] || [action hasPrefix:@"logs:"]) {
+	// A menu-bar (LSUIElement) app must activate itself for its window, or the dialog an action
+	// shows (docker:, cli:), to come to the front.
+	if ([action hasPrefix:@"open:"] || [action hasPrefix:@"logs:"] || [action hasPrefix:@"docker:"] ||
+	    [action hasPrefix:@"cli:"]) {
 		[NSApp activateIgnoringOtherApps:YES];
 	}
 	skiffTrayClicked(self.handle, (char *)[action UTF8String]);

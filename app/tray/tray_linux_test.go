@@ -197,6 +197,9 @@ web
   Open logs
 ---
 Open Skiff
+Use Skiff for docker commands
+Install command-line tool…
+---
 Quit Skiff
 `
 	if b.String() != want {

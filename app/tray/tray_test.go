@@ -56,6 +56,12 @@ func (f *fakeModel) OpenLogs(_ context.Context, id string) error {
 }
 func (f *fakeModel) OpenWindow() { _ = f.record(Action{Kind: ActionOpenWindow}) }
 func (f *fakeModel) Quit()       { _ = f.record(Action{Kind: ActionQuit}) }
+func (f *fakeModel) UseDockerContext(context.Context) error {
+	return f.record(Action{Kind: ActionDockerContext})
+}
+func (f *fakeModel) InstallCLI(context.Context) error {
+	return f.record(Action{Kind: ActionInstallCLI})
+}
 
 func (f *fakeModel) next(t *testing.T) Action {
 	t.Helper()
@@ -131,7 +137,7 @@ func TestTrayLifecycle(t *testing.T) {
 	if m := fp.next(t); m[0].Title != "1 container running" {
 		t.Fatalf("menu after stop %#v", m)
 	}
-	for _, a := range []Action{{ActionRestart, "b"}, {ActionOpenLogs, "b"}, {Kind: ActionOpenWindow}, {Kind: ActionQuit}} {
+	for _, a := range []Action{{ActionRestart, "b"}, {ActionOpenLogs, "b"}, {Kind: ActionOpenWindow}, {Kind: ActionDockerContext}, {Kind: ActionInstallCLI}, {Kind: ActionQuit}} {
 		fp.click(a)
 		if got := model.next(t); got != a {
 			t.Fatalf("click %#v: model got %#v", a, got)

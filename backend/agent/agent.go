@@ -41,6 +41,10 @@ type Config struct {
 	// OnShutdown runs after a Shutdown request has stopped the workload and
 	// been answered (VM mode: power off). Serve returns after it.
 	OnShutdown func()
+	// OnSynced runs when a shutdown has stopped the workload and synced the
+	// file systems, before the Shutdown reply (VM mode: the disk root's
+	// upper file system goes read-only, clean for the host).
+	OnSynced func()
 	// OnWorkloadExit runs after the workload's exit status was delivered.
 	OnWorkloadExit func(agentproto.ExitStatus)
 }
@@ -247,6 +251,16 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 			return fmt.Errorf("stats: %w", err)
 		}
 		ok.Stats = st
+	case agentproto.OpCopyStat:
+		st, err := a.copyStat(req.Copy)
+		if err != nil {
+			return err
+		}
+		ok.Path = st
+	case agentproto.OpCopyFrom:
+		return a.copyFrom(ctx, c, req.Copy)
+	case agentproto.OpCopyTo:
+		return a.copyTo(ctx, c, req.Copy)
 	case agentproto.OpTouch:
 		if err := a.touch(req.Paths); err != nil {
 			return err
@@ -279,4 +293,7 @@ func (a *Agent) shutdown() {
 		}
 	}
 	unix.Sync()
+	if a.cfg.OnSynced != nil {
+		a.cfg.OnSynced()
+	}
 }

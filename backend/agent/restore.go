@@ -29,8 +29,10 @@ const maxRestore = 4096 // bytes of the restore line
 
 // awaitRestore runs in a template VM: it announces the template and returns,
 // in each restored VM, the boot configuration with that VM's keys over the
-// template's, and the channel to serve.
-func awaitRestore(log *zap.Logger, boot agentproto.Boot) (agentproto.Boot, net.Listener, error) {
+// template's, and the channel to serve. apply runs with that configuration
+// once the restore is acknowledged and before the channel serves; its error
+// is awaitRestore's.
+func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.Boot) error) (agentproto.Boot, net.Listener, error) {
 	dev, err := waitVirtioPort(boot.Channel.PortName)
 	if err != nil {
 		return boot, nil, err
@@ -59,6 +61,10 @@ func awaitRestore(log *zap.Logger, boot agentproto.Boot) (agentproto.Boot, net.L
 	if _, err := io.WriteString(rw, agentproto.RestoredAck+"\n"); err != nil {
 		rw.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
+	}
+	if err := apply(restored); err != nil {
+		rw.Close()
+		return restored, nil, err
 	}
 	l, err := channelOn(log, rw, restored)
 	return restored, l, err

@@ -120,6 +120,10 @@ func TestModuleOrderAndLoading(t *testing.T) {
 	if !lateModule("overlay.ko", serial) || lateModule("virtiofs.ko", serial) {
 		t.Error("overlay loads late; virtiofs (the rootfs) before ready")
 	}
+	disks := agentproto.Boot{Root: agentproto.RootFromDisks}
+	if lateModule("overlay.ko", disks) || lateModule("virtio_blk.ko", disks) {
+		t.Error("a root from disks needs virtio_blk and overlay before ready")
+	}
 }
 
 func TestResolveUser(t *testing.T) {

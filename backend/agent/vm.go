@@ -68,26 +68,37 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 		}
 		netDone <- c
 	}()
+	mount := func(boot agentproto.Boot) error {
+		if boot.Root == agentproto.RootFromDisks {
+			return mountDiskRoot(log, vmRoot)
+		}
+		return mountRoot(boot.Root)
+	}
 	var first net.Listener // the channel a restored VM already speaks on
 	restored := boot.Template
 	if restored {
 		c := <-netDone // the network's set-up is part of the snapshot
 		netDone <- c
 		var err error
-		if boot, first, err = awaitRestore(log, boot); err != nil {
+		// The VM's own keys apply, and its root is mounted, before the
+		// channel serves: a root that fails to mount ends the VM before the
+		// host sees an agent, as in a cold boot.
+		boot, first, err = awaitRestore(log, boot, func(b agentproto.Boot) error {
+			log = consoleLogger(console, b.Debug)
+			start = time.Now()
+			setClock(log, b.Time)
+			seedEntropy(log, b.Seed)
+			reseedCRNG(log)
+			if err := unix.Sethostname([]byte(b.Hostname)); err != nil {
+				log.Warn("hostname", zap.Error(err))
+			}
+			log.Debug("restored from a snapshot")
+			return mount(b)
+		})
+		if err != nil {
 			return err
 		}
-		log = consoleLogger(console, boot.Debug)
-		start = time.Now()
-		setClock(log, boot.Time)
-		seedEntropy(log, boot.Seed)
-		reseedCRNG(log)
-		if err := unix.Sethostname([]byte(boot.Hostname)); err != nil {
-			log.Warn("hostname", zap.Error(err))
-		}
-		log.Debug("restored from a snapshot")
-	}
-	if err := mountRoot(boot.Root); err != nil {
+	} else if err := mount(boot); err != nil {
 		return err
 	}
 	log.Debug("rootfs mounted")
@@ -130,6 +141,9 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.cfg.OnShutdown = cancel
+	if boot.Root == agentproto.RootFromDisks {
+		a.cfg.OnSynced = func() { quiesceDiskRoot(log) }
+	}
 	if boot.ExitWithWorkload {
 		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {
 			time.Sleep(100 * time.Millisecond) // let the exit status reach the host
@@ -298,15 +312,15 @@ func unneededModule(name string, boot agentproto.Boot) bool {
 }
 
 // lateModule reports whether module name is loaded after the agent is
-// ready rather than before: drivers no boot step uses (block devices,
-// overlayfs for workloads that mount one, and the hardware RNG when the
+// ready rather than before: drivers no boot step uses (block devices and
+// overlayfs, unless the root comes from disks; the hardware RNG when the
 // host passed a seed on the command line, as both backends do).
 func lateModule(name string, boot agentproto.Boot) bool {
 	switch strings.TrimSuffix(filepath.Base(name), ".ko") {
 	case "virtio-rng", "virtio_rng":
 		return len(boot.Seed) > 0
 	case "overlay", "virtio_blk":
-		return true
+		return boot.Root != agentproto.RootFromDisks
 	}
 	return false
 }
@@ -348,7 +362,7 @@ func readHWRNG(n int) ([]byte, error) {
 	return b[:m], err
 }
 
-// mountRoot mounts the container rootfs share at vmRoot with shared
+// mountRoot mounts the container rootfs share tag at vmRoot with shared
 // propagation (shares mounted later reach the workload's namespace).
 func mountRoot(tag string) error {
 	if err := os.MkdirAll(vmRoot, 0o755); err != nil {

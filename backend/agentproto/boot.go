@@ -27,7 +27,7 @@ type Boot struct {
 	Channel  Channel   // skiff.channel
 	Time     time.Time // skiff.time, unix nanoseconds
 	Hostname string    // skiff.hostname, 1 to 64 bytes
-	Root     string    // skiff.root: the virtiofs tag of the root file system
+	Root     string    // skiff.root: the virtiofs tag of the root file system, or RootFromDisks
 	Net      NetConfig // skiff.net
 	Debug    bool      // skiff.debug=1
 	Seed     []byte    // skiff.seed, hex: entropy from the host
@@ -63,6 +63,19 @@ const (
 	DefaultVsockPort = 1024          // vsock port (vz)
 	DefaultHostname  = "skiff"
 	DefaultRoot      = "rootfs"
+)
+
+// The container root from block devices (docs/contracts.md, "Disk root").
+// When Boot.Root is RootFromDisks the agent mounts the disk whose serial (QEMU)
+// or block device identifier (vz) is ImageDiskID read-only as ext4 (the
+// image's layers), the disk UpperDiskID read-write as ext4 (an empty ext4 the
+// host made; the agent creates /upper and /work in it the first time), and
+// makes overlay(lower=image, upper=/upper, work=/work) the container's root.
+// Any other Boot.Root is a virtiofs tag.
+const (
+	ImageDiskID   = "skiff-image"
+	UpperDiskID   = "skiff-upper"
+	RootFromDisks = "skiff-disks"
 )
 
 // Network modes (skiff.net).

@@ -112,17 +112,19 @@ type Request struct {
 	Mount   *MountSpec   `json:",omitempty"` // mount
 	Time    int64        `json:",omitempty"` // settime: unix nanoseconds
 	Paths   []string     `json:",omitempty"` // touch
+	Copy    *CopySpec    `json:",omitempty"` // copystat, copyfrom, copyto
 	Path    string       `json:",omitempty"` // listen
 	Conn    uint64       `json:",omitempty"` // accept
 }
 
 // OK answers a request that succeeded.
 type OK struct {
-	PID   int    `json:",omitempty"` // run, exec: the process id in the guest
-	Stats *Stats `json:",omitempty"` // stats
-	Info  *Info  `json:",omitempty"` // info
-	Conn  uint64 `json:",omitempty"` // listen: a connection accepted, to pick up with OpAccept
-	Procs []Proc `json:",omitempty"` // top
+	PID   int       `json:",omitempty"` // run, exec: the process id in the guest
+	Stats *Stats    `json:",omitempty"` // stats
+	Info  *Info     `json:",omitempty"` // info
+	Path  *PathStat `json:",omitempty"` // copystat, copyfrom
+	Conn  uint64    `json:",omitempty"` // listen: a connection accepted, to pick up with OpAccept
+	Procs []Proc    `json:",omitempty"` // top
 }
 
 // Error answers a request that failed, or ends a stream that broke.

@@ -27,11 +27,27 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	spec := vm.MachineSpec{
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
 		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
-		Shares:     []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}},
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC, Fabric: e.fabric, Member: rec.ID},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
 		SkiffAgent: true, // snapshots and the shared-memory channel
+	}
+	if rec.UpperDisk != "" {
+		if _, err := os.Stat(rec.ImageDisk); err != nil && e.images != nil {
+			// Gone (removed by hand, or the store moved): built again from the image's layers.
+			p, derr := e.images.Disk(ctx, rec.ImageID, nil)
+			if derr != nil {
+				return spec, fmt.Errorf("the image disk of %s: %w", rec.Name, derr)
+			}
+			rec.ImageDisk = p
+		}
+		spec.Boot.Root = agentproto.RootFromDisks
+		spec.Disks = []vm.Disk{
+			{ID: agentproto.ImageDiskID, Path: rec.ImageDisk, ReadOnly: true},
+			{ID: agentproto.UpperDiskID, Path: rec.UpperDisk},
+		}
+	} else { // a container from before disks: its root directory over virtiofs
+		spec.Shares = []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}}
 	}
 	if noNetwork(rec.Config.Networks) {
 		spec.Network = vm.Network{Mode: vm.NetworkNone}
@@ -188,8 +204,9 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		rows, cols = 24, 80
 	}
 	pinned := append([]Mount(nil), rec.Mounts...) // the watcher watches what the guest got
+	first := len(spec.Shares) - len(rec.Mounts)   // after the root share of an old container
 	for i := range pinned {
-		pinned[i].Source = spec.Shares[1+i].HostPath
+		pinned[i].Source = spec.Shares[first+i].HostPath
 	}
 	for i, mt := range rec.Mounts {
 		if err := client.Mount(actx, agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}); err != nil {

@@ -25,6 +25,9 @@ type ctr struct {
 	sup      *supervisor
 	exitCh   chan struct{} // closed at the next exit ("die") and replaced
 	removing bool
+	// helper: closed when the short-lived VM a copy started on the stopped container's disks has
+	// ended (guestcopy.go); nil when there is none. Start and Remove wait for it.
+	helper chan struct{}
 	// scheduled: a restart owed from before this engine started is pending (reconcile); Start,
 	// Stop and Remove cancel it.
 	scheduled bool

@@ -8,112 +8,58 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/fscopy"
 )
 
 // PathStat describes one path in a container's filesystem, as `docker cp` reports it.
-type PathStat struct {
-	Name       string      // the base name
-	Size       int64       // bytes (a regular file)
-	Mode       fs.FileMode // type and permission bits
-	Mtime      time.Time   // last modification
-	LinkTarget string      // for a symlink: where it points, as an absolute path in the container
-}
+type PathStat = fscopy.PathStat
 
-// maxSymlinkHops bounds symlink resolution in a container path (Linux's MAXSYMLINKS).
-const maxSymlinkHops = 40
+// A container's files are reached where its root is. A root on disks (every container created
+// since) is the guest's to read: a running container's agent does the copy; a stopped one gets a
+// short-lived VM of its disks, without its workload, for the one operation (guestcopy.go). A root
+// directory on the host (a container created before disks) is read through os.Root here.
 
-// containerRoot opens the writable root of container ref. Every access through it stays beneath
-// the root: os.Root refuses any path or symlink that would leave it.
-func (e *Engine) containerRoot(ref string) (*os.Root, error) {
+// containerRoot opens the host root directory of a container created before disks; nil for a
+// container whose root is on disks.
+func (e *Engine) containerRoot(ref string) (*ctr, *os.Root, error) {
 	c, err := e.lookup(ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rec := c.snapshot()
+	if rec.RootFS == "" {
+		return c, nil, nil
+	}
 	root, err := os.OpenRoot(rec.RootFS)
 	if err != nil {
-		return nil, fmt.Errorf("opening the root of container %q: %w", rec.ID, err)
+		return nil, nil, fmt.Errorf("opening the root of container %q: %w", rec.ID, err)
 	}
-	return root, nil
+	return c, root, nil
 }
 
-// resolveInRoot turns p, a path in the container, into a path relative to root, following
-// symlinks in every component but the last (the last too when followLast) the way a chroot would:
-// absolute targets start again at the root and ".." stops at it. Components that do not exist are
-// kept as written.
-func resolveInRoot(root *os.Root, p string, followLast bool) (string, error) {
-	var done []string
-	rest := strings.Split(p, "/")
-	for hops := 0; len(rest) > 0; {
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			continue
-		}
-		cur := path.Join(append(done, c)...)
-		fi, err := root.Lstat(cur)
-		last := !hasComponent(rest)
-		if err != nil || fi.Mode()&fs.ModeSymlink == 0 || (last && !followLast) {
-			done = append(done, c)
-			continue
-		}
-		if hops++; hops > maxSymlinkHops {
-			return "", fmt.Errorf("resolving %q in the container: too many levels of symbolic links: %w", p, ErrInvalid)
-		}
-		target, err := root.Readlink(cur)
-		if err != nil {
-			return "", fmt.Errorf("resolving %q in the container: %w", p, err)
-		}
-		if path.IsAbs(target) {
-			done = nil
-		}
-		rest = append(strings.Split(target, "/"), rest...)
+// copyErr gives fscopy's and the agent's errors the engine's sentinels.
+func copyErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fscopy.ErrNotFound), errors.Is(err, agentproto.ErrNotFound):
+		return &sentinelErr{err, ErrNotFound}
+	case errors.Is(err, fscopy.ErrInvalid), errors.Is(err, agentproto.ErrBadRequest):
+		return &sentinelErr{err, ErrInvalid}
 	}
-	if len(done) == 0 {
-		return ".", nil
-	}
-	return path.Join(done...), nil
+	return err
 }
 
-func hasComponent(parts []string) bool {
-	for _, p := range parts {
-		if p != "" && p != "." {
-			return true
-		}
-	}
-	return false
-}
+type sentinelErr struct{ err, sentinel error }
 
-func statPath(root *os.Root, p, rel string) (PathStat, error) {
-	fi, err := root.Lstat(rel)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return PathStat{}, fmt.Errorf("path %q in the container: %w", p, ErrNotFound)
-		}
-		return PathStat{}, fmt.Errorf("path %q in the container: %w", p, err)
-	}
-	st := PathStat{Name: path.Base("/" + rel), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
-	if rel == "." {
-		st.Name = "/"
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := resolveInRoot(root, "/"+rel, true)
-		if err != nil {
-			return PathStat{}, err
-		}
-		st.LinkTarget = path.Clean("/" + target)
-	}
-	return st, nil
+func (s *sentinelErr) Error() string   { return s.err.Error() }
+func (s *sentinelErr) Unwrap() []error { return []error{s.err, s.sentinel} }
+
+func fromAgentStat(st *agentproto.PathStat) PathStat {
+	return PathStat{Name: st.Name, Size: st.Size, Mode: fs.FileMode(st.Mode), Mtime: st.Mtime, LinkTarget: st.LinkTarget}
 }
 
 // StatPath describes path p in container ref without following a final symlink.
@@ -121,36 +67,51 @@ func (e *Engine) StatPath(ctx context.Context, ref, p string) (PathStat, error) 
 	if err := ctx.Err(); err != nil {
 		return PathStat{}, err
 	}
-	root, err := e.containerRoot(ref)
+	c, root, err := e.containerRoot(ref)
 	if err != nil {
 		return PathStat{}, err
+	}
+	if root == nil {
+		var st PathStat
+		err := c.inGuest(ctx, func(cl *agentproto.Client) error {
+			s, err := cl.CopyStat(ctx, p)
+			if err == nil {
+				st = fromAgentStat(s)
+			}
+			return err
+		})
+		return st, copyErr(err)
 	}
 	defer root.Close()
-	rel, err := resolveInRoot(root, p, false)
+	rel, err := fscopy.Resolve(root, p, false)
 	if err != nil {
-		return PathStat{}, err
+		return PathStat{}, copyErr(err)
 	}
-	return statPath(root, p, rel)
+	st, err := fscopy.Stat(root, p, rel)
+	return st, copyErr(err)
 }
 
 // CopyFrom returns a tar stream of path p in container ref (a file, a symlink, or a directory with
 // everything beneath it), its entries named from p's base name as `docker cp` expects, and p's
 // stat. A final symlink is archived as the link unless p ends in "/" or "/.".
 func (e *Engine) CopyFrom(ctx context.Context, ref, p string) (io.ReadCloser, PathStat, error) {
-	root, err := e.containerRoot(ref)
+	c, root, err := e.containerRoot(ref)
 	if err != nil {
 		return nil, PathStat{}, err
+	}
+	if root == nil {
+		return c.copyFromGuest(ctx, p)
 	}
 	follow := strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.")
-	rel, err := resolveInRoot(root, p, follow)
+	rel, err := fscopy.Resolve(root, p, follow)
 	if err != nil {
 		root.Close()
-		return nil, PathStat{}, err
+		return nil, PathStat{}, copyErr(err)
 	}
-	st, err := statPath(root, p, rel)
+	st, err := fscopy.Stat(root, p, rel)
 	if err != nil {
 		root.Close()
-		return nil, PathStat{}, err
+		return nil, PathStat{}, copyErr(err)
 	}
 	name := st.Name
 	if rel == "." {
@@ -160,75 +121,11 @@ func (e *Engine) CopyFrom(ctx context.Context, ref, p string) (io.ReadCloser, Pa
 	go func() {
 		defer root.Close()
 		tw := tar.NewWriter(pw)
-		err := archivePath(ctx, root, rel, name, tw)
+		err := fscopy.Archive(ctx, root, rel, name, tw)
 		if err == nil {
 			err = tw.Close()
 		}
 		pw.CloseWithError(err)
 	}()
 	return pr, st, nil
-}
-
-// archivePath writes rel (relative to root) and what lies beneath it to tw as name.
-func archivePath(ctx context.Context, root *os.Root, rel, name string, tw *tar.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	fi, err := root.Lstat(rel)
-	if err != nil {
-		return err
-	}
-	link := ""
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if link, err = root.Readlink(rel); err != nil {
-			return err
-		}
-	}
-	if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
-		return nil // sockets, fifos and devices are not copied out
-	}
-	hdr, err := tar.FileInfoHeader(fi, link)
-	if err != nil {
-		return fmt.Errorf("archiving %q: %w", rel, err)
-	}
-	hdr.Name, hdr.Uname, hdr.Gname = name, "", ""
-	if fi.IsDir() {
-		hdr.Name += "/"
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	switch {
-	case fi.Mode().IsRegular():
-		// O_NONBLOCK: a fifo swapped in since the Lstat must not block the copy.
-		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return err
-		}
-		if ofi, err := f.Stat(); err != nil || !ofi.Mode().IsRegular() {
-			f.Close()
-			return fmt.Errorf("archiving %q: it changed while being copied", rel)
-		}
-		_, err = io.CopyN(tw, f, hdr.Size)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("archiving %q: %w", rel, err)
-		}
-	case fi.IsDir():
-		d, err := root.Open(rel)
-		if err != nil {
-			return err
-		}
-		ents, err := d.ReadDir(-1)
-		d.Close()
-		if err != nil {
-			return err
-		}
-		for _, ent := range ents {
-			if err := archivePath(ctx, root, path.Join(rel, ent.Name()), path.Join(name, ent.Name()), tw); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -17,11 +17,23 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/images/disk"
 )
 
-// Create validates opts, ensures the image (pulling per opts.Pull), resolves the workload with
-// Docker's rules, clones the image rootfs into the container's writable root and writes the record.
-// Bad input fails before anything is made: no record, no directory, no listener.
+// DefaultStorageSize is the size of a container's writable disk unless --storage-opt size= says
+// otherwise. The disk is a sparse file: it costs the host only what the container writes, so the
+// size is only a ceiling, and a ceiling of tens of GB is what users of Docker Desktop expect to
+// have (its whole VM disk defaults to 64 GB, shared by every container). Formatting it writes
+// about 1 MiB (bitmaps of its 256 block groups).
+const DefaultStorageSize int64 = 32 << 30
+
+// upperDiskFile is the writable disk's name in the container's directory.
+const upperDiskFile = "upper.ext4"
+
+// Create validates opts, ensures the image (pulling per opts.Pull) and its disk, resolves the
+// workload with Docker's rules, makes the container's writable disk (an empty sparse ext4 of
+// opts.StorageSize) and writes the record. Bad input fails before anything is made: no record, no
+// directory, no listener; a failure after that removes what was made.
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, error) {
 	if e.images == nil {
 		return nil, fmt.Errorf("creating container: engine has no image store: %w", ErrInvalid)
@@ -66,13 +78,17 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	if err != nil {
 		return nil, fmt.Errorf("container from %s: %w", o.Image, err)
 	}
+	imageDisk, err := e.images.Disk(ctx, img.ID, e.pullProgress(o.Image, nil))
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", o.Image, err)
+	}
 
 	dir := e.containerDir(id)
 	rec := Container{
 		ID: id, Name: name, Image: o.Image, ImageID: img.ID, Platform: img.Platform, State: StateCreated,
 		Config: o, Process: proc, Created: time.Now().UTC(), Ports: append([]PortMapping(nil), o.Ports...),
 		Mounts: append([]Mount(nil), o.Mounts...), MAC: macFor(id), Networks: eps,
-		RootFS: filepath.Join(dir, "rootfs"), LogPath: filepath.Join(e.logDir(id), logFileName),
+		ImageDisk: imageDisk, UpperDisk: filepath.Join(dir, upperDiskFile), LogPath: filepath.Join(e.logDir(id), logFileName),
 	}
 	if err := os.MkdirAll(e.logDir(id), 0o700); err != nil {
 		return nil, fmt.Errorf("creating container dir: %w", err)
@@ -82,9 +98,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		cleanup()
 		return nil, fmt.Errorf("creating container dir: %w", err)
 	}
-	if err := cloneTree(ctx, img.RootFS, rec.RootFS); err != nil {
+	if err := disk.FormatEmpty(rec.UpperDisk, o.StorageSize); err != nil {
 		cleanup()
-		return nil, fmt.Errorf("creating the root filesystem of %s from image %s: %w", name, o.Image, err)
+		return nil, fmt.Errorf("creating the writable disk of %s: %w", name, err)
 	}
 	if err := e.saveRecord(&rec); err != nil {
 		cleanup()
@@ -134,6 +150,13 @@ func validateCreate(o *CreateOptions, defaultIP string) error {
 	}
 	if o.Memory != 0 && (o.Memory < MinMemory || o.Memory > 1<<40) {
 		return fmt.Errorf("memory %d bytes: want at least %d MiB and at most 1 TiB: %w", o.Memory, MinMemory>>20, ErrInvalid)
+	}
+	if o.StorageSize == 0 {
+		o.StorageSize = DefaultStorageSize
+	}
+	if o.StorageSize < disk.MinWritableSize || o.StorageSize > disk.MaxWritableSize {
+		return fmt.Errorf("storage size %d bytes: want at least %d MiB and at most %d TiB: %w",
+			o.StorageSize, disk.MinWritableSize>>20, disk.MaxWritableSize>>40, ErrInvalid)
 	}
 	if o.Restart.Name == "" {
 		o.Restart.Name = "no"

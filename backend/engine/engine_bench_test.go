@@ -33,9 +33,6 @@ func benchEngine(b *testing.B, backend string) (*Engine, string) {
 	case "hostproc":
 		hv = testHypervisor(b)
 	case "qemu":
-		if os.Geteuid() != 0 {
-			b.Skip("virtiofsd needs root")
-		}
 		kdir := os.Getenv(vm.EnvKernelDir)
 		if kdir == "" {
 			kdir = "../../_build/kernel"
@@ -86,13 +83,13 @@ func BenchmarkPortForward(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			_ = os.MkdirAll(filepath.Join(c.RootFS, "www"), 0o755)
+			_ = os.MkdirAll(filepath.Join(rootOf(b, c), "www"), 0o755)
 			big := make([]byte, 64<<20)
 			for i := range big {
 				big[i] = byte(i * 7)
 			}
-			_ = os.WriteFile(filepath.Join(c.RootFS, "www", "big"), big, 0o644)
-			_ = os.WriteFile(filepath.Join(c.RootFS, "www", "small"), []byte("ok\n"), 0o644)
+			_ = os.WriteFile(filepath.Join(rootOf(b, c), "www", "big"), big, 0o644)
+			_ = os.WriteFile(filepath.Join(rootOf(b, c), "www", "small"), []byte("ok\n"), 0o644)
 			if err := e.Start(ctx, c.ID); err != nil {
 				b.Fatal(err)
 			}
@@ -209,7 +206,7 @@ func BenchmarkLogs(b *testing.B) {
 				}
 				if src == "cat" {
 					lines := bytes.Repeat([]byte(line+"\n"), total/(len(line)+1)+1)[:total]
-					if err := os.WriteFile(filepath.Join(c.RootFS, "lines"), lines, 0o644); err != nil {
+					if err := os.WriteFile(filepath.Join(rootOf(b, c), "lines"), lines, 0o644); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -301,11 +301,11 @@ func TestEngineHostproc(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The writable rootfs is the container's own: put the page there before starting.
-		if err := os.MkdirAll(filepath.Join(c.RootFS, "www"), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(rootOf(t, c), "www"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		page := strings.Repeat("skiff port forward\n", 5000)
-		if err := os.WriteFile(filepath.Join(c.RootFS, "www", "index.html"), []byte(page), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(rootOf(t, c), "www", "index.html"), []byte(page), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.e.Start(ctx, c.ID); err != nil {
@@ -338,8 +338,8 @@ func TestEngineHostproc(t *testing.T) {
 		if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", got.Ports[0].HostPort), time.Second); err == nil {
 			t.Error("the port still accepts connections after rm -f")
 		}
-		if _, err := os.Stat(got.RootFS); !os.IsNotExist(err) {
-			t.Errorf("rootfs left after remove: %v", err)
+		if _, err := os.Stat(got.UpperDisk); !os.IsNotExist(err) {
+			t.Errorf("writable disk left after remove: %v", err)
 		}
 	})
 
@@ -356,7 +356,7 @@ func TestEngineHostproc(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.e.Remove(context.Background(), c.ID, RemoveOptions{Force: true})
-		installTestTool(t, c.RootFS, "inotifywatch")
+		installTestTool(t, rootOf(t, c), "inotifywatch")
 		if err := f.e.Start(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -845,7 +845,7 @@ func testHypervisor(t testing.TB) vm.Hypervisor {
 		}
 		t.Skipf("no embedded agent (run `make agent`, which `make setup` does): %v", err)
 	}
-	return hv
+	return hostprocDisks{hv}
 }
 
 // waitLog waits until the container's stdout contains want.

@@ -18,13 +18,27 @@ import (
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without root, a kernel bundle
-// or QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
+// qemuEngine opens an engine on the QEMU backend with WarmUp (or skips without a kernel bundle or
+// QEMU). It returns the engine, the test registry's host and the boot snapshot cache.
 func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("virtiofsd needs root")
+	cfg, host, snapshots := qemuConfig(t)
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		e.Close(ctx)
+	})
+	return e, host, snapshots
+}
+
+// qemuConfig is the engine configuration qemuEngine opens (or skips as it does): a fresh data
+// dir, QEMU with a boot snapshot cache, the kernel bundle, the test registry's images.
+func qemuConfig(t *testing.T) (cfg Config, host, snapshots string) {
+	t.Helper()
 	kdir := os.Getenv(vm.EnvKernelDir)
 	if kdir == "" {
 		kdir = "../../_build/kernel"
@@ -54,17 +68,8 @@ func qemuEngine(t *testing.T) (e *Engine, host, snapshots string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err = Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st,
-		Kernel: kernel, WarmUp: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		e.Close(ctx)
-	})
-	return e, host, snapshots
+	return Config{Home: filepath.Join(home, "engine"), Log: log, Hypervisor: hv, Images: st,
+		Kernel: kernel, WarmUp: true}, host, snapshots
 }
 
 // TestEngineQEMU runs one container in a real VM (QEMU, TCG here): run, logs, exec, a port forward
@@ -131,6 +136,15 @@ func TestEngineQEMU(t *testing.T) {
 	})
 	if body != "hello from the VM\n" {
 		t.Errorf("GET through the port forward: %q", body)
+	}
+
+	// docker cp on the running container: its agent reads its root.
+	cp, _, err := e.CopyFrom(ctx, c.ID, "/www/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cpAll(t, cp); got["index.html"] != "hello from the VM\n" {
+		t.Errorf("cp from the running VM: %q", got)
 	}
 
 	one := time.Second

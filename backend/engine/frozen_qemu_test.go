@@ -42,8 +42,13 @@ func TestEngineQEMUFrozenAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLog(t, f, c.ID, "up")
-		if _, err := e.Stats(ctx, c.ID); err != nil {
+		st, err := e.Stats(ctx, c.ID)
+		if err != nil {
 			t.Fatalf("stats of a live container: %v", err)
+		}
+		// The VM's own cost, seen from the host: at least the guest memory the workload uses.
+		if st.HostMemory < st.MemoryUsage || st.HostMemory < 16<<20 {
+			t.Errorf("stats: host memory %d bytes, guest memory usage %d", st.HostMemory, st.MemoryUsage)
 		}
 		return c
 	}

@@ -332,6 +332,10 @@ func (e *Engine) Remove(ctx context.Context, id string, opts RemoveOptions) erro
 
 func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 	c.mu.Lock()
+	if err := c.waitHelperLocked(ctx); err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	if c.removing {
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is already being removed: %w", c.rec.Name, ErrConflict)

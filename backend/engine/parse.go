@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/skiff-containers/skiff/backend/images/disk"
 )
 
 // ParseError is what the parsers return: what was parsed, the value as given and why it was
@@ -290,4 +292,42 @@ func ValidHostname(s string) error {
 		}
 	}
 	return nil
+}
+
+// ParseStorageOpt parses Docker's --storage-opt list; only "size=<size>" is known (the writable
+// disk's size: "20G", "512m", "1.5t", bytes). It returns 0 when no size is given.
+func ParseStorageOpt(opts []string) (int64, error) {
+	var size int64
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || strings.TrimSpace(k) != "size" {
+			return 0, parseErr("storage option", o, "only size=<size> is supported (e.g. size=20G)")
+		}
+		n, err := ParseStorageSize(v)
+		if err != nil {
+			return 0, err
+		}
+		size = n
+	}
+	return size, nil
+}
+
+// ParseStorageSize parses a writable disk size such as "20G", "512m" or a number of bytes, within
+// what a writable disk may be (64 MiB to 4 TiB).
+func ParseStorageSize(s string) (int64, error) {
+	sub := memoryRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if sub == nil {
+		return 0, parseErr("storage size", s, "expected a size such as 20G or 512m")
+	}
+	f, err := strconv.ParseFloat(sub[1], 64)
+	if err != nil {
+		return 0, parseErr("storage size", s, "expected a size such as 20G or 512m")
+	}
+	if sub[2] != "" {
+		f *= float64(int64(1) << (10 * (1 + strings.Index("kmgtp", sub[2]))))
+	}
+	if f < float64(disk.MinWritableSize) || f > float64(disk.MaxWritableSize) {
+		return 0, parseErr("storage size", s, fmt.Sprintf("a container's disk is %d MiB to %d TiB", disk.MinWritableSize>>20, disk.MaxWritableSize>>40))
+	}
+	return int64(f), nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // statsSampler keeps the previous sample of a boot so CPU% is a delta.
@@ -90,7 +91,22 @@ func (e *Engine) Stats(ctx context.Context, id string) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats of %s: %w", c.rec.Name, err)
 	}
+	st.HostMemory = hostMemory(b.machine)
 	return st, nil
+}
+
+// hostMemory is what m costs the host in memory, bytes (vm.HostMemoryReporter); 0 when its
+// hypervisor cannot tell.
+func hostMemory(m vm.Machine) uint64 {
+	r, ok := m.(vm.HostMemoryReporter)
+	if !ok {
+		return 0
+	}
+	n, err := r.HostMemory()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // runningBoot is the current boot of a running (not paused) container: a paused VM answers no
@@ -144,6 +160,9 @@ func (e *Engine) StatsStream(ctx context.Context, id string, interval time.Durat
 			var st *Stats
 			if err == nil { // paused: no sample until resumed
 				st, err = b.stats.sample(ctx, interval, c.readStats(b))
+			}
+			if err == nil {
+				st.HostMemory = hostMemory(b.machine)
 			}
 			if err == nil {
 				select {

@@ -16,7 +16,8 @@ import (
 //
 //	<home>/engine.lock                 flock held by the running engine
 //	<home>/containers/<id>/config.json the record (written atomically)
-//	<home>/containers/<id>/rootfs/     the container's writable root
+//	<home>/containers/<id>/upper.ext4  the container's writable layer: a sparse ext4 disk
+//	<home>/containers/<id>/rootfs/     the writable root of a container created before disks
 //	<home>/containers/<id>/logs/       container.log, container.log.1, ... (JSON lines)
 //	<home>/containers/<id>/console.log kernel + agent console
 //	<home>/containers/.rm-<id>/        a container being removed (deleted at the next Open)

@@ -36,6 +36,10 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 // start begins a supervisor. fromPolicy: started by the engine (reconcile), which keeps RestartCount.
 func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 	c.mu.Lock()
+	if err := c.waitHelperLocked(ctx); err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	for c.sup != nil && c.rec.State == StateExited {
 		// The last run has exited and its VM is being powered off: start after that.
 		done := c.sup.done

@@ -97,6 +97,9 @@ type CreateOptions struct {
 
 	CPUs   float64 `json:"cpus,omitempty"`   // VM vCPUs (rounded up); 0 = 1
 	Memory int64   `json:"memory,omitempty"` // VM memory in bytes; 0 = 512 MiB
+	// StorageSize is the size in bytes of the container's writable disk (`--storage-opt size=`);
+	// 0 = DefaultStorageSize.
+	StorageSize int64 `json:"storageSize,omitempty"`
 
 	Restart     RestartPolicy `json:"restart"`
 	AutoRemove  bool          `json:"autoRemove,omitempty"`
@@ -141,8 +144,13 @@ type Container struct {
 	// Networks are the container's attachments, each with its stable address (empty with
 	// --network none).
 	Networks []Endpoint `json:"networks"`
-	RootFS   string     `json:"rootfs"`  // the container's writable root on the host
-	LogPath  string     `json:"logPath"` // current JSON-lines log file
+	// The root filesystem: ImageDisk (the image's read-only ext4, shared) under UpperDisk (the
+	// container's writable ext4), overlaid in the guest. RootFS instead: a container created
+	// before disks, whose root is that host directory shared over virtiofs.
+	ImageDisk string `json:"imageDisk,omitempty"`
+	UpperDisk string `json:"upperDisk,omitempty"`
+	RootFS    string `json:"rootfs,omitempty"`
+	LogPath   string `json:"logPath"` // current JSON-lines log file
 	// ManuallyStopped is set by Stop and Kill; restart policies "on-failure" and "unless-stopped" do
 	// not restart such a container (nor does "always" until the engine restarts).
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`
@@ -243,6 +251,10 @@ type Stats struct {
 	BlockWrite  uint64    `json:"blockWrite"`
 	PIDs        uint64    `json:"pids"`
 	CPUs        int       `json:"cpus"`
+	// HostMemory is what the container's VM costs the host, bytes, seen from outside the guest
+	// (QEMU: its processes' own pages and its whole guest RAM, vm.HostMemoryReporter); 0 when
+	// the hypervisor cannot tell. MemoryUsage is the guest's view of its workload.
+	HostMemory uint64 `json:"hostMemory"`
 }
 
 // Event is something that happened to a container or image, as Docker reports events.

@@ -21,7 +21,7 @@ func TestUDPPortForwardHostproc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	installTestTool(t, c.RootFS, "udpecho")
+	installTestTool(t, rootOf(t, c), "udpecho")
 	if err := f.e.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}

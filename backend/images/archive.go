@@ -321,9 +321,7 @@ func extractTar(ctx context.Context, archive, dir string) error {
 		return err
 	}
 	defer root.Close()
-	ap := newApplier(root, &ownerLog{})
-	ap.canOwn = false
-	ap.euid, ap.egid = -1, -1
+	ap := newApplier(root)
 	ap.filesOnly = true
 	if err := ap.applyLayer(ctx, ctxFile{ctx: ctx, f: f}); err != nil {
 		return err

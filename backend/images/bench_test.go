@@ -143,7 +143,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer root.Close()
-		ap := newApplier(root, &ownerLog{})
+		ap := newApplier(root)
 		ready := func(context.Context, int) error { return nil }
 		if err := s.unpackLayers(ctx, ap, mf.Layers, cf.RootFS.DiffIDs, ready, func(Progress) {}); err != nil {
 			b.Fatal(err)
@@ -195,7 +195,7 @@ func BenchmarkUnpack(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer root.Close()
-		ap := newApplier(root, &ownerLog{})
+		ap := newApplier(root)
 		for _, p := range raws {
 			f, err := os.Open(p)
 			if err != nil {

@@ -155,12 +155,13 @@ func checkLinks(t *testing.T, s *images.Store, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	disk := diskOf(t, s, got)
 	for p, want := range map[string]string{"usr/lib/libx.so": "x", "usr/lib/sub/y": "y", "usr/lib/sub/hl": "x"} {
-		if b, err := os.ReadFile(filepath.Join(got.RootFS, p)); err != nil || string(b) != want {
-			t.Errorf("%s = %q, %v", p, b, err)
+		if b := dcat(t, disk, "/"+p); b != want {
+			t.Errorf("%s = %q", p, b)
 		}
 	}
-	if l, err := os.Readlink(filepath.Join(got.RootFS, "dangling")); err != nil || l != "../../../../outside" {
-		t.Errorf("dangling -> %q, %v", l, err)
+	if in := dstat(t, disk, "/dangling"); in == nil || in.Target != "../../../../outside" {
+		t.Errorf("dangling: %+v", in)
 	}
 }

@@ -240,8 +240,8 @@ func TestLoadDockerArchiveLinksAndDevices(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("loading a docker archive with a linked layer: %+v, %v", got, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(got[0].RootFS, "hello")); err != nil || string(b) != "hello from docker save\n" {
-		t.Errorf("hello = %q, %v", b, err)
+	if b := dcat(t, diskOf(t, s, &got[0]), "/hello"); b != "hello from docker save\n" {
+		t.Errorf("hello = %q", b)
 	}
 	for _, c := range []struct {
 		name  string

@@ -17,9 +17,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// install makes img present: blobs into the content store, layers unpacked into a fresh rootfs, the
-// record written, and names pointed at it. The rootfs is built in images/.unpack-*, synced, given its
-// record, and renamed into place as the last step, so an image either lists complete or not at all.
+// install makes img present: blobs into the content store, the image's disk built from its layers
+// (ensureDisk), the record written, and names pointed at it. The record is written in
+// images/.unpack-* and renamed into place as the last step, after the disk, so an image either
+// lists complete or not at all.
 func (s *Store) install(ctx context.Context, img v1.Image, platform string, names []string,
 	report func(Progress)) (*Image, error) {
 	// The manifest names the config: no config download for an image already present.
@@ -77,6 +78,60 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 			shortID(id), len(mf.Layers), len(cf.RootFS.DiffIDs))
 	}
 
+	// Downloads run concurrently (bounded).
+	dctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	fetchErr := make([]error, len(layers))
+	sem := make(chan struct{}, s.jobs)
+	for i, l := range layers {
+		d := mf.Layers[i]
+		report(Progress{Layer: d.Digest.String(), Total: d.Size, Status: "waiting"})
+		wg.Add(1)
+		go func(i int, l v1.Layer, d v1.Descriptor) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-dctx.Done():
+				fetchErr[i] = dctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			if fetchErr[i] = s.fetchLayer(dctx, l, d, report); fetchErr[i] != nil {
+				cancel() // the first failure stops the other downloads
+			}
+		}(i, l, d)
+	}
+	wg.Wait()
+	for _, err := range fetchErr {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	if err := dctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, d := range mf.Layers {
+		report(Progress{Layer: d.Digest.String(), Done: d.Size, Total: d.Size, Status: "done"})
+	}
+
+	rec := record{
+		ID: id, Digest: dg.String(), ManifestMediaType: string(mf.MediaType), Platform: platform,
+		Created: cf.Created.Time, Config: toImageConfig(cf.Config),
+	}
+	for _, l := range mf.Layers {
+		rec.Layers = append(rec.Layers, l.Digest.String())
+	}
+	// The image's disk, from the layers just stored (the record is not written yet: a failed build
+	// leaves no image).
+	if _, err := s.ensureDisk(ctx, &rec, func(p Progress) {
+		if p.Status == StatusBuildingDisk && p.Total > 0 {
+			rec.Size = p.Total
+		}
+		report(p)
+	}); err != nil {
+		return nil, err
+	}
 	tmp, err := os.MkdirTemp(s.imagesDir(), ".unpack-"+shortID(id)+"-")
 	if err != nil {
 		return nil, err
@@ -89,69 +144,6 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, err
-	}
-	rootfs := filepath.Join(tmp, rootfsDir)
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, err
-	}
-
-	// Downloads run concurrently (bounded); layers are unpacked in order as they arrive.
-	dctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	fetched := make([]chan struct{}, len(layers)) // closed when fetchErr[i] is set
-	fetchErr := make([]error, len(layers))
-	sem := make(chan struct{}, s.jobs)
-	for i, l := range layers {
-		d := mf.Layers[i]
-		report(Progress{Layer: d.Digest.String(), Total: d.Size, Status: "waiting"})
-		fetched[i] = make(chan struct{})
-		wg.Add(1)
-		go func(i int, l v1.Layer, d v1.Descriptor) {
-			defer wg.Done()
-			defer close(fetched[i])
-			select {
-			case sem <- struct{}{}:
-			case <-dctx.Done():
-				fetchErr[i] = dctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			fetchErr[i] = s.fetchLayer(dctx, l, d, report)
-		}(i, l, d)
-	}
-	ready := func(ctx context.Context, i int) error {
-		select {
-		case <-fetched[i]:
-			return fetchErr[i]
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-
-	root, err := openFSRoot(rootfs, s.portable)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	ap := newApplier(root, &ownerLog{path: filepath.Join(tmp, ownersFile)})
-	ap.maxLayer = s.maxLayer
-	if err := s.unpackLayers(dctx, ap, mf.Layers, cf.RootFS.DiffIDs, ready, report); err != nil {
-		return nil, err
-	}
-	if err := ap.finish(); err != nil {
-		return nil, fmt.Errorf("image %s: %w", shortID(id), err)
-	}
-	if err := syncTree(root.fd); err != nil {
-		return nil, fmt.Errorf("syncing rootfs: %w", err)
-	}
-
-	rec := record{
-		ID: id, Digest: dg.String(), ManifestMediaType: string(mf.MediaType), Platform: platform,
-		Created: cf.Created.Time, Size: treeSize(rootfs), Config: toImageConfig(cf.Config),
-	}
-	for _, l := range mf.Layers {
-		rec.Layers = append(rec.Layers, l.Digest.String())
 	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
@@ -172,7 +164,7 @@ func (s *Store) install(ctx context.Context, img v1.Image, platform string, name
 	if err := syncDir(s.imagesDir()); err != nil {
 		return nil, err
 	}
-	s.log.Debug("image unpacked", zap.String("id", id), zap.Int64("size", rec.Size))
+	s.log.Debug("image installed", zap.String("id", id), zap.Int64("size", rec.Size))
 	return s.present(ctx, id, names)
 }
 

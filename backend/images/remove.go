@@ -45,9 +45,12 @@ func (s *Store) Remove(ctx context.Context, refOrID string, force bool) error {
 			return err
 		}
 	}
-	if !force && s.inUse(id) {
-		s.refsMu.Unlock()
-		return fmt.Errorf("removing image %q (%s): %w", refOrID, shortID(id), ErrInUse)
+	if s.inUse(id) {
+		if !force {
+			s.refsMu.Unlock()
+			return fmt.Errorf("removing image %q (%s): %w", refOrID, shortID(id), ErrInUse)
+		}
+		s.keepDisk(id) // its containers still run from it
 	}
 	for ref, rid := range refs {
 		if rid == id {
@@ -60,6 +63,9 @@ func (s *Store) Remove(ctx context.Context, refOrID string, force bool) error {
 		return err
 	}
 	if _, err := s.removeImage(id); err != nil {
+		return fmt.Errorf("removing image %q: %w", refOrID, err)
+	}
+	if _, err := s.collectDisks(); err != nil {
 		return fmt.Errorf("removing image %q: %w", refOrID, err)
 	}
 	_, err = s.collectBlobs()
@@ -158,7 +164,12 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 			return freed, err
 		}
 	}
-	n, err := s.collectBlobs()
+	n, err := s.collectDisks()
+	freed += n
+	if err != nil {
+		return freed, err
+	}
+	n, err = s.collectBlobs()
 	return freed + n, err
 }
 
@@ -196,14 +207,35 @@ func (s *Store) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	for _, r := range recs {
 		du.Images++
 		du.RootFSSize += r.Size
-		dangling := !named[r.ID] && !s.inUse(r.ID)
-		if dangling {
-			du.Reclaimable += r.Size
+		if dangling := !named[r.ID] && !s.inUse(r.ID); dangling {
 			continue
 		}
 		keep[hexOf(r.ID)], keep[hexOf(r.Digest)] = true, true
 		for _, l := range r.Layers {
 			keep[hexOf(l)] = true
+		}
+	}
+	kept, err := s.neededDisks(func(r *record) bool { return !named[r.ID] && !s.inUse(r.ID) })
+	if err != nil {
+		return du, err
+	}
+	disks, _ := os.ReadDir(s.disksDir())
+	for _, e := range disks {
+		name := e.Name()
+		if chain, id, ok := strings.Cut(name, keepInfix); ok && s.inUse("sha256:"+id) {
+			kept[chain] = true
+		}
+	}
+	for _, e := range disks {
+		name := e.Name()
+		if strings.Contains(name, keepInfix) || !strings.HasSuffix(name, diskSuffix) {
+			continue
+		}
+		n := allocated(filepath.Join(s.disksDir(), name))
+		du.Disks++
+		du.DisksSize += n
+		if !kept[strings.TrimSuffix(name, diskSuffix)] {
+			du.Reclaimable += n
 		}
 	}
 	ents, err := os.ReadDir(s.blobDir())
@@ -221,7 +253,7 @@ func (s *Store) DiskUsage(ctx context.Context) (DiskUsage, error) {
 			du.Reclaimable += fi.Size()
 		}
 	}
-	du.Total = du.RootFSSize + du.BlobsSize
+	du.Total = du.DisksSize + du.BlobsSize
 	return du, nil
 }
 

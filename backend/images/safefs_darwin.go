@@ -1,12 +1,8 @@
 package images
 
-import (
-	"errors"
+import "errors"
 
-	"golang.org/x/sys/unix"
-)
-
-// errNoMknodat: darwin has no mknodat; device nodes and fifos are recorded instead of created.
+// errNoMknodat: darwin has no mknodat; a fifo in an archive fails its load there.
 var errNoMknodat = errors.New("mknodat is not available on darwin")
 
 // openBeneath opens directory rel below rootfd with the portable O_NOFOLLOW component walk.
@@ -15,11 +11,3 @@ func openBeneath(rootfd int, rel string) (int, error) {
 }
 
 func mknodAt(dirfd int, name string, mode uint32, dev uint64) error { return errNoMknodat }
-
-// syncTree flushes file data to disk; darwin has no syncfs, so sync everything.
-func syncTree(dirfd int) error {
-	unix.Sync()
-	return nil
-}
-
-func mkdev(major, minor int64) uint64 { return uint64(unix.Mkdev(uint32(major), uint32(minor))) }

@@ -36,10 +36,3 @@ func openBeneath(rootfd int, rel string) (int, error) {
 func mknodAt(dirfd int, name string, mode uint32, dev uint64) error {
 	return unix.Mknodat(dirfd, name, mode, int(dev))
 }
-
-// syncTree flushes the filesystem holding dirfd: one syncfs instead of an fsync per file.
-func syncTree(dirfd int) error {
-	return unix.Syncfs(dirfd)
-}
-
-func mkdev(major, minor int64) uint64 { return unix.Mkdev(uint32(major), uint32(minor)) }

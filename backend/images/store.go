@@ -23,15 +23,17 @@ import (
 //
 //	blobs/sha256/<hex>       content store: compressed layers, manifests, configs (verified)
 //	blobs/ingest/            partial downloads (removed on the next pull)
-//	images/<id hex>/         one image: image.json (its record), rootfs/, owners (see ownerLog)
-//	images/.unpack-*/        an unpack in progress; List never shows it, the next pull removes it
+//	images/<id hex>/         one image: image.json (its record); from before image disks also
+//	                         rootfs/ and owners, which Open removes (the disk is built from the blobs)
+//	images/.unpack-*/        an install in progress; List never shows it, the next pull removes it
+//	disks/                   the images' read-only ext4 disks (imagedisk.go)
 //	images/.rm-*/            an image being removed
 //	refs.json                reference ("docker.io/library/busybox:latest", "…@sha256:…") → image ID
 const (
-	recordFile = "image.json"
-	rootfsDir  = "rootfs"
-	ownersFile = "owners"
-	refsFile   = "refs.json"
+	recordFile   = "image.json"
+	legacyRootfs = "rootfs" // an image unpacked before image disks
+	legacyOwners = "owners"
+	refsFile     = "refs.json"
 )
 
 // Store is the image store. Its methods are safe for concurrent use; one process should own a store
@@ -132,6 +134,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		}
 	}
 	s.cleanStale(true)
+	if n := s.legacyImages(); n > 0 {
+		s.log.Info("images from before image disks: each one's disk is built from its layers on first use "+
+			"(the first container created from it), and its unpacked directory removed then", zap.Int("images", n))
+	}
 	return s, nil
 }
 
@@ -174,6 +180,13 @@ func (s *Store) cleanStale(all bool) {
 			if strings.HasPrefix(e.Name(), ".") {
 				s.log.Debug("removing partial image directory", zap.String("name", e.Name()))
 				forceRemoveAll(filepath.Join(s.imagesDir(), e.Name()))
+			}
+		}
+	}
+	if ents, err := os.ReadDir(s.disksDir()); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") { // a disk build that did not finish
+				os.Remove(filepath.Join(s.disksDir(), e.Name()))
 			}
 		}
 	}
@@ -287,7 +300,7 @@ func (s *Store) setRefs(id string, names ...string) error {
 func (s *Store) toImage(r *record, refs map[string]string) Image {
 	img := Image{
 		ID: r.ID, Digest: r.Digest, Platform: r.Platform, Created: r.Created, Size: r.Size,
-		Config: r.Config, RootFS: filepath.Join(s.imageDir(r.ID), rootfsDir),
+		Config:   r.Config,
 		RepoTags: []string{}, RepoDigests: []string{},
 	}
 	for ref, id := range refs {

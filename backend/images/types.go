@@ -55,7 +55,8 @@ func ParsePullPolicy(s string) (PullPolicy, error) {
 
 // Progress is one update about one layer of a pull (or load). Ref is the reference being pulled.
 // Status is "waiting", "downloading", "verifying", "extracting", "done" or "exists" (already in the
-// content store). Done and Total count compressed bytes.
+// content store); Done and Total count compressed bytes. Then the image's disk: StatusBuildingDisk
+// (Layer is the image ID; Done and Total count bytes of file content) and StatusDiskReady.
 type Progress struct {
 	Ref    string
 	Layer  string // digest
@@ -77,7 +78,7 @@ type ImageConfig struct {
 	Labels       map[string]string `json:"labels,omitempty"`
 }
 
-// Image is an image present in the store: unpacked and ready to run.
+// Image is an image present in the store: its disk built (Store.Disk) and ready to run.
 type Image struct {
 	ID          string      `json:"id"`     // "sha256:<config digest>"
 	Digest      string      `json:"digest"` // manifest digest (of the platform's image manifest)
@@ -85,9 +86,8 @@ type Image struct {
 	RepoDigests []string    `json:"repoDigests"`
 	Platform    string      `json:"platform"` // "linux/amd64", "linux/arm64/v8"
 	Created     time.Time   `json:"created"`
-	Size        int64       `json:"size"` // bytes of file content in the rootfs
+	Size        int64       `json:"size"` // bytes of file content in the image's filesystem
 	Config      ImageConfig `json:"config"`
-	RootFS      string      `json:"rootfs"` // absolute path of the unpacked rootfs directory
 }
 
 // PullOptions tune Ensure and Pull. Progress may be nil; calls to it are serialised.
@@ -101,9 +101,11 @@ type PullOptions struct {
 // DiskUsage is what the store occupies on disk.
 type DiskUsage struct {
 	Images      int   `json:"images"`      // images present
-	RootFSSize  int64 `json:"rootfsSize"`  // bytes of file content in the unpacked rootfs directories
+	RootFSSize  int64 `json:"rootfsSize"`  // bytes of file content in the images' filesystems
+	Disks       int   `json:"disks"`       // image disks (one per distinct filesystem)
+	DisksSize   int64 `json:"disksSize"`   // bytes the image disks occupy on the host (they are sparse)
 	Blobs       int   `json:"blobs"`       // blobs in the content store
 	BlobsSize   int64 `json:"blobsSize"`   // bytes of the content store (compressed layers, manifests, configs)
 	Reclaimable int64 `json:"reclaimable"` // bytes Prune would free now
-	Total       int64 `json:"total"`       // RootFSSize + BlobsSize
+	Total       int64 `json:"total"`       // DisksSize + BlobsSize
 }

@@ -28,10 +28,6 @@ const (
 // applier applies layer tarballs, in order, to one rootfs directory. It is used by one goroutine.
 type applier struct {
 	root    *fsRoot
-	owners  *ownerLog
-	canOwn  bool // the process may chown and mknod (root on Linux)
-	euid    int
-	egid    int
 	buf     []byte
 	written map[string]bool    // paths the current layer created: an opaque marker keeps them
 	dirs    map[string]dirMeta // final mode and mtime of directories, applied by finish
@@ -50,12 +46,10 @@ type dirMeta struct {
 	mtime time.Time
 }
 
-func newApplier(root *fsRoot, owners *ownerLog) *applier {
-	euid := os.Geteuid()
-	return &applier{
-		root: root, owners: owners, canOwn: euid == 0, euid: euid, egid: os.Getegid(),
-		buf: make([]byte, 1<<20), dirs: map[string]dirMeta{},
-	}
+// newApplier returns an applier writing beneath root. Files belong to the process's user: owners
+// and device nodes are an image disk's business (backend/images/disk), never the host's.
+func newApplier(root *fsRoot) *applier {
+	return &applier{root: root, buf: make([]byte, 1<<20), dirs: map[string]dirMeta{}}
 }
 
 // applyLayer reads one uncompressed layer tarball and applies it. Errors name the entry.
@@ -114,7 +108,7 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 	if rel == "." {
 		if hdr.Typeflag == tar.TypeDir {
 			a.dirs["."] = dirMeta{mode: uint32(hdr.Mode & 0o7777), mtime: hdr.ModTime}
-			return a.chown(a.root.fd, ".", rel, hdr)
+			return nil
 		}
 		return fmt.Errorf("%w: the root is not a directory", ErrUnsafeEntry)
 	}
@@ -143,7 +137,7 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		a.dirs[rel] = dirMeta{mode: perm, mtime: hdr.ModTime}
-		return a.chown(pfd, base, rel, hdr)
+		return nil
 	case tar.TypeReg:
 		return a.regular(pfd, base, rel, hdr, r)
 	case tar.TypeSymlink:
@@ -154,9 +148,6 @@ func (a *applier) apply(hdr *tar.Header, r io.Reader) error {
 			}
 		}
 		if err != nil {
-			return err
-		}
-		if err := a.chown(pfd, base, rel, hdr); err != nil {
 			return err
 		}
 		return setTimes(pfd, base, hdr.ModTime)
@@ -193,12 +184,6 @@ func (a *applier) regular(pfd int, base, rel string, hdr *tar.Header, r io.Reade
 	if a.layerSize += n; a.maxLayer > 0 && a.layerSize > a.maxLayer && err == nil {
 		err = fmt.Errorf("%w: the layer's files hold more than %d bytes (the store's limit; this entry claims %d)",
 			ErrTooLarge, a.maxLayer, hdr.Size)
-	}
-	if err == nil {
-		err = a.fchown(fd, rel, hdr)
-	}
-	if err == nil && a.canOwn {
-		setXattrs(fd, hdr)
 	}
 	if err == nil {
 		err = unix.Fchmod(fd, hdr2mode(hdr))
@@ -243,28 +228,15 @@ func (a *applier) hardlink(pfd int, base, rel string, hdr *tar.Header) error {
 	return err
 }
 
+// special makes a fifo; a device node is refused: the host never creates one.
 func (a *applier) special(pfd int, base, rel string, hdr *tar.Header) error {
-	mode := hdr2mode(hdr) & 0o777
-	switch hdr.Typeflag {
-	case tar.TypeChar:
-		mode |= unix.S_IFCHR
-	case tar.TypeBlock:
-		mode |= unix.S_IFBLK
-	default:
-		mode |= unix.S_IFIFO
+	if hdr.Typeflag != tar.TypeFifo {
+		return fmt.Errorf("%w: a device node, which is never created on the host", ErrUnsafeEntry)
 	}
 	if err := a.replace(pfd, base, rel); err != nil {
 		return err
 	}
-	if hdr.Typeflag != tar.TypeFifo && !a.canOwn {
-		return a.owners.add(rel, hdr, true)
-	}
-	err := mknodAt(pfd, base, mode, mkdev(hdr.Devmajor, hdr.Devminor))
-	if err != nil {
-		// Not permitted (no CAP_MKNOD, a user namespace, darwin): keep the pull going, record the node.
-		return a.owners.add(rel, hdr, true)
-	}
-	if err := a.chown(pfd, base, rel, hdr); err != nil {
+	if err := mknodAt(pfd, base, unix.S_IFIFO|hdr2mode(hdr)&0o777, 0); err != nil {
 		return err
 	}
 	if err := unix.Fchmodat(pfd, base, hdr2mode(hdr), 0); err != nil {
@@ -329,36 +301,6 @@ func (a *applier) whiteout(dir, base string) error {
 	return removeAllAt(pfd, name)
 }
 
-func (a *applier) fchown(fd int, rel string, hdr *tar.Header) error {
-	if hdr.Uid == a.euid && hdr.Gid == a.egid {
-		return nil
-	}
-	if a.canOwn {
-		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err == nil {
-			return nil
-		} else if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-		a.canOwn = false
-	}
-	return a.owners.add(rel, hdr, false)
-}
-
-func (a *applier) chown(pfd int, base, rel string, hdr *tar.Header) error {
-	if hdr.Uid == a.euid && hdr.Gid == a.egid {
-		return nil
-	}
-	if a.canOwn {
-		if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-			return nil
-		} else if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-		a.canOwn = false
-	}
-	return a.owners.add(rel, hdr, false)
-}
-
 func setTimes(pfd int, base string, mtime time.Time) error {
 	ts := unix.NsecToTimespec(mtime.UnixNano())
 	err := unix.UtimesNanoAt(pfd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
@@ -403,5 +345,5 @@ func (a *applier) finish() error {
 			return fmt.Errorf("setting times of %q: %w", rel, err)
 		}
 	}
-	return a.owners.flush()
+	return nil
 }

@@ -4,9 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
-	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/skiff-containers/skiff/internal/testutil"
@@ -24,7 +25,7 @@ func apply(t testing.TB, dir string, tarball []byte, adjust func(*applier)) erro
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ap := newApplier(r, &ownerLog{path: filepath.Join(dir, ownersFile)})
+	ap := newApplier(r)
 	if adjust != nil {
 		adjust(ap)
 	}
@@ -34,41 +35,42 @@ func apply(t testing.TB, dir string, tarball []byte, adjust func(*applier)) erro
 	return ap.finish()
 }
 
-// Without the right to chown or mknod, owners and device nodes are recorded next to the rootfs.
-func TestOwnersRecordedWhenChownIsNotPermitted(t *testing.T) {
+// The unpacker writes files as the process's user and never makes a device node: owners and
+// devices belong in an image's disk, not on the host (even as root).
+func TestUnpackMakesNoOwnersNorDevices(t *testing.T) {
 	var b testutil.TarBuilder
 	b.Dir("home", 0o755)
 	b.Add(&tar.Header{Name: "home/app/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1000, Gid: 1000}, nil)
 	b.Add(&tar.Header{Name: "home/app/f", Typeflag: tar.TypeReg, Mode: 0o4755, Uid: 1000, Gid: 50}, []byte("x"))
-	b.Add(&tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3}, nil)
 	raw, err := b.Tar()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	// As an unprivileged user would: every chown is refused.
-	if err := apply(t, dir, raw, func(a *applier) { a.canOwn, a.euid, a.egid = false, -1, -1 }); err != nil {
+	if err := apply(t, dir, raw, nil); err != nil {
 		t.Fatal(err)
-	}
-	owners, err := os.ReadFile(filepath.Join(dir, ownersFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		`d 1000 1000 750 0 0 "/home/app"`,
-		`f 1000 50 4755 0 0 "/home/app/f"`,
-		`c 0 0 666 1 3 "/dev/null"`,
-	} {
-		if !strings.Contains(string(owners), want+"\n") {
-			t.Errorf("owners file lacks %q:\n%s", want, owners)
-		}
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "root/dev/null")); err == nil {
-		t.Error("a device node was made without the right to")
 	}
 	fi, err := os.Stat(filepath.Join(dir, "root/home/app/f"))
 	if err != nil || fi.Mode().Perm() != 0o755 || fi.Mode()&os.ModeSetuid == 0 {
 		t.Errorf("home/app/f mode %v, %v", fi.Mode(), err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+		t.Errorf("home/app/f owned by %d, want the process's user %d", st.Uid, os.Geteuid())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("files next to the root: %v", ents)
+	}
+	b = testutil.TarBuilder{}
+	b.Add(&tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3}, nil)
+	if raw, err = b.Tar(); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	if err := apply(t, dir, raw, nil); !errors.Is(err, ErrUnsafeEntry) {
+		t.Errorf("a device node: %v, want ErrUnsafeEntry", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "root/dev/null")); err == nil {
+		t.Error("a device node was made")
 	}
 }
 
@@ -103,7 +105,7 @@ func FuzzApply(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, e := range ents {
-			if e.Name() != "root" && e.Name() != ownersFile {
+			if e.Name() != "root" {
 				t.Fatalf("created %q outside the root", e.Name())
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
@@ -187,6 +189,49 @@ func TestAgentVM(t *testing.T) {
 	}
 	defer w.Close()
 
+	t.Run("virtiofsd runs as the user", func(t *testing.T) {
+		// Each share's daemon: the test's own uids and gids, a user namespace of its own unless the
+		// test runs as root, and the open-files limit it asked for (it cannot raise it itself there).
+		var lim unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+		myNS, _ := os.Readlink("/proc/self/ns/user")
+		for _, tag := range []string{vm.RootShareTag, "data", "ro"} {
+			pidf, err := os.ReadFile(filepath.Join(spec.StateDir, "virtiofsd-"+tag+".pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := strings.Fields(string(pidf))[0]
+			status, err := os.ReadFile(filepath.Join("/proc", pid, "status"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(status), "\n") {
+				if f := strings.Fields(l); len(f) == 5 && (f[0] == "Uid:" || f[0] == "Gid:") {
+					id := os.Getuid()
+					if f[0] == "Gid:" {
+						id = os.Getgid()
+					}
+					for _, v := range f[1:] {
+						if v != strconv.Itoa(id) {
+							t.Errorf("%s's virtiofsd: %s", tag, l)
+						}
+					}
+				}
+			}
+			ns, _ := os.Readlink(filepath.Join("/proc", pid, "ns/user"))
+			if (ns == myNS) != (os.Geteuid() == 0) {
+				t.Errorf("%s's virtiofsd: user namespace %s, the test's %s", tag, ns, myNS)
+			}
+			limits, _ := os.ReadFile(filepath.Join("/proc", pid, "limits"))
+			for _, l := range strings.Split(string(limits), "\n") {
+				if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(l, "Max open files") {
+					if soft, _ := strconv.ParseUint(f[3], 10, 64); soft < min(lim.Max, 1_000_000) {
+						t.Errorf("%s's virtiofsd: %s (hard limit here %d)", tag, l, lim.Max)
+					}
+				}
+			}
+		}
+	})
 	t.Run("qemu runs sandboxed", func(t *testing.T) {
 		pid, err := os.ReadFile(filepath.Join(spec.StateDir, "qemu.pid"))
 		if err != nil {
@@ -251,8 +296,12 @@ func TestAgentVM(t *testing.T) {
 		}
 	})
 	t.Run("guest root plants no privileges in a bind share", func(t *testing.T) {
-		// The folder and its files belong to an ordinary user, as a host user's folder would.
-		const user = 1000
+		// The folder and its files belong to an ordinary user, as a host user's folder would: the
+		// engine's own user (a test run as root gives them to 1000; its daemon keeps root's owners).
+		user, asRoot := os.Getuid(), os.Getuid() == 0
+		if asRoot {
+			user = 1000
+		}
 		dir := filepath.Join(data, "priv")
 		os.Mkdir(dir, 0o777)
 		for _, f := range []string{"f", "suid"} {
@@ -265,7 +314,9 @@ func TestAgentVM(t *testing.T) {
 			}
 		}
 		script := `cd /data/priv || exit 99 # mounted by "bind share both ways"
-chown 0:0 f; echo chown=$?
+echo owner=$(stat -c %u:%g f)
+chown 0:0 f; chown 0:0 .
+chown 1234:1234 f; echo chown-other=$?
 chmod 4755 f; echo chmod-u+s=$?
 chmod 2755 f; echo chmod-g+s=$?
 chmod 700 f; echo chmod=$?
@@ -273,32 +324,37 @@ cp /bin/busybox sh; chmod 4755 sh; echo new-u+s=$?
 echo more >> suid; echo write=$?
 mknod d c 1 3; echo mknod-c=$?
 mknod b b 7 0; echo mknod-b=$?
+mknod w c 0 0; echo mknod-whiteout=$?
 mknod p p; echo mknod-p=$?
+mkdir sub && touch sub/new; echo create=$?
 ls -ln`
 		out, _ := execOut(t, ctx, c, "sh", "-c", script)
 		t.Logf("guest:\n%s", out)
-		for _, want := range []string{"chown=1", "chmod-u+s=1", "chmod-g+s=1", "chmod=0", "new-u+s=1", "write=0", "mknod-c=1", "mknod-b=1"} {
-			if !strings.Contains(out, want+"\n") {
-				t.Errorf("guest: want %s", want)
+		want := []string{"chown-other=1", "chmod-u+s=1", "chmod-g+s=1", "chmod=0", "new-u+s=1", "write=0",
+			"mknod-c=1", "mknod-b=1", "mknod-whiteout=1", "create=0"}
+		if !asRoot { // the user's files are the guest root's
+			want = append(want, "owner=0:0")
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("guest: want %s", w)
 			}
 		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			fi, err := os.Lstat(filepath.Join(dir, e.Name()))
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err != nil {
-				t.Fatal(err)
+				t.Error(err)
+				return nil
 			}
 			st := fi.Sys().(*syscall.Stat_t)
 			if fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeDevice|os.ModeCharDevice) != 0 {
-				t.Errorf("host: %s has mode %v (owner %d)", e.Name(), fi.Mode(), st.Uid)
+				t.Errorf("host: %s has mode %v (owner %d)", p, fi.Mode(), st.Uid)
 			}
-			if (e.Name() == "f" || e.Name() == "suid") && (st.Uid != user || st.Gid != user) {
-				t.Errorf("host: the guest changed %s's owner to %d:%d", e.Name(), st.Uid, st.Gid)
+			name := fi.Name()
+			if (name == "f" || name == "suid" || name == "priv" || !asRoot) && (int(st.Uid) != user || int(st.Gid) != user) {
+				t.Errorf("host: %s is %d:%d, not the user's (%d)", p, st.Uid, st.Gid, user)
 			}
-		}
+			return nil
+		})
 		if fi, err := os.Stat(filepath.Join(dir, "f")); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("host: f after the guest's chmod 700: %v, %v", fi.Mode(), err)
 		}

@@ -47,6 +47,12 @@ type CacheReporter interface {
 	CacheUsage() (entries int, bytes int64)
 }
 
+// HostMemoryReporter is a Machine that can tell what it costs the host
+// in memory (QEMU: its processes and its guest RAM; see HostMemory).
+type HostMemoryReporter interface {
+	HostMemory() (uint64, error)
+}
+
 // ShareAdder is a Machine that can take a new share while it runs (QEMU
 // restored from a boot snapshot: a virtiofs device hot-plugged into a free
 // PCIe root port). The guest sees a new virtiofs tag; mounting it is the

@@ -17,7 +17,7 @@ import (
 )
 
 // BuildInitramfs returns the path of a gzip'd newc cpio holding the embedded
-// agent for b.Manifest.Arch as /init and the bundle's modules under
+// agent for b.Manifest.Arch as /init and the bundle's modules, if any, under
 // /lib/modules with their load order in /lib/modules/order. It is cached in
 // cacheDir by (agent hash, bundle digest) and written atomically, so
 // concurrent callers are safe. A build without the agent for the arch fails
@@ -87,9 +87,12 @@ func writeInitramfs(w *bytes.Buffer, b *Bundle, initBin []byte) error {
 		rec(cpio.Directory("sys", 0o555)),
 		rec(cpio.Directory("run", 0o755)),
 		rec(cpio.Directory("tmp", 0o1777)),
-		rec(cpio.Directory("lib", 0o755)),
-		rec(cpio.Directory("lib/modules", 0o755)),
 		file("init", initBin, 0o755),
+	}
+	// A kernel with everything built in (the Skiff kernel) has no modules:
+	// no lib/modules, so the agent has nothing to read or load.
+	if len(b.Manifest.Modules) > 0 {
+		recs = append(recs, rec(cpio.Directory("lib", 0o755)), rec(cpio.Directory("lib/modules", 0o755)))
 	}
 	for _, m := range b.Manifest.Modules {
 		data, err := os.ReadFile(b.ModulePath(m))
@@ -98,11 +101,10 @@ func writeInitramfs(w *bytes.Buffer, b *Bundle, initBin []byte) error {
 		}
 		recs = append(recs, file("lib/modules/"+m, data, 0o644))
 	}
-	order := strings.Join(b.Manifest.Modules, "\n")
-	if order != "" {
-		order += "\n"
+	if len(b.Manifest.Modules) > 0 {
+		order := strings.Join(b.Manifest.Modules, "\n") + "\n"
+		recs = append(recs, file("lib/modules/order", []byte(order), 0o644))
 	}
-	recs = append(recs, file("lib/modules/order", []byte(order), 0o644))
 	if err := cpio.WriteRecords(cw, recs); err != nil {
 		return err
 	}

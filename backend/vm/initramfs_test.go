@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -109,5 +110,33 @@ func TestBuildInitramfs(t *testing.T) {
 		}
 	} else if _, err := BuildInitramfs(ctx, b, cache); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A bundle without modules (a kernel with its drivers built in) gives an
+// initramfs without lib/modules: nothing for the agent to read or load.
+func TestBuildInitramfsNoModules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := fileDigest(filepath.Join(dir, "vmlinuz"))
+	writeManifest(t, dir, Manifest{Arch: "amd64", Version: "6.1.0-skiff", Kernel: "vmlinuz", Modules: []string{}, Files: map[string]string{"vmlinuz": d}})
+	b, err := LoadBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := BuildInitramfsWithInit(context.Background(), b, []byte("\x7fELF fake init"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readInitramfs(t, p)
+	if _, ok := recs["init"]; !ok {
+		t.Fatal("init missing from the initramfs")
+	}
+	for name := range recs {
+		if strings.HasPrefix(name, "lib") {
+			t.Errorf("%s in the initramfs of a bundle without modules", name)
+		}
 	}
 }

@@ -33,6 +33,9 @@ type KernelOptions struct {
 	// Path is an explicit bundle directory (config); empty means $SKIFF_KERNEL,
 	// then $SKIFF_KERNEL_DIR/<arch>.
 	Path string
+	// AppDir holds the <arch>/ bundles shipped inside the app the engine runs
+	// from (AppKernelDir of the executable); empty when it runs from elsewhere.
+	AppDir string
 	// CacheDir holds pulled bundles as <CacheDir>/<arch>/<digest>/.
 	CacheDir string
 	// Ref is an OCI artifact holding a bundle, fetched through Fetch.
@@ -48,10 +51,12 @@ type KernelOptions struct {
 
 // ResolveKernel finds a kernel bundle for opts.Arch, in order:
 //  1. an explicit path: opts.Path, else $SKIFF_KERNEL (a bundle dir, or a dir holding <arch>/);
-//  2. $SKIFF_KERNEL_DIR/<arch> (what `make kernel` builds);
-//  3. the cache, when opts.Ref pins a digest (name@sha256:…) already cached;
-//  4. opts.Ref pulled through opts.Fetch into <CacheDir>/<arch>/<digest>;
-//  5. when that fails (offline), the bundle last pulled for opts.Ref, else the
+//  2. opts.AppDir/<arch>, the bundle shipped in the app the engine runs from
+//     (Skiff.app/Contents/Resources/kernel/<arch>, see AppKernelDir);
+//  3. $SKIFF_KERNEL_DIR/<arch> (what `make kernel` builds);
+//  4. the cache, when opts.Ref pins a digest (name@sha256:…) already cached;
+//  5. opts.Ref pulled through opts.Fetch into <CacheDir>/<arch>/<digest>;
+//  6. when that fails (offline), the bundle last pulled for opts.Ref, else the
 //     newest bundle in <CacheDir>/<arch>.
 //
 // An explicit path that does not hold a valid bundle is an error (no fallback).
@@ -96,7 +101,10 @@ func ResolveKernel(ctx context.Context, opts KernelOptions) (*Bundle, error) {
 		}
 		return b, nil
 	}
-	if d := os.Getenv(EnvKernelDir); d != "" {
+	for _, d := range []string{opts.AppDir, os.Getenv(EnvKernelDir)} {
+		if d == "" {
+			continue
+		}
 		dir := filepath.Join(d, arch)
 		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 			return check(LoadBundle(dir))
@@ -136,6 +144,9 @@ func ResolveKernel(ctx context.Context, opts KernelOptions) (*Bundle, error) {
 	}
 
 	var ways []string
+	if opts.AppDir != "" {
+		ways = append(ways, fmt.Sprintf("reinstall the app: its kernel %s is missing", filepath.Join(opts.AppDir, arch)))
+	}
 	ways = append(ways,
 		fmt.Sprintf("set %s=<bundle dir> (a directory with %s, e.g. _build/kernel/%s)", EnvKernel, ManifestFile, arch),
 		fmt.Sprintf("run `make kernel` (builds _build/kernel/<arch>; found through %s)", EnvKernelDir))
@@ -155,6 +166,28 @@ func ResolveKernel(ctx context.Context, opts KernelOptions) (*Bundle, error) {
 	}
 	return nil, fmt.Errorf("no kernel bundle for %s: %w; to provide one:\n  - %s",
 		arch, ErrKernelNotFound, strings.Join(ways, "\n  - "))
+}
+
+// AppKernelDir is where the app bundle that executable exe belongs to keeps
+// its kernel bundles: <X>.app/Contents/Resources/kernel, when exe is the app's
+// main executable (Contents/MacOS/…) or its command-line tool
+// (Contents/Resources/bin/skiff), else "". exe should have its symlinks
+// resolved (a CLI linked into ~/.local/bin finds the app it belongs to).
+func AppKernelDir(exe string) string {
+	dir := filepath.Dir(filepath.Clean(exe))
+	var contents string
+	switch {
+	case filepath.Base(dir) == "MacOS":
+		contents = filepath.Dir(dir)
+	case filepath.Base(dir) == "bin" && filepath.Base(filepath.Dir(dir)) == "Resources":
+		contents = filepath.Dir(filepath.Dir(dir))
+	default:
+		return ""
+	}
+	if filepath.Base(contents) != "Contents" || !strings.HasSuffix(filepath.Dir(contents), ".app") {
+		return ""
+	}
+	return filepath.Join(contents, "Resources", "kernel")
 }
 
 // fetchBundle pulls opts.Ref into a temporary dir, checks it and moves it to

@@ -197,3 +197,60 @@ func TestResolveKernel(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveKernelAppBundle: an engine running from Skiff.app finds the
+// kernel shipped in Contents/Resources/kernel before $SKIFF_KERNEL_DIR, the
+// cache and a registry; an explicit choice still wins.
+func TestResolveKernelAppBundle(t *testing.T) {
+	t.Setenv(EnvKernel, "")
+	ctx := context.Background()
+	root := t.TempDir()
+	app := filepath.Join(root, "Applications", "Skiff.app")
+	gui := filepath.Join(app, "Contents", "MacOS", "Skiff")
+	cli := filepath.Join(app, "Contents", "Resources", "bin", "skiff")
+	for _, exe := range []string{gui, cli} {
+		if got, want := AppKernelDir(exe), filepath.Join(app, "Contents", "Resources", "kernel"); got != want {
+			t.Errorf("AppKernelDir(%s) = %q, want %q", exe, got, want)
+		}
+	}
+	for _, exe := range []string{"/usr/local/bin/skiff", "/opt/MacOS/Skiff", filepath.Join(root, "x", "Contents", "MacOS", "Skiff"), filepath.Join(app, "Contents", "Resources", "skiff"), "skiff"} {
+		if got := AppKernelDir(exe); got != "" {
+			t.Errorf("AppKernelDir(%s) = %q, want none", exe, got)
+		}
+	}
+
+	appDir := AppKernelDir(gui)
+	fakeBundle(t, filepath.Join(appDir, "arm64"), "arm64", "bundled")
+	devDir := t.TempDir()
+	fakeBundle(t, filepath.Join(devDir, "arm64"), "arm64", "dev")
+	fakeBundle(t, filepath.Join(devDir, "amd64"), "amd64", "dev")
+	cache := t.TempDir()
+	fakeBundle(t, filepath.Join(cache, "arm64", "sha256-00"), "arm64", "cached")
+	fetch := func(ctx context.Context, ref, dest string) (string, error) {
+		t.Fatalf("pulled %s although the app ships a kernel", ref)
+		return "", nil
+	}
+	t.Setenv(EnvKernelDir, devDir)
+	opts := KernelOptions{Arch: "arm64", AppDir: appDir, CacheDir: cache, Ref: "registry.example/kernel:1", Fetch: fetch}
+	if b, err := ResolveKernel(ctx, opts); err != nil || b.Manifest.Version != "bundled" {
+		t.Fatalf("from the app: %v %v", b, err)
+	}
+	// The app ships no amd64 bundle here: the next place in the order answers.
+	o := opts
+	o.Arch = "amd64"
+	if b, err := ResolveKernel(ctx, o); err != nil || b.Manifest.Version != "dev" {
+		t.Fatalf("amd64: %v %v", b, err)
+	}
+	// An explicit bundle comes before the app's.
+	o = opts
+	o.Path = filepath.Join(devDir, "arm64")
+	if b, err := ResolveKernel(ctx, o); err != nil || b.Manifest.Version != "dev" {
+		t.Fatalf("explicit: %v %v", b, err)
+	}
+	// Nothing anywhere: the error says the app's kernel is missing.
+	t.Setenv(EnvKernelDir, "")
+	o = KernelOptions{Arch: "amd64", AppDir: appDir}
+	if _, err := ResolveKernel(ctx, o); !errors.Is(err, ErrKernelNotFound) || !strings.Contains(err.Error(), filepath.Join(appDir, "amd64")) {
+		t.Fatalf("missing: %v", err)
+	}
+}

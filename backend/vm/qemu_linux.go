@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,11 +49,12 @@ type qemuHypervisor struct {
 	bins      map[string]string // arch → qemu binary
 	virtiofsd string
 	spawn     *proc.Spawner
-	// spawnBind starts host folders' virtiofsd under a seccomp filter
-	// (virtiofsd_linux.go); nil with spawnBindErr when the filter fails.
-	spawnBind    *proc.Spawner
-	spawnBindErr error
-	probeTO      time.Duration
+	// spawnFS and spawnBind start the rootfs's and host folders' virtiofsd
+	// under their seccomp filters (virtiofsd_linux.go); nil with the Err
+	// when the filter fails.
+	spawnFS, spawnBind       *proc.Spawner
+	spawnFSErr, spawnBindErr error
+	probeTO                  time.Duration
 
 	mu    sync.Mutex        // guards accel
 	accel map[string]string // arch → "kvm" | "tcg", decided once
@@ -102,6 +104,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		snapFailed:  map[string]time.Time{},
 		consoleMax:  MaxConsoleFile,
 	}
+	h.spawnFS, h.spawnFSErr = proc.NewUserNSSpawner()
 	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
 	if h.cacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -153,6 +156,9 @@ func (h *qemuHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, 
 	bin := h.bins[spec.Arch]
 	if _, err := exec.LookPath(bin); err != nil {
 		return nil, fmt.Errorf("starting %q: %s not found (run `make setup`): %w", spec.ID, bin, ErrNotSupported)
+	}
+	if err := checkDisks(spec); err != nil {
+		return nil, err
 	}
 	if len(spec.Shares) > 0 {
 		if _, err := os.Stat(h.virtiofsd); err != nil {
@@ -216,8 +222,13 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 		return "tcg", nil
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
+	if errors.Is(err, os.ErrPermission) {
+		h.log.Warn("qemu: using TCG (software emulation): this user may not open /dev/kvm; "+
+			"a member of its group (kvm on Debian: `sudo adduser $USER kvm`, then log in again) gets KVM", zap.Error(err))
+	} else if err != nil {
 		h.log.Info("qemu: using TCG (software emulation): /dev/kvm unusable", zap.Error(err))
+	}
+	if err != nil {
 		h.accel[spec.Arch] = "tcg"
 		return "tcg", nil
 	}
@@ -235,8 +246,9 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 	return "kvm", nil
 }
 
-// probeKVM boots spec's kernel and initramfs under KVM with no shares and no
-// network and waits for the agent to answer a ping.
+// probeKVM boots spec's kernel and initramfs under KVM with no shares, no
+// disks (never a container's) and no network and waits for the agent to
+// answer a ping.
 func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	dir, err := os.MkdirTemp("", "skiff-kvm-probe-")
 	if err != nil {
@@ -244,7 +256,7 @@ func (h *qemuHypervisor) probeKVM(ctx context.Context, spec MachineSpec) error {
 	}
 	defer os.RemoveAll(dir)
 	p := spec
-	p.ID, p.Shares, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, Network{Mode: NetworkNone}, dir
+	p.ID, p.Shares, p.Disks, p.Network, p.StateDir = spec.ID+"-kvm-probe", nil, nil, Network{Mode: NetworkNone}, dir
 	p.ConsoleLog = filepath.Join(dir, "console.log")
 	p.CPUs, p.MemoryMiB = 1, 256
 	pctx, cancel := context.WithTimeout(ctx, h.probeTO)
@@ -314,9 +326,10 @@ const ringPort = "hpring"
 // ringFor says whether spec's agent channel goes over a shared-memory ring.
 func (h *qemuHypervisor) ringFor(spec MachineSpec) bool { return spec.SkiffAgent && !h.noRing }
 
-// hotplugPorts is how many shares a snapshot VM can take: the rootfs and
-// up to seven bind mounts. A spec with more boots cold.
-const hotplugPorts = 8
+// hotplugPorts is how many shares and disks a snapshot VM can take: the
+// root (a rootfs share, or an image and an upper disk) and up to seven bind
+// mounts. A spec with more boots cold.
+const hotplugPorts = 9
 
 // qemuArgs is the whole QEMU command line for spec; share i is on fd
 // fdShares0+i.
@@ -364,12 +377,20 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 		"-chardev", "socket,id=qmp,fd="+strconv.Itoa(fdQMP), "-mon", "chardev=qmp,mode=control",
 		"-device", "virtio-rng-pci",
 	)
+	// Free page reporting: the guest's balloon driver (virtio_balloon)
+	// reports free 2 MiB blocks and qemu discards them from the guest RAM's
+	// memfd, so memory a guest freed goes back to the host (and a snapshot
+	// template's saved RAM holds only what it uses). Nothing is inflated.
+	a = append(a, "-device", "virtio-balloon-pci,id=balloon0,free-page-reporting=on")
 	for i, sh := range spec.Shares {
 		id := "fs" + strconv.Itoa(i)
 		a = append(a, "-chardev", "socket,id="+id+",fd="+strconv.Itoa(fdShares0+i))
 		if !lo.snapshot {
 			a = append(a, "-device", "vhost-user-fs-pci,chardev="+id+",tag="+sh.Tag)
 		}
+	}
+	if !lo.snapshot { // a restored VM gets its disks hot-plugged (plugDisks)
+		a = append(a, diskArgs(spec)...)
 	}
 	if spec.Network.Mode != NetworkNone {
 		dev := "virtio-net-pci,netdev=net0,host_mtu=" + strconv.Itoa(netMTU)
@@ -406,7 +427,8 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 // saves and restores, hot-plugs and the shared-memory ring all work under it.
 const qemuSandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
-// hotplugPort names the root port share i is hot-plugged into.
+// hotplugPort names root port i: share i, then the disks, are hot-plugged
+// into them in order.
 func hotplugPort(i int) string { return "hp" + strconv.Itoa(i) }
 
 // fastBoot are kernel args that skip work a VM does not need (as Kata

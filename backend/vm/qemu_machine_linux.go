@@ -176,12 +176,21 @@ func (m *qemuMachine) finish(werr error, reason string) {
 	m.mu.Lock()
 	stopping := m.stopping
 	m.mu.Unlock()
+	ready := false
+	select {
+	case <-m.ready:
+		ready = true
+	default:
+	}
 	switch {
-	case stopping, werr == nil && reason == "guest-shutdown":
+	case stopping, werr == nil && reason == "guest-shutdown" && ready:
 		m.setState(StateStopped)
 	default:
 		why := reason
-		if why == "" || why == "guest-reset" {
+		switch {
+		case why == "guest-shutdown": // the agent's boot failed: the console says why
+			why = "the guest powered off before its agent was ready"
+		case why == "" || why == "guest-reset":
 			why = "the guest kernel crashed or rebooted"
 		}
 		if werr != nil && !strings.HasPrefix(reason, "virtiofsd") {

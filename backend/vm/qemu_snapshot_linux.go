@@ -75,7 +75,7 @@ func (h *qemuHypervisor) snapshotRoot() string { return filepath.Join(h.cacheDir
 
 // snapshotOK reports whether spec can start from a snapshot.
 func (h *qemuHypervisor) snapshotOK(spec MachineSpec) bool {
-	return spec.SkiffAgent && !h.noSnapshots && len(spec.Shares) <= hotplugPorts
+	return spec.SkiffAgent && !h.noSnapshots && len(spec.Shares)+len(spec.Disks) <= hotplugPorts
 }
 
 // Prepare builds spec's boot snapshot unless it has one, so that the
@@ -120,7 +120,7 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec MachineSpec, accel 
 	h.smu.Unlock()
 	if err == nil && !failed {
 		m, err := h.startRestored(ctx, spec, accel)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, errDiskAttach) {
 			return m, err
 		}
 		h.log.Warn("boot snapshot unusable; booting cold", zap.String("vm", spec.ID), zap.Error(err))
@@ -170,11 +170,11 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return nil, err
 	}
-	if err := m.restore(ctx, ac, restoreLine(spec, m.ring != nil), console); err != nil {
+	if err := m.restore(ctx, ac, console); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
 	}
-	m.hotplug, m.plugged = true, len(spec.Shares)
+	m.hotplug, m.plugged = true, len(spec.Shares)+len(spec.Disks)
 	if err := m.serve(ac); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
@@ -182,9 +182,10 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	return m, nil
 }
 
-// restore waits for the device state to load, hot-plugs the shares, adds
-// console to the console log, runs the guest and hands the agent its keys.
-func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, console []byte) error {
+// restore waits for the device state to load, hot-plugs the shares and
+// disks, adds console to the console log, runs the guest and hands the
+// agent its keys.
+func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) error {
 	if err := m.ignoreSharedRAM(ctx); err != nil {
 		return err
 	}
@@ -218,6 +219,9 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 			return fmt.Errorf("share %q: %w", sh.Tag, err)
 		}
 	}
+	if err := m.plugDisks(ctx); err != nil {
+		return err
+	}
 	if m.ring != nil {
 		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
 			"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
@@ -234,7 +238,9 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, line string, con
 		ac.SetDeadline(time.Now().Add(time.Minute))
 	}
 	defer ac.SetDeadline(time.Time{})
-	if _, err := io.WriteString(ac, line+"\n"); err != nil {
+	// The line carries the host's clock: taken now, not before the device
+	// state loaded (seconds, under TCG on a busy host).
+	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil)+"\n"); err != nil {
 		return fmt.Errorf("agent channel: %w", err)
 	}
 	ans, err := readLine(ac, 4096)
@@ -277,7 +283,7 @@ func (h *qemuHypervisor) snapshotKey(spec MachineSpec, accel string) (string, er
 	}
 	// The devices: a change to qemuArgs makes new snapshots.
 	t := spec
-	t.ID, t.Shares, t.Network.MAC = "template", nil, ""
+	t.ID, t.Shares, t.Disks, t.Network.MAC = "template", nil, nil, ""
 	fmt.Fprintln(hash, strings.Join(qemuArgs(t, accel, layout{cmdline: "-", snapshot: true, ring: h.ringFor(spec)}), " "))
 	return spec.Arch + "-" + hex.EncodeToString(hash.Sum(nil))[:24], nil
 }
@@ -360,7 +366,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	}()
 	t := spec
 	t.ID = "snapshot-" + key
-	t.Shares, t.Network.MAC = nil, ""
+	t.Shares, t.Disks, t.Network.MAC = nil, nil, "" // a template has no container's shares or disks
 	t.StateDir = filepath.Join(tmp, "run")
 	t.ConsoleLog = filepath.Join(tmp, "console.log")
 	t.Boot = agentproto.Boot{Template: true}

@@ -11,6 +11,7 @@ func TestQEMUArgs(t *testing.T) {
 	s.Shares = append(s.Shares, Share{Tag: "data", HostPath: "/d", ReadOnly: true})
 	s.Network = Network{Mode: NetworkNAT, MAC: "52:54:00:aa:bb:cc"}
 	s.Cmdline, s.Boot.Hostname = []string{"mitigations=off"}, "web"
+	s.Disks = []Disk{{ID: "skiff-image", Path: "/img,1.ext4", ReadOnly: true}, {ID: "skiff-upper", Path: "/u.ext4"}}
 	line := strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{
 		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
@@ -23,6 +24,11 @@ func TestQEMUArgs(t *testing.T) {
 		"-netdev stream,id=net0,server=off,addr.type=fd,addr.str=7 -device virtio-net-pci,netdev=net0,host_mtu=65520,mac=52:54:00:aa:bb:cc",
 		"skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3", "-no-reboot",
 		"-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+		// Disks: a JSON blockdev (a comma in a path needs no escaping), a virtio-blk device with the ID as serial.
+		`-blockdev {"cache":{"direct":false,"no-flush":false},"driver":"raw","file":{"aio":"threads","driver":"file","filename":"/img,1.ext4","read-only":true},"node-name":"disk0","read-only":true}`,
+		"-device virtio-blk-pci,id=disk0,drive=disk0,serial=skiff-image",
+		`-blockdev {"cache":{"direct":false,"no-flush":false},"discard":"unmap","driver":"raw","file":{"aio":"threads","driver":"file","filename":"/u.ext4","read-only":false},"node-name":"disk1","read-only":false}`,
+		"-device virtio-blk-pci,id=disk1,drive=disk1,serial=skiff-upper",
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("argv lacks %q:\n%s", want, line)
@@ -48,13 +54,13 @@ func TestQEMUArgs(t *testing.T) {
 	line = strings.Join(qemuArgs(s, "tcg", layout{cmdline: "tmpl", snapshot: true, incoming: true, ring: true}), " ")
 	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/10",
 		"-append tmpl -chardev", "socket,id=fs0,fd=8", "socket,id=fs1,fd=9", "pcie-root-port,id=hp0,chassis=1",
-		"pcie-root-port,id=hp7,chassis=8", "pcie-root-port,id=hpring,chassis=9", "memory-backend-file,id=ring,",
+		"pcie-root-port,id=hp8,chassis=9", "pcie-root-port,id=hpring,chassis=10", "memory-backend-file,id=ring,",
 		"-S -incoming defer", "virtio-net-pci,netdev=net0,host_mtu=65520 "} {
 		if !strings.Contains(line+" ", want) {
 			t.Errorf("restore argv lacks %q:\n%s", want, line)
 		}
 	}
-	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "ivshmem") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
+	if strings.Contains(line, "vhost-user-fs-pci") || strings.Contains(line, "ivshmem") || strings.Contains(line, "disk0") || strings.Contains(line, "skiff.hostname") || strings.Contains(line, "mac=") {
 		t.Errorf("restore argv: %s", line)
 	}
 	s.Arch, s.Network.Mode, s.Cmdline, s.Boot.Time = "arm64", NetworkNone, nil, time.Unix(0, 5)

@@ -35,6 +35,17 @@ type Share struct {
 	ReadOnly bool
 }
 
+// Disk is a host file the guest sees as a virtio block device.
+type Disk struct {
+	// ID is how the guest finds the disk: the virtio-blk serial (QEMU), the
+	// block device identifier (vz); 1-20 bytes of [a-z0-9-].
+	ID string
+	// Path is a raw (sparse) disk image file.
+	Path string
+	// ReadOnly attaches the disk read-only: the guest cannot write to it.
+	ReadOnly bool
+}
+
 // Network modes.
 const (
 	NetworkNAT  = "nat"  // outbound traffic through the host (QEMU user-net, vz NAT)
@@ -64,8 +75,10 @@ type MachineSpec struct {
 	// Boot is what the agent is told on the command line (agentproto.Boot):
 	// the backend sets the channel, the network when not given, the clock
 	// and entropy.
-	Boot    agentproto.Boot
-	Shares  []Share
+	Boot   agentproto.Boot
+	Shares []Share
+	// Disks are the block devices the guest sees, in order (see Disk).
+	Disks   []Disk
 	Network Network
 	// ConsoleLog is the file the guest console (kernel and agent) is appended to.
 	ConsoleLog string
@@ -107,7 +120,10 @@ const DefaultVsockPort = agentproto.DefaultVsockPort
 // RootShareTag is the virtiofs tag of the container rootfs share.
 const RootShareTag = "rootfs"
 
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+var (
+	tagRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$`)
+	diskIDRE = regexp.MustCompile(`^[a-z0-9-]{1,20}$`) // a virtio-blk serial holds 20 bytes
+)
 
 // HostArch is the host's architecture in MachineSpec terms.
 func HostArch() string { return runtime.GOARCH }
@@ -152,6 +168,19 @@ func (s MachineSpec) Validate() error {
 		seen[sh.Tag] = true
 		if sh.HostPath == "" {
 			return bad("share %q has no host path", sh.Tag)
+		}
+	}
+	seenDisk := map[string]bool{}
+	for _, d := range s.Disks {
+		if !diskIDRE.MatchString(d.ID) {
+			return bad("disk ID %q: want 1-20 of [a-z0-9-]", d.ID)
+		}
+		if seenDisk[d.ID] {
+			return bad("disk ID %q used twice", d.ID)
+		}
+		seenDisk[d.ID] = true
+		if d.Path == "" {
+			return bad("disk %q has no path", d.ID)
 		}
 	}
 	switch s.Network.Mode {

@@ -25,16 +25,23 @@ func TestValidate(t *testing.T) {
 		"tag chars":  func(s *MachineSpec) { s.Shares[0].Tag = "a,b" },
 		"tag twice":  func(s *MachineSpec) { s.Shares = append(s.Shares, s.Shares[0]) },
 		"share path": func(s *MachineSpec) { s.Shares[0].HostPath = "" },
-		"net mode":   func(s *MachineSpec) { s.Network.Mode = "bridge" },
-		"arg space":  func(s *MachineSpec) { s.Cmdline = []string{"root=a init=/bin/sh"} },
-		"arg tab":    func(s *MachineSpec) { s.Cmdline = []string{"root=a\tb"} },
-		"arg nl":     func(s *MachineSpec) { s.Cmdline = []string{"root=a\nb"} },
-		"arg ctl":    func(s *MachineSpec) { s.Cmdline = []string{"root=a\x00b"} },
-		"arg nbsp":   func(s *MachineSpec) { s.Cmdline = []string{"root=a\u00a0b"} },
-		"arg empty":  func(s *MachineSpec) { s.Cmdline = []string{""} },
-		"arg skiff":  func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=web"} },
-		"boot space": func(s *MachineSpec) { s.Boot.Hostname = "a init=/bin/sh" },
-		"boot net":   func(s *MachineSpec) { s.Boot.Net.Mode = "wifi" },
+		"disk id":    func(s *MachineSpec) { s.Disks = []Disk{{ID: "Image", Path: "/d"}} },
+		"disk id len": func(s *MachineSpec) {
+			s.Disks = []Disk{{ID: "abcdefghij-abcdefghij", Path: "/d"}}
+		},
+		"disk id empty": func(s *MachineSpec) { s.Disks = []Disk{{Path: "/d"}} },
+		"disk twice":    func(s *MachineSpec) { s.Disks = []Disk{{ID: "a", Path: "/d"}, {ID: "a", Path: "/e"}} },
+		"disk path":     func(s *MachineSpec) { s.Disks = []Disk{{ID: "a"}} },
+		"net mode":      func(s *MachineSpec) { s.Network.Mode = "bridge" },
+		"arg space":     func(s *MachineSpec) { s.Cmdline = []string{"root=a init=/bin/sh"} },
+		"arg tab":       func(s *MachineSpec) { s.Cmdline = []string{"root=a\tb"} },
+		"arg nl":        func(s *MachineSpec) { s.Cmdline = []string{"root=a\nb"} },
+		"arg ctl":       func(s *MachineSpec) { s.Cmdline = []string{"root=a\x00b"} },
+		"arg nbsp":      func(s *MachineSpec) { s.Cmdline = []string{"root=a\u00a0b"} },
+		"arg empty":     func(s *MachineSpec) { s.Cmdline = []string{""} },
+		"arg skiff":     func(s *MachineSpec) { s.Cmdline = []string{"skiff.hostname=web"} },
+		"boot space":    func(s *MachineSpec) { s.Boot.Hostname = "a init=/bin/sh" },
+		"boot net":      func(s *MachineSpec) { s.Boot.Net.Mode = "wifi" },
 	} {
 		s := validSpec()
 		s.Shares = append([]Share(nil), s.Shares...)
@@ -45,6 +52,7 @@ func TestValidate(t *testing.T) {
 	}
 	ok := validSpec()
 	ok.Cmdline, ok.Boot.Hostname = []string{"mitigations=off", "loglevel=3"}, "web-1.example"
+	ok.Disks = []Disk{{ID: "skiff-image", Path: "/i", ReadOnly: true}, {ID: "abcdefghij-abcdefghi", Path: "/u"}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("plain kernel arguments refused: %v", err)
 	}

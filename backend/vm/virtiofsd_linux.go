@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -20,11 +21,28 @@ const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 // startVirtiofsd starts one daemon serving sh and returns the process and
 // the client end of its vhost-user socket (for QEMU's chardev).
 //
+// The daemon runs as the engine's user. Debian 12's C virtiofsd wants to
+// be root (it chroots, drops capabilities and changes its fsuid per
+// request), so under an ordinary user it runs in a user namespace of its
+// own where that user (uid and gid) is root and no other id exists: root
+// there, over the user's own files only. A guest root is then the engine's
+// user in the share: what it creates is the user's, the user's files show
+// as root's in the guest and anyone else's as 65534 (nobody), and a guest
+// user other than root cannot create anything (the daemon cannot take an
+// id the namespace lacks: EINVAL). The kernel refuses chown to an id the
+// namespace lacks, and device nodes to any namespace but the first. The
+// daemon's setgroups(0) at start, which the kernel refuses in a namespace
+// whose gid map an unprivileged process wrote, is a no-op success under
+// proc.NewUserNSSpawner's filter (the daemon keeps the user's groups).
+// An engine run as root starts the daemon with no user namespace, as
+// before: every owner shows as on the host.
+//
 // Debian 12's C virtiofsd has no read-only option, so a read-only share runs
-// the daemon in its own mount namespace where the source is bind-mounted
-// read-only on <stateDir>/src-<tag> before exec; with sandbox=chroot the
-// daemon can only see that mount, so every write from the guest fails with
-// EROFS. The namespace (and the mount) vanish with the process.
+// the daemon in its own mount namespace (owned by its user namespace) where
+// the source is bind-mounted read-only on <stateDir>/src-<tag> before exec;
+// with sandbox=chroot the daemon can only see that mount, so every write
+// from the guest fails with EROFS. The namespaces (and the mount) vanish
+// with the process.
 //
 // Every share but the rootfs is a host folder, whose path must hold no
 // symbolic link (the engine passes the path it pinned at create). It is
@@ -32,15 +50,15 @@ const DefaultVirtiofsd = "/usr/lib/qemu/virtiofsd"
 // way, and the daemon starts only if the mount is that same directory: a
 // link planted in its path, even while the daemon starts, leads nowhere.
 //
-// Every share but the rootfs is a host folder the guest must not use to
-// plant privileges on the host (a guest root is root to virtiofsd, which
-// runs as root): its daemon keeps no CAP_CHOWN, CAP_FSETID, CAP_MKNOD or
-// CAP_SETFCAP (no chown to root, writes clear setuid bits, no device
-// nodes), and runs under proc.NewNoSetidSpawner's seccomp filter (no
-// setuid or setgid bit by chmod or create, which capabilities cannot stop
-// for a file virtiofsd owns). A file a guest root creates there is still
-// root's on the host (this virtiofsd maps no IDs). The rootfs keeps them
-// all: an image holds root-owned setuid files and device nodes.
+// A host folder's daemon also runs under proc.NewNoSetidSpawner's seccomp
+// filter: no setuid or setgid bit by chmod or create (the user's files are
+// the namespace root's own, so nothing else stops a guest root from making
+// one of them setuid), and no device node at all, not even the 0:0
+// "whiteout" one the kernel lets anyone make. Only under a root engine
+// does the daemon also drop CAP_CHOWN, CAP_FSETID, CAP_MKNOD and
+// CAP_SETFCAP (bindModcaps; what a guest root creates is root's there):
+// in the user namespace those reach no file the kernel lets them change.
+// The rootfs keeps them all: an image holds setuid files.
 func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *os.File, error) {
 	src, err := shareSource(sh)
 	if err != nil {
@@ -62,6 +80,13 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	spawn, dir := h.spawn, src
 	var extra []string
 	bind := sh.Tag != RootShareTag
+	userNS := os.Geteuid() != 0
+	if userNS {
+		if spawn = h.spawnFS; spawn == nil {
+			cli.Close()
+			return nil, nil, fmt.Errorf("share %q: %w", sh.Tag, h.spawnFSErr)
+		}
+	}
 	if bind {
 		if spawn = h.spawnBind; spawn == nil {
 			cli.Close()
@@ -76,7 +101,9 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 		}
 		defer d.Close()
 		files = append(files, d) // fd 4
-		extra = []string{"-o", bindModcaps}
+		if !userNS {
+			extra = []string{"-o", bindModcaps}
+		}
 	}
 	source := dir
 	if bind || sh.ReadOnly { // dir bind-mounted on a directory of our own, in the daemon's mount namespace
@@ -87,11 +114,17 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 		}
 	}
 	args := append([]string{"--fd=3", "-o", "source=" + source, "-o", "cache=" + cache, "-o", "sandbox=chroot",
-		"-o", "log_level=warn"}, extra...)
+		"-o", "log_level=warn", "--rlimit-nofile=" + strconv.FormatUint(nofileLimit(), 10)}, extra...)
 	cmd := exec.Command(h.virtiofsd, args...)
 	if source != dir {
 		cmd = exec.Command("/bin/sh", append([]string{"-c", mountScript(sh.ReadOnly), dir, source, h.virtiofsd}, args...)...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS} // Go makes / private first
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if userNS {
+		cmd.SysProcAttr = userNSAttr()
+	}
+	if source != dir {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS // Go makes / private first
 	}
 	cmd.ExtraFiles = files
 	logf, err := os.OpenFile(filepath.Join(stateDir, "virtiofsd-"+sh.Tag+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -103,6 +136,11 @@ func (h *qemuHypervisor) startVirtiofsd(sh Share, stateDir string) (*exec.Cmd, *
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := spawn.Start(cmd); err != nil {
 		cli.Close()
+		if userNS && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOSPC)) {
+			return nil, nil, fmt.Errorf("share %q: starting %s in a user namespace (which this system refuses "+
+				"an ordinary user: see sysctls kernel.unprivileged_userns_clone, user.max_user_namespaces and "+
+				"kernel.apparmor_restrict_unprivileged_userns): %w", sh.Tag, h.virtiofsd, err)
+		}
 		return nil, nil, fmt.Errorf("share %q: starting %s: %w", sh.Tag, h.virtiofsd, err)
 	}
 	if err := proc.WritePidFile(stateDir, "virtiofsd-"+sh.Tag, cmd.Process.Pid); err != nil {
@@ -154,6 +192,29 @@ func openDirNoFollow(p string) (*os.File, error) {
 		fd = next
 	}
 	return os.NewFile(uintptr(fd), p), nil
+}
+
+// userNSAttr puts a child in a new user namespace where the engine's
+// user and group are root and no other id is mapped.
+func userNSAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+		// "deny" in /proc/<pid>/setgroups: what an unprivileged writer of a gid map must do.
+		GidMappingsEnableSetgroups: false,
+	}
+}
+
+// nofileLimit is the open-files limit virtiofsd asks for: its default
+// raises the hard limit, which only the initial namespace's root may do
+// (and fails quietly otherwise), so it asks for the hard limit it has.
+func nofileLimit() uint64 {
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil || r.Max > 1_000_000 {
+		return 1_000_000
+	}
+	return r.Max
 }
 
 // bindModcaps is the capability change of a host folder's virtiofsd.

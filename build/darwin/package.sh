@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds Skiff.app for macOS: the Wails desktop binary (tags desktop,production), Info.plist, the icon
-# when frontend/ or build/ provides one, and an ad-hoc signature with the virtualization entitlement.
+# Builds Skiff.app for macOS: the Wails desktop binary (tags desktop,production) and the CLI, then
+# build/darwin/stage.sh puts them, Info.plist, the icon (build/appicon.png) and the guest kernel bundles
+# (KERNEL_DIR, default _build/kernel: arm64 and amd64) in place; signed ad hoc with the virtualization
+# entitlement unless SIGN_IDENTITY names a certificate.
 #
 #   bash build/darwin/package.sh [OUTDIR]       (make package-darwin → _build/darwin/Skiff.app)
 #
@@ -22,49 +24,44 @@ for tool in go codesign plutil; do
 done
 
 version=${VERSION:-$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo 0.0.0)}
-version=${version#v}
-build=$(git -C "$root" rev-list --count HEAD 2>/dev/null || echo 1)
+export VERSION=${version#v}
 arch=${GOARCH:-$(go env GOARCH)}
 app="$out/Skiff.app"
 
-# The binary embeds the guest agents and the built frontend.
+# The binaries embed the guest agents; the desktop one the built frontend too.
 make -C "$root" -s agent frontend
 
-rm -rf "$app"
-mkdir -p "$app/Contents/MacOS" "$app/Contents/Resources"
+bins=$(mktemp -d)
+trap 'rm -rf "$bins"' EXIT
 export CGO_ENABLED=1 GOOS=darwin
 export CGO_CFLAGS="${CGO_CFLAGS:-} -mmacosx-version-min=12.0"
 export CGO_LDFLAGS="${CGO_LDFLAGS:-} -framework UniformTypeIdentifiers -mmacosx-version-min=12.0"
-gobuild() { # gobuild ARCH OUTPUT
-  (cd "$root" && GOARCH=$1 go build -tags desktop,production -trimpath \
-    -ldflags "-s -w -X main.version=$version" -o "$2" .)
+gobuild() { # gobuild ARCH OUTPUT TAGS
+  (cd "$root" && GOARCH=$1 go build -tags "$3" -trimpath \
+    -ldflags "-s -w -X main.version=$VERSION" -o "$2" .)
 }
-if [ "$arch" = universal ]; then
-  gobuild arm64 "$out/Skiff-arm64"
-  gobuild amd64 "$out/Skiff-amd64"
-  lipo -create -output "$app/Contents/MacOS/Skiff" "$out/Skiff-arm64" "$out/Skiff-amd64"
-  rm -f "$out/Skiff-arm64" "$out/Skiff-amd64"
-else
-  gobuild "$arch" "$app/Contents/MacOS/Skiff"
-fi
+build_both() { # build_both NAME TAGS: $bins/NAME for $arch, joined with lipo when universal
+  if [ "$arch" = universal ]; then
+    gobuild arm64 "$bins/$1-arm64" "$2"
+    gobuild amd64 "$bins/$1-amd64" "$2"
+    lipo -create -output "$bins/$1" "$bins/$1-arm64" "$bins/$1-amd64"
+  else
+    gobuild "$arch" "$bins/$1" "$2"
+  fi
+}
+build_both Skiff desktop,production
+build_both skiff ""
 
-sed -e "s/@VERSION@/$version/g" -e "s/@BUILD@/$build/g" "$here/Info.plist" > "$app/Contents/Info.plist"
+# Info.plist, the icon, the kernel bundles (arm64 and amd64) and both binaries, in place.
+APP_BIN="$bins/Skiff" CLI_BIN="$bins/skiff" bash "$here/stage.sh" "$app"
 plutil -lint "$app/Contents/Info.plist" >/dev/null
 
-# Icon: build/appicon.png (Wails' convention) converted with sips + iconutil when present.
-icon="$root/build/appicon.png"
-if [ -f "$icon" ] && command -v iconutil >/dev/null; then
-  set_dir=$(mktemp -d)/iconfile.iconset
-  mkdir -p "$set_dir"
-  for s in 16 32 128 256 512; do
-    sips -z $s $s "$icon" --out "$set_dir/icon_${s}x${s}.png" >/dev/null
-    sips -z $((s * 2)) $((s * 2)) "$icon" --out "$set_dir/icon_${s}x${s}@2x.png" >/dev/null
-  done
-  iconutil -c icns -o "$app/Contents/Resources/iconfile.icns" "$set_dir"
-fi
-
 identity=${SIGN_IDENTITY:--}
+# The CLI first (nested code is signed inside out); it runs VMs too (skiff serve), so it gets the
+# virtualization entitlement as well.
+codesign --force --options runtime --timestamp=none --entitlements "$here/entitlements.plist" \
+  -s "$identity" "$app/Contents/Resources/bin/skiff"
 codesign --force --options runtime --timestamp=none --entitlements "$here/entitlements.plist" \
   -s "$identity" "$app"
 codesign --verify --strict --verbose=1 "$app"
-echo "package-darwin: $app (version $version, $arch, signed by ${identity/#-/ad hoc})"
+echo "package-darwin: $app (version $VERSION, $arch, signed by ${identity/#-/ad hoc})"

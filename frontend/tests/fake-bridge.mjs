@@ -1,5 +1,8 @@
 // A small in-memory server speaking the bridge wire protocol (docs/contracts.md), for developing the UI
 // without the Go side and for the api module's transport test. It is not Skiff: no VMs, canned data.
+// Its methods are a subset of the generated method table (src/lib/api.gen.ts, from the Go services):
+// it refuses to start with a method the Go side does not serve, and answers a served method it does not
+// fake with `unavailable`, an unknown one with `not_found` as the Go dispatcher does.
 //
 //   node tests/fake-bridge.mjs [port]     # serves dist/ and /api/ws?token=dev
 //   import { startFakeBridge } from './fake-bridge.mjs'; const b = await startFakeBridge({ token: 't' });
@@ -19,6 +22,20 @@ const b64 = (s) => Buffer.from(s).toString('base64');
 
 class BridgeError extends Error {
   constructor(code, message) { super(message); this.code = code; }
+}
+
+/** servedMethods lists the methods of the generated table (api.gen.ts), i.e. what the Go bridge serves. */
+export function servedMethods() {
+  const src = fs.readFileSync(path.join(here, '..', 'src', 'lib', 'api.gen.ts'), 'utf8');
+  const table = /export interface Methods \{\n([\s\S]*?)\n\}/.exec(src);
+  if (!table) throw new Error('api.gen.ts has no Methods table');
+  return [...table[1].matchAll(/^ {2}"([A-Za-z]+\.[A-Za-z]+)": \(/gm)].map((m) => m[1]);
+}
+
+/** unservedMethods lists the fake's methods that the Go bridge does not serve (none, or it is stale). */
+export function unservedMethods() {
+  const served = new Set(servedMethods());
+  return Object.keys(methodTable({ state: makeState(), emit() {}, sub() {}, sessions: new Map() })).filter((m) => !served.has(m));
 }
 
 function makeState() {
@@ -58,6 +75,8 @@ function container(state, req) {
 
 /** startFakeBridge listens on 127.0.0.1 (port 0 = any) and resolves to { url, port, token, close }. */
 export async function startFakeBridge({ port = 0, token = 'dev', staticDir = path.join(here, '..', 'dist'), linesPerTick = 3, tickMs = 100, chunk = 1000 } = {}) {
+  const stale = unservedMethods();
+  if (stale.length) throw new Error(`fake-bridge fakes methods the Go services do not serve: ${stale.join(', ')} (see src/lib/api.gen.ts)`);
   const state = makeState();
   const server = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x');
@@ -102,16 +121,38 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
   };
 }
 
-function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
+function serveConn(ws, state, opts) {
   const subs = new Map(); // name -> stop()
-  // Names are unique across connections, as the real server's are.
-  const next = () => ++state.n;
   const emit = (event, data) => {
     if (ws.readyState !== 1) return;
     ws.send(JSON.stringify({ event, data }));
     state.sent.add(event); // for tests: which event names have gone out
   };
-  const sub = (prefix, start) => { const name = `${prefix}:${next()}`; setTimeout(() => subs.set(name, start(name)), 0); return name; };
+  const sub = (prefix, start) => { const name = `${prefix}:${++state.n}`; setTimeout(() => subs.set(name, start(name)), 0); return name; };
+  const sessions = new Map();
+  const methods = methodTable({ state, emit, sub, subs, sessions, ...opts });
+  const served = new Set(servedMethods());
+  ws.on('message', async (raw) => {
+    let m;
+    try { m = JSON.parse(String(raw)); } catch { return; }
+    state.received.push({ method: m.method, params: m.params ?? [] });
+    const f = methods[m.method];
+    try {
+      if (!served.has(m.method)) throw new BridgeError('not_found', `unknown method "${m.method}"`);
+      if (!f) throw new BridgeError('unavailable', `the fake bridge does not implement ${m.method}`);
+      const result = await f(...(m.params ?? []));
+      ws.send(JSON.stringify({ id: m.id, result: result ?? null }));
+    } catch (e) {
+      ws.send(JSON.stringify({ id: m.id, error: { code: e.code ?? 'internal', message: e.message } }));
+    }
+  });
+  ws.on('close', () => { for (const stop of subs.values()) stop(); subs.clear(); });
+}
+
+/** methodTable is the fake's implementation of the methods it fakes, by request name. */
+function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTick = 3, tickMs = 100, chunk = 1000 }) {
+  // Names are unique across connections, as the real server's are.
+  const next = () => ++state.n;
   const get = (id) => {
     for (const c of state.containers.values()) if (c.ID === id || c.ID.startsWith(id) || c.Name === id) return c;
     throw new BridgeError('not_found', `no such container: ${id}`);
@@ -230,21 +271,7 @@ function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
     'System.Info': () => ({ Version: 'fake', OS: 'linux', Arch: 'amd64', Hypervisor: 'fake', Home: '/tmp', Kernel: '', Containers: state.containers.size, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: state.images.length, CPUs: 2, MemoryBytes: 4 * 2 ** 30 }),
     'System.Version': () => ({ Version: 'fake', Commit: '', GoVersion: '', OS: 'linux', Arch: 'amd64', API: 1 }),
   };
-  const sessions = new Map();
-  ws.on('message', async (raw) => {
-    let m;
-    try { m = JSON.parse(String(raw)); } catch { return; }
-    state.received.push({ method: m.method, params: m.params ?? [] });
-    const f = methods[m.method];
-    try {
-      if (!f) throw new BridgeError('invalid', `unknown method ${m.method}`);
-      const result = await f(...(m.params ?? []));
-      ws.send(JSON.stringify({ id: m.id, result: result ?? null }));
-    } catch (e) {
-      ws.send(JSON.stringify({ id: m.id, error: { code: e.code ?? 'internal', message: e.message } }));
-    }
-  });
-  ws.on('close', () => { for (const stop of subs.values()) stop(); subs.clear(); });
+  return methods;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

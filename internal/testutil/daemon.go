@@ -12,6 +12,27 @@ import (
 	"time"
 )
 
+// EnvSkiffBinary names a built `skiff` binary for the CLI and Docker API tests to use instead of
+// building one (scripts/go-test.sh builds it as root, then runs those tests as an ordinary user).
+const EnvSkiffBinary = "SKIFF_TEST_SKIFF"
+
+// SkiffBinary is $SKIFF_TEST_SKIFF, or else `skiff` built from the module at root into dir.
+func SkiffBinary(root, dir string) (string, error) {
+	if bin := os.Getenv(EnvSkiffBinary); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("%s: %w", EnvSkiffBinary, err)
+		}
+		return bin, nil
+	}
+	bin := filepath.Join(dir, "skiff")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building skiff: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
 // VMPrerequisites says why whole containers cannot run under QEMU here, or "" when they can: a
 // kernel bundle (SKIFF_KERNEL_DIR, set to root/_build/kernel when empty), the embedded guest agent
 // and qemu. `make setup` makes all of them.
@@ -70,6 +91,9 @@ func StartDaemon(bin, home, sock string) (*Daemon, error) {
 }
 
 // Stop ends the daemon gracefully (SIGTERM: it stops its containers), killing it after 60 s.
+// Pid is the daemon process's id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
 func (d *Daemon) Stop() error {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -52,11 +52,8 @@ func run(m *testing.M) int {
 	if env.skip = prerequisites(root); env.skip != "" {
 		return m.Run()
 	}
-	env.skiff = filepath.Join(tmp, "skiff")
-	build := exec.Command("go", "build", "-o", env.skiff, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building skiff: %v\n%s", err, out)
+	if env.skiff, err = testutil.SkiffBinary(root, tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	debs, err := testutil.DebsDir()

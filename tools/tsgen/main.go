@@ -1,12 +1,13 @@
-// Command tsgen writes the TypeScript side of the services' contract, frontend/src/lib/api.gen.ts:
-// an interface for every type the services take, return or emit, the method table of exactly the
-// methods the bridge serves (app/bridge.Methods), and the payload of each event kind
-// (app.EventPayloads). Types follow encoding/json: keys are the Go field names unless a json tag
+// Command tsgen writes the clients of the services' contract from the Go services themselves.
+// frontend/src/lib/api.gen.ts, the TypeScript side: an interface for every type the services take,
+// return or emit, the method table of exactly the methods the bridge serves (app/bridge.Methods),
+// and the payload of each event kind (app.EventPayloads). app/client/services.gen.go, the typed Go
+// client's methods (see gogen.go). Types follow encoding/json: keys are the Go field names unless a json tag
 // says otherwise, time.Time and []byte are strings, nil slices, maps and pointers are null.
 // Parameter names come from the app package's source.
 //
-//	go run ./tools/tsgen                 # from the repository root (make tsgen)
-//	go run ./tools/tsgen -o - | diff …   # print instead of writing
+//	go run ./tools/tsgen                          # from the repository root (make tsgen)
+//	go run ./tools/tsgen -o - -go /dev/null | diff …   # print the TypeScript instead of writing it
 package main
 
 import (
@@ -28,14 +29,31 @@ import (
 
 func main() {
 	dir := flag.String("app", "app", "the app package's directory (for parameter names and doc comments)")
-	out := flag.String("o", "frontend/src/lib/api.gen.ts", `the file to write; "-" for stdout`)
+	out := flag.String("o", "frontend/src/lib/api.gen.ts", `the TypeScript file to write; "-" for stdout`)
+	goOut := flag.String("go", "app/client/services.gen.go", `the Go client file to write; "-" for stdout`)
+	doc := flag.String("doc", "docs/contracts.md", "the document whose method list to rewrite in place")
 	flag.Parse()
+	write := func(path string, src []byte) error {
+		if path == "-" {
+			_, err := os.Stdout.Write(src)
+			return err
+		}
+		return os.WriteFile(path, src, 0o644)
+	}
 	src, err := generate(*dir, bridge.Methods(), app.EventPayloads())
 	if err == nil {
-		if *out == "-" {
-			_, err = os.Stdout.Write(src)
-		} else {
-			err = os.WriteFile(*out, src, 0o644)
+		err = write(*out, src)
+	}
+	if err == nil {
+		var funcs map[string]goFunc
+		if funcs, err = parseMethods(*dir); err == nil {
+			src, err = generateGo(funcs, bridge.Methods(), app.Streams(), app.EventPayloads())
+		}
+		if err == nil {
+			err = write(*goOut, src)
+		}
+		if err == nil {
+			err = rewriteDoc(*doc, funcs)
 		}
 	}
 	if err != nil {
@@ -163,4 +181,20 @@ func generate(dir string, methods []bridge.Method, events map[string]any) ([]byt
 	b.WriteString("/** EventPayloads is the payload of each kind of event (see app.EventPayloads for the event names). */\n")
 	b.WriteString("export interface EventPayloads {\n" + evs.String() + "}\n")
 	return b.Bytes(), nil
+}
+
+// rewriteDoc rewrites the method list of the markdown file at path.
+func rewriteDoc(path string, funcs map[string]goFunc) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	src, err := generateDoc(old, funcs, bridge.Methods(), app.Streams())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if bytes.Equal(src, old) {
+		return nil
+	}
+	return os.WriteFile(path, src, 0o644)
 }

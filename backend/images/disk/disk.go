@@ -38,6 +38,10 @@ type Options struct {
 	// MaxSize bounds the disk image in bytes (default 64 GiB). The disk is only as large as its
 	// content; this sizes the metadata reserved for growth and fails Build with ErrTooLarge beyond it.
 	MaxSize int64
+	// MaxLayerSize, if set, bounds the bytes of file content one layer may write into the disk
+	// (sparse entries count in full): a layer beyond it fails Build with ErrTooLarge naming the
+	// entry that passes it, before anything is written.
+	MaxLayerSize int64
 	// Progress, if set, is called after each layer's content is written: bytes of file content in
 	// the disk so far and in all (known once the layers were scanned).
 	Progress func(done, total int64)
@@ -64,7 +68,7 @@ func Build(ctx context.Context, layers []v1.Layer, dst string, opts Options) (er
 		log = zap.NewNop()
 	}
 	start := time.Now()
-	t, err := scan(ctx, layers)
+	t, err := scan(ctx, layers, opts.MaxLayerSize)
 	if err != nil {
 		return fmt.Errorf("building disk %q: %w", dst, err)
 	}
@@ -138,7 +142,7 @@ func isTooLarge(err error) bool {
 
 // scan merges the layers' headers into a new tree. The layers are read (decompressed, the costly
 // part) concurrently, up to GOMAXPROCS at a time, and applied in order as each is ready.
-func scan(ctx context.Context, layers []v1.Layer) (*tree, error) {
+func scan(ctx context.Context, layers []v1.Layer, maxLayer int64) (*tree, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -172,7 +176,11 @@ func scan(ctx context.Context, layers []v1.Layer) (*tree, error) {
 			return nil, layerErr(l, i, r.err)
 		}
 		t.beginLayer()
+		var size int64
 		for n, hdr := range r.hdrs {
+			if size += max(hdr.Size, 0); maxLayer > 0 && size > maxLayer {
+				return nil, layerErr(l, i, fmt.Errorf("entry %q: %w: the layer writes more than %d bytes (the store's limit)", hdr.Name, ErrTooLarge, maxLayer))
+			}
 			if err := t.apply(hdr, i, n); err != nil {
 				return nil, layerErr(l, i, fmt.Errorf("entry %q: %w", hdr.Name, err))
 			}

@@ -3,10 +3,7 @@ package disk_test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -62,32 +59,6 @@ func debugfs(t testing.TB, img, req string) string {
 		return ""
 	}
 	return stdout.String()
-}
-
-// debugfsBatch runs "req path" for each path in one debugfs process and returns each one's output.
-func debugfsBatch(t testing.TB, img, req string, paths []string) []string {
-	t.Helper()
-	if len(paths) == 0 {
-		return nil
-	}
-	cmds := filepath.Join(t.TempDir(), "cmds")
-	var b strings.Builder
-	for _, p := range paths {
-		fmt.Fprintf(&b, "%s %s\n", req, p)
-	}
-	if err := os.WriteFile(cmds, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(tool("debugfs"), "-f", cmds, img).Output()
-	if err != nil {
-		t.Fatalf("debugfs -f: %v", err)
-	}
-	// Each request's output follows its echo, "debugfs: <req> <path>".
-	parts := strings.Split(string(out), "debugfs: "+req+" ")
-	if len(parts) != len(paths)+1 {
-		t.Fatalf("debugfs -f: %d outputs for %d requests", len(parts)-1, len(paths))
-	}
-	return parts[1:]
 }
 
 // inode is what debugfs's stat says about a path.

@@ -210,6 +210,7 @@ export interface RunRequest {
   Hostname: string;
   CPUs: string;
   Memory: string;
+  StorageOpt: string[] | null;
   Restart: string;
   Platform: string;
   Pull: string;
@@ -242,6 +243,7 @@ export interface Stats {
   BlockRead: number;
   BlockWrite: number;
   PIDs: number;
+  HostMemory: number;
 }
 
 export interface StreamEnd {
@@ -283,7 +285,7 @@ export interface Methods {
   "Containers.Pause": (id: string) => Promise<void>;
   /** Port returns the container's published ports. */
   "Containers.Port": (id: string) => Promise<PortMapping[] | null>;
-  /** Ready tells the service that the listener for name is registered, so its events flow at once (otherwise they start readyGrace after the Subscribe call). */
+  /** Ready tells the service that the listener for name is registered, so its events flow at once (otherwise they start ReadyGrace after the Subscribe call). */
   "Containers.Ready": (name: string) => Promise<void>;
   /** Remove removes a container; a running one only with force. */
   "Containers.Remove": (id: string, force: boolean) => Promise<void>;

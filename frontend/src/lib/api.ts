@@ -57,7 +57,6 @@ type HostWindow = {
     BrowserOpenURL?(url: string): void;
     WindowSetTitle?(t: string): void;
   };
-  go?: { app?: Record<string, Record<string, unknown>> };
 };
 
 export class Api {
@@ -284,16 +283,16 @@ export class Api {
     };
   }
 
-  /** chooseFile opens the desktop file dialog when the Go side offers one (System.OpenFileDialog). */
-  get canChooseFile() { return this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenFileDialog === 'function'; }
+  /** chooseFile opens the desktop file dialog (System.OpenFileDialog, which the desktop app serves). */
+  get canChooseFile() { return this.kind === 'wails'; }
   chooseFile(title: string, pattern: string) {
     return this.call('System.OpenFileDialog', title, pattern);
   }
 
-  /** openLogsWindow opens a logs-only window: System.OpenLogsWindow in the desktop app when bound,
-   * else a browser window on #/logs/<id>. */
+  /** openLogsWindow opens a logs-only window: System.OpenLogsWindow in the desktop app, else a
+   * browser window on #/logs/<id>. */
   openLogsWindow(id: string) {
-    if (this.kind === 'wails' && typeof this.host.go?.app?.System?.OpenLogsWindow === 'function') {
+    if (this.kind === 'wails') {
       return this.call('System.OpenLogsWindow', id);
     }
     window.open(this.logsWindowURL(id), `logs-${id.slice(0, 12)}`, 'popup,width=900,height=600');
@@ -322,7 +321,7 @@ export type ExecInput = Partial<ExecRequest> & Pick<ExecRequest, 'Cmd'>;
 function fillRun(r: RunInput): RunRequest {
   return {
     Name: '', Entrypoint: null, Cmd: [], Env: [], EnvFiles: [], Ports: [], Volumes: [],
-    Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', Restart: '', Platform: '', Pull: '',
+    Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', StorageOpt: [], Restart: '', Platform: '', Pull: '',
     Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', Network: '', NetworkAliases: [], ...r,
   };
 }

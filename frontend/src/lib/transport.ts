@@ -1,8 +1,9 @@
 // Transports carry calls and events between the UI and the app/ services.
 //
-// Two exist, chosen once at start (see api.ts): Wails bindings in the desktop app
-// (window.go.app.<Service>.<Method>, window.runtime.EventsOn) and the socket bridge's
-// WebSocket in a browser (docs/contracts.md, "Bridge wire protocol").
+// Two exist, chosen once at start (see api.ts): the desktop app's one Wails binding
+// (window.go.bridge.Relay.Call(method, params), window.runtime.EventsOn), which serves the call
+// in the app's engine or relays it to another process's, and the socket bridge's WebSocket in a
+// browser (docs/contracts.md, "Bridge wire protocol").
 
 export type EventHandler = (data: unknown) => void;
 export type ConnState = 'connecting' | 'open' | 'closed';
@@ -48,14 +49,14 @@ export interface Transport {
 }
 
 interface WailsWindow {
-  go?: { app?: Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>> };
+  go?: { bridge?: { Relay?: { Call?: (method: string, params: unknown[]) => Promise<unknown> } } };
   runtime?: {
     EventsOn(name: string, cb: (...d: unknown[]) => void): (() => void) | void;
     EventsOff(name: string, ...more: string[]): void;
   };
 }
 
-/** WailsTransport calls the bound Go services directly. */
+/** WailsTransport calls the desktop app's bridge.Relay: a request as the bridge carries it. */
 export class WailsTransport implements Transport {
   readonly kind = 'wails' as const;
   private w: WailsWindow;
@@ -64,14 +65,11 @@ export class WailsTransport implements Transport {
   }
   static available(w: unknown = typeof window === 'undefined' ? undefined : window): boolean {
     const ww = w as WailsWindow | undefined;
-    return !!(ww && ww.go && ww.go.app && ww.runtime);
+    return !!(ww && typeof ww.go?.bridge?.Relay?.Call === 'function' && ww.runtime);
   }
   async call(method: string, params: unknown[]): Promise<unknown> {
-    const [svc, fn] = method.split('.');
-    const f = this.w.go?.app?.[svc]?.[fn];
-    if (typeof f !== 'function') throw new ApiError('invalid', `unknown method ${method}`);
     try {
-      return await f(...params);
+      return await this.w.go!.bridge!.Relay!.Call!(method, params);
     } catch (e) {
       throw toApiError(e);
     }

@@ -114,15 +114,20 @@ describe('Api.call', () => {
 });
 
 describe('WailsTransport', () => {
-  it('calls window.go.app bindings and maps rejections to ApiError', async () => {
+  it('calls the bound bridge.Relay and maps rejections to ApiError', async () => {
     const calls: unknown[][] = [];
     const listeners: Record<string, (d: unknown) => void> = {};
+    const methods: Record<string, (...a: unknown[]) => unknown> = {
+      'Containers.List': (...a: unknown[]) => { calls.push(a); return [{ ID: 'x' }]; },
+      'Containers.Remove': () => { throw { code: 'conflict', message: 'container web is running' }; },
+      'Containers.Start': () => { throw 'plain failure'; },
+    };
     const w = {
-      go: { app: { Containers: {
-        List: async (...a: unknown[]) => { calls.push(a); return [{ ID: 'x' }]; },
-        Remove: async () => { throw { code: 'conflict', message: 'container web is running' }; },
-        Start: async () => { throw 'plain failure'; },
-      } } },
+      go: { bridge: { Relay: { Call: async (method: string, params: unknown[]) => {
+        const f = methods[method];
+        if (!f) throw { code: 'not_found', message: `unknown method "${method}"` };
+        return f(...params);
+      } } } },
       runtime: {
         EventsOn: (n: string, cb: (d: unknown) => void) => { listeners[n] = cb; return () => delete listeners[n]; },
         EventsOff: () => {},
@@ -135,7 +140,7 @@ describe('WailsTransport', () => {
     expect(calls).toEqual([[true]]);
     await expect(t.call('Containers.Remove', ['web', false])).rejects.toMatchObject({ code: 'conflict', message: 'container web is running' });
     await expect(t.call('Containers.Start', ['web'])).rejects.toMatchObject({ code: 'internal', message: 'plain failure' });
-    await expect(t.call('Nope.Method', [])).rejects.toBeInstanceOf(ApiError);
+    await expect(t.call('Nope.Method', [])).rejects.toMatchObject({ code: 'not_found' });
     const got: unknown[] = [];
     const off = t.on('stats:1', (d) => got.push(d));
     listeners['stats:1']({ CPUPercent: 5 });

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { Api, WsTransport, type WSConstructor } from '../../src/lib/transport-index';
-import { startFakeBridge } from '../fake-bridge.mjs';
+import { servedMethods, startFakeBridge, unservedMethods } from '../fake-bridge.mjs';
 import { until } from './fake-transport';
 
 let bridge: Awaited<ReturnType<typeof startFakeBridge>>;
@@ -94,5 +94,19 @@ describe('WsTransport', () => {
     await expect(bad.call('Containers.List', [true])).rejects.toMatchObject({ code: 'unavailable' });
     bad.close();
     await expect(bad.call('Containers.List', [true])).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('fake bridge', () => {
+  it('fakes only methods the Go services serve (api.gen.ts) and answers the others as the Go side would', async () => {
+    expect(servedMethods()).toContain('Containers.List');
+    expect(unservedMethods()).toEqual([]);
+    const t = new WsTransport(bridge.wsURL, { WebSocket: WS, backoff: [20] });
+    try {
+      await expect(t.call('Images.Prune', [])).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(t.call('Containers.Nope', [])).rejects.toMatchObject({ code: 'not_found' });
+    } finally {
+      t.close();
+    }
   });
 });

@@ -16,15 +16,27 @@ import (
 // fork and exec (it cannot be removed). The filter fails with EPERM:
 //   - chmod, fchmod, fchmodat, fchmodat2 with S_ISUID or S_ISGID in the mode;
 //   - open, openat, creat with either bit in the mode of a new file;
-//   - mknod, mknodat of a character or block device, or with either bit;
+//   - mknod, mknodat of a character or block device (the 0:0 "whiteout"
+//     one too, which needs no capability), or with either bit;
 //
 // and openat2 with ENOSYS (its mode sits in a struct a filter cannot read;
-// callers fall back to openat). Virtiofsd serving a host folder runs under
-// it: its capabilities cannot stop a guest root from setting the setuid bit
-// on a file it owns, and every file a guest root creates is root's on the
-// host.
+// callers fall back to openat). It also has NewUserNSSpawner's setgroups
+// rule. Virtiofsd serving a host folder runs under it: a guest root is
+// root in the daemon's user namespace, which owns every file the engine's
+// user owns, so it could otherwise set the setuid bit on one of them or
+// leave a whiteout device in the folder.
 func NewNoSetidSpawner() (*Spawner, error) {
-	return newSpawner(installNoSetidFilter)
+	return newSpawner(func() error { return installFilter(true) })
+}
+
+// NewUserNSSpawner is a Spawner for children started in a user namespace
+// of their own with a gid map an unprivileged process wrote, where the
+// kernel refuses setgroups: its filter makes setgroups(0, …) (dropping
+// every supplementary group, which virtiofsd does at start and fails on)
+// succeed without doing anything, so the child keeps the groups the
+// engine's user has. Any other setgroups reaches the kernel.
+func NewUserNSSpawner() (*Spawner, error) {
+	return newSpawner(func() error { return installFilter(false) })
 }
 
 // ErrFilter says the seccomp filter could not be built or installed.
@@ -63,7 +75,9 @@ type insn struct {
 	label  string // this instruction's label
 }
 
-func noSetidFilter() ([]unix.SockFilter, error) {
+// filter is the program of NewUserNSSpawner, and with noSetid that of
+// NewNoSetidSpawner.
+func filter(noSetid bool) ([]unix.SockFilter, error) {
 	if auditArch == 0 {
 		return nil, fmt.Errorf("no seccomp filter for %s: %w", runtime.GOARCH, ErrFilter)
 	}
@@ -84,12 +98,20 @@ func noSetidFilter() ([]unix.SockFilter, error) {
 		{code: jeq, k: auditArch, jf: "nosys"},
 		{code: ldW, k: offNr},
 		{code: jge, k: 0x40000000, jt: "nosys"}, // x32 on amd64; no such numbers elsewhere
-		{code: jeq, k: sysOpenat2, jt: "nosys"},
+		{code: jeq, k: unix.SYS_SETGROUPS, jf: "s0"},
+		{code: ldW, k: offArgs}, // setgroups(size, list): size 0 is a no-op success
+		{code: jeq, k: 0, jt: "ok0", jf: "allow"},
 	}
-	for i, s := range setidSyscalls() {
-		next := fmt.Sprintf("s%d", i+1)
+	p = append(p, insn{code: ldW, k: offNr, label: "s0"})
+	var syscalls []modeArg
+	if noSetid {
+		syscalls = setidSyscalls()
+		p = append(p, insn{code: jeq, k: sysOpenat2, jt: "nosys"})
+	}
+	for i, s := range syscalls {
+		next := fmt.Sprintf("n%d", i+1)
 		p = append(p,
-			insn{code: ldW, k: offNr, label: fmt.Sprintf("s%d", i)},
+			insn{code: ldW, k: offNr, label: fmt.Sprintf("n%d", i)},
 			insn{code: jeq, k: s.nr, jf: next},
 			insn{code: ldW, k: offArgs + 8*s.arg},
 			insn{code: jset, k: unix.S_ISUID | unix.S_ISGID, jt: "eperm"})
@@ -102,7 +124,9 @@ func noSetidFilter() ([]unix.SockFilter, error) {
 		p = append(p, insn{code: ret, k: unix.SECCOMP_RET_ALLOW})
 	}
 	p = append(p,
-		insn{code: ret, k: unix.SECCOMP_RET_ALLOW, label: fmt.Sprintf("s%d", len(setidSyscalls()))},
+		insn{code: ret, k: unix.SECCOMP_RET_ALLOW, label: fmt.Sprintf("n%d", len(syscalls))},
+		insn{code: ret, k: unix.SECCOMP_RET_ALLOW, label: "allow"},
+		insn{code: ret, k: unix.SECCOMP_RET_ERRNO, label: "ok0"}, // errno 0: returns 0, the call skipped
 		insn{code: ret, k: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM), label: "eperm"},
 		insn{code: ret, k: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS), label: "nosys"})
 	return assemble(p)
@@ -141,16 +165,16 @@ func assemble(p []insn) ([]unix.SockFilter, error) {
 	return out, nil
 }
 
-// installNoSetidFilter installs the filter on the calling thread, which
+// installFilter installs filter(noSetid) on the calling thread, which
 // must be locked to its goroutine for good.
-func installNoSetidFilter() error {
-	f, err := noSetidFilter()
+func installFilter(noSetid bool) error {
+	f, err := filter(noSetid)
 	if err != nil {
 		return err
 	}
 	prog := unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
 	// Without CAP_SYS_ADMIN the kernel wants no_new_privs; the children
-	// (root's virtiofsd, mount) gain nothing from exec anyway.
+	// (virtiofsd, mount) gain nothing from exec anyway.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("%w: no_new_privs: %v", ErrFilter, err)
 	}

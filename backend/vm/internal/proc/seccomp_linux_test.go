@@ -1,15 +1,18 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
 // A child of the no-setid spawner (a shell, as root or not) cannot set the
-// setuid or setgid bit by any route, nor make a device node; everything
+// setuid or setgid bit by any route, nor make a device node (not even the 0:0
+// whiteout, which needs no privilege); everything
 // else about modes still works. The plain spawner's child can (as root).
 func TestNoSetidSpawner(t *testing.T) {
 	s, err := NewNoSetidSpawner()
@@ -34,12 +37,14 @@ chmod 0640 f; echo chmod=$?
 perl -e 'use Fcntl; sysopen(F, "o", O_CREAT|O_WRONLY, 04755) or exit 1'; echo open-u+s=$?
 perl -e 'use Fcntl; sysopen(F, "o2", O_CREAT|O_WRONLY, 0755) or exit 1'; echo open=$?
 mknod c c 1 3 2>/dev/null; echo mknod-c=$?
+mknod w c 0 0 2>/dev/null; echo mknod-whiteout=$?
 mknod p p; echo mknod-p=$?
 mkdir d; echo mkdir=$?
 `
 	dir := t.TempDir()
 	out := run(s, dir, script)
-	for _, want := range []string{"chmod-u+s=1", "chmod-g+s=1", "open-u+s=1", "open=0", "chmod-sticky=0", "chmod=0", "mknod-p=0", "mkdir=0"} {
+	for _, want := range []string{"chmod-u+s=1", "chmod-g+s=1", "open-u+s=1", "open=0", "chmod-sticky=0", "chmod=0", "mknod-whiteout=1",
+		"mknod-p=0", "mkdir=0"} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("filtered: want %s in\n%s", want, out)
 		}
@@ -74,4 +79,45 @@ func noSetid(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// In a user namespace whose gid map an unprivileged process wrote, the kernel refuses
+// setgroups; a child of the user-namespace spawner gets a no-op success for setgroups(0)
+// (virtiofsd drops its supplementary groups at start and exits when that fails), while a
+// child of the plain spawner gets EPERM. The test binary itself is the child.
+func TestUserNSSpawnerSetgroups(t *testing.T) {
+	userns, err := NewUserNSSpawner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(s *Spawner) string {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run", "^$")
+		cmd.Env = append(os.Environ(), "PROC_TEST_SETGROUPS=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := s.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		return out.String()
+	}
+	if out := run(userns); !strings.Contains(out, "setgroups: <nil>") {
+		t.Errorf("under the filter: %q", out)
+	}
+	if out := run(NewSpawner()); !strings.Contains(out, "setgroups: operation not permitted") {
+		t.Errorf("without the filter: %q", out)
+	}
+}
+
+func init() {
+	if os.Getenv("PROC_TEST_SETGROUPS") == "1" {
+		fmt.Printf("setgroups: %v\n", syscall.Setgroups(nil))
+		os.Exit(0)
+	}
 }

@@ -47,6 +47,10 @@ type Engine struct {
 	bg     sync.WaitGroup // engine goroutines (clock sync, delayed restarts)
 
 	kmu     sync.Mutex           // guards kernels
+	// vmu serialises volume creation and removal and guards volPending: the volumes containers
+	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
+	vmu        sync.Mutex
+	volPending map[string]int
 	kernels map[string][2]string // arch → kernel image, initramfs
 
 	mu         sync.Mutex      // guards the fields below
@@ -123,6 +127,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.ctrs[rec.ID] = c
 		e.names[rec.Name] = rec.ID
 	}
+	e.cleanVolumes()
 	e.reconcile()
 	e.bg.Add(1)
 	go e.clockLoop()

@@ -234,7 +234,7 @@ func (c *ctr) supervise(s *supervisor) {
 	}
 	c.mu.Unlock()
 	if autoRemove && e.ctx.Err() == nil {
-		if err := e.removeCtr(context.Background(), c, true); err != nil {
+		if err := e.removeCtr(context.Background(), c, true, true); err != nil { // --rm: anonymous volumes too, as in Docker
 			e.log.Warn("auto-removing container", zapID(c.rec.ID), zapErr(err))
 		}
 	}

@@ -118,7 +118,18 @@ func hostConfig(c *engine.Container) *container.HostConfig {
 		hc.PortBindings[k] = append(hc.PortBindings[k], b)
 	}
 	for _, m := range o.Mounts {
-		bind := m.Source + ":" + m.Target
+		if m.Type == engine.MountTmpfs {
+			if hc.Tmpfs == nil {
+				hc.Tmpfs = map[string]string{}
+			}
+			hc.Tmpfs[m.Target] = ""
+			continue
+		}
+		src := m.Source
+		if m.Type == engine.MountVolume {
+			src = m.Name
+		}
+		bind := src + ":" + m.Target
 		if m.ReadOnly {
 			bind += ":ro"
 		}
@@ -151,8 +162,18 @@ func mountPoints(c *engine.Container) []container.MountPoint {
 		if m.ReadOnly {
 			mode = "ro"
 		}
-		out = append(out, container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target,
-			Mode: mode, RW: !m.ReadOnly, Propagation: mount.PropagationRPrivate})
+		mp := container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target,
+			Mode: mode, RW: !m.ReadOnly, Propagation: mount.PropagationRPrivate}
+		switch m.Type {
+		case engine.MountVolume:
+			mp.Type, mp.Name, mp.Driver, mp.Propagation = mount.TypeVolume, m.Name, "local", ""
+			if !m.ReadOnly {
+				mp.Mode = ""
+			}
+		case engine.MountTmpfs:
+			mp = container.MountPoint{Type: mount.TypeTmpfs, Destination: m.Target, RW: !m.ReadOnly}
+		}
+		out = append(out, mp)
 	}
 	return out
 }

@@ -62,6 +62,7 @@ type Engine interface {
 	Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error)
 	Images() *images.Store
 	Home() string
+	VolumeEngine
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -132,9 +133,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /networks", s.listNetworks)
 	m.HandleFunc("GET /networks/{id}", s.getNetwork)
 
-	m.HandleFunc("GET /volumes", s.listVolumes)
-	m.HandleFunc("GET /volumes/{name}", s.noSuchVolume)
-	m.HandleFunc("DELETE /volumes/{name}", s.noSuchVolume)
+	s.volumeRoutes(m)
 	m.HandleFunc("GET /plugins", s.listPlugins)
 	m.HandleFunc("GET /plugins/{name}/json", s.noSuchPlugin)
 

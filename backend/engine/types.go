@@ -71,6 +71,8 @@ type Mount struct {
 	// root's permission bits (0: 01777).
 	TmpfsSize int64  `json:"tmpfsSize,omitempty"`
 	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
+	// NoCopy: a new volume is not filled from the image (--mount volume-nocopy).
+	NoCopy bool `json:"noCopy,omitempty"`
 	// Real is Source with its symbolic links resolved, pinned by Create. Each start shares Real, and
 	// refuses a source that no longer resolves to it (a component swapped for a symbolic link, as a
 	// guest that can write a folder around a nested source could do). Given to Create (a recreate),

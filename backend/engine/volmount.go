@@ -76,9 +76,11 @@ func (e *Engine) attachVolumes(ctx context.Context, mounts []Mount, img *images.
 		if m.Type != MountVolume {
 			continue
 		}
-		if err := copyUp(ctx, img.RootFS, m.Target, m.Source); err != nil {
-			undo()
-			return nil, nil, nil, fmt.Errorf("volume %q: filling it from the image's %s: %w", m.Name, m.Target, err)
+		if !m.NoCopy {
+			if err := copyUp(ctx, img.RootFS, m.Target, m.Source); err != nil {
+				undo()
+				return nil, nil, nil, fmt.Errorf("volume %q: filling it from the image's %s: %w", m.Name, m.Target, err)
+			}
 		}
 		real, err := filepath.EvalSymlinks(m.Source)
 		if err != nil {

@@ -187,14 +187,18 @@ func portFromEngine(p engine.PortMapping) PortMapping {
 	return PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
 }
 
-// ParseVolume parses "/host:/ctr[:ro|rw]" (engine.ParseVolume). The host path must be absolute and,
-// so that the run dialog can point at the field before anything is pulled, exist.
+// ParseVolume parses "/host:/ctr[:ro|rw]", "name:/ctr[:ro|rw]" (a named volume) or "/ctr" (an
+// anonymous volume) (engine.ParseVolume). A host path must be absolute and, so that the run dialog
+// can point at the field before anything is pulled, exist.
 func ParseVolume(spec string) (Mount, error) {
 	em, err := engine.ParseVolume(spec)
 	if err != nil {
 		return Mount{}, invalidFrom("volume", err)
 	}
 	m := mountFromEngine(em)
+	if m.Type == engine.MountVolume {
+		return m, nil
+	}
 	if _, err := os.Stat(m.Source); err != nil {
 		return Mount{}, invalid("invalid volume %q: the host path %q does not exist", spec, m.Source)
 	}
@@ -202,7 +206,11 @@ func ParseVolume(spec string) (Mount, error) {
 }
 
 func mountFromEngine(m engine.Mount) Mount {
-	return Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	out := Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	if out.Type == engine.MountBind {
+		out.Type = ""
+	}
+	return out
 }
 
 // ParseMemory parses "512m", "1g", "1.5g", "65536k" or a number of bytes (engine.ParseMemory) into

@@ -58,11 +58,14 @@ func TestParseVolume(t *testing.T) {
 		{in: dir + "/:/data/:ro", want: Mount{Source: dir, Target: "/data", ReadOnly: true}},
 		{in: dir + ":/data:rw", want: Mount{Source: dir, Target: "/data"}},
 		{in: dir + ":/data:rx", wantErr: "unknown mode"},
-		{in: "relative:/data", wantErr: "must be absolute"},
+		{in: "./relative:/data", wantErr: "must be absolute"},
+		{in: "n@me:/data", wantErr: "volume name"},
+		{in: "cache:/data:ro", want: Mount{Type: "volume", Name: "cache", Target: "/data", ReadOnly: true}},
+		{in: "/data", want: Mount{Type: "volume", Target: "/data"}},
 		{in: dir + "/missing:/data", wantErr: "does not exist"},
 		{in: dir + ":data", wantErr: "container path"},
 		{in: dir + ":/", wantErr: "root"},
-		{in: dir, wantErr: "expected /host/path"},
+		{in: "a:b:c:d", wantErr: "expected /host/path"},
 	}
 	for _, tt := range tests {
 		got, err := ParseVolume(tt.in)
@@ -254,7 +257,7 @@ func TestParseErrorPrefixes(t *testing.T) {
 		{RunRequest{Image: "busybox", Name: strings.Repeat("a", 129)}, "invalid container name "},
 		{RunRequest{Image: "busybox", Ports: []string{"localhost:80:80"}}, "invalid port mapping "},
 		{RunRequest{Image: "busybox", Ports: []string{"80/sctp"}}, "invalid port mapping "},
-		{RunRequest{Image: "busybox", Volumes: []string{"named:/data"}}, "invalid volume "},
+		{RunRequest{Image: "busybox", Volumes: []string{"n@med:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Volumes: []string{"./rel:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Volumes: []string{dir + "/none:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Memory: "2t"}, "invalid --memory "},

@@ -85,7 +85,9 @@ type MountResult struct {
 
 // Mount shares a host directory into the container.
 type Mount struct {
-	Source   string // absolute host path
+	Type     string `json:",omitempty"` // "bind" ("" too), "volume" or "tmpfs"
+	Name     string `json:",omitempty"` // the volume's (Type "volume"; empty in a RunSpec: an anonymous one)
+	Source   string // absolute host path (a volume's directory; none for a tmpfs)
 	Target   string // absolute path in the container
 	ReadOnly bool
 	// Real is Source with its symbolic links resolved when the mount was made; a recreate passes it

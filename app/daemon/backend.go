@@ -84,7 +84,7 @@ func toContainer(c *engine.Container) *app.Container {
 		out.Ports = append(out.Ports, app.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
 	}
 	for _, m := range c.Mounts {
-		out.Mounts = append(out.Mounts, app.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+		out.Mounts = append(out.Mounts, app.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
 	return out
 }
@@ -134,7 +134,7 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		o.Ports = append(o.Ports, engine.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
 	}
 	for _, m := range s.Mounts {
-		o.Mounts = append(o.Mounts, engine.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+		o.Mounts = append(o.Mounts, engine.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
 	if progress != nil && o.Pull != images.PullNever {
 		_, err := b.e.Images().Get(ctx, o.Image)

@@ -124,6 +124,8 @@ export interface LogQuery {
 }
 
 export interface Mount {
+  Type?: string;
+  Name?: string;
   Source: string;
   Target: string;
   ReadOnly: boolean;

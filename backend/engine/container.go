@@ -131,6 +131,11 @@ func (c *ctr) recordLocked(mut func(r *Container)) {
 func cloneRecord(r Container) Container {
 	r.Ports = append([]PortMapping(nil), r.Ports...)
 	r.Mounts = append([]Mount(nil), r.Mounts...)
+	if r.Health != nil {
+		h := *r.Health
+		h.Log = append([]HealthResult(nil), h.Log...)
+		r.Health = &h
+	}
 	return r
 }
 

@@ -148,6 +148,9 @@ func validateCreate(o *CreateOptions, defaultIP string) error {
 	if o.StopTimeout != nil && *o.StopTimeout < -1 {
 		return fmt.Errorf("stop timeout %d: %w", *o.StopTimeout, ErrInvalid)
 	}
+	if err := validateHealth(o.Healthcheck); err != nil {
+		return err
+	}
 	if err := validatePorts(o.Ports, defaultIP); err != nil {
 		return err
 	}

@@ -130,6 +130,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		r.StartedAt = b.started
 		r.FinishedAt = time.Time{}
 		r.ExitCode = 0
+		c.startHealth(r)
 		c.setState(r, StateRunning)
 	})
 	if err != nil {
@@ -144,6 +145,9 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		go c.killWorkload(b)
 	}
 	s.boot = b
+	if hc := c.rec.Process.Health; hc != nil {
+		go c.healthLoop(s, b, *hc)
+	}
 	c.mu.Unlock()
 	for i, ln := range lns {
 		go c.servePort(s, ln, bound[i])
@@ -266,8 +270,12 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 				r.StartedAt = b.started
 				r.NextRestart = time.Time{}
 				r.Error = ""
+				c.startHealth(r)
 				c.setState(r, StateRunning)
 			})
+			if hc := c.rec.Process.Health; hc != nil {
+				go c.healthLoop(s, b, *hc)
+			}
 			c.mu.Unlock()
 			c.e.emit("container", "start", c.rec.ID, c.rec.Name, map[string]string{"restartCount": strconv.Itoa(c.rec.RestartCount)})
 			return true

@@ -118,6 +118,8 @@ type CreateOptions struct {
 	AutoRemove  bool          `json:"autoRemove,omitempty"`
 	StopSignal  string        `json:"stopSignal,omitempty"`  // default: the image's, else SIGTERM
 	StopTimeout *int          `json:"stopTimeout,omitempty"` // seconds; default 10
+	// Healthcheck nil: the image's. Its empty Test and zero fields inherit the image's.
+	Healthcheck *HealthConfig `json:"healthcheck,omitempty"`
 }
 
 // Process is the workload as resolved at create time from the options and the image config
@@ -129,6 +131,8 @@ type Process struct {
 	User       string   `json:"user"`
 	Hostname   string   `json:"hostname"`
 	StopSignal string   `json:"stopSignal"`
+	// Health is the health check with every default filled in; nil: none.
+	Health *HealthConfig `json:"health,omitempty"`
 }
 
 // Container is one container, Docker-shaped.
@@ -159,6 +163,9 @@ type Container struct {
 	// engine restart so the backoff is honoured); RestartDelay is the current backoff.
 	NextRestart  time.Time     `json:"nextRestart,omitempty"`
 	RestartDelay time.Duration `json:"restartDelay,omitempty"`
+	// Health is the health check's state (containers with one): reset to starting at each start,
+	// kept after the container stops.
+	Health *Health `json:"health,omitempty"`
 }
 
 // ShortID is the 12-character form of the ID.

@@ -79,7 +79,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if err := f.only("id", "name", "label", "status", "exited", "ancestor"); err != nil {
+	if err := f.only("id", "name", "label", "status", "exited", "ancestor", "health", "volume"); err != nil {
 		fail(w, err)
 		return
 	}

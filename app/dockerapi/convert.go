@@ -93,6 +93,7 @@ func effectiveConfig(c *engine.Container, ic images.ImageConfig) *container.Conf
 		Tty: o.TTY, OpenStdin: o.OpenStdin, StdinOnce: o.OpenStdin, AttachStdin: o.OpenStdin,
 		Env: c.Process.Env, Cmd: cmd, Image: c.Image, Volumes: volumes, WorkingDir: c.Process.WorkingDir,
 		Entrypoint: ep, Labels: labels, StopSignal: c.Process.StopSignal, StopTimeout: o.StopTimeout,
+		Healthcheck: healthConfig(c),
 	}
 }
 
@@ -194,6 +195,7 @@ func (s *Server) inspectResponse(ctx context.Context, c *engine.Container) conta
 			Status: container.ContainerState(c.State), Running: isUp(c.State), Paused: c.State == engine.StatePaused,
 			Restarting: c.State == engine.StateRestarting, Dead: c.State == engine.StateDead,
 			ExitCode: c.ExitCode, Error: c.Error, StartedAt: timeString(c.StartedAt), FinishedAt: timeString(c.FinishedAt),
+			Health: healthState(c),
 		},
 		Image: c.ImageID, LogPath: c.LogPath, Name: "/" + c.Name, RestartCount: c.RestartCount,
 		Driver: "skiff", Platform: "linux", ExecIDs: nil,
@@ -241,7 +243,7 @@ func statusText(c *engine.Container, now time.Time) string {
 	case engine.StateCreated:
 		return "Created"
 	case engine.StateRunning:
-		return "Up " + humanDuration(now.Sub(c.StartedAt))
+		return "Up " + humanDuration(now.Sub(c.StartedAt)) + healthSuffix(c)
 	case engine.StatePaused:
 		return "Up " + humanDuration(now.Sub(c.StartedAt)) + " (Paused)"
 	case engine.StateRestarting:

@@ -30,6 +30,7 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		Name: strings.TrimPrefix(name, "/"), Image: cfg.Image, Platform: platform, Pull: images.PullNever,
 		Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
 		Labels: cfg.Labels, TTY: cfg.Tty, OpenStdin: cfg.OpenStdin, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
+		Healthcheck: healthFromAPI(cfg.Healthcheck),
 	}
 	if cfg.Entrypoint != nil {
 		ep := cfg.Entrypoint
@@ -129,8 +130,6 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 
 func unsupportedConfig(cfg *container.Config) error {
 	switch {
-	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE":
-		return badRequest("Config.Healthcheck: health checks are not supported by Skiff yet")
 	case cfg.NetworkDisabled:
 		return badRequest("Config.NetworkDisabled: containers without a network are not supported by Skiff yet")
 	case cfg.Domainname != "":

@@ -46,12 +46,12 @@ type Engine struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // engine goroutines (clock sync, delayed restarts)
 
-	kmu     sync.Mutex           // guards kernels
+	kmu sync.Mutex // guards kernels
 	// vmu serialises volume creation and removal and guards volPending: the volumes containers
 	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
 	vmu        sync.Mutex
 	volPending map[string]int
-	kernels map[string][2]string // arch → kernel image, initramfs
+	kernels    map[string][2]string // arch → kernel image, initramfs
 
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID

@@ -64,9 +64,11 @@ func ValidVolumeName(s string) error {
 	return nil
 }
 
-func (e *Engine) volumesDir() string            { return filepath.Join(e.home, "volumes") }
-func (e *Engine) volumeDir(name string) string  { return filepath.Join(e.volumesDir(), name) }
-func (e *Engine) volumeData(name string) string { return filepath.Join(e.volumeDir(name), volumeDataDir) }
+func (e *Engine) volumesDir() string           { return filepath.Join(e.home, "volumes") }
+func (e *Engine) volumeDir(name string) string { return filepath.Join(e.volumesDir(), name) }
+func (e *Engine) volumeData(name string) string {
+	return filepath.Join(e.volumeDir(name), volumeDataDir)
+}
 
 // CreateVolume creates a volume, or returns the existing one of that name (as Docker does, when
 // its driver matches).

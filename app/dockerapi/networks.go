@@ -42,14 +42,14 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if err := f.only("name", "id", "driver"); err != nil {
+	if err := f.only("name", "id", "driver", "label"); err != nil {
 		fail(w, err)
 		return
 	}
 	out := []network.Summary{}
 	for _, b := range builtinNetworks {
 		if !f.any("name", func(v string) bool { return v == b.name }) || !f.any("id", func(v string) bool { return v == b.id }) ||
-			!f.any("driver", func(v string) bool { return v == b.driver }) {
+			!f.any("driver", func(v string) bool { return v == b.driver }) || !f.labels(nil) {
 			continue
 		}
 		n, err := s.networkInspect(r, b.name, b.id, b.driver)

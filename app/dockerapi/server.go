@@ -63,6 +63,7 @@ type Engine interface {
 	Images() *images.Store
 	Home() string
 	VolumeEngine
+	ComposeEngine
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -134,6 +135,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /networks/{id}", s.getNetwork)
 
 	s.volumeRoutes(m)
+	s.composeRoutes(m)
 	m.HandleFunc("GET /plugins", s.listPlugins)
 	m.HandleFunc("GET /plugins/{name}/json", s.noSuchPlugin)
 

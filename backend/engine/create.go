@@ -92,6 +92,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	}
 	e.ctrs[id] = c
 	e.mu.Unlock()
+	e.setLabels(id, o.Labels)
 	committed = true
 	e.log.Debug("created container", zapID(id), zap.String("name", name), zap.String("image", o.Image))
 	e.emit("container", "create", id, name, map[string]string{"image": o.Image})

@@ -51,6 +51,9 @@ type Engine struct {
 	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
 	vmu        sync.Mutex
 	volPending map[string]int
+
+	lmu    sync.Mutex                   // guards labels
+	labels map[string]map[string]string // container ID → its labels, which its events carry
 	kernels    map[string][2]string // arch → kernel image, initramfs
 
 	mu         sync.Mutex      // guards the fields below
@@ -126,6 +129,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		c := newCtr(e, *rec)
 		e.ctrs[rec.ID] = c
 		e.names[rec.Name] = rec.ID
+		e.setLabels(rec.ID, rec.Config.Labels)
 	}
 	e.cleanVolumes()
 	e.reconcile()
@@ -283,9 +287,35 @@ func (e *Engine) emit(typ, action, id, name string, attrs map[string]string) {
 	for k, v := range attrs {
 		attrs[k] = guestText(v)
 	}
+	if typ == "container" {
+		e.lmu.Lock()
+		for k, v := range e.labels[id] { // as Docker's events do: filters by label match them
+			if _, ok := attrs[k]; !ok {
+				if attrs == nil {
+					attrs = map[string]string{}
+				}
+				attrs[k] = v
+			}
+		}
+		e.lmu.Unlock()
+	}
 	e.events.publish(Event{Time: time.Now(), Type: typ, Action: action, ID: id, Name: name, Attributes: attrs})
 }
 
 // Events streams engine events until ctx ends (or the engine closes), then closes the channel. A
 // subscriber that falls more than 1024 events behind loses the oldest.
 func (e *Engine) Events(ctx context.Context) <-chan Event { return e.events.subscribe(ctx) }
+
+// setLabels records the labels container id's events carry; nil forgets them.
+func (e *Engine) setLabels(id string, labels map[string]string) {
+	e.lmu.Lock()
+	defer e.lmu.Unlock()
+	if labels == nil {
+		delete(e.labels, id)
+		return
+	}
+	if e.labels == nil {
+		e.labels = map[string]map[string]string{}
+	}
+	e.labels[id] = copyLabels(labels)
+}

@@ -379,6 +379,7 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force, volumes bool) err
 	e.mu.Unlock()
 	c.attach.closeAll() // attachments waiting for a run that will not come end
 	e.emit("container", "destroy", id, c.rec.Name, nil)
+	e.setLabels(id, nil)
 	if volumes {
 		e.removeAnonymousVolumes(c.rec.Mounts)
 	}

@@ -52,9 +52,9 @@ type Engine struct {
 	vmu        sync.Mutex
 	volPending map[string]int
 
-	lmu    sync.Mutex                   // guards labels
-	labels map[string]map[string]string // container ID → its labels, which its events carry
-	kernels    map[string][2]string // arch → kernel image, initramfs
+	lmu     sync.Mutex                   // guards labels
+	labels  map[string]map[string]string // container ID → its labels, which its events carry
+	kernels map[string][2]string         // arch → kernel image, initramfs
 
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID

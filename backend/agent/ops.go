@@ -121,6 +121,9 @@ func (a *Agent) mountTmpfs(m *agentproto.MountSpec) error {
 		return fmt.Errorf("mount: tmpfs: %w", err)
 	}
 	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "source", "tmpfs"); err != nil {
+		return fmt.Errorf("mount: tmpfs: %w", err)
+	}
 	mode := m.Mode
 	if mode == 0 {
 		mode = 0o1777

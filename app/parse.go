@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skiff-containers/skiff/backend/engine"
 )
@@ -37,6 +38,14 @@ type RunRequest struct {
 	Interactive bool
 	AutoRemove  bool
 	ProgressID  string // when set, progress is emitted on "progress:<ProgressID>"
+	// The health check (--health-cmd, …; durations such as "30s"); all empty: the image's.
+	HealthCmd           string
+	HealthInterval      string
+	HealthTimeout       string
+	HealthStartPeriod   string
+	HealthStartInterval string
+	HealthRetries       int
+	NoHealthcheck       bool
 }
 
 // RunSpec is a validated RunRequest, ready for the engine.
@@ -60,6 +69,7 @@ type RunSpec struct {
 	TTY         bool
 	Interactive bool
 	AutoRemove  bool
+	Health      *HealthCheck // nil: the image's
 }
 
 // MinMemoryMiB is the least memory a container's VM can boot with.
@@ -104,6 +114,9 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 			return nil, err
 		}
 		s.Mounts = append(s.Mounts, m)
+	}
+	if s.Health, err = parseHealth(req); err != nil {
+		return nil, err
 	}
 	if req.Workdir != "" && !path.IsAbs(req.Workdir) {
 		return nil, invalid("invalid --workdir %q: the working directory must be an absolute path", req.Workdir)
@@ -348,6 +361,12 @@ func (s *RunSpec) Request() RunRequest {
 	}
 	for _, m := range s.Mounts {
 		v := m.Source + ":" + m.Target
+		switch {
+		case m.Type == engine.MountVolume && m.Name == "":
+			v = m.Target
+		case m.Type == engine.MountVolume:
+			v = m.Name + ":" + m.Target
+		}
 		if m.ReadOnly {
 			v += ":ro"
 		}
@@ -367,6 +386,23 @@ func (s *RunSpec) Request() RunRequest {
 	}
 	for k, v := range s.Labels {
 		r.Labels = append(r.Labels, k+"="+v)
+	}
+	if h := s.Health; h != nil {
+		switch {
+		case len(h.Test) == 1 && h.Test[0] == "NONE":
+			r.NoHealthcheck = true
+		case len(h.Test) == 2 && h.Test[0] == "CMD-SHELL":
+			r.HealthCmd = h.Test[1]
+		}
+		for _, d := range []struct {
+			v   time.Duration
+			dst *string
+		}{{h.Interval, &r.HealthInterval}, {h.Timeout, &r.HealthTimeout}, {h.StartPeriod, &r.HealthStartPeriod}, {h.StartInterval, &r.HealthStartInterval}} {
+			if d.v != 0 {
+				*d.dst = d.v.String()
+			}
+		}
+		r.HealthRetries = h.Retries
 	}
 	return r
 }

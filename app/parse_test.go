@@ -231,6 +231,9 @@ func TestRunSpecRequestRoundTrip(t *testing.T) {
 			TTY: true, Interactive: true},
 		{Image: "busybox", Restart: "unless-stopped"},
 		{Image: "busybox", AutoRemove: true},
+		{Image: "busybox", Volumes: []string{"data:/data:ro", "/cache"}, HealthCmd: "test -f /ok", HealthInterval: "1s",
+			HealthTimeout: "2.5s", HealthStartPeriod: "1m0s", HealthStartInterval: "100ms", HealthRetries: 4},
+		{Image: "busybox", NoHealthcheck: true},
 	}
 	for _, req := range reqs {
 		spec, err := ParseRunRequest(req)
@@ -265,6 +268,9 @@ func TestParseErrorPrefixes(t *testing.T) {
 		{RunRequest{Image: "busybox", CPUs: "0.001"}, "invalid --cpus "},
 		{RunRequest{Image: "busybox", CPUs: strconv.Itoa(runtime.NumCPU() + 1)}, "invalid --cpus "},
 		{RunRequest{Image: "busybox", Restart: "on-failure:x"}, "invalid --restart "},
+		{RunRequest{Image: "busybox", HealthInterval: "soon"}, "invalid --health-interval "},
+		{RunRequest{Image: "busybox", HealthRetries: -1}, "invalid --health-retries "},
+		{RunRequest{Image: "busybox", NoHealthcheck: true, HealthCmd: "true"}, "conflicting options"},
 	} {
 		_, err := ParseRunRequest(tt.req)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.prefix) || !errors.Is(err, ErrInvalid) {

@@ -31,6 +31,7 @@ type Container struct {
 	Ports        []PortMapping
 	Mounts       []Mount
 	Error        string
+	Health       *Health `json:",omitempty"` // containers with a health check
 }
 
 // ContainerConfig is the resolved configuration of a container.

@@ -80,6 +80,12 @@ func toContainer(c *engine.Container) *app.Container {
 	if out.Config.Restart.Name == "" {
 		out.Config.Restart.Name = "no"
 	}
+	if h := c.Health; h != nil {
+		out.Health = &app.Health{Status: h.Status, FailingStreak: h.FailingStreak}
+		for _, r := range h.Log {
+			out.Health.Log = append(out.Health.Log, app.HealthResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
+	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, app.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
 	}
@@ -129,6 +135,10 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		Cmd: s.Cmd, Env: s.Env, WorkingDir: s.Workdir, User: s.User, Hostname: s.Hostname, Labels: s.Labels,
 		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
+	}
+	if h := s.Health; h != nil {
+		o.Healthcheck = &engine.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	for _, p := range s.Ports {
 		o.Ports = append(o.Ports, engine.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
@@ -484,4 +494,11 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+var _ app.RenameBackend = (*Backend)(nil)
+
+// RenameContainer implements app.RenameBackend.
+func (b *Backend) RenameContainer(ctx context.Context, id, name string) error {
+	return classify(b.e.Rename(ctx, id, name))
 }

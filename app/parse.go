@@ -46,30 +46,36 @@ type RunRequest struct {
 	HealthStartInterval string
 	HealthRetries       int
 	NoHealthcheck       bool
+	// Network is the network to join ("" or "bridge": the default one; "none": no network);
+	// NetworkAliases are the container's extra DNS names on it (not on the default network).
+	Network        string
+	NetworkAliases []string
 }
 
 // RunSpec is a validated RunRequest, ready for the engine.
 type RunSpec struct {
-	Image       string
-	Name        string
-	Entrypoint  *[]string
-	Cmd         []string
-	Env         []string
-	Ports       []PortMapping
-	Mounts      []Mount
-	Workdir     string
-	User        string
-	Hostname    string
-	CPUs        float64 // 0: the engine's default
-	MemoryMiB   int     // 0: the engine's default
-	Restart     RestartPolicy
-	Platform    string
-	Pull        string
-	Labels      map[string]string
-	TTY         bool
-	Interactive bool
-	AutoRemove  bool
-	Health      *HealthCheck // nil: the image's
+	Image          string
+	Name           string
+	Entrypoint     *[]string
+	Cmd            []string
+	Env            []string
+	Ports          []PortMapping
+	Mounts         []Mount
+	Workdir        string
+	User           string
+	Hostname       string
+	CPUs           float64 // 0: the engine's default
+	MemoryMiB      int     // 0: the engine's default
+	Restart        RestartPolicy
+	Platform       string
+	Pull           string
+	Labels         map[string]string
+	TTY            bool
+	Interactive    bool
+	AutoRemove     bool
+	Network        string
+	NetworkAliases []string
+	Health         *HealthCheck // nil: the image's
 }
 
 // MinMemoryMiB is the least memory a container's VM can boot with.
@@ -148,6 +154,18 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 	default:
 		return nil, invalid("invalid --pull %q: expected always, missing or never", req.Pull)
 	}
+	if len(req.NetworkAliases) > 0 && (req.Network == "" || req.Network == engine.DefaultNetwork || req.Network == engine.NetworkNone) {
+		return nil, invalid("invalid --network-alias: aliases are for user-defined networks (give --network)")
+	}
+	for _, a := range req.NetworkAliases {
+		if err := engine.ValidAlias(a); err != nil {
+			return nil, invalid("invalid --network-alias %q: want letters, digits, '_', '.' and '-'", a)
+		}
+	}
+	if req.Network == "host" {
+		return nil, invalid("invalid --network host: a container's VM cannot share the host's network")
+	}
+	s.Network, s.NetworkAliases = req.Network, req.NetworkAliases
 	if len(req.Labels) > 0 {
 		s.Labels = map[string]string{}
 		for _, l := range req.Labels {
@@ -341,6 +359,7 @@ func (s *RunSpec) Request() RunRequest {
 		Image: s.Image, Name: s.Name, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Env: s.Env, Workdir: s.Workdir,
 		User: s.User, Hostname: s.Hostname, Platform: s.Platform, Pull: s.Pull,
 		TTY: s.TTY, Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+		Network: s.Network, NetworkAliases: s.NetworkAliases,
 	}
 	for _, p := range s.Ports {
 		host := ""

@@ -19,6 +19,7 @@ type Services struct {
 	Images     *Images
 	System     *System
 	Volumes    *Volumes
+	Networks   *Networks
 
 	hub *hub
 }
@@ -57,6 +58,7 @@ func New(b Backend, sink EventSink, opts ...Option) *Services {
 		Images:     &Images{base},
 		System:     &System{base: base, version: o.version, desktop: o.desktop},
 		Volumes:    &Volumes{base},
+		Networks:   &Networks{base},
 		hub:        h,
 	}
 }

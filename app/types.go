@@ -31,7 +31,8 @@ type Container struct {
 	Ports        []PortMapping
 	Mounts       []Mount
 	Error        string
-	Health       *Health `json:",omitempty"` // containers with a health check
+	Health       *Health            `json:",omitempty"` // containers with a health check
+	Networks     []ContainerNetwork // the networks the container is on, with its address on each
 }
 
 // ContainerConfig is the resolved configuration of a container.

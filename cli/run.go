@@ -54,6 +54,8 @@ func (f *runFlags) add(cmd *cobra.Command, run bool) {
 	fl.StringVar(&r.Pull, "pull", "missing", "pull the image: always, missing, never")
 	fl.StringVar(&r.Hostname, "hostname", "", "container host name")
 	fl.StringArrayVarP(&r.Labels, "label", "l", nil, "set a label (key=value)")
+	fl.StringVar(&r.Network, "network", "", "network to join (default: bridge; none: no network)")
+	fl.StringArrayVar(&r.NetworkAliases, "network-alias", nil, "an extra DNS name of the container on its network")
 }
 
 // request completes the RunRequest from the flags and the positional image and command.

@@ -33,6 +33,8 @@ tsgen_current() {
 stage "build agent" make -s agent
 stage "vet" bash -c 'go vet ./... && go vet -tags skiff_hostproc ./app/daemon'
 stage "generated TypeScript" tsgen_current
+# go.mod lists the modules the code imports as direct requirements, and nothing tidy would change.
+stage "go.mod tidy" bash -c 'go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }'
 stage "staticcheck" staticcheck ./...
 stage "darwincheck" make -s darwincheck
 # Go tests: unit, agent as a host process, images against an in-process registry, QEMU/TCG boots,

@@ -92,6 +92,10 @@ func toContainer(c *engine.Container) *app.Container {
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, app.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
+	for _, ep := range c.Networks {
+		out.Networks = append(out.Networks, app.ContainerNetwork{Network: ep.Network, NetworkID: ep.NetworkID,
+			IPAddress: ep.IPAddress, PrefixLen: ep.PrefixLen, Gateway: ep.Gateway, Aliases: ep.Aliases})
+	}
 	return out
 }
 
@@ -139,6 +143,9 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 	if h := s.Health; h != nil {
 		o.Healthcheck = &engine.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
 			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if s.Network != "" {
+		o.Networks = []engine.NetworkOptions{{Network: s.Network, Aliases: s.NetworkAliases}}
 	}
 	for _, p := range s.Ports {
 		o.Ports = append(o.Ports, engine.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})

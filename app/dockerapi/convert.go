@@ -101,7 +101,7 @@ func hostConfig(c *engine.Container) *container.HostConfig {
 	o := c.Config
 	hc := &container.HostConfig{
 		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{}},
-		NetworkMode:   "bridge",
+		NetworkMode:   networkMode(c),
 		PortBindings:  network.PortMap{},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(o.Restart.Name), MaximumRetryCount: o.Restart.MaximumRetryCount},
 		AutoRemove:    o.AutoRemove,
@@ -200,7 +200,7 @@ func (s *Server) inspectResponse(ctx context.Context, c *engine.Container) conta
 		Image: c.ImageID, LogPath: c.LogPath, Name: "/" + c.Name, RestartCount: c.RestartCount,
 		Driver: "skiff", Platform: "linux", ExecIDs: nil,
 		HostConfig: hostConfig(c), Mounts: mountPoints(c), Config: cfg,
-		NetworkSettings: &container.NetworkSettings{Ports: portMap(c, cfg), Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: &container.NetworkSettings{Ports: portMap(c, cfg), Networks: endpointSettings(c)},
 	}
 }
 
@@ -209,12 +209,12 @@ func summary(c *engine.Container, now time.Time) container.Summary {
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: c.ImageID,
 		Command: quoteCommand(c.Process.Args), Created: c.Created.Unix(), Ports: []container.PortSummary{},
 		Labels: c.Config.Labels, State: container.ContainerState(c.State), Status: statusText(c, now),
-		Mounts: mountPoints(c), NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		Mounts: mountPoints(c), NetworkSettings: &container.NetworkSettingsSummary{Networks: endpointSettings(c)},
 	}
 	if sm.Labels == nil {
 		sm.Labels = map[string]string{}
 	}
-	sm.HostConfig.NetworkMode = "bridge"
+	sm.HostConfig.NetworkMode = string(networkMode(c))
 	for _, p := range c.Ports {
 		ps := container.PortSummary{PrivatePort: uint16(p.ContainerPort), Type: p.Proto}
 		if isUp(c.State) {

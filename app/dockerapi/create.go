@@ -57,6 +57,12 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		ports = append(ports, publishAll(cfg.ExposedPorts, imageExposed, ports)...)
 	}
 	o.Ports = ports
+	if cfg.NetworkDisabled {
+		hc.NetworkMode = engine.NetworkNone
+	}
+	if o.Networks, err = createNetworks(string(hc.NetworkMode), req.NetworkingConfig); err != nil {
+		return o, err
+	}
 	for _, b := range hc.Binds {
 		m, err := engine.ParseVolume(b)
 		if err != nil {
@@ -130,8 +136,6 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 
 func unsupportedConfig(cfg *container.Config) error {
 	switch {
-	case cfg.NetworkDisabled:
-		return badRequest("Config.NetworkDisabled: containers without a network are not supported by Skiff yet")
 	case cfg.Domainname != "":
 		return badRequest("Config.Domainname: not supported by Skiff yet")
 	}
@@ -144,8 +148,6 @@ func unsupportedHostConfig(hc *container.HostConfig) error {
 		what string
 	}
 	checks := []check{
-		{hc.NetworkMode != "" && hc.NetworkMode != "default" && hc.NetworkMode != "bridge",
-			fmt.Sprintf("HostConfig.NetworkMode %q: Skiff has only the default network yet", hc.NetworkMode)},
 		{len(hc.VolumesFrom) > 0, "HostConfig.VolumesFrom"},
 		{hc.VolumeDriver != "", "HostConfig.VolumeDriver"},
 		{hc.Privileged, "HostConfig.Privileged"},

@@ -64,6 +64,7 @@ type Engine interface {
 	Home() string
 	VolumeEngine
 	ComposeEngine
+	networkEngine
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -131,8 +132,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
 	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
 
-	m.HandleFunc("GET /networks", s.listNetworks)
-	m.HandleFunc("GET /networks/{id}", s.getNetwork)
+	s.networkRoutes()
 
 	s.volumeRoutes(m)
 	s.composeRoutes(m)

@@ -28,10 +28,13 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
 		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
 		Shares:     []vm.Share{{Tag: vm.RootShareTag, HostPath: rec.RootFS}},
-		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC},
+		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC, Fabric: e.fabric, Member: rec.ID},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
 		SkiffAgent: true, // snapshots and the shared-memory channel
+	}
+	if noNetwork(rec.Config.Networks) {
+		spec.Network = vm.Network{Mode: vm.NetworkNone}
 	}
 	mounts, err := pinnedMounts(rec.Mounts)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -136,6 +137,11 @@ func cloneRecord(r Container) Container {
 		h.Log = append([]HealthResult(nil), h.Log...)
 		r.Health = &h
 	}
+	r.Networks = slices.Clone(r.Networks) // nil stays nil: a record from before networks
+	for i := range r.Networks {
+		r.Networks[i].Aliases = slices.Clone(r.Networks[i].Aliases)
+	}
+	r.Config.Networks = slices.Clone(r.Config.Networks)
 	return r
 }
 

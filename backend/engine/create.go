@@ -44,6 +44,15 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		}
 	}()
 
+	eps, releaseNets, err := e.createEndpoints(id, name, o.Networks)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !committed {
+			releaseNets()
+		}
+	}()
 	img, err := e.ensureImage(ctx, o.Image, images.PullOptions{Policy: o.Pull, Platform: o.Platform})
 	if err != nil {
 		return nil, err
@@ -63,7 +72,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	rec := Container{
 		ID: id, Name: name, Image: o.Image, ImageID: img.ID, Platform: img.Platform, State: StateCreated,
 		Config: o, Process: proc, Created: time.Now().UTC(), Ports: append([]PortMapping(nil), o.Ports...),
-		Mounts: append([]Mount(nil), o.Mounts...), MAC: macFor(id),
+		Mounts: append([]Mount(nil), o.Mounts...), MAC: macFor(id), Networks: eps,
 		RootFS: filepath.Join(dir, "rootfs"), LogPath: filepath.Join(e.logDir(id), logFileName),
 	}
 	if err := os.MkdirAll(e.logDir(id), 0o700); err != nil {
@@ -140,6 +149,9 @@ func validateCreate(o *CreateOptions, defaultIP string) error {
 	}
 	if o.AutoRemove && o.Restart.Name != "no" {
 		return fmt.Errorf("conflicting options: restart policy %q and auto-remove (--rm): %w", o.Restart.Name, ErrInvalid)
+	}
+	if err := validateNetworks(o.Networks); err != nil {
+		return err
 	}
 	if o.StopSignal != "" {
 		if _, err := ParseSignal(o.StopSignal); err != nil {

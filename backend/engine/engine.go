@@ -20,6 +20,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,12 @@ type Engine struct {
 	lmu     sync.Mutex                   // guards labels
 	labels  map[string]map[string]string // container ID → its labels, which its events carry
 	kernels map[string][2]string         // arch → kernel image, initramfs
+
+	fabric *vm.Fabric // the virtual switch of the container networks (QEMU VMs plug into it)
+	// nmu guards nets and addrs; taken before mu and any ctr.mu.
+	nmu   sync.Mutex
+	nets  map[string]*Network              // by ID; nil once closed
+	addrs map[string]map[netip.Addr]string // network ID → address → container ID
 
 	mu         sync.Mutex      // guards the fields below
 	ctrs       map[string]*ctr // by ID
@@ -102,7 +109,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.HostIP == "" {
 		cfg.HostIP = "127.0.0.1"
 	}
-	for _, d := range []string{home, filepath.Join(home, "containers"), filepath.Join(home, "run")} {
+	for _, d := range []string{home, filepath.Join(home, "containers"), filepath.Join(home, "run"), filepath.Join(home, networksDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating data dir: %w", err)
 		}
@@ -118,6 +125,11 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
 		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{},
+		fabric: vm.NewFabric(), addrs: map[string]map[netip.Addr]string{},
+	}
+	if err := e.loadNetworks(); err != nil {
+		lk.Release()
+		return nil, err
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	recs, err := e.loadRecords()
@@ -132,6 +144,7 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		e.setLabels(rec.ID, rec.Config.Labels)
 	}
 	e.cleanVolumes()
+	e.restoreEndpoints()
 	e.reconcile()
 	e.bg.Add(1)
 	go e.clockLoop()
@@ -176,6 +189,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.cancel()
 	e.bg.Wait()
+	e.nmu.Lock()
+	e.nets = nil
+	e.nmu.Unlock()
 	e.events.close()
 	return e.lock.Release()
 }

@@ -377,6 +377,7 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force, volumes bool) err
 	}
 	e.tombstones.add(id, c.rec.Name, code)
 	e.mu.Unlock()
+	e.forgetEndpoints(id, c.snapshot().Networks)
 	c.attach.closeAll() // attachments waiting for a run that will not come end
 	e.emit("container", "destroy", id, c.rec.Name, nil)
 	e.setLabels(id, nil)

@@ -120,6 +120,10 @@ type CreateOptions struct {
 	StopTimeout *int          `json:"stopTimeout,omitempty"` // seconds; default 10
 	// Healthcheck nil: the image's. Its empty Test and zero fields inherit the image's.
 	Healthcheck *HealthConfig `json:"healthcheck,omitempty"`
+
+	// Networks the container joins (none: the default network, DefaultNetwork); one entry
+	// {Network: "none"} gives it no network device.
+	Networks []NetworkOptions `json:"networks,omitempty"`
 }
 
 // Process is the workload as resolved at create time from the options and the image config
@@ -154,8 +158,11 @@ type Container struct {
 	Mounts       []Mount       `json:"mounts"`
 	Error        string        `json:"error,omitempty"`
 	MAC          string        `json:"mac"`
-	RootFS       string        `json:"rootfs"`  // the container's writable root on the host
-	LogPath      string        `json:"logPath"` // current JSON-lines log file
+	// Networks are the container's attachments, each with its stable address (empty with
+	// --network none).
+	Networks []Endpoint `json:"networks"`
+	RootFS   string     `json:"rootfs"`  // the container's writable root on the host
+	LogPath  string     `json:"logPath"` // current JSON-lines log file
 	// ManuallyStopped is set by Stop and Kill; restart policies "on-failure" and "unless-stopped" do
 	// not restart such a container (nor does "always" until the engine restarts).
 	ManuallyStopped bool `json:"manuallyStopped,omitempty"`

@@ -299,7 +299,7 @@ func (m *qemuMachine) startNet() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.net, err = usernet.New(netConfig(m.log), ours); err != nil {
+	if m.net, err = usernet.New(netConfig(m.spec.Network, netMTU, m.log), ours); err != nil {
 		theirs.Close()
 		return nil, fmt.Errorf("the VM's network: %w", err)
 	}

@@ -3,8 +3,6 @@ package vm
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
-	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // QEMUOptions configure the QEMU backend.
@@ -421,45 +418,12 @@ var fastBoot = map[string][]string{
 	"arm64": {"rcupdate.rcu_expedited=1", "cryptomgr.notests"},
 }
 
-// The user-space network of each VM (backend/vm/internal/usernet), fixed,
-// so that the guest is configured from the kernel command line instead of
-// asking by DHCP (which costs a TCG guest over a second of boot). The
-// addresses are those QEMU's own user-mode network used: boot snapshots and
-// guests see the same network as before.
-const (
-	netSubnet  = "10.0.2.0/24"
-	netGuest   = "10.0.2.15/24"
-	netGateway = "10.0.2.2"
-	netDNS     = "10.0.2.3"
-	// netGatewayMAC is the gateway's Ethernet address. A restored guest
-	// may have it in its ARP cache from the template.
-	netGatewayMAC = "52:55:0a:00:02:02"
-	// netDomain is the zone the gateway's DNS server answers itself;
-	// gateway.<netDomain> is the gateway.
-	netDomain = "skiff.internal"
-	// netMTU is the virtual link's MTU, which the guest's virtio-net
-	// driver takes from the device (host_mtu): the gateway's stack ends
-	// the guest's TCP connections, so the link need not match the host's
-	// network, and under TCG a guest's cost is per packet more than per byte.
-	netMTU = 65520
-)
-
-// netConfig is the user-space network of one VM.
-func netConfig(log *zap.Logger) usernet.Config {
-	mac, _ := net.ParseMAC(netGatewayMAC)
-	gw := netip.MustParseAddr(netGateway)
-	return usernet.Config{Subnet: netip.MustParsePrefix(netSubnet), Gateway: gw,
-		DNS: netip.MustParseAddr(netDNS), GatewayMAC: mac, MTU: netMTU,
-		Names: map[string]netip.Addr{"gateway." + netDomain: gw}, Log: log}
-}
-
 // kernelCmdline is the guest's command line under QEMU: serial console,
 // virtio-serial agent channel (on the ring if ring), fastBoot, the
 // user-space network's fixed configuration; see guestCmdline.
 func kernelCmdline(spec MachineSpec, console string, ring bool) string {
 	base := append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...)
-	b := guestBoot(spec, agentproto.NetConfig{Mode: agentproto.NetStatic, Addr: netip.MustParsePrefix(netGuest),
-		Gateway: netip.MustParseAddr(netGateway), DNS: []netip.Addr{netip.MustParseAddr(netDNS)}}, time.Now())
+	b := guestBoot(spec, guestNet(), time.Now())
 	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: DefaultAgentPort}
 	b.Ring = ring
 	return guestCmdline(base, spec, b)

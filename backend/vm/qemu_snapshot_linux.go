@@ -364,6 +364,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	t.StateDir = filepath.Join(tmp, "run")
 	t.ConsoleLog = filepath.Join(tmp, "console.log")
 	t.Boot = agentproto.Boot{Template: true}
+	t.Network.Fabric, t.Network.Member = nil, "" // the template joins no container network
 	console := "ttyS0"
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"

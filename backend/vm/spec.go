@@ -45,6 +45,10 @@ const (
 type Network struct {
 	Mode string // "nat" | "none"; empty means "nat"
 	MAC  string // stable per container, "52:54:00:xx:xx:xx"; empty lets the backend choose
+	// Fabric, when set, joins the machine's network to the other members
+	// of its segments as Member (QEMU; the engine's container networks).
+	Fabric *Fabric
+	Member string
 }
 
 // MachineSpec is everything a backend needs to start one VM. It is plain data
@@ -154,6 +158,9 @@ func (s MachineSpec) Validate() error {
 	case "", NetworkNAT, NetworkNone:
 	default:
 		return bad("network mode %q (want nat or none)", s.Network.Mode)
+	}
+	if s.Network.Fabric != nil && s.Network.Member == "" {
+		return bad("a network on a fabric needs its member name")
 	}
 	for _, arg := range s.Cmdline {
 		// The arguments are joined with spaces into one command line: a space (or a

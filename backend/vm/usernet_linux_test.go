@@ -19,7 +19,8 @@ import (
 // checkUserNet checks, from inside a guest on the NAT network, that the
 // user-space network reaches a host server on the host's own (non-loopback)
 // address, does not reach a server on the host's loopback through the
-// gateway's address (QEMU's slirp mapped 10.0.2.2 to 127.0.0.1), and that
+// gateway's address (QEMU's slirp mapped 10.0.2.2 to 127.0.0.1) but only
+// through host.docker.internal, and that
 // the gateway answers DNS: its own names, and others from the host's
 // resolver.
 func checkUserNet(t *testing.T, ctx context.Context, c *agentproto.Client) {
@@ -87,6 +88,10 @@ func checkUserNet(t *testing.T, ctx context.Context, c *agentproto.Client) {
 			if out, code := wget(fmt.Sprintf("http://%s:%d/", addr, port)); code == 0 || strings.Contains(out, "host loopback") {
 				t.Errorf("guest → %s:%d reached the host's loopback: exit %d, %q", addr, port, code, out)
 			}
+		}
+		// The one way in: host.docker.internal (10.0.2.254).
+		if out, code := wget(fmt.Sprintf("http://host.docker.internal:%d/", port)); out != "host loopback" {
+			t.Errorf("guest → host.docker.internal:%d: exit %d, %q", port, code, out)
 		}
 	})
 	t.Run("DNS", func(t *testing.T) {

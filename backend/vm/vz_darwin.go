@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // vzHypervisor runs each machine in-process with Apple's Virtualization
@@ -69,23 +70,41 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
 	}
 
-	cfg, err := toVz(spec, con.In, con.Out)
+	var unet *usernet.Network
+	var netFile *os.File
+	if spec.Network.Mode != NetworkNone {
+		if unet, netFile, err = startVZNet(spec.Network, h.log.With(zap.String("vm", spec.ID))); err != nil {
+			con.close(consoleWait)
+			return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
+		}
+	}
+	closeNet := func() {
+		if unet != nil {
+			unet.Close()
+			netFile.Close()
+		}
+	}
+	cfg, err := toVz(spec, con.In, con.Out, netFile)
 	if err != nil {
 		con.close(consoleWait)
+		closeNet()
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
 	vmach, err := vz.NewVirtualMachine(cfg)
 	if err != nil {
 		con.close(consoleWait)
+		closeNet()
 		return nil, fmt.Errorf("starting %q: creating the VM: %w", spec.ID, err)
 	}
 	socks := vmach.SocketDevices()
 	if len(socks) == 0 {
 		con.close(consoleWait)
+		closeNet()
 		return nil, fmt.Errorf("starting %q: the VM has no vsock device", spec.ID)
 	}
 	m := newVZMachine(spec, h.log.With(zap.String("vm", spec.ID)), consoleLog, vmach, socks[0])
 	m.console = con
+	m.closeNet = closeNet
 
 	// vz's Start cannot be cancelled: when ctx ends first, the VM is stopped
 	// as soon as it has started.
@@ -95,6 +114,7 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 	case err := <-started:
 		if err != nil {
 			con.close(consoleWait)
+			closeNet()
 			return nil, fmt.Errorf("starting %q: %w%s", spec.ID, err, entitlementHint(err))
 		}
 	case <-ctx.Done():
@@ -103,6 +123,7 @@ func (h *vzHypervisor) Start(ctx context.Context, spec MachineSpec) (Machine, er
 				_ = vmach.Stop()
 			}
 			con.close(consoleWait)
+			closeNet()
 		}()
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, ctx.Err())
 	}
@@ -119,11 +140,11 @@ func entitlementHint(err error) string {
 	return ""
 }
 
-// vzCmdline is the kernel command line under vz: the hvc0 console and the
-// vsock agent channel; the guest asks vmnet's NAT for an address by DHCP
-// (the agent's default). See guestCmdline.
+// vzCmdline is the kernel command line under vz: the hvc0 console, the
+// vsock agent channel and the user-space network's fixed configuration (as
+// under QEMU). See guestCmdline.
 func vzCmdline(spec MachineSpec, now time.Time) string {
-	b := guestBoot(spec, agentproto.NetConfig{}, now)
+	b := guestBoot(spec, guestNet(), now)
 	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVsock, VsockPort: DefaultVsockPort}
 	return guestCmdline([]string{"console=hvc0", "quiet", "panic=-1"}, spec, b)
 }
@@ -142,9 +163,10 @@ func clamp[T ~uint | ~uint64](v, lo, hi T) T {
 // toVz is the one place a MachineSpec becomes a vz configuration: Linux boot
 // loader, CPUs and memory clamped to what the framework allows, a virtio
 // console (hvc0) reading in and writing out (a pipe to the capped console
-// log), one virtiofs device per share, NAT networking with the spec's MAC,
-// entropy, a memory balloon and vsock.
-func toVz(spec MachineSpec, in, out *os.File) (*vz.VirtualMachineConfiguration, error) {
+// log), one virtiofs device per share, the network device on netFile (the
+// engine's user-space network, startVZNet; nil for NetworkNone) with the
+// spec's MAC, entropy, a memory balloon and vsock.
+func toVz(spec MachineSpec, in, out, netFile *os.File) (*vz.VirtualMachineConfiguration, error) {
 	boot, err := vz.NewLinuxBootLoader(spec.Kernel,
 		vz.WithCommandLine(vzCmdline(spec, time.Now())),
 		vz.WithInitrd(spec.Initramfs))
@@ -179,12 +201,12 @@ func toVz(spec MachineSpec, in, out *os.File) (*vz.VirtualMachineConfiguration, 
 	}
 	cfg.SetDirectorySharingDevicesVirtualMachineConfiguration(shares)
 
-	if spec.Network.Mode != NetworkNone {
-		nat, err := vz.NewNATNetworkDeviceAttachment()
+	if netFile != nil {
+		att, err := vz.NewFileHandleNetworkDeviceAttachment(netFile)
 		if err != nil {
-			return nil, fmt.Errorf("NAT network: %w", err)
+			return nil, fmt.Errorf("network attachment: %w", err)
 		}
-		nic, err := vz.NewVirtioNetworkDeviceConfiguration(nat)
+		nic, err := vz.NewVirtioNetworkDeviceConfiguration(att)
 		if err != nil {
 			return nil, fmt.Errorf("network device: %w", err)
 		}

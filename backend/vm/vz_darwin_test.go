@@ -24,6 +24,10 @@ func TestVzCmdline(t *testing.T) {
 	if got != want {
 		t.Fatalf("vzCmdline =\n%s\nwant\n%s", got, want)
 	}
+	// The engine's user-space network, as under QEMU: the guest's address is fixed.
+	if got = vzCmdline(MachineSpec{}, now); !strings.Contains(got, " skiff.net=static:10.0.2.15/24,10.0.2.2,10.0.2.3 ") {
+		t.Fatalf("the user-space network's static configuration: %s", got)
+	}
 	got = vzCmdline(MachineSpec{Network: Network{Mode: NetworkNone}}, now)
 	if !strings.Contains(got, " skiff.net=none ") {
 		t.Fatalf("no network must say skiff.net=none: %s", got)

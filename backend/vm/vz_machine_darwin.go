@@ -28,6 +28,7 @@ type vzMachine struct {
 	log        *zap.Logger
 	consoleLog string
 	console    *consolePipe // the console's way to consoleLog; closed once the VM is gone
+	closeNet   func()       // ends the machine's user-space network once the VM is gone; nil: none
 	vm         *vz.VirtualMachine
 	sock       *vz.VirtioSocketDevice
 	states     <-chan vz.VirtualMachineState
@@ -91,6 +92,9 @@ func (m *vzMachine) loop() {
 func (m *vzMachine) finish(vmErr error) {
 	if m.console != nil && !m.console.close(consoleWait) {
 		m.log.Warn("the console log is still being written after the VM stopped")
+	}
+	if m.closeNet != nil {
+		m.closeNet()
 	}
 	m.mu.Lock()
 	if vmErr == nil && !m.stopping {

@@ -29,7 +29,7 @@ function makeState() {
     Config: { Entrypoint: null, Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin'], WorkingDir: '', User: '', StopSignal: '',
       ExposedPorts: null, Volumes: null, Labels: null },
   }];
-  return { images, containers: new Map(), n: 0, sent: new Set() };
+  return { images, containers: new Map(), n: 0, sent: new Set(), received: /** @type {{ method: string, params: unknown[] }[]} */ ([]) };
 }
 
 function container(state, req) {
@@ -71,8 +71,16 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
     fs.createReadStream(f).pipe(res);
   });
   const wss = new WebSocketServer({ noServer: true });
+  let down = false;
+  let stall = false;
+  const held = new Set(); // upgrade requests left unanswered while stalled
   server.on('upgrade', (req, sock, head) => {
     const u = new URL(req.url, 'http://x');
+    if (down && stall) { held.add(sock); return; }
+    if (down) { // as `skiff serve`'s proxy answers while the engine behind it is not running
+      sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+      return;
+    }
     if (u.pathname !== '/api/ws' || u.searchParams.get('token') !== token) {
       sock.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
       return;
@@ -86,7 +94,11 @@ export async function startFakeBridge({ port = 0, token = 'dev', staticDir = pat
     wsURL: `ws://127.0.0.1:${addr.port}/api/ws?token=${token}`, state,
     /** dropAll closes every client connection (to test reconnects). */
     dropAll() { for (const c of wss.clients) c.terminate(); },
-    close: () => new Promise((r) => { for (const c of wss.clients) c.terminate(); server.close(() => r()); }),
+    /** down drops every connection and refuses new ones (or, stalled, leaves them unanswered) until up(): the engine stopped. */
+    down({ stalled = false } = {}) { down = true; stall = stalled; for (const c of wss.clients) c.terminate(); },
+    /** up accepts connections again; upgrades held while stalled are cut. */
+    up() { down = false; stall = false; for (const s of held) s.destroy(); held.clear(); },
+    close: () => new Promise((r) => { for (const s of held) s.destroy(); for (const c of wss.clients) c.terminate(); server.close(() => r()); }),
   };
 }
 
@@ -222,6 +234,7 @@ function serveConn(ws, state, { linesPerTick, tickMs, chunk }) {
   ws.on('message', async (raw) => {
     let m;
     try { m = JSON.parse(String(raw)); } catch { return; }
+    state.received.push({ method: m.method, params: m.params ?? [] });
     const f = methods[m.method];
     try {
       if (!f) throw new BridgeError('invalid', `unknown method ${m.method}`);

@@ -18,6 +18,7 @@ export interface Container {
   Mounts: Mount[] | null;
   Error: string;
   Health?: Health | null;
+  Networks: ContainerNetwork[] | null;
 }
 
 export interface ContainerConfig {
@@ -35,6 +36,15 @@ export interface ContainerConfig {
   TTY: boolean;
   OpenStdin: boolean;
   AutoRemove: boolean;
+}
+
+export interface ContainerNetwork {
+  Network: string;
+  NetworkID: string;
+  IPAddress: string;
+  PrefixLen: number;
+  Gateway: string;
+  Aliases: string[] | null;
 }
 
 export interface DiskUsage {
@@ -151,6 +161,31 @@ export interface MountResult {
   Change: string;
 }
 
+export interface Network {
+  ID: string;
+  Name: string;
+  Driver: string;
+  Subnet: string;
+  Gateway: string;
+  Labels: Record<string, string> | null;
+  Created: string;
+  Containers: NetworkMember[] | null;
+}
+
+export interface NetworkCreateRequest {
+  Name: string;
+  Subnet: string;
+  Labels: string[] | null;
+}
+
+export interface NetworkMember {
+  ID: string;
+  Name: string;
+  State: string;
+  IPAddress: string;
+  Aliases: string[] | null;
+}
+
 export interface PortMapping {
   HostIP: string;
   HostPort: number;
@@ -211,6 +246,8 @@ export interface RunRequest {
   HealthStartInterval: string;
   HealthRetries: number;
   NoHealthcheck: boolean;
+  Network: string;
+  NetworkAliases: string[] | null;
 }
 
 export interface SessionExit {
@@ -335,6 +372,18 @@ export interface Methods {
   "Images.Remove": (ref: string, force: boolean) => Promise<void>;
   /** Save writes refs as a tarball at path; format is "docker" (default) or "oci". */
   "Images.Save": (refs: string[] | null, path: string, format: string) => Promise<void>;
+  /** Connect attaches a container to a network, with aliases there; a running container reaches it at once. */
+  "Networks.Connect": (network: string, container: string, aliases: string[] | null) => Promise<void>;
+  /** Create makes a user-defined network. */
+  "Networks.Create": (req: NetworkCreateRequest) => Promise<Network>;
+  /** Disconnect takes a container off a network. */
+  "Networks.Disconnect": (network: string, container: string, force: boolean) => Promise<void>;
+  /** Inspect returns one network by name, ID or unique ID prefix, with its containers. */
+  "Networks.Inspect": (ref: string) => Promise<Network>;
+  /** List returns every network, the default first. */
+  "Networks.List": () => Promise<Network[] | null>;
+  /** Remove removes a user-defined network nobody is attached to. */
+  "Networks.Remove": (ref: string) => Promise<void>;
   /** DiskUsage reports what Skiff stores on disk. */
   "System.DiskUsage": () => Promise<DiskUsage>;
   /** Info describes the engine and the host. */

@@ -323,7 +323,7 @@ function fillRun(r: RunInput): RunRequest {
   return {
     Name: '', Entrypoint: null, Cmd: [], Env: [], EnvFiles: [], Ports: [], Volumes: [],
     Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', Restart: '', Platform: '', Pull: '',
-    Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', ...r,
+    Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', Network: '', NetworkAliases: [], ...r,
   };
 }
 

@@ -3,12 +3,15 @@
 
 import { Api, toApiError, type Subscription } from './api';
 import type { Container, Image, Stats } from './types';
+import { explain } from './errors';
 
 export interface Activity {
   id: number;
   kind: 'error' | 'progress' | 'info';
   title: string;
   detail?: string;
+  /** the engine's own message, behind "Details", when detail puts it in plain words */
+  raw?: string;
   progress?: number;     // 0..1, or undefined when indeterminate
   done?: boolean;
 }
@@ -22,6 +25,9 @@ export class AppState {
   loaded = $state(false);
   imagesLoaded = $state(false);
   conn = $state<'connecting' | 'open' | 'closed'>('connecting');
+  /** down: the engine cannot be reached (from a failed connection until one opens again). While down
+   * the lists show what was last known, greyed, states are unknown, and actions are disabled. */
+  down = $state(false);
   activities = $state<Activity[]>([]);
   /** stats history by container ID (most recent last). */
   stats = $state<Record<string, Stats[]>>({});
@@ -38,22 +44,39 @@ export class AppState {
   async start() {
     this.api.onState((s) => {
       this.conn = s;
-      if (s === 'open') this.scheduleRefresh(0);
+      if (s === 'closed') this.down = true;
+      if (s === 'open') {
+        const back = this.down;
+        this.down = false;
+        if (!this.events) void this.followEvents();
+        this.scheduleRefresh(0);
+        if (back) void this.refreshImages();
+      }
     });
-    try {
-      this.events = await this.api.subscribeEvents((e) => {
-        if (e.Type === 'image') this.refreshImages();
-        this.scheduleRefresh(e.Type === 'container' ? 50 : 200);
-      });
-    } catch (e) {
-      this.error('Cannot follow engine events', e);
-    }
+    await this.followEvents();
     // A slow poll as well: uptimes and states stay right even if an event is missed.
     const poll = setInterval(() => { if (!this.disposed) this.scheduleRefresh(0); }, 5000);
     this.stopPoll = () => clearInterval(poll);
     await Promise.all([this.refresh(), this.refreshImages()]);
   }
   private stopPoll = () => {};
+
+  private following = false;
+  private async followEvents() {
+    if (this.following || this.events || this.disposed) return;
+    this.following = true;
+    try {
+      this.events = await this.api.subscribeEvents((e) => {
+        if (e.Type === 'image') this.refreshImages();
+        this.scheduleRefresh(e.Type === 'container' ? 50 : 200);
+      }, () => { this.events = null; });
+    } catch (e) {
+      // Unreachable engine: the banner says so, and the subscription is made when it comes back.
+      if (toApiError(e).code !== 'unavailable') this.error('Cannot follow engine events', e);
+    } finally {
+      this.following = false;
+    }
+  }
 
   scheduleRefresh(ms: number) {
     if (this.refreshTimer) return;
@@ -109,6 +132,11 @@ export class AppState {
     this.stats[id] = next;
   }
 
+  /** stateOf is the state to show: 'unknown' while the engine cannot be reached. */
+  stateOf(c: Container): string {
+    return this.down ? 'unknown' : c.State;
+  }
+
   find(idOrName: string): Container | undefined {
     return this.containers.find((c) => c.ID === idOrName || c.Name === idOrName || c.ID.startsWith(idOrName));
   }
@@ -127,7 +155,8 @@ export class AppState {
   }
   error(title: string, e: unknown) {
     const err = toApiError(e);
-    const a: Activity = { id: this.nextActivity++, kind: 'error', title, detail: err.message };
+    const x = explain(err);
+    const a: Activity = { id: this.nextActivity++, kind: 'error', title, detail: x.text, raw: x.detail || undefined };
     this.activities = [...this.activities, a];
     setTimeout(() => this.dismiss(a.id), 12000);
   }
@@ -140,9 +169,9 @@ export class AppState {
     this.activities = this.activities.filter((x) => x.id !== id);
   }
 
-  /** run wraps a user action: shows it while it runs and any error after. */
-  async run<T>(title: string, f: () => Promise<T>): Promise<T | undefined> {
-    const a = this.begin(title);
+  /** run wraps a user action: shows it while it runs (detail: what it waits for) and any error after. */
+  async run<T>(title: string, f: () => Promise<T>, detail?: string): Promise<T | undefined> {
+    const a = this.begin(title, detail);
     try {
       const r = await f();
       return r;

@@ -111,9 +111,15 @@ export interface WsOptions {
 
 interface Pending { resolve(v: unknown): void; reject(e: unknown): void; timer?: ReturnType<typeof setTimeout> }
 
+/** The message a call made while the engine cannot be reached fails with. */
+export const ENGINE_DOWN = 'the Skiff engine is not running';
+
 /**
  * WsTransport speaks the bridge protocol over a WebSocket: numbered requests, answers matched by id,
- * events by name. It reconnects with backoff; calls made while disconnected wait for the connection.
+ * events by name. It reconnects with backoff. A call is sent at most once, or not at all: calls made
+ * before the first connection wait for it; calls made during an outage (the connection was open and
+ * is not now) fail at once with 'unavailable'. A call that has failed — its connection attempt failed,
+ * it timed out, the connection closed — is forgotten, never sent later.
  * Events for a name nobody listens to yet are kept briefly, since a subscription's first batch can
  * arrive before the caller has learnt the name.
  */
@@ -126,7 +132,8 @@ export class WsTransport implements Transport {
   private ws: WSLike | null = null;
   private nextId = 1;
   private pending = new Map<number, Pending>();
-  private queue: string[] = [];
+  /** calls waiting for the first connection, by id; a call leaves it when sent or failed. */
+  private queue = new Map<number, string>();
   private listeners = new Map<string, Set<EventHandler>>();
   private early = new Map<string, { at: number; data: unknown[] }>();
   private stateCbs = new Set<(s: ConnState, r: boolean) => void>();
@@ -165,8 +172,8 @@ export class WsTransport implements Transport {
       this.everOpen = true;
       this.attempt = 0;
       const q = this.queue;
-      this.queue = [];
-      for (const m of q) ws.send(m);
+      this.queue = new Map();
+      for (const m of q.values()) ws.send(m);
       this.setState('open', reconnected);
     };
     ws.onmessage = (ev) => this.onMessage(ev.data);
@@ -174,15 +181,21 @@ export class WsTransport implements Transport {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      // Answers to requests already sent are lost with the connection.
-      for (const [id, p] of this.pending) {
-        if (p.timer) clearTimeout(p.timer);
-        p.reject(new ApiError('unavailable', 'connection to Skiff lost'));
-        this.pending.delete(id);
-      }
+      // Answers to requests already sent are lost with the connection, and calls still waiting for
+      // a first connection fail with it: they are dropped from the queue, so never sent later.
+      this.failAll(this.everOpen ? 'connection to Skiff lost' : ENGINE_DOWN);
       this.setState('closed');
       this.scheduleRetry();
     };
+  }
+
+  private failAll(message: string) {
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(new ApiError('unavailable', message));
+    }
+    this.pending.clear();
+    this.queue.clear();
   }
 
   private scheduleRetry() {
@@ -229,6 +242,10 @@ export class WsTransport implements Transport {
 
   call(method: string, params: unknown[]): Promise<unknown> {
     if (this.closed) return Promise.reject(new ApiError('unavailable', 'connection closed'));
+    const open = !!this.ws && this.ws.readyState === 1 && this.state === 'open';
+    // During an outage a call fails now: queued, it would run whenever the engine comes back,
+    // long after the user was told it failed (and a retry would then run it twice).
+    if (!open && this.everOpen) return Promise.reject(new ApiError('unavailable', ENGINE_DOWN));
     const id = this.nextId++;
     const msg = JSON.stringify({ id, method, params });
     return new Promise((resolve, reject) => {
@@ -236,12 +253,13 @@ export class WsTransport implements Transport {
       if (this.timeout > 0) {
         p.timer = setTimeout(() => {
           this.pending.delete(id);
+          this.queue.delete(id);
           reject(new ApiError('unavailable', `${method}: no answer after ${this.timeout} ms`));
         }, this.timeout);
       }
       this.pending.set(id, p);
-      if (this.ws && this.ws.readyState === 1) this.ws.send(msg);
-      else this.queue.push(msg);
+      if (open) this.ws!.send(msg);
+      else this.queue.set(id, msg);
     });
   }
 
@@ -274,8 +292,7 @@ export class WsTransport implements Transport {
     const ws = this.ws;
     this.ws = null;
     ws?.close();
-    for (const p of this.pending.values()) p.reject(new ApiError('unavailable', 'connection closed'));
-    this.pending.clear();
+    this.failAll('connection closed');
     this.setState('closed');
   }
 }

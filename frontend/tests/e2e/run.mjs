@@ -1,6 +1,7 @@
-// End-to-end: the built UI in Chromium against `skiff serve` with the real engine (QEMU) and images
-// from cmd/skiff-testregistry. Pull with progress, run a container printing lines and watch them
-// arrive, type into the exec terminal, stop and remove. Screenshots go to $E2E_SHOTS (default
+// End-to-end: the built UI in Chromium against `skiff serve` attached to a `skiff daemon` (the real
+// engine, QEMU) and images from cmd/skiff-testregistry. Pull with progress, run a container printing
+// lines and watch them arrive, type into the exec terminal, see new lines in a pop-out log window,
+// stop, kill and restart the engine under the open page, search and bulk remove. Screenshots go to $E2E_SHOTS (default
 // frontend/test-results/e2e).
 //
 //   node tests/e2e/run.mjs            # builds skiff and the registry unless $SKIFF_BIN / $SKIFF_TESTREGISTRY_BIN
@@ -36,7 +37,7 @@ async function step(name, f) {
 const shot = (name) => b.page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 
 try {
-  stack = await startStack();
+  stack = await startStack({ daemon: true });
   console.log(`e2e: dashboard ${stack.url.replace(/token=\w+/, 'token=…')}, registry ${stack.registry}`);
   b = await launch({ width: 1200, height: 760 });
   const { page } = b;
@@ -154,13 +155,76 @@ try {
     await shot('07-list');
   });
 
-  await step('stop and remove', async () => {
+  await step('a pop-out log window shows new lines as they arrive', async () => {
+    await page.click(`tr[data-container-id="${id}"]`);
+    await page.waitForSelector('[data-testid="log-popout"]');
+    const [win] = await Promise.all([page.context().waitForEvent('page'), page.click('[data-testid="log-popout"]')]);
+    await win.waitForLoadState();
+    check(win.url().includes(`#/logs/${id}`), `the window shows the container's logs (${win.url()})`);
+    const text = () => win.evaluate(() => document.querySelector('[data-testid="log-viewport"]')?.textContent ?? '');
+    await win.waitForFunction(() => (document.querySelector('[data-testid="log-viewport"]')?.textContent ?? '').includes('e2e-line-40'), null, { timeout: 30_000 });
+    // New output of the container's PID 1 (its stdout is the log) while the window is open.
+    for (const n of [1, 2]) {
+      stack.cli(['exec', id, 'sh', '-c', `echo popout-live-${n} > /proc/1/fd/1`]);
+      await win.waitForFunction((m) => (document.querySelector('[data-testid="log-viewport"]')?.textContent ?? '').includes(m), `popout-live-${n}`, { timeout: 30_000 });
+    }
+    check((await text()).indexOf('popout-live-1') < (await text()).indexOf('popout-live-2'), 'lines in order');
+    await win.screenshot({ path: path.join(SHOTS, '08-popout-logs.png') });
+    await win.close();
+    await page.click('a[href="#/containers"]');
+  });
+
+  await step('stop says what it waits for in a full-size toast', async () => {
     const row = `tr[data-container-id="${id}"]`;
     await page.click(`${row} [data-action="stop"]`);
+    // sleep as PID 1 ignores SIGTERM: the stop waits its 10 s, then kills.
+    const toast = await page.waitForSelector('[data-testid="activity-progress"]', { timeout: 10_000 });
+    const h = await toast.evaluate((el) => el.getBoundingClientRect().height);
+    check(h >= 40, `the toast is full size (${h} px), not a 4 px bar`);
+    const t = await toast.textContent();
+    check(/Stopping e2e-logs…/.test(t) && t.includes('Up to 10 s'), `the toast says what it waits for: "${t}"`);
+    await shot('09-stopping');
     await page.waitForSelector(`${row}[data-state="exited"]`, { timeout: 60_000 });
-    await shot('08-stopped');
-    await page.click(`${row} [data-action="remove"]`);
+    await shot('10-stopped');
+  });
+
+  await step('engine killed and restarted under the open page: banner, nothing sent twice', async () => {
+    const row = `tr[data-container-id="${id}"]`;
+    await stack.killEngine();
+    await page.waitForSelector('[data-testid="engine-down"]', { timeout: 20_000 });
+    check((await page.textContent('[data-testid="engine-down"]')).includes('skiff daemon'), 'the banner says how to start the engine');
+    await page.waitForSelector(`${row}[data-state="unknown"]`);
+    check(await page.$eval(`${row} [data-action="start"]`, (b) => b.disabled), 'actions are disabled');
+    check(await page.$eval('[data-testid="run-open"]', (b) => b.disabled), 'Run… is disabled');
+    await shot('11-engine-down');
+    // A click that got through as the engine went away (the button forced on): it fails at once.
+    await page.$eval(`${row} [data-action="start"]`, (b) => { b.disabled = false; b.click(); });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="activity-error"]')].some((e) => e.textContent.includes('Starting e2e-logs failed')), null, { timeout: 10_000 });
+    await stack.startEngine();
+    await page.waitForSelector('[data-testid="engine-down"]', { state: 'detached', timeout: 30_000 });
+    await page.waitForSelector(`${row}[data-state="exited"]`, { timeout: 20_000 });
+    check(!(await page.$eval(`${row} [data-action="start"]`, (b) => b.disabled)), 'actions are enabled again');
+    // The failed Start is not sent now that the engine is back.
+    await page.waitForTimeout(3000);
+    const state = JSON.parse(stack.cli(['inspect', id]))[0]?.State ?? JSON.parse(stack.cli(['inspect', id])).State;
+    check(state === 'exited', `the container stayed exited after the engine came back (State ${state})`);
+    await shot('12-engine-back');
+  });
+
+  await step('search and bulk remove', async () => {
+    const row = `tr[data-container-id="${id}"]`;
+    await page.keyboard.press('/');
+    check(await page.evaluate(() => document.activeElement?.getAttribute('data-testid') === 'search'), '/ focuses the search');
+    await page.keyboard.type('no-such-thing');
+    await page.waitForSelector('[data-testid="no-match"]');
+    await page.fill('[data-testid="search"]', 'e2e-logs');
+    await page.waitForSelector(row);
+    await page.check(`${row} input[type="checkbox"]`);
+    await page.waitForSelector('[data-testid="bulkbar"]');
+    await shot('13-selected');
+    await page.click('[data-testid="bulk-remove"]');
     await page.waitForSelector(row, { state: 'detached', timeout: 30_000 });
+    await page.fill('[data-testid="search"]', '');
     await page.waitForSelector('[data-testid="containers-empty"]');
     const ps = stack.cli(['ps', '-a', '-q']).trim();
     check(ps === '', `no containers left (skiff ps -a: ${ps})`);
@@ -172,8 +236,10 @@ try {
   failed = true;
   console.error(`e2e: ${e.stack ?? e}`);
   if (stack) {
-    const log = path.join(stack.logs, 'serve.log');
-    if (fs.existsSync(log)) console.error(`--- serve.log (tail) ---\n${fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n')}`);
+    for (const f of ['serve.log', 'daemon.log']) {
+      const log = path.join(stack.logs, f);
+      if (fs.existsSync(log)) console.error(`--- ${f} (tail) ---\n${fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n')}`);
+    }
   }
 } finally {
   await b?.close();

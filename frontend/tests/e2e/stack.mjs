@@ -56,9 +56,11 @@ async function stop(child, ms = 15000) {
 
 /**
  * startStack starts the registry and the dashboard server. Returns
- * { url, token, registry, home, skiff, env, cli(args), close() }.
+ * { url, token, registry, home, skiff, env, cli(args), close() }. With daemon, the engine is a
+ * `skiff daemon` of its own, which `skiff serve` attaches to (and proxies), so that the engine can be
+ * stopped and started again under a page that stays open: killEngine(), startEngine().
  */
-export async function startStack({ keep = false } = {}) {
+export async function startStack({ keep = false, daemon = false } = {}) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skiff-e2e-'));
   const home = path.join(tmp, 'home');
   fs.mkdirSync(home);
@@ -74,11 +76,38 @@ export async function startStack({ keep = false } = {}) {
     const reg = startAndMatch(bins.registry, ['--addr', '127.0.0.1:0'], {}, /^(\S+:\d+)$/, 60000, path.join(tmp, 'registry.log'));
     procs.push(reg.child);
     const registry = (await reg.done)[1];
+    const cli = (args) => execFileSync(bins.skiff, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+    let engine = null;
+    const startEngine = async () => {
+      const log = fs.openSync(path.join(tmp, 'daemon.log'), 'a');
+      engine = spawn(bins.skiff, ['daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', log, log], detached: true });
+      procs.push(engine);
+      const exited = new Promise((_, reject) => engine.once('exit', (c, sig) => reject(new Error(`skiff daemon exited (${c ?? sig}); see ${tmp}/daemon.log`))));
+      exited.catch(() => {});
+      const end = Date.now() + 60_000;
+      for (;;) {
+        try {
+          execFileSync(bins.skiff, ['ps', '-a', '-q'], { env: { ...process.env, ...env }, stdio: 'pipe' });
+          return;
+        } catch { /* not yet */ }
+        if (engine.exitCode !== null || engine.signalCode !== null) await exited;
+        if (Date.now() > end) throw new Error(`skiff daemon did not answer within 60 s; see ${tmp}/daemon.log`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    /** killEngine kills the daemon (SIGKILL, its whole process group) and waits for it to be gone. */
+    const killEngine = async () => {
+      const e = engine;
+      if (!e || e.exitCode !== null || e.signalCode !== null) return;
+      const gone = new Promise((r) => e.once('exit', r));
+      killGroup(e, 'SIGKILL');
+      await gone;
+    };
+    if (daemon) await startEngine();
     const srv = startAndMatch(bins.skiff, ['serve', '--http', '127.0.0.1:0'], env, /(http:\/\/\S+\?token=(\S+))/, 60000, path.join(tmp, 'serve.log'));
     procs.push(srv.child);
     const m = await srv.done;
-    const cli = (args) => execFileSync(bins.skiff, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
-    return { url: m[1], token: m[2], registry, home, tmp, skiff: bins.skiff, env, cli, close, logs: tmp };
+    return { url: m[1], token: m[2], registry, home, tmp, skiff: bins.skiff, env, cli, close, logs: tmp, startEngine, killEngine };
   } catch (e) {
     await close();
     throw e;

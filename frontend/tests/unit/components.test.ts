@@ -74,7 +74,7 @@ describe('App / containers list', () => {
 
 describe('RunDialog', () => {
   it('sends the fields as the CLI does and shows the server validation error by its field', async () => {
-    const t = backend({ 'Containers.Run': () => { throw new ApiError('invalid', 'invalid port mapping "80:x": bad container port (expected [ip:]hostPort:containerPort[/tcp|udp])'); } });
+    const t = backend({ 'Containers.Create': () => { throw new ApiError('invalid', 'invalid port mapping "80:x": bad container port (expected [ip:]hostPort:containerPort[/tcp|udp])'); } });
     const st = new AppState(new Api(t));
     let closed = false;
     render(RunDialog, { props: { st, onclose: () => (closed = true) } });
@@ -90,14 +90,15 @@ describe('RunDialog', () => {
     const err = await until(() => document.querySelector('[data-field="ports"]'));
     expect(err!.textContent).toContain('invalid port mapping "80:x"');
     expect(closed).toBe(false);
-    const req = t.called('Containers.Run')[0].params[0] as Record<string, unknown>;
+    expect(t.called('Containers.Start')).toHaveLength(0);
+    const req = t.called('Containers.Create')[0].params[0] as Record<string, unknown>;
     expect(req).toMatchObject({ Image: 'nginx:latest', Cmd: ['sh', '-c', 'echo hi'], Ports: ['80:x'], Env: ['A=1'], Restart: 'always', Memory: '1g' });
     expect(String(req.ProgressID)).toMatch(/^run-/);
   });
 
   it('shows pull progress per layer while running and adds dropped folders as rows', async () => {
     let release!: () => void;
-    const t = backend({ 'Containers.Run': (req: { ProgressID: string }) => new Promise((r) => {
+    const t = backend({ 'Containers.Start': () => null, 'Containers.Create': (req: { ProgressID: string }) => new Promise((r) => {
       t.emit(`progress:${req.ProgressID}`, [{ phase: 'pull', layer: 'sha256:' + '1'.repeat(64), done: 50, total: 100, status: 'downloading' },
         { phase: 'pull', layer: 'sha256:' + '2'.repeat(64), done: 0, total: 300, status: 'waiting' }]);
       release = () => r(ctr({}));
@@ -113,7 +114,7 @@ describe('RunDialog', () => {
     const p = await until(() => screen.queryByTestId('pull-progress'));
     expect(p!.textContent).toContain('0/2 layers');
     expect(p!.querySelectorAll('[data-layer]')).toHaveLength(2);
-    expect((t.called('Containers.Run')[0].params[0] as { Volumes: string[] }).Volumes).toEqual(['/Users/me/project:/mnt/project']);
+    expect((t.called('Containers.Create')[0].params[0] as { Volumes: string[] }).Volumes).toEqual(['/Users/me/project:/mnt/project']);
     release();
     await until(() => closed);
   });
@@ -197,7 +198,9 @@ describe('ImagesView', () => {
     expect(screen.getByTestId('images-empty')).toBeTruthy();
     await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'nope' } });
     await fireEvent.click(screen.getByTestId('pull-submit'));
-    await until(() => document.querySelector('[data-field="pull"]')?.textContent?.includes('manifest unknown'));
+    const perr = await until(() => document.querySelector('[data-field="pull"]'));
+    expect(perr!.textContent).toContain('The image “nope” was not found');
+    expect(perr!.querySelector('details')!.textContent).toContain('manifest unknown'); // the engine's words behind Details
     await fireEvent.input(screen.getByTestId('pull-ref'), { target: { value: 'alpine:3' } });
     await fireEvent.click(screen.getByTestId('pull-submit'));
     const p = await until(() => screen.queryByTestId('pull-progress'));

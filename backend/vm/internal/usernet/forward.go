@@ -47,6 +47,55 @@ func (n *Network) outbound(dst netip.Addr) bool {
 	return true
 }
 
+// tcpDialer says how a guest's connection to dst is made: into the host's
+// loopback (HostLoopback), into a fabric peer's stack (an address of a
+// segment both are on), or from the host to the outside world; nil when
+// dst is not reachable.
+func (n *Network) tcpDialer(dst netip.AddrPort) func(ctx context.Context) (net.Conn, error) {
+	if n.cfg.HostLoopback.IsValid() && dst.Addr() == n.cfg.HostLoopback {
+		to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), dst.Port()).String()
+		return func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp4", to)
+		}
+	}
+	if n.cfg.Fabric != nil {
+		if peer, src, in := n.cfg.Fabric.route(n.cfg.Member, dst.Addr()); in {
+			if peer == nil {
+				return nil
+			}
+			return func(ctx context.Context) (net.Conn, error) { return peer.dialGuestTCP(ctx, src, dst.Port()) }
+		}
+	}
+	if !n.outbound(dst.Addr()) {
+		return nil
+	}
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp4", dst.String())
+	}
+}
+
+// udpDialer is tcpDialer for a UDP flow.
+func (n *Network) udpDialer(dst netip.AddrPort) func() (net.Conn, error) {
+	if n.cfg.HostLoopback.IsValid() && dst.Addr() == n.cfg.HostLoopback {
+		to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), dst.Port()).String()
+		return func() (net.Conn, error) { return net.Dial("udp4", to) }
+	}
+	if n.cfg.Fabric != nil {
+		if peer, src, in := n.cfg.Fabric.route(n.cfg.Member, dst.Addr()); in {
+			if peer == nil {
+				return nil
+			}
+			return func() (net.Conn, error) { return peer.dialGuestUDP(src, dst.Port()) }
+		}
+	}
+	if !n.outbound(dst.Addr()) {
+		return nil
+	}
+	return func() (net.Conn, error) { return net.Dial("udp4", dst.String()) }
+}
+
 func addrOf(a tcpip.Address) netip.Addr {
 	ip, _ := netip.AddrFromSlice(a.AsSlice())
 	return ip.Unmap()
@@ -76,14 +125,14 @@ func (n *Network) forwardTCP(r *tcp.ForwarderRequest) {
 	defer n.wg.Done()
 	id := r.ID()
 	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
-	if !n.outbound(dst.Addr()) {
+	dial := n.tcpDialer(dst)
+	if dial == nil {
 		n.log.Debug("usernet: refused", zap.Stringer("tcp", dst))
 		r.Complete(true)
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, dialTimeout)
-	var d net.Dialer
-	out, err := d.DialContext(ctx, "tcp4", dst.String())
+	out, err := dial(ctx)
 	cancel()
 	if err != nil {
 		n.log.Debug("usernet: connect", zap.Stringer("tcp", dst), zap.Error(err))
@@ -144,7 +193,8 @@ func splice(a, b net.Conn) {
 func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 	id := r.ID()
 	dst := netip.AddrPortFrom(addrOf(id.LocalAddress), id.LocalPort)
-	if !n.outbound(dst.Addr()) {
+	dial := n.udpDialer(dst)
+	if dial == nil {
 		n.log.Debug("usernet: dropped", zap.Stringer("udp", dst))
 		return
 	}
@@ -155,7 +205,7 @@ func (n *Network) forwardUDP(r *udp.ForwarderRequest) {
 		return
 	}
 	in := &idleUDP{gonet.NewUDPConn(&wq, ep)}
-	p, _ := forwarder.NewUDPProxy(in, func() (net.Conn, error) { return net.Dial("udp4", dst.String()) })
+	p, _ := forwarder.NewUDPProxy(in, dial)
 	if !n.track(p) {
 		return
 	}

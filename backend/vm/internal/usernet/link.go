@@ -3,11 +3,13 @@ package usernet
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/containers/gvisor-tap-vsock/pkg/tap"
 	"go.uber.org/zap"
@@ -57,9 +59,14 @@ func newLink(n *Network, conn net.Conn, ep *tap.LinkEndpoint) *link {
 // included) for the guest. It implements tap.NetworkSwitch.
 func (l *link) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
 	size := pkt.Size()
-	frame := make([]byte, 4+size)
-	binary.BigEndian.PutUint32(frame, uint32(size))
 	off := 4
+	if l.n.cfg.Datagram {
+		off = 0
+	}
+	frame := make([]byte, off+size)
+	if off == 4 {
+		binary.BigEndian.PutUint32(frame, uint32(size))
+	}
 	for _, s := range pkt.AsSlices() {
 		off += copy(frame[off:], s)
 	}
@@ -73,6 +80,10 @@ func (l *link) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.Pa
 // write sends the queued frames to the guest, as many per system call as
 // are waiting.
 func (l *link) write() {
+	if l.n.cfg.Datagram {
+		l.writeDatagrams()
+		return
+	}
 	w := bufio.NewWriterSize(l.conn, 256<<10)
 	for {
 		select {
@@ -100,8 +111,51 @@ func (l *link) write() {
 	}
 }
 
+// writeDatagrams sends the queued frames to the guest, one datagram each.
+func (l *link) writeDatagrams() {
+	for {
+		select {
+		case f := <-l.tx:
+			if _, err := l.conn.Write(f); err != nil {
+				if errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.EAGAIN) {
+					l.txDropped.Add(1) // the guest's queue is full: dropped, as on a wire
+					continue
+				}
+				l.n.log.Debug("usernet: guest link write", zap.Error(err))
+				<-l.done
+				return
+			}
+			l.txFrames.Add(1)
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// readDatagrams takes the guest's frames, one per datagram, until its end
+// closes.
+func (l *link) readDatagrams() {
+	buf := make([]byte, maxFrame)
+	for {
+		n, err := l.conn.Read(buf)
+		if err != nil {
+			l.ended(err)
+			return
+		}
+		if n < header.EthernetMinimumSize {
+			continue
+		}
+		l.rxFrames.Add(1)
+		l.receive(buf[:n])
+	}
+}
+
 // read takes the guest's frames until its end closes.
 func (l *link) read() {
+	if l.n.cfg.Datagram {
+		l.readDatagrams()
+		return
+	}
 	r := bufio.NewReaderSize(l.conn, 256<<10)
 	var hdr [4]byte
 	buf := make([]byte, maxFrame)

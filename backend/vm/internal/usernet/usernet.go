@@ -58,7 +58,23 @@ type Config struct {
 	// ("gateway.skiff.internal"); each name's parent domain is then the
 	// server's own: other names in it do not exist.
 	Names map[string]netip.Addr
-	Log   *zap.Logger // default: none
+	// HostLoopback, when valid, is an address in Subnet that stands for
+	// the host's loopback: a connection or flow to one of its ports goes to
+	// that port of 127.0.0.1 (host.docker.internal). It is the only way
+	// into the host's loopback.
+	HostLoopback netip.Addr
+	// Guest is the guest's address in Subnet; the fabric's peers reach it
+	// there. Required with Fabric.
+	Guest netip.Addr
+	// Fabric, when set, joins this network to other VMs' as Member: see
+	// Fabric. The network plugs itself in at New and out at Close.
+	Fabric *Fabric
+	Member string
+	// Datagram says the guest link is a datagram socket carrying one frame
+	// per datagram with no length prefix (vz's file-handle attachment),
+	// not QEMU's stream.
+	Datagram bool
+	Log      *zap.Logger // default: none
 }
 
 const nicID = 1
@@ -96,6 +112,12 @@ func (c *Config) check() error {
 			return fmt.Errorf("%w: %s address %v is not in %v", ErrConfig, what, a, c.Subnet)
 		}
 	}
+	if c.HostLoopback.IsValid() && (!c.Subnet.Contains(c.HostLoopback) || c.HostLoopback == c.Gateway || c.HostLoopback == c.DNS) {
+		return fmt.Errorf("%w: host loopback address %v is not a free address of %v", ErrConfig, c.HostLoopback, c.Subnet)
+	}
+	if c.Fabric != nil && (c.Member == "" || !c.Subnet.Contains(c.Guest)) {
+		return fmt.Errorf("%w: a fabric member needs a name and its guest address in %v", ErrConfig, c.Subnet)
+	}
 	if c.Gateway == c.DNS {
 		return fmt.Errorf("%w: gateway and DNS share %v", ErrConfig, c.Gateway)
 	}
@@ -126,7 +148,11 @@ func New(cfg Config, conn net.Conn) (*Network, error) {
 		conn.Close()
 		return nil, err
 	}
-	ep, err := tap.NewLinkEndpoint(false, uint32(cfg.MTU), cfg.GatewayMAC.String(), cfg.Gateway.String(), []string{cfg.DNS.String()})
+	virtual := []string{cfg.DNS.String()} // the addresses besides the gateway's it answers ARP for
+	if cfg.HostLoopback.IsValid() {
+		virtual = append(virtual, cfg.HostLoopback.String())
+	}
+	ep, err := tap.NewLinkEndpoint(false, uint32(cfg.MTU), cfg.GatewayMAC.String(), cfg.Gateway.String(), virtual)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("usernet: link endpoint: %w", err)
@@ -148,6 +174,9 @@ func New(cfg Config, conn net.Conn) (*Network, error) {
 	}
 	n.run(n.link.read)
 	n.run(n.link.write)
+	if cfg.Fabric != nil {
+		cfg.Fabric.plug(cfg.Member, n)
+	}
 	return n, nil
 }
 
@@ -167,7 +196,11 @@ func newStack(cfg Config, ep stack.LinkEndpoint) (*stack.Stack, error) {
 	if err := s.CreateNIC(nicID, ep); err != nil {
 		return fail("NIC", err)
 	}
-	for _, a := range []netip.Addr{cfg.Gateway, cfg.DNS} {
+	own := []netip.Addr{cfg.Gateway, cfg.DNS}
+	if cfg.HostLoopback.IsValid() {
+		own = append(own, cfg.HostLoopback)
+	}
+	for _, a := range own {
 		if err := s.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
 			AddressWithPrefix: tcpip.AddrFrom4(a.As4()).WithPrefix()}, stack.AddressProperties{}); err != nil {
 			return fail("address "+a.String(), err)
@@ -197,7 +230,7 @@ func (n *Network) serveDNS() error {
 	if n.dnsTCP, err = gonet.ListenTCP(n.stack, at, ipv4.ProtocolNumber); err != nil {
 		return fmt.Errorf("usernet: DNS over TCP: %w", err)
 	}
-	srv, err := dns.NewWithUpstreamResolver(n.dnsUDP, n.dnsTCP, zones(n.cfg.Names), hostResolver{net.DefaultResolver})
+	srv, err := dns.NewWithUpstreamResolver(n.dnsUDP, n.dnsTCP, zones(n.cfg.Names), hostResolver{net.DefaultResolver, n})
 	if err != nil {
 		return fmt.Errorf("usernet: DNS: %w", err)
 	}
@@ -235,13 +268,26 @@ func zones(names map[string]netip.Addr) []types.Zone {
 	return out
 }
 
-// hostResolver asks the host's resolver (the engine's: its /etc/hosts, its
-// DNS servers) for the names the guest looks up. A name in a DNS question
-// is fully qualified ("vm."), which glibc's hosts file lookup does not
-// match: the trailing dot goes.
-type hostResolver struct{ r *net.Resolver }
+// hostResolver answers the names of the fabric's peers (Fabric.lookup),
+// and asks the host's resolver (the engine's: its /etc/hosts, its
+// DNS servers) for the other names the guest looks up. A name in a DNS
+// question is fully qualified ("vm."), which glibc's hosts file lookup
+// does not match: the trailing dot goes.
+type hostResolver struct {
+	r *net.Resolver
+	n *Network
+}
 
 func (h hostResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if f := h.n.cfg.Fabric; f != nil {
+		if addrs := f.lookup(h.n.cfg.Member, host); len(addrs) > 0 {
+			out := make([]net.IPAddr, len(addrs))
+			for i, a := range addrs {
+				out[i] = net.IPAddr{IP: net.IP(a.AsSlice())}
+			}
+			return out, nil
+		}
+	}
 	return h.r.LookupIPAddr(ctx, strings.TrimSuffix(host, "."))
 }
 
@@ -303,6 +349,9 @@ func (n *Network) untrack(c closer) {
 // goroutines have.
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
+		if n.cfg.Fabric != nil {
+			n.cfg.Fabric.unplug(n.cfg.Member, n)
+		}
 		n.mu.Lock()
 		n.closed = true
 		open := n.open

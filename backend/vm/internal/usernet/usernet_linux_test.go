@@ -69,14 +69,17 @@ func TestConfigErrors(t *testing.T) {
 // guest is a TCP/IP stack at 10.0.2.15 attached to a Network the way QEMU
 // is: Ethernet frames, each prefixed by its length, on a socket.
 type guest struct {
-	s      *stack.Stack
-	ch     *channel.Endpoint
-	conn   net.Conn
-	cancel context.CancelFunc
-	done   chan struct{}
+	datagram bool // one frame per datagram, no length prefix (vz)
+	s        *stack.Stack
+	ch       *channel.Endpoint
+	conn     net.Conn
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
-func newGuest(t *testing.T, conn net.Conn) *guest {
+func newGuest(t *testing.T, conn net.Conn) *guest { return newGuestOn(t, conn, false) }
+
+func newGuestOn(t *testing.T, conn net.Conn, datagram bool) *guest {
 	t.Helper()
 	ch := channel.New(256, 1500, tcpip.LinkAddress("\x52\x54\x00\x12\x34\x56"))
 	s := stack.New(stack.Options{
@@ -95,7 +98,7 @@ func newGuest(t *testing.T, conn net.Conn) *guest {
 	s.SetRouteTable([]tcpip.Route{{Destination: subnet, NIC: 1},
 		{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4([4]byte{10, 0, 2, 2}), NIC: 1}})
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &guest{s: s, ch: ch, conn: conn, cancel: cancel, done: make(chan struct{})}
+	g := &guest{datagram: datagram, s: s, ch: ch, conn: conn, cancel: cancel, done: make(chan struct{})}
 	go func() { // out
 		defer close(g.done)
 		for {
@@ -104,7 +107,10 @@ func newGuest(t *testing.T, conn net.Conn) *guest {
 				return
 			}
 			v := pkt.ToView()
-			frame := binary.BigEndian.AppendUint32(nil, uint32(v.Size()))
+			var frame []byte
+			if !datagram {
+				frame = binary.BigEndian.AppendUint32(nil, uint32(v.Size()))
+			}
 			frame = append(frame, v.AsSlice()...)
 			v.Release()
 			pkt.DecRef()
@@ -114,6 +120,18 @@ func newGuest(t *testing.T, conn net.Conn) *guest {
 		}
 	}()
 	go func() { // in
+		if datagram {
+			buf := make([]byte, 70000)
+			for {
+				n, err := conn.Read(buf)
+				if err != nil {
+					return
+				}
+				pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:n])})
+				ch.InjectInbound(0, pkt)
+				pkt.DecRef()
+			}
+		}
 		r := bufio.NewReader(conn)
 		var hdr [4]byte
 		for {
@@ -371,8 +389,10 @@ func TestNetwork(t *testing.T) {
 }
 
 // socketPair is a connected pair of stream sockets, as the VM backend makes.
-func socketPair() (net.Conn, net.Conn, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+func socketPair() (net.Conn, net.Conn, error) { return socketPairOf(syscall.SOCK_STREAM) }
+
+func socketPairOf(typ int) (net.Conn, net.Conn, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -228,3 +228,23 @@ func httpGet(t *testing.T, url string) string {
 	t.Fatalf("GET %s: %v", url, last)
 	return ""
 }
+
+// docker rename (Compose's recreate renames too): the new name resolves on the container's network,
+// the old one no longer does.
+func TestRenameOnNetwork(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dockerOK(t, "network", "create", "rnnet")
+	defer docker(t, "network", "rm", "rnnet")
+	dockerOK(t, "run", "-d", "--name", "rn-old", "--network", "rnnet", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	defer docker(t, "rm", "-f", "rn-old", "rn-new")
+	dockerOK(t, "rename", "rn-old", "rn-new")
+	if out := dockerOK(t, "ps", "--filter", "name=rn-new", "--format", "{{.Names}}"); strings.TrimSpace(out) != "rn-new" {
+		t.Errorf("docker ps after rename: %q", out)
+	}
+	out := dockerOK(t, "run", "--rm", "--network", "rnnet", "busybox", "sh", "-c",
+		"wget -q -O /dev/null http://rn-new/hostname && echo new-ok; wget -q -T 3 -O /dev/null http://rn-old/hostname 2>/dev/null || echo old-gone")
+	if out != "new-ok\nold-gone\n" {
+		t.Errorf("names after rename: %q, want the new one to resolve and the old one not", out)
+	}
+}

@@ -76,6 +76,9 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 	if err != nil {
 		return "", err
 	}
+	if m.Type != "" && m.Type != MountBind {
+		return "", fmt.Errorf("adding a %s mount to an existing container: only folders (bind mounts) can be added: %w", m.Type, ErrNotSupported)
+	}
 	m.Real = ""
 	ms := []Mount{m}
 	if err := validateMounts(ms); err != nil {

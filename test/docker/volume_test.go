@@ -1,0 +1,59 @@
+package docker_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// Named volumes through the docker CLI: written in one container, read in another, kept after
+// both are removed, refused removal while in use; anonymous volumes go with `rm -v`; tmpfs mounts.
+func TestVolumeRoundTrip(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	dockerOK(t, "volume", "create", "--label", "suite=docker", "vrt")
+	if out := dockerOK(t, "volume", "ls", "--filter", "label=suite=docker", "--format", "{{.Name}} {{.Driver}}"); strings.TrimSpace(out) != "vrt local" {
+		t.Fatalf("volume ls --filter label: %q", out)
+	}
+	dockerOK(t, "run", "--rm", "-v", "vrt:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+	if out := dockerOK(t, "run", "--name", "vrt-reader", "--mount", "type=volume,src=vrt,dst=/mnt,readonly", "busybox", "cat", "/mnt/f"); out != "kept\n" {
+		t.Errorf("read in another container: %q", out)
+	}
+	if r := docker(t, "volume", "rm", "vrt"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm of a volume in use: %s", r)
+	}
+	if out := dockerOK(t, "inspect", "--format", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", "vrt-reader"); strings.TrimSpace(out) != "volume vrt /mnt false" {
+		t.Errorf("inspect .Mounts: %q", out)
+	}
+	dockerOK(t, "rm", "-v", "vrt-reader") // a named volume stays
+	if out := dockerOK(t, "run", "--rm", "-v", "vrt:/data", "busybox", "cat", "/data/f"); out != "kept\n" {
+		t.Errorf("after the containers were removed: %q", out)
+	}
+	dockerOK(t, "volume", "rm", "vrt")
+	if r := docker(t, "volume", "inspect", "vrt"); r.code == 0 || !strings.Contains(r.stderr, "no such volume") {
+		t.Errorf("volume inspect of a removed volume: %s", r)
+	}
+
+	// -v /path: an anonymous volume, removed by rm -v.
+	dockerOK(t, "run", "--name", "vrt-anon", "-v", "/cache", "busybox", "sh", "-c", "echo x > /cache/y")
+	anon := strings.TrimSpace(dockerOK(t, "inspect", "--format", "{{range .Mounts}}{{.Name}}{{end}}", "vrt-anon"))
+	if len(anon) != 64 {
+		t.Fatalf("anonymous volume name %q", anon)
+	}
+	dockerOK(t, "volume", "inspect", anon)
+	dockerOK(t, "rm", "-v", "vrt-anon")
+	if r := docker(t, "volume", "inspect", anon); r.code == 0 {
+		t.Errorf("the anonymous volume outlived rm -v: %s", r)
+	}
+
+	// --tmpfs is a tmpfs in the guest, with its size.
+	out := dockerOK(t, "run", "--rm", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c", "grep ' /scratch ' /proc/mounts")
+	if !strings.Contains(out, "tmpfs /scratch tmpfs") || !strings.Contains(out, "size=1024k") {
+		t.Errorf("tmpfs mount: %q", out)
+	}
+
+	// prune -a removes unused volumes.
+	dockerOK(t, "volume", "create", "vrt-unused")
+	if out := dockerOK(t, "volume", "prune", "-a", "-f"); !strings.Contains(out, "vrt-unused") {
+		t.Errorf("volume prune: %q", out)
+	}
+}

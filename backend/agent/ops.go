@@ -59,8 +59,9 @@ func (a *Agent) shareSource(tag string) (string, error) {
 
 // mount binds a share onto a path in the container root. The bind is made
 // in the agent's mount namespace on the root, which is a shared mount, so it
-// propagates into the workload's (slave) copy, running or not.
-func (a *Agent) mount(m *agentproto.MountSpec) error {
+// propagates into the workload's (slave) copy, running or not. With Fill, an
+// empty share first gets the container root's content at the target (fill).
+func (a *Agent) mount(ctx context.Context, m *agentproto.MountSpec) error {
 	if m == nil || m.Target == "" {
 		return fmt.Errorf("mount: no target: %w", errBadRequest)
 	}
@@ -73,6 +74,11 @@ func (a *Agent) mount(m *agentproto.MountSpec) error {
 	src, err := a.shareSource(m.Tag)
 	if err != nil {
 		return fmt.Errorf("mount: %w", err)
+	}
+	if m.Fill {
+		if err := a.fill(ctx, src, m.Target); err != nil {
+			return fmt.Errorf("mount: filling share %q from %q: %w", m.Tag, m.Target, err)
+		}
 	}
 	if err := a.root.mkdirAll(m.Target, 0o755); err != nil {
 		return fmt.Errorf("mount: target %q: %w", m.Target, err)

@@ -60,6 +60,10 @@ type MountSpec struct {
 	Type string `json:",omitempty"`
 	Size int64  `json:",omitempty"`
 	Mode uint32 `json:",omitempty"`
+	// Fill (a share only): when the share is empty and the container root has a directory at
+	// Target, that directory's content is first copied into the share (Docker's copy-up of an
+	// image's content into a new volume). Owners are kept where the share allows it.
+	Fill bool `json:",omitempty"`
 }
 
 // MountTmpfs is MountSpec.Type of a tmpfs.

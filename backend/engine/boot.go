@@ -58,7 +58,9 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	}
 	for i, m := range mounts {
 		if m.Type != MountTmpfs {
-			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
+			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
+			// the target is read-only all the same.
+			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly && !fillsVolume(m)})
 		}
 	}
 	if e.cfg.Kernel != nil {
@@ -222,7 +224,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	var pinned []Mount // the watcher watches what the guest got
 	for i, mt := range rec.Mounts {
-		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}
+		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt)}
 		if mt.Type == MountTmpfs {
 			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
 		} else {

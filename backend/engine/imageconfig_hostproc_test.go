@@ -17,7 +17,7 @@ import (
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
-// An image's VOLUME gets an anonymous volume filled from the image, and its HEALTHCHECK is the
+// An image's VOLUME gets an anonymous volume, filled from the image at start, and its HEALTHCHECK is the
 // container's unless the create options override parts of it.
 func TestImageVolumeAndHealthcheckHostproc(t *testing.T) {
 	f := newFixture(t)
@@ -50,6 +50,13 @@ func TestImageVolumeAndHealthcheckHostproc(t *testing.T) {
 	ms := f.inspect(c.ID).Mounts
 	if len(ms) != 1 || ms[0].Type != MountVolume || ms[0].Target != "/bin" || len(ms[0].Name) != 64 {
 		t.Fatalf("mounts %+v, want an anonymous volume at /bin", ms)
+	}
+	// Filled when the agent mounts it: `true` is found in it.
+	if err := f.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code := f.wait(c.ID); code != 0 {
+		t.Errorf("exit %d on the filled volume", code)
 	}
 	if _, err := os.Lstat(filepath.Join(ms[0].Source, "busybox")); err != nil {
 		t.Errorf("the anonymous volume was not filled from the image: %v", err)

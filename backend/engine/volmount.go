@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/skiff-containers/skiff/backend/images"
@@ -12,8 +10,9 @@ import (
 
 // attachVolumes resolves the volume mounts of a container being created from img: each image
 // VOLUME no mount covers gets an anonymous volume (as in Docker), each volume mount its volume
-// (made when missing) and that volume's directory as its Source; a volume that is empty is filled
-// with the image's content at the mount's target (Docker's copy-up). The volumes stay pinned
+// (made when missing) and that volume's directory as its Source. A volume that is empty is filled
+// with the image's content at the mount's target (Docker's copy-up) by the guest agent when it
+// mounts the volume (fillsVolume). The volumes stay pinned
 // (RemoveVolume refuses them) until release; undo removes the volumes this call made, for a
 // Create that fails after it.
 func (e *Engine) attachVolumes(ctx context.Context, mounts []Mount, img *images.Image) (out []Mount, release, undo func(), err error) {
@@ -76,12 +75,6 @@ func (e *Engine) attachVolumes(ctx context.Context, mounts []Mount, img *images.
 		if m.Type != MountVolume {
 			continue
 		}
-		if !m.NoCopy {
-			if err := copyUp(ctx, img.RootFS, m.Target, m.Source); err != nil {
-				undo()
-				return nil, nil, nil, fmt.Errorf("volume %q: filling it from the image's %s: %w", m.Name, m.Target, err)
-			}
-		}
 		real, err := filepath.EvalSymlinks(m.Source)
 		if err != nil {
 			undo()
@@ -92,43 +85,8 @@ func (e *Engine) attachVolumes(ctx context.Context, mounts []Mount, img *images.
 	return out, release, undo, nil
 }
 
-// copyUp copies the directory at target in the image rootfs into an empty volume directory dst.
-// The path is resolved inside the rootfs (a symbolic link cannot lead out of it); a volume with
-// content, or a target the image does not have as a directory, is left alone.
-func copyUp(ctx context.Context, rootfs, target, dst string) error {
-	if rootfs == "" {
-		return nil
-	}
-	ents, err := os.ReadDir(dst)
-	if err != nil {
-		return err
-	}
-	if len(ents) > 0 {
-		return nil
-	}
-	root, err := os.OpenRoot(rootfs)
-	if err != nil {
-		return fmt.Errorf("opening the image's root: %w", err)
-	}
-	defer root.Close()
-	rel, err := resolveInRoot(root, target, true)
-	if err != nil {
-		return err
-	}
-	if rel == "" || rel == "." {
-		return nil
-	}
-	fi, err := root.Lstat(rel)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return nil
-	}
-	// rel has no symbolic link left in it (resolveInRoot followed them all inside the root), and
-	// cloneTree copies links inside as links.
-	return cloneTree(ctx, filepath.Join(rootfs, rel), dst)
+// fillsVolume reports whether the agent is to fill m's share, when empty, from the container root's
+// content at m.Target before mounting it (agentproto.MountSpec.Fill): a volume mount without NoCopy.
+func fillsVolume(m Mount) bool {
+	return m.Type == MountVolume && !m.NoCopy
 }

@@ -63,26 +63,48 @@ func TestVolumesHostproc(t *testing.T) {
 		t.Fatalf("a named volume after rm -v of its containers: %q, %v", b, err)
 	}
 
-	// A new volume is filled from the image's content at its target; one with content is not.
-	c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Mounts: []Mount{{Type: MountVolume, Name: "bins", Target: "/bin"}}})
-	if err != nil {
-		t.Fatal(err)
+	// A new volume is filled from the image's content at its target when the agent mounts it (at
+	// start), keeping modes and symlinks; one with content is not; NoCopy leaves it empty.
+	c := f.run(CreateOptions{Mounts: []Mount{{Type: MountVolume, Name: "bins", Target: "/bin", ReadOnly: true}}}, `ls /bin/busybox`)
+	if code := f.wait(c.ID); code != 0 {
+		t.Fatalf("a container on a filled volume exit %d", code)
 	}
 	bins, _ := f.e.InspectVolume(ctx, "bins")
-	if _, err := os.Lstat(filepath.Join(bins.Mountpoint, "busybox")); err != nil {
-		t.Errorf("the volume was not filled from the image's /bin: %v", err)
+	if fi, err := os.Lstat(filepath.Join(bins.Mountpoint, "busybox")); err != nil || fi.Mode().Perm()&0o111 == 0 {
+		t.Errorf("the volume was not filled from the image's /bin: %v, %v", fi, err)
+	}
+	imgBin := filepath.Join(rootOf(t, f.inspect(c.ID)), "bin")
+	if want, err := os.Readlink(filepath.Join(imgBin, "sh")); err != nil {
+		t.Fatal(err)
+	} else if got, err := os.Readlink(filepath.Join(bins.Mountpoint, "sh")); err != nil || got != want {
+		t.Errorf("the symlink /bin/sh in the volume: %q, %v, want %q", got, err, want)
 	}
 	c2, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Mounts: []Mount{{Type: MountVolume, Name: "data", Target: "/bin"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The volume hides the image's shell: the start fails, after the mount.
+	if err := f.e.Start(ctx, c2.ID); err == nil {
+		f.wait(c2.ID)
+	}
 	if _, err := os.Lstat(filepath.Join(v.Mountpoint, "busybox")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a volume with content was filled from the image: %v", err)
 	}
-	for _, id := range []string{c.ID, c2.ID} {
+	c3 := f.run(CreateOptions{Mounts: []Mount{{Type: MountVolume, Name: "nocopy", Target: "/etc", NoCopy: true}}}, `ls /bin/busybox`)
+	if code := f.wait(c3.ID); code != 0 {
+		t.Fatalf("a container on a nocopy volume exit %d", code)
+	}
+	nc, _ := f.e.InspectVolume(ctx, "nocopy")
+	if ents, err := os.ReadDir(nc.Mountpoint); err != nil || len(ents) != 0 {
+		t.Errorf("a nocopy volume: %v, %v, want it empty", ents, err)
+	}
+	for _, id := range []string{c.ID, c2.ID, c3.ID} {
 		if err := f.e.Remove(ctx, id, RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := f.e.RemoveVolume(ctx, "nocopy", false); err != nil {
+		t.Fatal(err)
 	}
 
 	// An anonymous volume (-v /path) goes with its container when removed with Volumes.

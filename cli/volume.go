@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-containers/skiff/app"
-	"github.com/skiff-containers/skiff/app/bridge"
+	"github.com/skiff-containers/skiff/app/client"
 )
 
 func (c *cliCtx) volumeCmd() *cobra.Command {
@@ -22,8 +23,11 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
-			var v app.Volume
-			if err := c.call(cmd.Context(), "Volumes.Create", &v, name, labels); err != nil {
+			var v *app.Volume
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				v, err = cl.Volumes.Create(ctx, name, labels)
+				return err
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.out, v.Name)
@@ -36,7 +40,10 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List volumes", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var vs []app.Volume
-			if err := c.call(cmd.Context(), "Volumes.List", &vs); err != nil {
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				vs, err = cl.Volumes.List(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 			if quiet {
@@ -59,11 +66,14 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out []app.Volume
 			for _, name := range args {
-				var v app.Volume
-				if err := c.call(cmd.Context(), "Volumes.Inspect", &v, name); err != nil {
+				var v *app.Volume
+				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+					v, err = cl.Volumes.Inspect(ctx, name)
+					return err
+				}); err != nil {
 					return err
 				}
-				out = append(out, v)
+				out = append(out, *v)
 			}
 			b, err := json.MarshalIndent(out, "", "  ")
 			if err != nil {
@@ -79,7 +89,7 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.each(ctx, args, func(cl *bridge.Client, name string) error { return cl.Call(ctx, "Volumes.Remove", nil, name, force) })
+			return c.each(ctx, args, func(cl *client.Client, name string) error { return cl.Volumes.Remove(ctx, name, force) })
 		},
 	}
 	rm.Flags().BoolVarP(&force, "force", "f", false, "no error for a volume that does not exist")
@@ -87,8 +97,11 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 	prune := &cobra.Command{
 		Use: "prune [flags]", Short: "Remove anonymous volumes no container uses (-a: every unused volume)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r app.PruneResult
-			if err := c.call(cmd.Context(), "Volumes.Prune", &r, all); err != nil {
+			var r *app.PruneResult
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				r, err = cl.Volumes.Prune(ctx, all)
+				return err
+			}); err != nil {
 				return err
 			}
 			if len(r.Removed) > 0 {
@@ -107,7 +120,9 @@ func (c *cliCtx) renameCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "rename CONTAINER NEW_NAME", Short: "Rename a container", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.call(cmd.Context(), "Containers.Rename", nil, args[0], args[1])
+			return c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) error {
+				return cl.Containers.Rename(ctx, args[0], args[1])
+			})
 		},
 	}
 }

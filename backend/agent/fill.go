@@ -19,9 +19,10 @@ import (
 // root as in a chroot. A copy that fails is removed again, so that the share is left empty (and
 // the next mount fills it) rather than half filled.
 //
-// Owners: CopyTree gives each copy the owner of its original where the share lets it; a virtiofs
-// daemon running unprivileged on the host refuses a chown to another user, and the files then keep
-// the owner the daemon gives them — the mount goes on regardless.
+// Owners: CopyTree gives each copy the owner of its original where the share lets it. A virtiofs
+// daemon running unprivileged on the host refuses a chown to another user, and so does Skiff's
+// virtiofsd for host folders on Linux (no CAP_CHOWN: a guest must not plant root's files on the
+// host); the files then keep the owner the daemon gives them, and the mount goes on regardless.
 func (a *Agent) fill(ctx context.Context, dir, target string) error {
 	dst, err := os.OpenRoot(dir)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -98,13 +99,26 @@ func TestVolumesHostproc(t *testing.T) {
 	if ents, err := os.ReadDir(nc.Mountpoint); err != nil || len(ents) != 0 {
 		t.Errorf("a nocopy volume: %v, %v, want it empty", ents, err)
 	}
-	for _, id := range []string{c.ID, c2.ID, c3.ID} {
+	// Owners are kept where the share allows a chown (here: an agent running as root on the host).
+	c4 := f.run(CreateOptions{Mounts: []Mount{{Type: MountVolume, Name: "homes", Target: "/home"}}}, `ls -d /home/app`)
+	if code := f.wait(c4.ID); code != 0 {
+		t.Fatalf("a container on a filled /home exit %d", code)
+	}
+	homes, _ := f.e.InspectVolume(ctx, "homes")
+	if fi, err := os.Lstat(filepath.Join(homes.Mountpoint, "app")); err != nil {
+		t.Errorf("the volume was not filled from the image's /home: %v", err)
+	} else if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (st.Uid != 1000 || st.Gid != 1000 || fi.Mode().Perm() != 0o755) {
+		t.Errorf("/home/app in the volume: %d:%d %v, want 1000:1000 and 0755 as in the image", st.Uid, st.Gid, fi.Mode())
+	}
+	for _, id := range []string{c.ID, c2.ID, c3.ID, c4.ID} {
 		if err := f.e.Remove(ctx, id, RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.e.RemoveVolume(ctx, "nocopy", false); err != nil {
-		t.Fatal(err)
+	for _, n := range []string{"nocopy", "homes"} {
+		if err := f.e.RemoveVolume(ctx, n, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// An anonymous volume (-v /path) goes with its container when removed with Volumes.

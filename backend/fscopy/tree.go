@@ -14,7 +14,9 @@ import (
 // dst, keeping modes, modification times and symbolic links (as links, their targets unchanged).
 // It is Docker's copy-up of an image's content into a new volume. Owners are kept as far as dst
 // allows: a file system that refuses to give a file to another user (a virtiofs share whose
-// daemon runs unprivileged answers EPERM) leaves it with the copier's owner, and the copy goes on.
+// daemon runs unprivileged, or Skiff's virtiofsd for host folders, which keeps no CAP_CHOWN,
+// answers EPERM) leaves it with the owner the file system gave it, and the copy goes on; so are
+// setuid and setgid bits where the file system refuses them.
 // Hard links are copied as separate files; sockets, fifos and device nodes are left out.
 func CopyTree(ctx context.Context, src *os.Root, rel string, dst *os.Root) error {
 	d, err := src.Open(rel)
@@ -99,8 +101,13 @@ func copyEntry(ctx context.Context, src *os.Root, from string, dst *os.Root, to 
 	}
 	// The owner first: a chown clears the setuid and setgid bits the chmod then sets.
 	chownBestEffort(dst, to, fi)
-	if err := dst.Chmod(to, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-		return fmt.Errorf("copying %q: %w", from, err)
+	perm := mode.Perm() | mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+	if err := dst.Chmod(to, perm); err != nil {
+		// A share that refuses setuid and setgid bits (Skiff's virtiofsd for host folders) gets
+		// the rest of the mode.
+		if perm&^(fs.ModeSetuid|fs.ModeSetgid) == perm || dst.Chmod(to, perm&^(fs.ModeSetuid|fs.ModeSetgid)) != nil {
+			return fmt.Errorf("copying %q: %w", from, err)
+		}
 	}
 	if err := dst.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
 		return fmt.Errorf("copying %q: %w", from, err)

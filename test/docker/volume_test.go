@@ -6,7 +6,8 @@ import (
 )
 
 // Named volumes through the docker CLI: written in one container, read in another, kept after
-// both are removed, refused removal while in use; anonymous volumes go with `rm -v`; tmpfs mounts.
+// both are removed, refused removal while in use; a new volume filled from the
+// image; anonymous volumes go with `rm -v`; tmpfs mounts.
 func TestVolumeRoundTrip(t *testing.T) {
 	need(t)
 	loadBusybox(t)
@@ -28,6 +29,28 @@ func TestVolumeRoundTrip(t *testing.T) {
 	if out := dockerOK(t, "run", "--rm", "-v", "vrt:/data", "busybox", "cat", "/data/f"); out != "kept\n" {
 		t.Errorf("after the containers were removed: %q", out)
 	}
+	// A new volume gets the image's content at its path (filled in the guest): busybox in /bin,
+	// executable, seen by another container; a volume with content keeps it and gets nothing.
+	if out := dockerOK(t, "run", "--rm", "-v", "vrt-fill:/bin", "busybox", "ls", "/bin/busybox"); out != "/bin/busybox\n" {
+		t.Errorf("a new volume over /bin: %q", out)
+	}
+	out := dockerOK(t, "run", "--rm", "-v", "vrt-fill:/mnt", "busybox", "sh", "-c", "ls -l /mnt/busybox /mnt/sh && /mnt/busybox echo ran")
+	if !strings.HasSuffix(out, "ran\n") || !strings.Contains(out, "-rwx") || !strings.Contains(out, "/mnt/sh -> ") {
+		t.Errorf("the filled volume in another container: %q", out)
+	}
+	if out := dockerOK(t, "run", "--rm", "-v", "vrt:/home", "busybox", "ls", "/home"); out != "f\n" {
+		t.Errorf("a volume with content over /home: %q, want only its own f", out)
+	}
+	if out := dockerOK(t, "run", "--rm", "--mount", "type=volume,src=vrt-nocopy,dst=/home,volume-nocopy", "busybox", "ls", "/home"); out != "" {
+		t.Errorf("a volume-nocopy volume over /home: %q, want it empty", out)
+	}
+	// Modes are kept. Owners are not: the virtiofsd of a host folder keeps no CAP_CHOWN (a guest
+	// must not plant root's files on the host), so the copies stay the daemon's (root).
+	if out := dockerOK(t, "run", "--rm", "-v", "vrt-own:/home", "busybox", "stat", "-c", "%a", "/home/app"); out != "755\n" {
+		t.Errorf("the mode of /home/app in a filled volume: %q, want 755", out)
+	}
+	dockerOK(t, "volume", "rm", "vrt-fill", "vrt-nocopy", "vrt-own")
+
 	dockerOK(t, "volume", "rm", "vrt")
 	if r := docker(t, "volume", "inspect", "vrt"); r.code == 0 || !strings.Contains(r.stderr, "no such volume") {
 		t.Errorf("volume inspect of a removed volume: %s", r)
@@ -46,7 +69,7 @@ func TestVolumeRoundTrip(t *testing.T) {
 	}
 
 	// --tmpfs is a tmpfs in the guest, with its size.
-	out := dockerOK(t, "run", "--rm", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c", "grep ' /scratch ' /proc/mounts")
+	out = dockerOK(t, "run", "--rm", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c", "grep ' /scratch ' /proc/mounts")
 	if !strings.Contains(out, "tmpfs /scratch tmpfs") || !strings.Contains(out, "size=1024k") {
 		t.Errorf("tmpfs mount: %q", out)
 	}

@@ -49,7 +49,12 @@ func TestVolumeRoundTrip(t *testing.T) {
 	if out := dockerOK(t, "run", "--rm", "-v", "vrt-own:/home", "busybox", "stat", "-c", "%a", "/home/app"); out != "755\n" {
 		t.Errorf("the mode of /home/app in a filled volume: %q, want 755", out)
 	}
-	dockerOK(t, "volume", "rm", "vrt-fill", "vrt-nocopy", "vrt-own")
+	// A new volume mounted read-only is filled all the same, and stays read-only in the container.
+	if r := docker(t, "run", "--rm", "-v", "vrt-ro:/home:ro", "busybox", "sh", "-c", "ls /home; touch /home/x"); r.code == 0 ||
+		r.stdout != "app\n" || !strings.Contains(r.stderr, "Read-only") {
+		t.Errorf("a new read-only volume over /home: %s (want app listed and the write refused)", r)
+	}
+	dockerOK(t, "volume", "rm", "vrt-fill", "vrt-nocopy", "vrt-own", "vrt-ro")
 
 	dockerOK(t, "volume", "rm", "vrt")
 	if r := docker(t, "volume", "inspect", "vrt"); r.code == 0 || !strings.Contains(r.stderr, "no such volume") {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skiff-containers/skiff/backend/engine"
 )
@@ -38,6 +39,14 @@ type RunRequest struct {
 	Interactive bool
 	AutoRemove  bool
 	ProgressID  string // when set, progress is emitted on "progress:<ProgressID>"
+	// The health check (--health-cmd, …; durations such as "30s"); all empty: the image's.
+	HealthCmd           string
+	HealthInterval      string
+	HealthTimeout       string
+	HealthStartPeriod   string
+	HealthStartInterval string
+	HealthRetries       int
+	NoHealthcheck       bool
 	// Network is the network to join ("" or "bridge": the default one; "none": no network);
 	// NetworkAliases are the container's extra DNS names on it (not on the default network).
 	Network        string
@@ -68,6 +77,7 @@ type RunSpec struct {
 	AutoRemove     bool
 	Network        string
 	NetworkAliases []string
+	Health         *HealthCheck // nil: the image's
 }
 
 // MinMemoryMiB is the least memory a container's VM can boot with.
@@ -112,6 +122,9 @@ func ParseRunRequest(req RunRequest) (*RunSpec, error) {
 			return nil, err
 		}
 		s.Mounts = append(s.Mounts, m)
+	}
+	if s.Health, err = parseHealth(req); err != nil {
+		return nil, err
 	}
 	if req.Workdir != "" && !path.IsAbs(req.Workdir) {
 		return nil, invalid("invalid --workdir %q: the working directory must be an absolute path", req.Workdir)
@@ -210,14 +223,18 @@ func portFromEngine(p engine.PortMapping) PortMapping {
 	return PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto}
 }
 
-// ParseVolume parses "/host:/ctr[:ro|rw]" (engine.ParseVolume). The host path must be absolute and,
-// so that the run dialog can point at the field before anything is pulled, exist.
+// ParseVolume parses "/host:/ctr[:ro|rw]", "name:/ctr[:ro|rw]" (a named volume) or "/ctr" (an
+// anonymous volume) (engine.ParseVolume). A host path must be absolute and, so that the run dialog
+// can point at the field before anything is pulled, exist.
 func ParseVolume(spec string) (Mount, error) {
 	em, err := engine.ParseVolume(spec)
 	if err != nil {
 		return Mount{}, invalidFrom("volume", err)
 	}
 	m := mountFromEngine(em)
+	if m.Type == engine.MountVolume {
+		return m, nil
+	}
 	if _, err := os.Stat(m.Source); err != nil {
 		return Mount{}, invalid("invalid volume %q: the host path %q does not exist", spec, m.Source)
 	}
@@ -225,7 +242,11 @@ func ParseVolume(spec string) (Mount, error) {
 }
 
 func mountFromEngine(m engine.Mount) Mount {
-	return Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	out := Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	if out.Type == engine.MountBind {
+		out.Type = ""
+	}
+	return out
 }
 
 // ParseMemory parses "512m", "1g", "1.5g", "65536k" or a number of bytes (engine.ParseMemory) into
@@ -364,6 +385,12 @@ func (s *RunSpec) Request() RunRequest {
 	}
 	for _, m := range s.Mounts {
 		v := m.Source + ":" + m.Target
+		switch {
+		case m.Type == engine.MountVolume && m.Name == "":
+			v = m.Target
+		case m.Type == engine.MountVolume:
+			v = m.Name + ":" + m.Target
+		}
 		if m.ReadOnly {
 			v += ":ro"
 		}
@@ -386,6 +413,23 @@ func (s *RunSpec) Request() RunRequest {
 	}
 	for k, v := range s.Labels {
 		r.Labels = append(r.Labels, k+"="+v)
+	}
+	if h := s.Health; h != nil {
+		switch {
+		case len(h.Test) == 1 && h.Test[0] == "NONE":
+			r.NoHealthcheck = true
+		case len(h.Test) == 2 && h.Test[0] == "CMD-SHELL":
+			r.HealthCmd = h.Test[1]
+		}
+		for _, d := range []struct {
+			v   time.Duration
+			dst *string
+		}{{h.Interval, &r.HealthInterval}, {h.Timeout, &r.HealthTimeout}, {h.StartPeriod, &r.HealthStartPeriod}, {h.StartInterval, &r.HealthStartInterval}} {
+			if d.v != 0 {
+				*d.dst = d.v.String()
+			}
+		}
+		r.HealthRetries = h.Retries
 	}
 	return r
 }

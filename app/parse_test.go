@@ -58,11 +58,14 @@ func TestParseVolume(t *testing.T) {
 		{in: dir + "/:/data/:ro", want: Mount{Source: dir, Target: "/data", ReadOnly: true}},
 		{in: dir + ":/data:rw", want: Mount{Source: dir, Target: "/data"}},
 		{in: dir + ":/data:rx", wantErr: "unknown mode"},
-		{in: "relative:/data", wantErr: "must be absolute"},
+		{in: "./relative:/data", wantErr: "must be absolute"},
+		{in: "n@me:/data", wantErr: "volume name"},
+		{in: "cache:/data:ro", want: Mount{Type: "volume", Name: "cache", Target: "/data", ReadOnly: true}},
+		{in: "/data", want: Mount{Type: "volume", Target: "/data"}},
 		{in: dir + "/missing:/data", wantErr: "does not exist"},
 		{in: dir + ":data", wantErr: "container path"},
 		{in: dir + ":/", wantErr: "root"},
-		{in: dir, wantErr: "expected /host/path"},
+		{in: "a:b:c:d", wantErr: "expected /host/path"},
 	}
 	for _, tt := range tests {
 		got, err := ParseVolume(tt.in)
@@ -228,6 +231,9 @@ func TestRunSpecRequestRoundTrip(t *testing.T) {
 			TTY: true, Interactive: true},
 		{Image: "busybox", Restart: "unless-stopped"},
 		{Image: "busybox", AutoRemove: true},
+		{Image: "busybox", Volumes: []string{"data:/data:ro", "/cache"}, HealthCmd: "test -f /ok", HealthInterval: "1s",
+			HealthTimeout: "2.5s", HealthStartPeriod: "1m0s", HealthStartInterval: "100ms", HealthRetries: 4},
+		{Image: "busybox", NoHealthcheck: true},
 	}
 	for _, req := range reqs {
 		spec, err := ParseRunRequest(req)
@@ -254,7 +260,7 @@ func TestParseErrorPrefixes(t *testing.T) {
 		{RunRequest{Image: "busybox", Name: strings.Repeat("a", 129)}, "invalid container name "},
 		{RunRequest{Image: "busybox", Ports: []string{"localhost:80:80"}}, "invalid port mapping "},
 		{RunRequest{Image: "busybox", Ports: []string{"80/sctp"}}, "invalid port mapping "},
-		{RunRequest{Image: "busybox", Volumes: []string{"named:/data"}}, "invalid volume "},
+		{RunRequest{Image: "busybox", Volumes: []string{"n@med:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Volumes: []string{"./rel:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Volumes: []string{dir + "/none:/data"}}, "invalid volume "},
 		{RunRequest{Image: "busybox", Memory: "2t"}, "invalid --memory "},
@@ -262,6 +268,9 @@ func TestParseErrorPrefixes(t *testing.T) {
 		{RunRequest{Image: "busybox", CPUs: "0.001"}, "invalid --cpus "},
 		{RunRequest{Image: "busybox", CPUs: strconv.Itoa(runtime.NumCPU() + 1)}, "invalid --cpus "},
 		{RunRequest{Image: "busybox", Restart: "on-failure:x"}, "invalid --restart "},
+		{RunRequest{Image: "busybox", HealthInterval: "soon"}, "invalid --health-interval "},
+		{RunRequest{Image: "busybox", HealthRetries: -1}, "invalid --health-retries "},
+		{RunRequest{Image: "busybox", NoHealthcheck: true, HealthCmd: "true"}, "conflicting options"},
 	} {
 		_, err := ParseRunRequest(tt.req)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.prefix) || !errors.Is(err, ErrInvalid) {

@@ -18,6 +18,7 @@ type Services struct {
 	Containers *Containers
 	Images     *Images
 	System     *System
+	Volumes    *Volumes
 	Networks   *Networks
 
 	hub *hub
@@ -56,6 +57,7 @@ func New(b Backend, sink EventSink, opts ...Option) *Services {
 		Containers: &Containers{base},
 		Images:     &Images{base},
 		System:     &System{base: base, version: o.version, desktop: o.desktop},
+		Volumes:    &Volumes{base},
 		Networks:   &Networks{base},
 		hub:        h,
 	}

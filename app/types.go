@@ -31,6 +31,7 @@ type Container struct {
 	Ports        []PortMapping
 	Mounts       []Mount
 	Error        string
+	Health       *Health            `json:",omitempty"` // containers with a health check
 	Networks     []ContainerNetwork // the networks the container is on, with its address on each
 }
 
@@ -86,7 +87,9 @@ type MountResult struct {
 
 // Mount shares a host directory into the container.
 type Mount struct {
-	Source   string // absolute host path
+	Type     string `json:",omitempty"` // "bind" ("" too), "volume" or "tmpfs"
+	Name     string `json:",omitempty"` // the volume's (Type "volume"; empty in a RunSpec: an anonymous one)
+	Source   string // absolute host path (a volume's directory; none for a tmpfs)
 	Target   string // absolute path in the container
 	ReadOnly bool
 	// Real is Source with its symbolic links resolved when the mount was made; a recreate passes it

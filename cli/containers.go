@@ -272,7 +272,15 @@ func humanDuration(d time.Duration) string {
 func status(ct app.Container) string {
 	switch ct.State {
 	case "running":
-		return "Up " + humanDuration(time.Since(ct.StartedAt))
+		up := "Up " + humanDuration(time.Since(ct.StartedAt))
+		switch {
+		case ct.Health == nil:
+		case ct.Health.Status == "starting":
+			up += " (health: starting)"
+		default:
+			up += " (" + ct.Health.Status + ")"
+		}
+		return up
 	case "paused":
 		return "Up " + humanDuration(time.Since(ct.StartedAt)) + " (Paused)"
 	case "restarting":

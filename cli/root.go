@@ -160,7 +160,7 @@ func (c *cliCtx) rootCmd() *cobra.Command {
 		c.runCmd(), c.createCmd(), c.startCmd(), c.stopCmd(), c.restartCmd(), c.killCmd(), c.rmCmd(),
 		c.psCmd(), c.logsCmd(), c.execCmd(), c.inspectCmd(), c.statsCmd(), c.pauseCmd(), c.unpauseCmd(),
 		c.waitCmd(), c.portCmd(), c.pullCmd(), c.imagesCmd(), c.rmiCmd(), c.loadCmd(), c.saveCmd(),
-		c.mountCmd(), c.systemCmd(), c.kernelCmd(), c.daemonCmd(), c.serveCmd(), c.versionCmd(), c.dockerContextCmd(),
+		c.mountCmd(), c.volumeCmd(), c.renameCmd(), c.systemCmd(), c.kernelCmd(), c.daemonCmd(), c.serveCmd(), c.versionCmd(), c.dockerContextCmd(),
 		c.networkCmd(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

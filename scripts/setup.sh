@@ -61,6 +61,9 @@ setup: WARNING: no docker CLI (test/docker skips without one). Get one of:
 MSG
 fi
 
+# Docker Compose v2 for test/docker, built once from the Go module proxy into ~/.docker/cli-plugins.
+bash scripts/compose.sh
+
 # Test images are built from Debian's busybox-static .debs (amd64 and arm64).
 bash scripts/fetch-debs.sh _build/debs
 # Guest agents and kernel bundles (cached; quick when present).

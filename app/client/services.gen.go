@@ -16,10 +16,11 @@ type services struct {
 	Images     Images
 	Networks   Networks
 	System     System
+	Volumes    Volumes
 }
 
 func newServices(c *bridge.Client) services {
-	return services{Containers: Containers{c}, Images: Images{c}, Networks: Networks{c}, System: System{c}}
+	return services{Containers: Containers{c}, Images: Images{c}, Networks: Networks{c}, System: System{c}, Volumes: Volumes{c}}
 }
 
 // Containers calls the Containers service.
@@ -130,6 +131,11 @@ func (s Containers) RemoveMount(ctx context.Context, id string, containerPath st
 	var r *app.MountResult
 	err := s.c.Call(ctx, "Containers.RemoveMount", &r, id, containerPath)
 	return r, err
+}
+
+// Rename gives a container a new name.
+func (s Containers) Rename(ctx context.Context, id string, name string) error {
+	return s.c.Call(ctx, "Containers.Rename", nil, id, name)
 }
 
 // Restart stops (as Stop) and starts a container.
@@ -368,4 +374,42 @@ func (s System) Version(ctx context.Context) (app.VersionInfo, error) {
 	var r app.VersionInfo
 	err := s.c.Call(ctx, "System.Version", &r)
 	return r, err
+}
+
+// Volumes calls the Volumes service.
+type Volumes struct{ c *bridge.Client }
+
+// Create makes a volume (a name of "" gets a random one); labels are key=value. Creating one that
+// exists returns it.
+func (s Volumes) Create(ctx context.Context, name string, labels []string) (*app.Volume, error) {
+	var r *app.Volume
+	err := s.c.Call(ctx, "Volumes.Create", &r, name, labels)
+	return r, err
+}
+
+// Inspect returns one volume, with its size.
+func (s Volumes) Inspect(ctx context.Context, name string) (*app.Volume, error) {
+	var r *app.Volume
+	err := s.c.Call(ctx, "Volumes.Inspect", &r, name)
+	return r, err
+}
+
+// List returns every volume, by name.
+func (s Volumes) List(ctx context.Context) ([]app.Volume, error) {
+	var r []app.Volume
+	err := s.c.Call(ctx, "Volumes.List", &r)
+	return r, err
+}
+
+// Prune removes the volumes no container mounts: anonymous ones, or every one with all.
+func (s Volumes) Prune(ctx context.Context, all bool) (*app.PruneResult, error) {
+	var r *app.PruneResult
+	err := s.c.Call(ctx, "Volumes.Prune", &r, all)
+	return r, err
+}
+
+// Remove removes a volume and its data; one a container mounts is refused (conflict). force: a
+// missing volume is no error.
+func (s Volumes) Remove(ctx context.Context, name string, force bool) error {
+	return s.c.Call(ctx, "Volumes.Remove", nil, name, force)
 }

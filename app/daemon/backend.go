@@ -81,11 +81,17 @@ func toContainer(c *engine.Container) *app.Container {
 	if out.Config.Restart.Name == "" {
 		out.Config.Restart.Name = "no"
 	}
+	if h := c.Health; h != nil {
+		out.Health = &app.Health{Status: h.Status, FailingStreak: h.FailingStreak}
+		for _, r := range h.Log {
+			out.Health.Log = append(out.Health.Log, app.HealthResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
+	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, app.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
 	}
 	for _, m := range c.Mounts {
-		out.Mounts = append(out.Mounts, app.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+		out.Mounts = append(out.Mounts, app.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
 	for _, ep := range c.Networks {
 		out.Networks = append(out.Networks, app.ContainerNetwork{Network: ep.Network, NetworkID: ep.NetworkID,
@@ -135,6 +141,10 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20, StorageSize: s.StorageSize,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
 	}
+	if h := s.Health; h != nil {
+		o.Healthcheck = &engine.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
 	if s.Network != "" {
 		o.Networks = []engine.NetworkOptions{{Network: s.Network, Aliases: s.NetworkAliases}}
 	}
@@ -142,7 +152,7 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		o.Ports = append(o.Ports, engine.PortMapping{HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort, Proto: p.Proto})
 	}
 	for _, m := range s.Mounts {
-		o.Mounts = append(o.Mounts, engine.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+		o.Mounts = append(o.Mounts, engine.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
 	if progress != nil && o.Pull != images.PullNever {
 		_, err := b.e.Images().Get(ctx, o.Image)
@@ -503,4 +513,11 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+var _ app.RenameBackend = (*Backend)(nil)
+
+// RenameContainer implements app.RenameBackend.
+func (b *Backend) RenameContainer(ctx context.Context, id, name string) error {
+	return classify(b.e.Rename(ctx, id, name))
 }

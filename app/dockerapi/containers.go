@@ -79,7 +79,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if err := f.only("id", "name", "label", "status", "exited", "ancestor"); err != nil {
+	if err := f.only("id", "name", "label", "status", "exited", "ancestor", "health", "volume"); err != nil {
 		fail(w, err)
 		return
 	}
@@ -266,7 +266,7 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State))
 		return
 	}
-	if err := s.eng.Remove(r.Context(), c.ID, engine.RemoveOptions{Force: force}); err != nil {
+	if err := s.eng.Remove(r.Context(), c.ID, engine.RemoveOptions{Force: force, Volumes: boolParam(r, "v")}); err != nil {
 		containerErr(w, id, err)
 		return
 	}

@@ -93,6 +93,7 @@ func effectiveConfig(c *engine.Container, ic images.ImageConfig) *container.Conf
 		Tty: o.TTY, OpenStdin: o.OpenStdin, StdinOnce: o.OpenStdin, AttachStdin: o.OpenStdin,
 		Env: c.Process.Env, Cmd: cmd, Image: c.Image, Volumes: volumes, WorkingDir: c.Process.WorkingDir,
 		Entrypoint: ep, Labels: labels, StopSignal: c.Process.StopSignal, StopTimeout: o.StopTimeout,
+		Healthcheck: healthConfig(c),
 	}
 }
 
@@ -118,7 +119,18 @@ func hostConfig(c *engine.Container) *container.HostConfig {
 		hc.PortBindings[k] = append(hc.PortBindings[k], b)
 	}
 	for _, m := range o.Mounts {
-		bind := m.Source + ":" + m.Target
+		if m.Type == engine.MountTmpfs {
+			if hc.Tmpfs == nil {
+				hc.Tmpfs = map[string]string{}
+			}
+			hc.Tmpfs[m.Target] = ""
+			continue
+		}
+		src := m.Source
+		if m.Type == engine.MountVolume {
+			src = m.Name
+		}
+		bind := src + ":" + m.Target
 		if m.ReadOnly {
 			bind += ":ro"
 		}
@@ -151,8 +163,18 @@ func mountPoints(c *engine.Container) []container.MountPoint {
 		if m.ReadOnly {
 			mode = "ro"
 		}
-		out = append(out, container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target,
-			Mode: mode, RW: !m.ReadOnly, Propagation: mount.PropagationRPrivate})
+		mp := container.MountPoint{Type: mount.TypeBind, Source: m.Source, Destination: m.Target,
+			Mode: mode, RW: !m.ReadOnly, Propagation: mount.PropagationRPrivate}
+		switch m.Type {
+		case engine.MountVolume:
+			mp.Type, mp.Name, mp.Driver, mp.Propagation = mount.TypeVolume, m.Name, "local", ""
+			if !m.ReadOnly {
+				mp.Mode = ""
+			}
+		case engine.MountTmpfs:
+			mp = container.MountPoint{Type: mount.TypeTmpfs, Destination: m.Target, RW: !m.ReadOnly}
+		}
+		out = append(out, mp)
 	}
 	return out
 }
@@ -173,6 +195,7 @@ func (s *Server) inspectResponse(ctx context.Context, c *engine.Container) conta
 			Status: container.ContainerState(c.State), Running: isUp(c.State), Paused: c.State == engine.StatePaused,
 			Restarting: c.State == engine.StateRestarting, Dead: c.State == engine.StateDead,
 			ExitCode: c.ExitCode, Error: c.Error, StartedAt: timeString(c.StartedAt), FinishedAt: timeString(c.FinishedAt),
+			Health: healthState(c),
 		},
 		Image: c.ImageID, LogPath: c.LogPath, Name: "/" + c.Name, RestartCount: c.RestartCount,
 		Driver: "skiff", Platform: "linux", ExecIDs: nil,
@@ -220,7 +243,7 @@ func statusText(c *engine.Container, now time.Time) string {
 	case engine.StateCreated:
 		return "Created"
 	case engine.StateRunning:
-		return "Up " + humanDuration(now.Sub(c.StartedAt))
+		return "Up " + humanDuration(now.Sub(c.StartedAt)) + healthSuffix(c)
 	case engine.StatePaused:
 		return "Up " + humanDuration(now.Sub(c.StartedAt)) + " (Paused)"
 	case engine.StateRestarting:

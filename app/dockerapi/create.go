@@ -30,6 +30,7 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		Name: strings.TrimPrefix(name, "/"), Image: cfg.Image, Platform: platform, Pull: images.PullNever,
 		Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Hostname: cfg.Hostname,
 		Labels: cfg.Labels, TTY: cfg.Tty, OpenStdin: cfg.OpenStdin, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
+		Healthcheck: healthFromAPI(cfg.Healthcheck),
 	}
 	if cfg.Entrypoint != nil {
 		ep := cfg.Entrypoint
@@ -70,18 +71,42 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 		o.Mounts = append(o.Mounts, m)
 	}
 	for _, m := range hc.Mounts {
-		if m.Type != mount.TypeBind {
-			return o, badRequest("HostConfig.Mounts: mounts of type %q are not supported by Skiff yet (only bind)", m.Type)
-		}
-		if m.BindOptions != nil && m.BindOptions.Propagation != "" && m.BindOptions.Propagation != mount.PropagationRPrivate {
-			return o, badRequest("HostConfig.Mounts: bind propagation %q is not supported by Skiff", m.BindOptions.Propagation)
-		}
-		mm, err := engine.ParseVolume(m.Source + ":" + m.Target)
+		mm, err := apiMount(m)
 		if err != nil {
-			return o, badRequest("HostConfig.Mounts: %v", err)
+			return o, err
 		}
-		mm.ReadOnly = m.ReadOnly
 		o.Mounts = append(o.Mounts, mm)
+	}
+	for target, opts := range hc.Tmpfs {
+		spec := target
+		if opts != "" {
+			spec += ":" + opts
+		}
+		mm, err := engine.ParseTmpfs(spec)
+		if err != nil {
+			return o, badRequest("HostConfig.Tmpfs: %v", err)
+		}
+		o.Mounts = append(o.Mounts, mm)
+	}
+	// Config.Volumes are anonymous volumes, unless a mount above covers the path.
+	covered := map[string]bool{}
+	for _, m := range o.Mounts {
+		covered[m.Target] = true
+	}
+	targets := make([]string, 0, len(cfg.Volumes))
+	for t := range cfg.Volumes {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		mm, err := engine.ParseVolume(t)
+		if err != nil || mm.Type != engine.MountVolume {
+			return o, badRequest("Config.Volumes: %q is not an absolute container path", t)
+		}
+		if !covered[mm.Target] {
+			o.Mounts = append(o.Mounts, mm)
+			covered[mm.Target] = true
+		}
 	}
 	o.AutoRemove = hc.AutoRemove
 	o.Restart = engine.RestartPolicy{Name: string(hc.RestartPolicy.Name), MaximumRetryCount: hc.RestartPolicy.MaximumRetryCount}
@@ -121,10 +146,6 @@ func createOptions(name, platform string, req *container.CreateRequest, imageExp
 
 func unsupportedConfig(cfg *container.Config) error {
 	switch {
-	case len(cfg.Volumes) > 0:
-		return badRequest("Config.Volumes: anonymous volumes are not supported by Skiff yet; bind a host directory instead")
-	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE":
-		return badRequest("Config.Healthcheck: health checks are not supported by Skiff yet")
 	case cfg.Domainname != "":
 		return badRequest("Config.Domainname: not supported by Skiff yet")
 	}
@@ -139,7 +160,6 @@ func unsupportedHostConfig(hc *container.HostConfig) error {
 	checks := []check{
 		{len(hc.VolumesFrom) > 0, "HostConfig.VolumesFrom"},
 		{hc.VolumeDriver != "", "HostConfig.VolumeDriver"},
-		{len(hc.Tmpfs) > 0, "HostConfig.Tmpfs"},
 		{hc.Privileged, "HostConfig.Privileged"},
 		{len(hc.CapAdd) > 0 || len(hc.CapDrop) > 0, "HostConfig.CapAdd/CapDrop"},
 		{len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0, "HostConfig.Dns/DnsSearch/DnsOptions"},
@@ -235,4 +255,64 @@ func publishAll(exposed network.PortSet, imageExposed []string, have []engine.Po
 		out = append(out, engine.PortMapping{ContainerPort: int(p.Num()), Proto: string(p.Proto())})
 	}
 	return out
+}
+
+// apiMount maps one HostConfig.Mounts entry (--mount) onto an engine mount.
+func apiMount(m mount.Mount) (engine.Mount, error) {
+	bad := func(format string, a ...any) (engine.Mount, error) {
+		return engine.Mount{}, badRequest("HostConfig.Mounts (%s at %s): %s", m.Type, m.Target, fmt.Sprintf(format, a...))
+	}
+	switch m.Type {
+	case mount.TypeBind:
+		if m.BindOptions != nil && m.BindOptions.Propagation != "" && m.BindOptions.Propagation != mount.PropagationRPrivate {
+			return bad("bind propagation %q is not supported by Skiff", m.BindOptions.Propagation)
+		}
+		mm, err := engine.ParseVolume(m.Source + ":" + m.Target)
+		if err != nil || mm.Type != engine.MountBind {
+			return bad("%v", err)
+		}
+		mm.ReadOnly = m.ReadOnly
+		return mm, nil
+	case mount.TypeVolume:
+		if m.VolumeOptions != nil {
+			vo := m.VolumeOptions
+			if vo.DriverConfig != nil && vo.DriverConfig.Name != "" && vo.DriverConfig.Name != "local" {
+				return bad("volume driver %q: only local volumes are supported", vo.DriverConfig.Name)
+			}
+			if vo.DriverConfig != nil && len(vo.DriverConfig.Options) > 0 {
+				return bad("volume driver options are not supported by Skiff")
+			}
+			if vo.Subpath != "" {
+				return bad("a volume subpath is not supported by Skiff yet")
+			}
+		}
+		spec := m.Target
+		if m.Source != "" {
+			spec = m.Source + ":" + m.Target
+		}
+		mm, err := engine.ParseVolume(spec)
+		if err != nil || mm.Type != engine.MountVolume {
+			return bad("%q is not a volume name (%v)", m.Source, err)
+		}
+		mm.ReadOnly = m.ReadOnly
+		mm.NoCopy = m.VolumeOptions != nil && m.VolumeOptions.NoCopy
+		return mm, nil
+	case mount.TypeTmpfs:
+		if m.Source != "" {
+			return bad("a tmpfs has no source")
+		}
+		mm, err := engine.ParseTmpfs(m.Target)
+		if err != nil {
+			return bad("%v", err)
+		}
+		if o := m.TmpfsOptions; o != nil {
+			if len(o.Options) > 0 {
+				return bad("tmpfs options %v are not supported by Skiff (size and mode are)", o.Options)
+			}
+			mm.TmpfsSize, mm.TmpfsMode = o.SizeBytes, uint32(o.Mode)&0o7777 // the raw bits (01777), as the CLI sends them
+		}
+		mm.ReadOnly = m.ReadOnly
+		return mm, nil
+	}
+	return bad("mounts of type %q are not supported by Skiff (bind, volume and tmpfs are)", m.Type)
 }

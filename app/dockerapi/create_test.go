@@ -41,7 +41,7 @@ func TestCreateOptions(t *testing.T) {
 		Labels: map[string]string{"k": "v"}, TTY: true, OpenStdin: true,
 		Ports: []engine.PortMapping{{HostIP: "127.0.0.1", HostPort: 5353, ContainerPort: 53, Proto: "udp"},
 			{ContainerPort: 80, Proto: "tcp"}, {ContainerPort: 81, Proto: "tcp"}},
-		Mounts: []engine.Mount{{Source: "/srv", Target: "/www", ReadOnly: true}, {Source: "/data", Target: "/d"}},
+		Mounts: []engine.Mount{{Type: "bind", Source: "/srv", Target: "/www", ReadOnly: true}, {Type: "bind", Source: "/data", Target: "/d"}},
 		CPUs:   1.5, Memory: 128 << 20, Restart: engine.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2},
 		StopSignal: "SIGINT", StopTimeout: &stop}
 	if !reflect.DeepEqual(o, want) {
@@ -64,6 +64,21 @@ func TestCreateOptions(t *testing.T) {
 		{ContainerPort: 80, Proto: "tcp"}}) {
 		t.Errorf("-P: %+v, %v", o.Ports, err)
 	}
+	// Named and anonymous volumes, tmpfs; Config.Volumes a mount covers is that mount.
+	o, err = createOptions("", "", request(t, `{"Image":"b","Volumes":{"/cache":{},"/db":{}},"HostConfig":{
+		"Binds":["db-data:/db:ro"],"Tmpfs":{"/run/t":"size=1m,mode=700"},
+		"Mounts":[{"Type":"volume","Source":"web","Target":"/web","VolumeOptions":{"NoCopy":true}},
+			{"Type":"volume","Target":"/anon"},{"Type":"tmpfs","Target":"/t2","TmpfsOptions":{"SizeBytes":4096,"Mode":1023}}]}}`), nil)
+	if err != nil || !reflect.DeepEqual(o.Mounts, []engine.Mount{
+		{Type: "volume", Name: "db-data", Target: "/db", ReadOnly: true},
+		{Type: "volume", Name: "web", Target: "/web", NoCopy: true},
+		{Type: "volume", Target: "/anon"},
+		{Type: "tmpfs", Target: "/t2", TmpfsSize: 4096, TmpfsMode: 0o1777},
+		{Type: "tmpfs", Target: "/run/t", TmpfsSize: 1 << 20, TmpfsMode: 0o700},
+		{Type: "volume", Target: "/cache"},
+	}) {
+		t.Errorf("volumes: %+v, %v", o.Mounts, err)
+	}
 	// CPU quota and period (--cpu-quota) become CPUs.
 	o, _ = createOptions("", "", request(t, `{"Image":"b","HostConfig":{"CpuQuota":50000,"CpuPeriod":100000}}`), nil)
 	if o.CPUs != 0.5 {
@@ -79,19 +94,20 @@ func TestCreateOptions(t *testing.T) {
 func TestCreateOptionsRefused(t *testing.T) {
 	for _, tc := range []struct{ js, want string }{
 		{`{"Cmd":["x"]}`, "no image"},
-		{`{"Image":"b","Volumes":{"/data":{}}}`, "anonymous volumes"},
-		{`{"Image":"b","Healthcheck":{"Test":["CMD","true"]}}`, "Healthcheck"},
+		{`{"Image":"b","Volumes":{"data":{}}}`, "absolute container path"},
 		{`{"Image":"b","HostConfig":{"NetworkMode":"host"}}`, `NetworkMode "host"`},
 		{`{"Image":"b","HostConfig":{"Privileged":true}}`, "Privileged"},
-		{`{"Image":"b","HostConfig":{"Tmpfs":{"/t":""}}}`, "Tmpfs"},
+		{`{"Image":"b","HostConfig":{"Tmpfs":{"/t":"noexec"}}}`, "Tmpfs"},
 		{`{"Image":"b","HostConfig":{"CapAdd":["NET_ADMIN"]}}`, "CapAdd"},
 		{`{"Image":"b","HostConfig":{"ExtraHosts":["a:1.2.3.4"]}}`, "ExtraHosts"},
 		{`{"Image":"b","HostConfig":{"LogConfig":{"Type":"syslog"}}}`, "json-file"},
 		{`{"Image":"b","HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"80"}]}}}`, "only tcp and udp"},
 		{`{"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8000-8010"}]}}}`, "ranges"},
-		{`{"Image":"b","HostConfig":{"Binds":["named:/data"]}}`, "named volumes"},
+		{`{"Image":"b","HostConfig":{"Binds":["n@med:/data"]}}`, "volume name"},
 		{`{"Image":"b","HostConfig":{"Binds":["/a:/b:z"]}}`, "unknown mode"},
-		{`{"Image":"b","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v"}]}}`, `"volume"`},
+		{`{"Image":"b","HostConfig":{"Mounts":[{"Type":"volume","Source":"vol","Target":"/v","VolumeOptions":{"Subpath":"x"}}]}}`, `subpath`},
+		{`{"Image":"b","HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/v"}]}}`, `"npipe"`},
+		{`{"Image":"b","HostConfig":{"Mounts":[{"Type":"tmpfs","Source":"x","Target":"/v"}]}}`, `no source`},
 		{`{"Image":"b","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}`, "--restart and --rm"},
 		{`{"Image":"b","HostConfig":{"NanoCpus":1000000000,"CpuQuota":50000}}`, "NanoCPUs and CPU Quota"},
 		{`{"Image":"b","HostConfig":{"StorageOpt":{"size":"1k"}}}`, "StorageOpt size"},

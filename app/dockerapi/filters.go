@@ -94,6 +94,20 @@ func (f filters) matchContainer(c *engine.Container) bool {
 		f.any("status", func(v string) bool { return v == string(c.State) }) &&
 		f.any("exited", func(v string) bool { return c.State == engine.StateExited && v == strconv.Itoa(c.ExitCode) }) &&
 		f.any("ancestor", func(v string) bool { return sameImage(v, c.Image, c.ImageID) }) &&
+		f.any("health", func(v string) bool {
+			if c.Health == nil {
+				return v == "none"
+			}
+			return v == c.Health.Status
+		}) &&
+		f.any("volume", func(v string) bool {
+			for _, m := range c.Mounts {
+				if (m.Type == engine.MountVolume && m.Name == v) || m.Target == v || (m.Type != engine.MountVolume && m.Source == v) {
+					return true
+				}
+			}
+			return false
+		}) &&
 		f.labels(c.Config.Labels)
 }
 

@@ -65,6 +65,8 @@ type Engine interface {
 	Pull(ctx context.Context, ref string, po images.PullOptions) (*images.Image, error)
 	Images() *images.Store
 	Home() string
+	VolumeEngine
+	ComposeEngine
 	networkEngine
 }
 
@@ -136,9 +138,8 @@ func (s *Server) routes() {
 
 	s.networkRoutes()
 
-	m.HandleFunc("GET /volumes", s.listVolumes)
-	m.HandleFunc("GET /volumes/{name}", s.noSuchVolume)
-	m.HandleFunc("DELETE /volumes/{name}", s.noSuchVolume)
+	s.volumeRoutes(m)
+	s.composeRoutes(m)
 	m.HandleFunc("GET /plugins", s.listPlugins)
 	m.HandleFunc("GET /plugins/{name}/json", s.noSuchPlugin)
 

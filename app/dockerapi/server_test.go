@@ -101,9 +101,8 @@ func TestStreamWriterFraming(t *testing.T) {
 	}
 }
 
-// No named volumes nor plugins: empty lists, 404 for any name (what Testcontainers' Terminate asks for),
-// 400 for an unknown filter; creating one is not implemented.
-func TestVolumesAndPluginsAnswerNone(t *testing.T) {
+// No plugins: an empty list, 404 for any name (what Testcontainers' Terminate asks for).
+func TestPluginsAnswerNone(t *testing.T) {
 	ts := httptest.NewServer(New(nil, Options{}))
 	defer ts.Close()
 	do := func(method, path string) (int, string) {
@@ -117,24 +116,10 @@ func TestVolumesAndPluginsAnswerNone(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := do("GET", "/v1.50/volumes"); code != 200 || strings.TrimSpace(body) != `{"Volumes":[],"Warnings":[]}` {
-		t.Errorf("GET /volumes: %d %s", code, body)
-	}
-	for _, m := range []string{"GET", "DELETE"} {
-		if code, body := do(m, "/v1.50/volumes/abc"); code != 404 || !strings.Contains(body, `"get abc: no such volume"`) {
-			t.Errorf("%s /volumes/abc: %d %s", m, code, body)
-		}
-	}
-	if code, _ := do("GET", `/volumes?filters={"nope":{"x":true}}`); code != 400 {
-		t.Errorf("GET /volumes with an unknown filter: %d, want 400", code)
-	}
 	if code, body := do("GET", "/v1.50/plugins/abc/json"); code != 404 || !strings.Contains(body, `plugin \"abc\" not found`) {
 		t.Errorf("GET /plugins/abc/json: %d %s", code, body)
 	}
 	if code, body := do("GET", "/plugins"); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("GET /plugins: %d %s", code, body)
-	}
-	if code, _ := do("POST", "/volumes/create"); code != 501 {
-		t.Errorf("POST /volumes/create: %d, want 501", code)
 	}
 }

@@ -234,7 +234,7 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 			return err
 		}
 	case agentproto.OpMount:
-		if err := a.mount(req.Mount); err != nil {
+		if err := a.mount(ctx, req.Mount); err != nil {
 			return err
 		}
 	case agentproto.OpUnmount:

@@ -60,14 +60,26 @@ func (a *Agent) shareSource(tag string) (string, error) {
 
 // mount binds a share onto a path in the container root. The bind is made
 // in the agent's mount namespace on the root, which is a shared mount, so it
-// propagates into the workload's (slave) copy, running or not.
-func (a *Agent) mount(m *agentproto.MountSpec) error {
+// propagates into the workload's (slave) copy, running or not. With Fill, an
+// empty share first gets the container root's content at the target (fill).
+func (a *Agent) mount(ctx context.Context, m *agentproto.MountSpec) error {
 	if m == nil || m.Target == "" {
 		return fmt.Errorf("mount: no target: %w", errBadRequest)
+	}
+	if m.Type == agentproto.MountTmpfs {
+		return a.mountTmpfs(m)
+	}
+	if m.Type != "" {
+		return fmt.Errorf("mount: unknown type %q: %w", m.Type, errBadRequest)
 	}
 	src, err := a.shareSource(m.Tag)
 	if err != nil {
 		return fmt.Errorf("mount: %w", err)
+	}
+	if m.Fill {
+		if err := a.fill(ctx, src, m.Target); err != nil {
+			return fmt.Errorf("mount: filling share %q from %q: %w", m.Tag, m.Target, err)
+		}
 	}
 	if err := a.root.mkdirAll(m.Target, 0o755); err != nil {
 		return fmt.Errorf("mount: target %q: %w", m.Target, err)
@@ -90,6 +102,61 @@ func (a *Agent) mount(m *agentproto.MountSpec) error {
 	}
 	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("mount: attaching %q at %q: %w", src, m.Target, err)
+	}
+	return nil
+}
+
+// mountTmpfs mounts a new tmpfs at a path in the container root, as mount
+// attaches a share (it propagates into the workload's copy).
+func (a *Agent) mountTmpfs(m *agentproto.MountSpec) error {
+	if !a.cfg.VM {
+		return fmt.Errorf("mount: a tmpfs in host mode: %w", errNotSupported)
+	}
+	if m.Size < 0 || m.Mode > 0o7777 {
+		return fmt.Errorf("mount: tmpfs size %d or mode %o: %w", m.Size, m.Mode, errBadRequest)
+	}
+	if err := a.root.mkdirAll(m.Target, 0o755); err != nil {
+		return fmt.Errorf("mount: target %q: %w", m.Target, err)
+	}
+	target, err := a.root.open(m.Target, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("mount: target %q: %w", m.Target, err)
+	}
+	defer unix.Close(target)
+	fsfd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("mount: tmpfs: %w", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetString(fsfd, "source", "tmpfs"); err != nil {
+		return fmt.Errorf("mount: tmpfs: %w", err)
+	}
+	mode := m.Mode
+	if mode == 0 {
+		mode = 0o1777
+	}
+	if err := unix.FsconfigSetString(fsfd, "mode", strconv.FormatUint(uint64(mode), 8)); err != nil {
+		return fmt.Errorf("mount: tmpfs mode %o: %w", mode, err)
+	}
+	if m.Size > 0 {
+		if err := unix.FsconfigSetString(fsfd, "size", strconv.FormatInt(m.Size, 10)); err != nil {
+			return fmt.Errorf("mount: tmpfs size %d: %w", m.Size, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return fmt.Errorf("mount: creating a tmpfs: %w", err)
+	}
+	attr := unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	if m.ReadOnly {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attr)
+	if err != nil {
+		return fmt.Errorf("mount: tmpfs: %w", err)
+	}
+	defer unix.Close(mfd)
+	if err := unix.MoveMount(mfd, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount: attaching a tmpfs at %q: %w", m.Target, err)
 	}
 	return nil
 }

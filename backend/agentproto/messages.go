@@ -55,7 +55,19 @@ type MountSpec struct {
 	Tag      string
 	Target   string
 	ReadOnly bool
+	// Type MountTmpfs mounts a new tmpfs (no Tag) of at most Size bytes (0: the kernel's default)
+	// with root mode Mode (0: 01777); "" mounts the share Tag.
+	Type string `json:",omitempty"`
+	Size int64  `json:",omitempty"`
+	Mode uint32 `json:",omitempty"`
+	// Fill (a share only): when the share is empty and the container root has a directory at
+	// Target, that directory's content is first copied into the share (Docker's copy-up of an
+	// image's content into a new volume). Owners are kept where the share allows it.
+	Fill bool `json:",omitempty"`
 }
+
+// MountTmpfs is MountSpec.Type of a tmpfs.
+const MountTmpfs = "tmpfs"
 
 // Operation names carried in Request.Op.
 const (

@@ -57,7 +57,11 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		return spec, err
 	}
 	for i, m := range mounts {
-		spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly})
+		if m.Type != MountTmpfs {
+			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
+			// the target is read-only all the same.
+			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly && !fillsVolume(m)})
+		}
 	}
 	if e.cfg.Kernel != nil {
 		kernel, initrd, err := e.kernelFor(ctx, arch)
@@ -97,6 +101,17 @@ func (e *Engine) kernelFor(ctx context.Context, arch string) (string, string, er
 }
 
 func mountTag(i int) string { return "v" + strconv.Itoa(i) }
+
+// mountDesc names what a mount mounts, for messages.
+func mountDesc(m Mount) string {
+	switch m.Type {
+	case MountTmpfs:
+		return "a tmpfs"
+	case MountVolume:
+		return fmt.Sprintf("volume %q", m.Name)
+	}
+	return m.Source
+}
 
 func archOf(platform string) string {
 	switch platform {
@@ -203,14 +218,22 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if rows == 0 || cols == 0 {
 		rows, cols = 24, 80
 	}
-	pinned := append([]Mount(nil), rec.Mounts...) // the watcher watches what the guest got
-	first := len(spec.Shares) - len(rec.Mounts)   // after the root share of an old container
-	for i := range pinned {
-		pinned[i].Source = spec.Shares[first+i].HostPath
+	shared := map[string]string{}
+	for _, sh := range spec.Shares {
+		shared[sh.Tag] = sh.HostPath
 	}
+	var pinned []Mount // the watcher watches what the guest got
 	for i, mt := range rec.Mounts {
-		if err := client.Mount(actx, agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly}); err != nil {
-			return nil, fmt.Errorf("mounting %s at %s: %w", mt.Source, mt.Target, err)
+		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt)}
+		if mt.Type == MountTmpfs {
+			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
+		} else {
+			p := mt
+			p.Source = shared[ms.Tag]
+			pinned = append(pinned, p)
+		}
+		if err := client.Mount(actx, ms); err != nil {
+			return nil, fmt.Errorf("mounting %s at %s: %w", mountDesc(mt), mt.Target, err)
 		}
 	}
 	if err := c.listenSockets(actx, client, rec.Config.Sockets); err != nil {

@@ -135,6 +135,11 @@ func (c *ctr) recordLocked(mut func(r *Container)) {
 func cloneRecord(r Container) Container {
 	r.Ports = append([]PortMapping(nil), r.Ports...)
 	r.Mounts = append([]Mount(nil), r.Mounts...)
+	if r.Health != nil {
+		h := *r.Health
+		h.Log = append([]HealthResult(nil), h.Log...)
+		r.Health = &h
+	}
 	r.Networks = slices.Clone(r.Networks) // nil stays nil: a record from before networks
 	for i := range r.Networks {
 		r.Networks[i].Aliases = slices.Clone(r.Networks[i].Aliases)

@@ -83,6 +83,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		return nil, fmt.Errorf("image %q: %w", o.Image, err)
 	}
 
+	mounts, release, undoVolumes, err := e.attachVolumes(ctx, o.Mounts, img)
+	if err != nil {
+		return nil, fmt.Errorf("container from %s: %w", o.Image, err)
+	}
+	defer release() // once the record holds them, or they are gone
+	o.Mounts = mounts
 	dir := e.containerDir(id)
 	rec := Container{
 		ID: id, Name: name, Image: o.Image, ImageID: img.ID, Platform: img.Platform, State: StateCreated,
@@ -91,9 +97,10 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 		ImageDisk: imageDisk, UpperDisk: filepath.Join(dir, upperDiskFile), LogPath: filepath.Join(e.logDir(id), logFileName),
 	}
 	if err := os.MkdirAll(e.logDir(id), 0o700); err != nil {
+		undoVolumes()
 		return nil, fmt.Errorf("creating container dir: %w", err)
 	}
-	cleanup := func() { _ = removeAll(dir) }
+	cleanup := func() { _ = removeAll(dir); undoVolumes() }
 	if err := syncDir(filepath.Dir(dir)); err != nil { // the new entry in containers/
 		cleanup()
 		return nil, fmt.Errorf("creating container dir: %w", err)
@@ -115,6 +122,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	}
 	e.ctrs[id] = c
 	e.mu.Unlock()
+	e.setLabels(id, o.Labels)
 	committed = true
 	e.log.Debug("created container", zapID(id), zap.String("name", name), zap.String("image", o.Image))
 	e.emit("container", "create", id, name, map[string]string{"image": o.Image})
@@ -181,6 +189,9 @@ func validateCreate(o *CreateOptions, defaultIP string) error {
 	if o.StopTimeout != nil && *o.StopTimeout < -1 {
 		return fmt.Errorf("stop timeout %d: %w", *o.StopTimeout, ErrInvalid)
 	}
+	if err := validateHealth(o.Healthcheck); err != nil {
+		return err
+	}
 	if err := validatePorts(o.Ports, defaultIP); err != nil {
 		return err
 	}
@@ -235,6 +246,20 @@ func validateMounts(mounts []Mount) error {
 	targets := map[string]bool{}
 	for i := range mounts {
 		m := &mounts[i]
+		if m.Type == MountVolume || m.Type == MountTmpfs {
+			if err := validateOther(m); err != nil {
+				return err
+			}
+			if targets[m.Target] {
+				return fmt.Errorf("mount target %s given twice: %w", m.Target, ErrInvalid)
+			}
+			targets[m.Target] = true
+			continue
+		}
+		if m.Type != "" && m.Type != MountBind {
+			return fmt.Errorf("mount at %s: unknown type %q (want bind, volume or tmpfs): %w", m.Target, m.Type, ErrInvalid)
+		}
+		m.Type = MountBind
 		if !filepath.IsAbs(m.Source) {
 			return fmt.Errorf("bind mount %s:%s: the host path must be absolute: %w", m.Source, m.Target, ErrInvalid)
 		}
@@ -272,6 +297,30 @@ func validateMounts(mounts []Mount) error {
 	return nil
 }
 
+// validateOther checks a volume or tmpfs mount.
+func validateOther(m *Mount) error {
+	if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+		return fmt.Errorf("%s mount at %q: the container path must be absolute and not /: %w", m.Type, m.Target, ErrInvalid)
+	}
+	m.Target = filepath.Clean(m.Target)
+	if m.Type == MountTmpfs {
+		if m.Source != "" || m.Name != "" {
+			return fmt.Errorf("tmpfs mount at %s: a tmpfs has no source: %w", m.Target, ErrInvalid)
+		}
+		if m.TmpfsSize < 0 || m.TmpfsMode > 0o7777 {
+			return fmt.Errorf("tmpfs mount at %s: size %d or mode %o out of range: %w", m.Target, m.TmpfsSize, m.TmpfsMode, ErrInvalid)
+		}
+		return nil
+	}
+	if m.Name != "" {
+		if err := ValidVolumeName(m.Name); err != nil {
+			return err
+		}
+	}
+	m.Source, m.Real = "", "" // the volume's directory, which Create sets
+	return nil
+}
+
 // pinnedMounts is mounts with each Source replaced by the directory to share: the source as
 // resolved at create (Mount.Real). A source that resolves elsewhere now, or whose pinned path has
 // gained a symbolic link, is refused: the link may have been planted by a guest that can write
@@ -279,6 +328,10 @@ func validateMounts(mounts []Mount) error {
 func pinnedMounts(mounts []Mount) ([]Mount, error) {
 	out := make([]Mount, len(mounts))
 	for i, m := range mounts {
+		if m.Type == MountTmpfs {
+			out[i] = m
+			continue
+		}
 		real := m.Real
 		if real == "" { // a record from before sources were pinned: pinned at this start
 			real = m.Source

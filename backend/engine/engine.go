@@ -47,8 +47,15 @@ type Engine struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // engine goroutines (clock sync, delayed restarts)
 
-	kmu     sync.Mutex           // guards kernels
-	kernels map[string][2]string // arch → kernel image, initramfs
+	kmu sync.Mutex // guards kernels
+	// vmu serialises volume creation and removal and guards volPending: the volumes containers
+	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
+	vmu        sync.Mutex
+	volPending map[string]int
+
+	lmu     sync.Mutex                   // guards labels
+	labels  map[string]map[string]string // container ID → its labels, which its events carry
+	kernels map[string][2]string         // arch → kernel image, initramfs
 
 	fabric *vm.Fabric // the virtual switch of the container networks (QEMU VMs plug into it)
 	// nmu guards nets and addrs; taken before mu and any ctr.mu.
@@ -137,7 +144,9 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 		c := newCtr(e, *rec)
 		e.ctrs[rec.ID] = c
 		e.names[rec.Name] = rec.ID
+		e.setLabels(rec.ID, rec.Config.Labels)
 	}
+	e.cleanVolumes()
 	e.restoreEndpoints()
 	e.reconcile()
 	e.bg.Add(1)
@@ -300,9 +309,35 @@ func (e *Engine) emit(typ, action, id, name string, attrs map[string]string) {
 	for k, v := range attrs {
 		attrs[k] = guestText(v)
 	}
+	if typ == "container" {
+		e.lmu.Lock()
+		for k, v := range e.labels[id] { // as Docker's events do: filters by label match them
+			if _, ok := attrs[k]; !ok {
+				if attrs == nil {
+					attrs = map[string]string{}
+				}
+				attrs[k] = v
+			}
+		}
+		e.lmu.Unlock()
+	}
 	e.events.publish(Event{Time: time.Now(), Type: typ, Action: action, ID: id, Name: name, Attributes: attrs})
 }
 
 // Events streams engine events until ctx ends (or the engine closes), then closes the channel. A
 // subscriber that falls more than 1024 events behind loses the oldest.
 func (e *Engine) Events(ctx context.Context) <-chan Event { return e.events.subscribe(ctx) }
+
+// setLabels records the labels container id's events carry; nil forgets them.
+func (e *Engine) setLabels(id string, labels map[string]string) {
+	e.lmu.Lock()
+	defer e.lmu.Unlock()
+	if labels == nil {
+		delete(e.labels, id)
+		return
+	}
+	if e.labels == nil {
+		e.labels = map[string]map[string]string{}
+	}
+	e.labels[id] = copyLabels(labels)
+}

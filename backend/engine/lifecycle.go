@@ -327,10 +327,12 @@ func (e *Engine) Remove(ctx context.Context, id string, opts RemoveOptions) erro
 	if err != nil {
 		return err
 	}
-	return e.removeCtr(ctx, c, opts.Force)
+	return e.removeCtr(ctx, c, opts.Force, opts.Volumes)
 }
 
-func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
+// removeCtr removes c; volumes: its anonymous volumes too (those another container also mounts
+// stay, as in Docker).
+func (e *Engine) removeCtr(ctx context.Context, c *ctr, force, volumes bool) error {
 	c.mu.Lock()
 	if err := c.waitHelperLocked(ctx); err != nil {
 		c.mu.Unlock()
@@ -382,7 +384,27 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force bool) error {
 	e.forgetEndpoints(id, c.snapshot().Networks)
 	c.attach.closeAll() // attachments waiting for a run that will not come end
 	e.emit("container", "destroy", id, c.rec.Name, nil)
+	e.setLabels(id, nil)
+	if volumes {
+		e.removeAnonymousVolumes(c.rec.Mounts)
+	}
 	return nil
+}
+
+// removeAnonymousVolumes removes the anonymous volumes among mounts that no container uses now.
+func (e *Engine) removeAnonymousVolumes(mounts []Mount) {
+	for _, m := range mounts {
+		if m.Type != MountVolume {
+			continue
+		}
+		v, err := e.readVolume(m.Name)
+		if err != nil || !v.Anonymous {
+			continue
+		}
+		if err := e.RemoveVolume(context.Background(), m.Name, true); err != nil && !errors.Is(err, ErrConflict) {
+			e.log.Warn("removing an anonymous volume", zapStr("volume", m.Name), zapErr(err))
+		}
+	}
 }
 
 // removeAll removes a tree, making read-only directories writable where that blocks removal.

@@ -76,6 +76,9 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 	if err != nil {
 		return "", err
 	}
+	if m.Type != "" && m.Type != MountBind {
+		return "", fmt.Errorf("adding a %s mount to an existing container: only folders (bind mounts) can be added: %w", m.Type, ErrNotSupported)
+	}
 	m.Real = ""
 	if e.isDockerSocket(m.Source) {
 		return "", fmt.Errorf("bind mount %s:%s: the Docker socket is given to a container when it is created, not added later: %w", m.Source, m.Target, ErrNotSupported)

@@ -113,17 +113,25 @@ func portNumber(s string, zeroOK bool) (int, error) {
 	return n, nil
 }
 
-// ParseVolume parses -v /host/path:/container/path[:ro|:rw]. As the Docker API does, it wants an
-// absolute host path: the parser may run in a daemon whose directory is not the user's, so a
-// client resolves "./rel" itself (as the Docker CLI does). Whether the path exists is checked by
-// Create. A name instead of a path (a named volume) is ErrNotSupported.
+// ParseVolume parses -v as Docker does: /host/path:/container/path[:ro|:rw] is a bind mount,
+// name:/container/path[:ro|:rw] a named volume (made when missing), and a lone /container/path an
+// anonymous volume. As the Docker API does, a bind wants an absolute host path: the parser may run
+// in a daemon whose directory is not the user's, so a client resolves "./rel" itself (as the Docker
+// CLI does). Whether the path exists is checked by Create.
 func ParseVolume(s string) (Mount, error) {
 	bad := func(why string) (Mount, error) { return Mount{}, parseErr("volume", s, why) }
 	parts := strings.Split(s, ":")
-	if len(parts) < 2 || len(parts) > 3 {
-		return bad("expected /host/path:/container/path[:ro|rw]")
+	if len(parts) == 1 && strings.HasPrefix(s, "/") { // an anonymous volume
+		t := filepath.Clean(s)
+		if t == "/" {
+			return bad("cannot mount over the container's root")
+		}
+		return Mount{Type: MountVolume, Target: t}, nil
 	}
-	m := Mount{Source: parts[0], Target: parts[1]}
+	if len(parts) < 2 || len(parts) > 3 {
+		return bad("expected /host/path:/container/path[:ro|rw], volume-name:/container/path[:ro|rw] or /container/path")
+	}
+	m := Mount{Type: MountBind, Source: parts[0], Target: parts[1]}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
@@ -139,10 +147,13 @@ func ParseVolume(s string) (Mount, error) {
 	case strings.HasPrefix(m.Source, "."):
 		return bad(fmt.Sprintf("the host path %q must be absolute", m.Source))
 	case !filepath.IsAbs(m.Source):
-		return Mount{}, &ParseError{What: "volume", Value: s, Err: ErrNotSupported,
-			Why: fmt.Sprintf("the host path %q must be absolute (named volumes are not supported)", m.Source)}
+		if err := ValidVolumeName(m.Source); err != nil {
+			return bad(fmt.Sprintf("%q is neither an absolute host path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)", m.Source))
+		}
+		m.Type, m.Name, m.Source = MountVolume, m.Source, ""
+	default:
+		m.Source = filepath.Clean(m.Source)
 	}
-	m.Source = filepath.Clean(m.Source)
 	if !strings.HasPrefix(m.Target, "/") {
 		return bad(fmt.Sprintf("the container path %q must be absolute", m.Target))
 	}
@@ -151,6 +162,59 @@ func ParseVolume(s string) (Mount, error) {
 		return bad("cannot mount over the container's root")
 	}
 	return m, nil
+}
+
+// ParseTmpfs parses --tmpfs /container/path[:size=64m,mode=1777,ro] (Docker's options; the
+// others it accepts, such as noexec, are refused as not supported).
+func ParseTmpfs(s string) (Mount, error) {
+	bad := func(why string) (Mount, error) { return Mount{}, parseErr("tmpfs", s, why) }
+	target, opts, _ := strings.Cut(s, ":")
+	if !strings.HasPrefix(target, "/") || filepath.Clean(target) == "/" {
+		return bad("the container path must be absolute and not /")
+	}
+	m := Mount{Type: MountTmpfs, Target: filepath.Clean(target)}
+	for _, o := range strings.Split(opts, ",") {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "", "rw", "nosuid", "nodev":
+		case "ro":
+			m.ReadOnly = true
+		case "size":
+			n, err := ParseSize(v)
+			if err != nil {
+				return bad(fmt.Sprintf("size %q: expected a size such as 64m", v))
+			}
+			m.TmpfsSize = n
+		case "mode":
+			n, err := strconv.ParseUint(v, 8, 32)
+			if err != nil || n > 0o7777 {
+				return bad(fmt.Sprintf("mode %q: expected octal permission bits such as 1777", v))
+			}
+			m.TmpfsMode = uint32(n)
+		default:
+			return Mount{}, &ParseError{What: "tmpfs", Value: s, Err: ErrNotSupported, Why: fmt.Sprintf("option %q is not supported (size, mode, ro are)", k)}
+		}
+	}
+	return m, nil
+}
+
+// ParseSize parses a byte size in Docker's RAMInBytes syntax ("64m", "1g", "4096").
+func ParseSize(s string) (int64, error) {
+	sub := memoryRE.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if sub == nil {
+		return 0, parseErr("size", s, "expected a size such as 64m or 2g")
+	}
+	f, err := strconv.ParseFloat(sub[1], 64)
+	if err != nil {
+		return 0, parseErr("size", s, "expected a size such as 64m or 2g")
+	}
+	if sub[2] != "" {
+		f *= float64(int64(1) << (10 * (1 + strings.Index("kmgtp", sub[2]))))
+	}
+	if f > MaxMemory {
+		return 0, parseErr("size", s, "at most 1 TiB")
+	}
+	return int64(f), nil
 }
 
 // MinMemory is the least memory a container VM may have (Docker's floor is 6 MiB, too little to boot).

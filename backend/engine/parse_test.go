@@ -55,20 +55,41 @@ func TestParsePort(t *testing.T) {
 
 func TestParseVolume(t *testing.T) {
 	m, err := ParseVolume("/src:/dst:ro")
-	if err != nil || m != (Mount{Source: "/src", Target: "/dst", ReadOnly: true}) {
+	if err != nil || m != (Mount{Type: MountBind, Source: "/src", Target: "/dst", ReadOnly: true}) {
 		t.Fatalf("got %+v, %v", m, err)
 	}
 	m, err = ParseVolume("/src/:/dst/sub/")
 	if err != nil || m.Source != "/src" || m.Target != "/dst/sub" || m.ReadOnly {
 		t.Fatalf("got %+v, %v", m, err)
 	}
-	for _, bad := range []string{"/src", "/src:rel", "/src:/", "/src:/dst:rx", ":/dst", "a:b:c:d", "./rel:/dst", "../up:/dst"} {
+	for _, bad := range []string{"/", "rel", "/src:rel", "/src:/", "/src:/dst:rx", ":/dst", "a:b:c:d", "./rel:/dst",
+		"../up:/dst", "x:/data", "-v:/data", "bad name:/data", "n@me:/data", "data:rel"} {
 		if _, err := ParseVolume(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseVolume(%q): %v, want ErrInvalid", bad, err)
 		}
 	}
-	if _, err := ParseVolume("named:/data"); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("named volume: %v, want ErrNotSupported", err)
+	m, err = ParseVolume("db-data:/var/lib/db/:ro")
+	if err != nil || m != (Mount{Type: MountVolume, Name: "db-data", Target: "/var/lib/db", ReadOnly: true}) {
+		t.Errorf("named volume: %+v, %v", m, err)
+	}
+	m, err = ParseVolume("/cache/")
+	if err != nil || m != (Mount{Type: MountVolume, Target: "/cache"}) {
+		t.Errorf("anonymous volume: %+v, %v", m, err)
+	}
+}
+
+func TestParseTmpfs(t *testing.T) {
+	m, err := ParseTmpfs("/run/x:size=64m,mode=700,ro")
+	if err != nil || m != (Mount{Type: MountTmpfs, Target: "/run/x", TmpfsSize: 64 << 20, TmpfsMode: 0o700, ReadOnly: true}) {
+		t.Errorf("got %+v, %v", m, err)
+	}
+	for _, bad := range []string{"rel", "/", "/x:size=lots", "/x:mode=999"} {
+		if _, err := ParseTmpfs(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseTmpfs(%q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := ParseTmpfs("/x:noexec"); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("noexec: %v, want ErrNotSupported", err)
 	}
 }
 
@@ -172,7 +193,7 @@ func TestParseError(t *testing.T) {
 	if got, want := err.Error(), `memory "lots": `+pe.Why+": invalid"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	if _, err := ParseVolume("named:/data"); !errors.As(err, &pe) || !errors.Is(err, ErrNotSupported) {
-		t.Errorf("named volume: %#v", err)
+	if _, err := ParseTmpfs("/x:noexec"); !errors.As(err, &pe) || !errors.Is(err, ErrNotSupported) {
+		t.Errorf("tmpfs noexec: %#v", err)
 	}
 }

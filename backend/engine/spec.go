@@ -52,6 +52,7 @@ func resolveProcess(id string, o *CreateOptions, img *images.ImageConfig) (Proce
 	if !strings.HasPrefix(p.WorkingDir, "/") {
 		return Process{}, fmt.Errorf("working directory %q must be absolute: %w", p.WorkingDir, ErrInvalid)
 	}
+	p.Health = resolveHealth(o.Healthcheck, img.Healthcheck)
 	p.StopSignal = firstNonEmpty(o.StopSignal, img.StopSignal, "SIGTERM")
 	if _, err := ParseSignal(p.StopSignal); err != nil {
 		return Process{}, fmt.Errorf("stop signal: %w", err)

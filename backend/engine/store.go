@@ -22,6 +22,7 @@ import (
 //	<home>/containers/<id>/console.log kernel + agent console
 //	<home>/containers/.rm-<id>/        a container being removed (deleted at the next Open)
 //	<home>/run/<short id>/             VM state (sockets, pid files); short to fit sun_path
+//	<home>/volumes/<name>/             named volumes (volumes.go)
 const (
 	recordFile     = "config.json"
 	removingPrefix = ".rm-"

@@ -134,6 +134,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		r.StartedAt = b.started
 		r.FinishedAt = time.Time{}
 		r.ExitCode = 0
+		c.startHealth(r)
 		c.setState(r, StateRunning)
 	})
 	if err != nil {
@@ -148,6 +149,9 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		go c.killWorkload(b)
 	}
 	s.boot = b
+	if hc := c.rec.Process.Health; hc != nil {
+		go c.healthLoop(s, b, *hc)
+	}
 	c.mu.Unlock()
 	for i, ln := range lns {
 		go c.servePort(s, ln, bound[i])
@@ -238,7 +242,7 @@ func (c *ctr) supervise(s *supervisor) {
 	}
 	c.mu.Unlock()
 	if autoRemove && e.ctx.Err() == nil {
-		if err := e.removeCtr(context.Background(), c, true); err != nil {
+		if err := e.removeCtr(context.Background(), c, true, true); err != nil { // --rm: anonymous volumes too, as in Docker
 			e.log.Warn("auto-removing container", zapID(c.rec.ID), zapErr(err))
 		}
 	}
@@ -270,8 +274,12 @@ func (c *ctr) restartAfter(s *supervisor, delay time.Duration) bool {
 				r.StartedAt = b.started
 				r.NextRestart = time.Time{}
 				r.Error = ""
+				c.startHealth(r)
 				c.setState(r, StateRunning)
 			})
+			if hc := c.rec.Process.Health; hc != nil {
+				go c.healthLoop(s, b, *hc)
+			}
 			c.mu.Unlock()
 			c.e.emit("container", "start", c.rec.ID, c.rec.Name, map[string]string{"restartCount": strconv.Itoa(c.rec.RestartCount)})
 			return true

@@ -49,11 +49,30 @@ type PortMapping struct {
 	Proto         string `json:"proto"` // "tcp" | "udp"
 }
 
-// Mount is a bind mount of a host directory into the container.
+// Mount types. A bind and a volume are both a host directory shared into the VM (a volume's is
+// under the data dir, see Volume); a tmpfs is memory of the guest.
+const (
+	MountBind   = "bind" // "" in records from before volumes
+	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is a host directory (a bind mount or a named volume) or a tmpfs mounted into the container.
 type Mount struct {
-	Source   string `json:"source"` // absolute host path
+	// Type is MountBind ("" too), MountVolume or MountTmpfs.
+	Type string `json:"type,omitempty"`
+	// Name is the volume's name (MountVolume). Empty in CreateOptions: an anonymous volume is made
+	// for the container (and named with a random ID).
+	Name     string `json:"name,omitempty"`
+	Source   string `json:"source"` // absolute host path (a volume's: set by Create; a tmpfs: none)
 	Target   string `json:"target"` // absolute path inside the container
 	ReadOnly bool   `json:"readOnly"`
+	// TmpfsSize bounds a tmpfs in bytes (0: the guest's default, half its memory); TmpfsMode is its
+	// root's permission bits (0: 01777).
+	TmpfsSize int64  `json:"tmpfsSize,omitempty"`
+	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
+	// NoCopy: a new volume is not filled from the image (--mount volume-nocopy).
+	NoCopy bool `json:"noCopy,omitempty"`
 	// Real is Source with its symbolic links resolved, pinned by Create. Each start shares Real, and
 	// refuses a source that no longer resolves to it (a component swapped for a symbolic link, as a
 	// guest that can write a folder around a nested source could do). Given to Create (a recreate),
@@ -105,6 +124,8 @@ type CreateOptions struct {
 	AutoRemove  bool          `json:"autoRemove,omitempty"`
 	StopSignal  string        `json:"stopSignal,omitempty"`  // default: the image's, else SIGTERM
 	StopTimeout *int          `json:"stopTimeout,omitempty"` // seconds; default 10
+	// Healthcheck nil: the image's. Its empty Test and zero fields inherit the image's.
+	Healthcheck *HealthConfig `json:"healthcheck,omitempty"`
 
 	// Networks the container joins (none: the default network, DefaultNetwork); one entry
 	// {Network: "none"} gives it no network device.
@@ -120,6 +141,8 @@ type Process struct {
 	User       string   `json:"user"`
 	Hostname   string   `json:"hostname"`
 	StopSignal string   `json:"stopSignal"`
+	// Health is the health check with every default filled in; nil: none.
+	Health *HealthConfig `json:"health,omitempty"`
 }
 
 // Container is one container, Docker-shaped.
@@ -158,6 +181,9 @@ type Container struct {
 	// engine restart so the backoff is honoured); RestartDelay is the current backoff.
 	NextRestart  time.Time     `json:"nextRestart,omitempty"`
 	RestartDelay time.Duration `json:"restartDelay,omitempty"`
+	// Health is the health check's state (containers with one): reset to starting at each start,
+	// kept after the container stops.
+	Health *Health `json:"health,omitempty"`
 }
 
 // ShortID is the 12-character form of the ID.
@@ -170,7 +196,8 @@ type ListOptions struct {
 
 // RemoveOptions for Remove.
 type RemoveOptions struct {
-	Force bool // kill a running container first
+	Force   bool // kill a running container first
+	Volumes bool // also remove the container's anonymous volumes (docker rm -v)
 }
 
 // LogOptions selects log entries. Zero values mean: everything, both streams, no follow.

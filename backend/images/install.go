@@ -252,5 +252,9 @@ func toImageConfig(c v1.Config) ImageConfig {
 		ic.Volumes = append(ic.Volumes, v)
 	}
 	sort.Strings(ic.Volumes)
+	if h := c.Healthcheck; h != nil && len(h.Test) > 0 {
+		ic.Healthcheck = &HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, Retries: h.Retries}
+	}
 	return ic
 }

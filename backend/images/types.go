@@ -76,6 +76,19 @@ type ImageConfig struct {
 	ExposedPorts []string          `json:"exposedPorts,omitempty"` // "80/tcp", sorted
 	Volumes      []string          `json:"volumes,omitempty"`      // sorted
 	Labels       map[string]string `json:"labels,omitempty"`
+	Healthcheck  *HealthConfig     `json:"healthcheck,omitempty"`
+}
+
+// HealthConfig is a container health check (Docker's HEALTHCHECK). Test is ["CMD", args...],
+// ["CMD-SHELL", command], ["NONE"] (no check) or empty (inherit the image's); a zero duration or
+// retry count inherits too.
+type HealthConfig struct {
+	Test          []string      `json:"test,omitempty"`
+	Interval      time.Duration `json:"interval,omitempty"`      // between checks
+	Timeout       time.Duration `json:"timeout,omitempty"`       // a check taking longer fails
+	StartPeriod   time.Duration `json:"startPeriod,omitempty"`   // failures in it do not count
+	StartInterval time.Duration `json:"startInterval,omitempty"` // between checks in the start period
+	Retries       int           `json:"retries,omitempty"`       // consecutive failures to be unhealthy
 }
 
 // Image is an image present in the store: its disk built (Store.Disk) and ready to run.

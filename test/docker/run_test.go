@@ -264,8 +264,8 @@ func TestRunResourcesMountsAndPolicies(t *testing.T) {
 	if out := strings.Fields(dockerOK(t, "ps", "-a", "-q", "-n", "1")); len(out) != 1 || out[0] != id[:12] {
 		t.Errorf("docker ps -a -q -n 1: %q, want the newest, %s", out, id[:12])
 	}
-	r = docker(t, "run", "--rm", "-v", "named:/data", "busybox", "true")
-	if r.code == 0 || !strings.Contains(r.stderr, "named volumes are not supported") {
-		t.Errorf("docker run with a named volume: %s", r)
+	r = docker(t, "run", "--rm", "--mount", "type=volume,src=named,dst=/data,volume-subpath=sub", "busybox", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "subpath is not supported") {
+		t.Errorf("docker run with a volume subpath: %s", r)
 	}
 }

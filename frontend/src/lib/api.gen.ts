@@ -17,6 +17,7 @@ export interface Container {
   Ports: PortMapping[] | null;
   Mounts: Mount[] | null;
   Error: string;
+  Health?: Health | null;
   Networks: ContainerNetwork[] | null;
 }
 
@@ -78,6 +79,19 @@ export interface ExecRequest {
   Cols: number;
 }
 
+export interface Health {
+  Status: string;
+  FailingStreak: number;
+  Log: HealthResult[] | null;
+}
+
+export interface HealthResult {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
 export interface Image {
   ID: string;
   Digest: string;
@@ -134,6 +148,8 @@ export interface LogQuery {
 }
 
 export interface Mount {
+  Type?: string;
+  Name?: string;
   Source: string;
   Target: string;
   ReadOnly: boolean;
@@ -191,6 +207,11 @@ export interface PruneReport {
   SpaceReclaimed: number;
 }
 
+export interface PruneResult {
+  Removed: string[] | null;
+  Freed: number;
+}
+
 export interface RestartPolicy {
   Name: string;
   MaxRetries: number;
@@ -219,6 +240,13 @@ export interface RunRequest {
   Interactive: boolean;
   AutoRemove: boolean;
   ProgressID: string;
+  HealthCmd: string;
+  HealthInterval: string;
+  HealthTimeout: string;
+  HealthStartPeriod: string;
+  HealthStartInterval: string;
+  HealthRetries: number;
+  NoHealthcheck: boolean;
   Network: string;
   NetworkAliases: string[] | null;
 }
@@ -259,6 +287,17 @@ export interface VersionInfo {
   API: number;
 }
 
+export interface Volume {
+  Name: string;
+  Driver: string;
+  Labels: Record<string, string> | null;
+  Created: string;
+  Anonymous: boolean;
+  Mountpoint: string;
+  UsedBy: string[] | null;
+  Size: number;
+}
+
 /** Methods is every method the bridge and the Wails bindings serve, by request name. */
 export interface Methods {
   /** AddMount mounts hostPath at containerPath in the container, keeping the container (same ID, name, writable layer and logs): a running one gets the folder live when its VM can hot-plug it, else its VM restarts (MountPlan says which beforehand); a stopped one gets it at its next start. */
@@ -291,6 +330,8 @@ export interface Methods {
   "Containers.Remove": (id: string, force: boolean) => Promise<void>;
   /** RemoveMount takes away the folder mounted at containerPath, the same way AddMount adds one (a running container's guest unmounts it as it runs). */
   "Containers.RemoveMount": (id: string, containerPath: string) => Promise<MountResult>;
+  /** Rename gives a container a new name. */
+  "Containers.Rename": (id: string, name: string) => Promise<void>;
   /** Restart stops (as Stop) and starts a container. */
   "Containers.Restart": (id: string, timeoutSec: number) => Promise<void>;
   /** Resume unfreezes a paused container. */
@@ -361,6 +402,16 @@ export interface Methods {
   "System.Unsubscribe": (name: string) => Promise<void>;
   /** Version returns the version of Skiff. */
   "System.Version": () => Promise<VersionInfo>;
+  /** Create makes a volume (a name of "" gets a random one); labels are key=value. Creating one that exists returns it. */
+  "Volumes.Create": (name: string, labels: string[] | null) => Promise<Volume>;
+  /** Inspect returns one volume, with its size. */
+  "Volumes.Inspect": (name: string) => Promise<Volume>;
+  /** List returns every volume, by name. */
+  "Volumes.List": () => Promise<Volume[] | null>;
+  /** Prune removes the volumes no container mounts: anonymous ones, or every one with all. */
+  "Volumes.Prune": (all: boolean) => Promise<PruneResult>;
+  /** Remove removes a volume and its data; one a container mounts is refused (conflict). force: a missing volume is no error. */
+  "Volumes.Remove": (name: string, force: boolean) => Promise<void>;
 }
 
 /** EventPayloads is the payload of each kind of event (see app.EventPayloads for the event names). */

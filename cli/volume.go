@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiff-containers/skiff/app"
+	"github.com/skiff-containers/skiff/app/client"
+)
+
+func (c *cliCtx) volumeCmd() *cobra.Command {
+	vol := &cobra.Command{Use: "volume", Short: "Manage named volumes"}
+	var labels []string
+	create := &cobra.Command{
+		Use: "create [flags] [NAME]", Short: "Create a volume (a random name when none is given)", Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			var v *app.Volume
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				v, err = cl.Volumes.Create(ctx, name, labels)
+				return err
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, v.Name)
+			return nil
+		},
+	}
+	create.Flags().StringArrayVarP(&labels, "label", "l", nil, "set a label (key=value)")
+	var quiet bool
+	ls := &cobra.Command{
+		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List volumes", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var vs []app.Volume
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				vs, err = cl.Volumes.List(ctx)
+				return err
+			}); err != nil {
+				return err
+			}
+			if quiet {
+				for _, v := range vs {
+					fmt.Fprintln(c.out, v.Name)
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "DRIVER\tVOLUME NAME\tCONTAINERS")
+			for _, v := range vs {
+				fmt.Fprintf(tw, "%s\t%s\t%d\n", v.Driver, v.Name, len(v.UsedBy))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print names")
+	inspect := &cobra.Command{
+		Use: "inspect VOLUME [VOLUME...]", Short: "Show volumes as JSON", Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out []app.Volume
+			for _, name := range args {
+				var v *app.Volume
+				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+					v, err = cl.Volumes.Inspect(ctx, name)
+					return err
+				}); err != nil {
+					return err
+				}
+				out = append(out, *v)
+			}
+			b, err := json.MarshalIndent(out, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, string(b))
+			return nil
+		},
+	}
+	var force bool
+	rm := &cobra.Command{
+		Use: "rm [flags] VOLUME [VOLUME...]", Aliases: []string{"remove"}, Short: "Remove volumes and their data (not while a container uses them)",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return c.each(ctx, args, func(cl *client.Client, name string) error { return cl.Volumes.Remove(ctx, name, force) })
+		},
+	}
+	rm.Flags().BoolVarP(&force, "force", "f", false, "no error for a volume that does not exist")
+	var all bool
+	prune := &cobra.Command{
+		Use: "prune [flags]", Short: "Remove anonymous volumes no container uses (-a: every unused volume)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r *app.PruneResult
+			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
+				r, err = cl.Volumes.Prune(ctx, all)
+				return err
+			}); err != nil {
+				return err
+			}
+			if len(r.Removed) > 0 {
+				fmt.Fprintf(c.out, "Deleted volumes:\n%s\n", strings.Join(r.Removed, "\n"))
+			}
+			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(r.Freed))
+			return nil
+		},
+	}
+	prune.Flags().BoolVarP(&all, "all", "a", false, "remove named volumes too")
+	vol.AddCommand(create, ls, inspect, rm, prune)
+	return vol
+}
+
+func (c *cliCtx) renameCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "rename CONTAINER NEW_NAME", Short: "Rename a container", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) error {
+				return cl.Containers.Rename(ctx, args[0], args[1])
+			})
+		},
+	}
+}

@@ -1,0 +1,56 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-containers/skiff/app"
+)
+
+// skiff volume verbs, -v name:/path on skiff run, the in-use refusal, skiff rename, and a
+// health check from the --health-* flags in inspect and ps.
+func TestVolumesRenameHealth(t *testing.T) {
+	need(t)
+	t.Parallel()
+	if name := strings.TrimSpace(ok(t, "volume", "create", "--label", "k=v", "clivol")); name != "clivol" {
+		t.Fatalf("volume create printed %q", name)
+	}
+	ok(t, "run", "--rm", "-v", "clivol:/data", env.image, "sh", "-c", "echo kept > /data/f")
+	id := runDetached(t, "--name", "cli-vol-user", "-v", "clivol:/data:ro", "--health-cmd", "cat /data/f",
+		"--health-interval", "500ms", "--health-retries", "1", env.image, "sleep", "600")
+	var vs []app.Volume
+	if err := json.Unmarshal([]byte(ok(t, "volume", "inspect", "clivol")), &vs); err != nil || len(vs) != 1 ||
+		vs[0].Labels["k"] != "v" || len(vs[0].UsedBy) != 1 || vs[0].UsedBy[0] != id || vs[0].Size != 5 {
+		t.Fatalf("volume inspect: %+v, %v", vs, err)
+	}
+	if r := skiff(t, "volume", "rm", "clivol"); r.code == 0 || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("volume rm of a volume in use: %s", r)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for h := inspect(t, id).Health; h == nil || h.Status != "healthy"; h = inspect(t, id).Health {
+		if time.Now().After(deadline) {
+			t.Fatalf("health %+v after 90 s, want healthy", h)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if h := inspect(t, id).Health; h.Log[len(h.Log)-1].Output != "kept\n" {
+		t.Errorf("health log %+v", h.Log)
+	}
+	if ps := ok(t, "ps"); !strings.Contains(ps, "(healthy)") {
+		t.Errorf("skiff ps:\n%s", ps)
+	}
+	ok(t, "rename", "cli-vol-user", "cli-vol-renamed")
+	if c := inspect(t, "cli-vol-renamed"); c.ID != id {
+		t.Errorf("after rename: %s", c.ID)
+	}
+	ok(t, "rm", "-f", id)
+	if ls := ok(t, "volume", "ls"); !strings.Contains(ls, "clivol") {
+		t.Errorf("volume ls:\n%s", ls)
+	}
+	ok(t, "volume", "rm", "clivol")
+	if r := skiff(t, "volume", "inspect", "clivol"); r.code == 0 {
+		t.Errorf("volume inspect of a removed volume: %s", r)
+	}
+}

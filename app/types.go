@@ -127,6 +127,9 @@ type Stats struct {
 	BlockRead   uint64
 	BlockWrite  uint64
 	PIDs        uint64
+	// HostMemory is what the container's VM costs the host in memory, bytes (its VM processes'
+	// own pages and its guest RAM, seen from outside the guest); 0 when unknown.
+	HostMemory uint64
 }
 
 // Event is an engine event (Docker-shaped).

@@ -271,6 +271,7 @@ export interface Stats {
   BlockRead: number;
   BlockWrite: number;
   PIDs: number;
+  HostMemory: number;
 }
 
 export interface StreamEnd {

@@ -46,7 +46,9 @@ function makeState() {
     Config: { Entrypoint: null, Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin'], WorkingDir: '', User: '', StopSignal: '',
       ExposedPorts: null, Volumes: null, Labels: null },
   }];
-  return { images, containers: new Map(), n: 0, sent: new Set(), received: /** @type {{ method: string, params: unknown[] }[]} */ ([]) };
+  const volumes = new Map([['data', { Name: 'data', Driver: 'local', Labels: { app: 'web' }, Created: '2026-01-02T10:00:00Z', Anonymous: false,
+    Mountpoint: '/fake/volumes/data/_data', UsedBy: [], Size: -1, bytes: 12_345_678 }]]);
+  return { images, volumes, containers: new Map(), n: 0, sent: new Set(), received: /** @type {{ method: string, params: unknown[] }[]} */ ([]) };
 }
 
 function container(state, req) {
@@ -56,14 +58,20 @@ function container(state, req) {
     if (!m) throw new BridgeError('invalid', `invalid port mapping "${p}": want [ip:]host:container[/proto]`);
     return { HostIP: m[1] ?? '127.0.0.1', HostPort: +m[2], ContainerPort: +m[3], Proto: m[4] ?? 'tcp' };
   });
+  const named = []; // volumes to make or use once the request is known to be good
   const mounts = (req.Volumes ?? []).map((v) => {
     const [Source, Target, ro] = v.split(':');
-    if (!Source?.startsWith('/') || !Target?.startsWith('/')) throw new BridgeError('invalid', `invalid volume "${v}": want /host:/container[:ro]`);
+    if (/^[A-Za-z0-9][\w.-]*$/.test(Source ?? '') && Target?.startsWith('/')) { // a named volume, made when missing
+      named.push(Source);
+      return { Type: 'volume', Name: Source, Source: `/fake/volumes/${Source}/_data`, Target, ReadOnly: ro === 'ro' };
+    }
+    if (!Source?.startsWith('/') || !Target?.startsWith('/')) throw new BridgeError('invalid', `invalid volume "${v}": want /host:/container[:ro] or name:/container[:ro]`);
     return { Source, Target, ReadOnly: ro === 'ro' };
   });
   if (!req.Image) throw new BridgeError('invalid', 'image: an image is required');
   const name = req.Name || `fake_${state.n}`;
   for (const c of state.containers.values()) if (c.Name === name) throw new BridgeError('conflict', `name "${name}" is already in use`);
+  for (const n of named) { const v = state.volumes.get(n) ?? makeVolume(state, n, {}); v.UsedBy = [...v.UsedBy, id]; }
   return {
     ID: id, Name: name, Image: req.Image, ImageID: state.images[0].ID, State: 'created',
     Command: [...(req.Cmd ?? [])], Config: { Cmd: req.Cmd ?? [], Env: req.Env ?? [], CPUs: +(req.CPUs || 1),
@@ -72,6 +80,15 @@ function container(state, req) {
     ExitCode: 0, RestartCount: 0, Ports: ports, Mounts: mounts, Error: '',
   };
 }
+
+function makeVolume(state, name, labels) {
+  if (name && !/^[A-Za-z0-9][\w.-]*$/.test(name)) throw new BridgeError('invalid', `invalid volume name "${name}": want letters, digits and _.-`);
+  const Name = name || Array.from({ length: 64 }, () => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+  const v = { Name, Driver: 'local', Labels: labels, Created: now(), Anonymous: false, Mountpoint: `/fake/volumes/${Name}/_data`, UsedBy: [], Size: -1, bytes: 0 };
+  state.volumes.set(Name, v);
+  return v;
+}
+const volumeOut = ({ bytes, ...v }, withSize) => ({ ...v, Size: withSize ? bytes : -1 });
 
 /** startFakeBridge listens on 127.0.0.1 (port 0 = any) and resolves to { url, port, token, close }. */
 export async function startFakeBridge({ port = 0, token = 'dev', staticDir = path.join(here, '..', 'dist'), linesPerTick = 3, tickMs = 100, chunk = 1000 } = {}) {
@@ -157,6 +174,11 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
     for (const c of state.containers.values()) if (c.ID === id || c.ID.startsWith(id) || c.Name === id) return c;
     throw new BridgeError('not_found', `no such container: ${id}`);
   };
+  const vol = (name) => {
+    const v = state.volumes.get(name);
+    if (!v) throw new BridgeError('not_found', `no such volume: "${name}"`);
+    return v;
+  };
   const setState = (c, s) => {
     c.State = s;
     if (s === 'running') c.StartedAt = now();
@@ -188,6 +210,7 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
       const c = get(id);
       if (c.State === 'running' && !force) throw new BridgeError('conflict', `container ${c.Name} is running: stop it or force removal`);
       state.containers.delete(c.ID);
+      for (const v of state.volumes.values()) v.UsedBy = v.UsedBy.filter((x) => x !== c.ID);
       setState(c, 'destroy');
     },
     'Containers.Logs': (id) => { get(id); return [{ Time: now(), Stream: 'stdout', Data: 'hello from fake\n' }]; },
@@ -214,7 +237,7 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
       get(id);
       return sub('stats', (name) => {
         let i = 0;
-        const t = setInterval(() => emit(name, { Time: now(), CPUPercent: 20 + 15 * Math.sin(i++ / 3), MemoryUsage: (60 + (i % 7)) * 2 ** 20, MemoryLimit: 512 * 2 ** 20, NetRx: i * 1000, NetTx: i * 500, BlockRead: 0, BlockWrite: 0, PIDs: 3 }), 500);
+        const t = setInterval(() => emit(name, { Time: now(), CPUPercent: 20 + 15 * Math.sin(i++ / 3), MemoryUsage: (60 + (i % 7)) * 2 ** 20, MemoryLimit: 512 * 2 ** 20, NetRx: i * 1000, NetTx: i * 500, BlockRead: 0, BlockWrite: 0, PIDs: 3, HostMemory: (140 + (i % 5)) * 2 ** 20 }), 500);
         return () => clearInterval(t);
       });
     },
@@ -252,7 +275,7 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
     },
     'Containers.SessionResize': () => {},
     'Containers.SessionCloseInput': () => {},
-    'Containers.Stats': (id) => { get(id); return { Time: now(), CPUPercent: 12.5, MemoryUsage: 64 * 2 ** 20, MemoryLimit: 512 * 2 ** 20, NetRx: 0, NetTx: 0, BlockRead: 0, BlockWrite: 0, PIDs: 2 }; },
+    'Containers.Stats': (id) => { get(id); return { Time: now(), CPUPercent: 12.5, MemoryUsage: 64 * 2 ** 20, MemoryLimit: 512 * 2 ** 20, NetRx: 0, NetTx: 0, BlockRead: 0, BlockWrite: 0, PIDs: 2, HostMemory: 150 * 2 ** 20 }; },
     'Images.List': () => state.images,
     'Images.Inspect': (ref) => { const i = state.images.find((x) => x.ID === ref || x.RepoTags?.includes(ref)); if (!i) throw new BridgeError('not_found', `no such image: ${ref}`); return i; },
     'Images.Pull': async (ref, _platform, pid) => {
@@ -268,6 +291,28 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
     },
     'Images.Remove': (ref) => { const i = state.images.findIndex((x) => x.ID === ref || x.RepoTags?.includes(ref)); if (i < 0) throw new BridgeError('not_found', `no such image: ${ref}`); state.images.splice(i, 1); },
     'Images.Load': (p) => { throw new BridgeError('not_found', `loading ${p}: no such file`); },
+    'Volumes.List': () => [...state.volumes.values()].sort((a, b) => a.Name.localeCompare(b.Name)).map((v) => volumeOut(v, false)),
+    'Volumes.Inspect': (name) => volumeOut(vol(name), true),
+    'Volumes.Create': (name, labels) => {
+      const l = {};
+      for (const kv of labels ?? []) {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new BridgeError('invalid', `invalid label "${kv}": want key=value`);
+        l[kv.slice(0, i)] = kv.slice(i + 1);
+      }
+      return volumeOut(state.volumes.get(name) ?? makeVolume(state, name, l), true);
+    },
+    'Volumes.Remove': (name, force) => {
+      const v = state.volumes.get(name);
+      if (!v) { if (force) return; throw new BridgeError('not_found', `no such volume: "${name}"`); }
+      if (v.UsedBy.length) throw new BridgeError('conflict', `volume "${name}" is in use by container(s) [${v.UsedBy.map((x) => x.slice(0, 12)).join(', ')}]`);
+      state.volumes.delete(name);
+    },
+    'Volumes.Prune': (all) => {
+      const gone = [...state.volumes.values()].filter((v) => !v.UsedBy.length && (all || v.Anonymous));
+      for (const v of gone) state.volumes.delete(v.Name);
+      return { Removed: gone.map((v) => v.Name), Freed: gone.reduce((n, v) => n + v.bytes, 0) };
+    },
     'System.Info': () => ({ Version: 'fake', OS: 'linux', Arch: 'amd64', Hypervisor: 'fake', Home: '/tmp', Kernel: '', Containers: state.containers.size, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: state.images.length, CPUs: 2, MemoryBytes: 4 * 2 ** 30 }),
     'System.Version': () => ({ Version: 'fake', Commit: '', GoVersion: '', OS: 'linux', Arch: 'amd64', API: 1 }),
   };

@@ -119,6 +119,14 @@ export class Api {
     prune: () => this.call('Images.Prune'),
   };
 
+  readonly volumes = {
+    list: () => this.call('Volumes.List').then((r) => r ?? []),
+    inspect: (name: string) => this.call('Volumes.Inspect', name),
+    create: (name: string, labels: string[]) => this.call('Volumes.Create', name, labels),
+    remove: (name: string, force: boolean) => this.call('Volumes.Remove', name, force),
+    prune: (all: boolean) => this.call('Volumes.Prune', all),
+  };
+
   readonly system = {
     info: () => this.call('System.Info'),
     version: () => this.call('System.Version'),
@@ -322,7 +330,8 @@ function fillRun(r: RunInput): RunRequest {
   return {
     Name: '', Entrypoint: null, Cmd: [], Env: [], EnvFiles: [], Ports: [], Volumes: [],
     Workdir: '', User: '', Hostname: '', CPUs: '', Memory: '', StorageOpt: [], Restart: '', Platform: '', Pull: '',
-    Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', Network: '', NetworkAliases: [], ...r,
+    Labels: [], TTY: false, Interactive: false, AutoRemove: false, ProgressID: '', Network: '', NetworkAliases: [],
+    HealthCmd: '', HealthInterval: '', HealthTimeout: '', HealthStartPeriod: '', HealthStartInterval: '', HealthRetries: 0, NoHealthcheck: false, ...r,
   };
 }
 

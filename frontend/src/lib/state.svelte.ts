@@ -1,8 +1,8 @@
-// Shared UI state: the container and image lists (kept fresh by engine events), per-container stats
+// Shared UI state: the container, image and volume lists (kept fresh by engine events), per-container stats
 // history for the sparklines, and the activity list (errors and long operations shown to the user).
 
 import { Api, toApiError, type Subscription } from './api';
-import type { Container, Image, Stats } from './types';
+import type { Container, Image, Stats, Volume } from './types';
 import { explain } from './errors';
 
 export interface Activity {
@@ -24,6 +24,9 @@ export class AppState {
   images = $state<Image[]>([]);
   loaded = $state(false);
   imagesLoaded = $state(false);
+  volumes = $state<Volume[]>([]);
+  /** volumesLoaded: the volumes were listed once (the Volumes view asks first; after that events keep them fresh). */
+  volumesLoaded = $state(false);
   conn = $state<'connecting' | 'open' | 'closed'>('connecting');
   /** down: the engine cannot be reached (from a failed connection until one opens again). While down
    * the lists show what was last known, greyed, states are unknown, and actions are disabled. */
@@ -51,6 +54,7 @@ export class AppState {
         if (!this.events) void this.followEvents();
         this.scheduleRefresh(0);
         if (back) void this.refreshImages();
+        if (back && this.volumesLoaded) void this.refreshVolumes();
       }
     });
     await this.followEvents();
@@ -68,6 +72,8 @@ export class AppState {
     try {
       this.events = await this.api.subscribeEvents((e) => {
         if (e.Type === 'image') this.refreshImages();
+        // A volume's users change with its containers' create and destroy.
+        if ((e.Type === 'volume' || e.Type === 'container') && this.volumesLoaded) this.scheduleVolumes();
         this.scheduleRefresh(e.Type === 'container' ? 50 : 200);
       }, () => { this.events = null; });
     } catch (e) {
@@ -102,6 +108,20 @@ export class AppState {
     } catch (e) {
       if (toApiError(e).code !== 'unavailable') this.error('Cannot list images', e);
     }
+  }
+
+  async refreshVolumes() {
+    try {
+      this.volumes = await this.api.volumes.list();
+      this.volumesLoaded = true;
+    } catch (e) {
+      if (toApiError(e).code !== 'unavailable' || !this.down) this.error('Cannot list volumes', e);
+    }
+  }
+  private volumeTimer: ReturnType<typeof setTimeout> | null = null;
+  private scheduleVolumes() {
+    if (this.volumeTimer) return;
+    this.volumeTimer = setTimeout(() => { this.volumeTimer = null; void this.refreshVolumes(); }, 200);
   }
 
   /** syncStats keeps one stats subscription per running container. */
@@ -198,6 +218,7 @@ export class AppState {
   dispose() {
     this.disposed = true;
     this.stopPoll();
+    if (this.volumeTimer) clearTimeout(this.volumeTimer);
     this.events?.close();
     for (const s of this.statSubs.values()) if (s !== 'pending') s.close();
     this.statSubs.clear();

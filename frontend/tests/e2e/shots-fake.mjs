@@ -45,6 +45,10 @@ for (const scheme of ['light', 'dark']) {
     await page.waitForTimeout(600);
     await page.click('[data-image="alpine:3.20"]');
     await page.screenshot({ path: path.join(out, `images-${scheme}.png`) });
+    await page.goto(bridge.url + '#/volumes');
+    await page.waitForSelector('[data-testid="volumes"]');
+    await page.click('[data-volume="data"]');
+    await page.screenshot({ path: path.join(out, `volumes-${scheme}.png`) });
     if (b.errors.length) console.error('page errors:', b.errors);
   } finally {
     await b.close();

@@ -8,6 +8,7 @@ import App from '../../src/App.svelte';
 import RunDialog from '../../src/components/RunDialog.svelte';
 import LogView from '../../src/components/LogView.svelte';
 import ImagesView from '../../src/components/ImagesView.svelte';
+import StatsCharts from '../../src/components/StatsCharts.svelte';
 import { FakeTransport, tick, until } from './fake-transport';
 
 afterEach(() => { cleanup(); location.hash = ''; });
@@ -234,5 +235,20 @@ describe('folder drops in the desktop window', () => {
     await until(() => t.called('Containers.AddMount').length === 1);
     expect(t.called('Containers.AddMount')[0].params).toEqual(['a'.repeat(64), '/Users/me/data', '/work', false]);
     await until(() => !screen.queryByTestId('mount-dialog'));
+  });
+});
+
+describe('StatsCharts', () => {
+  const sample = (host: number) => ({ Time: new Date().toISOString(), CPUPercent: 5, MemoryUsage: 64e6, MemoryLimit: 512e6, NetRx: 0, NetTx: 0,
+    BlockRead: 0, BlockWrite: 0, PIDs: 2, HostMemory: host });
+  it('shows the VM\'s memory on the host beside the guest\'s, and nothing when the engine cannot tell (0)', () => {
+    render(StatsCharts, { props: { history: [sample(150e6), sample(180e6)] } });
+    const host = screen.getByTestId('host-memory');
+    expect(host.textContent).toMatch(/VM on this (Mac|host)\s*180 MB/);
+    expect(host.closest('.card')!.textContent).toContain('64 MB of 512 MB');
+    cleanup();
+    render(StatsCharts, { props: { history: [sample(0)] } });
+    expect(screen.getByTestId('stats').textContent).toContain('64 MB of 512 MB');
+    expect(screen.queryByTestId('host-memory')).toBeNull();
   });
 });

@@ -4,6 +4,7 @@ import { parseAnsi, stripAnsi } from '../../src/lib/ansi';
 import { fieldOf } from '../../src/lib/fields';
 import { ApiError } from '../../src/lib/transport';
 import { bytes, duration, splitArgs } from '../../src/lib/format';
+import { parseLabels, volumeLabel, volumeUsers } from '../../src/lib/volumes';
 
 const line = (i: number, stream = 'stdout') => ({ Time: `2026-01-01T00:00:${String(i % 60).padStart(2, '0')}Z`, Stream: stream, Data: `line ${i}\n` });
 
@@ -172,5 +173,23 @@ describe('rowHTML', () => {
     const e = entry('abc abc');
     expect(rowHTML(e, true, '')).toMatch(/^<span class="ts">\d\d:\d\d:12\.345<\/span>/);
     expect(rowHTML(e, false, 'b')).toBe('<span class="txt">a<mark>b</mark>c a<mark>b</mark>c</span>');
+  });
+});
+
+describe('volumes', () => {
+  it('parses labels separated by commas or lines and names a malformed one', () => {
+    expect(parseLabels('')).toEqual({ labels: [], error: '' });
+    expect(parseLabels('a=1, b = two words\nc=')).toEqual({ labels: ['a=1', 'b=two words', 'c='], error: '' });
+    expect(parseLabels('a=1, nokey').error).toContain('“nokey”');
+    expect(parseLabels('=v').error).toContain('“=v”');
+    expect(parseLabels('my key=v').error).toContain('no spaces in the key');
+  });
+  it('names the containers a volume is used by, and shortens anonymous names', () => {
+    const v = { Name: 'ab'.repeat(32), Driver: 'local', Labels: null, Created: '', Anonymous: true, Mountpoint: '', UsedBy: ['c'.repeat(64), 'd'.repeat(64)], Size: -1 };
+    const cs = [{ ID: 'c'.repeat(64), Name: 'web' }] as never[];
+    expect(volumeUsers(v, cs)).toEqual([{ id: 'c'.repeat(64), name: 'web' }, { id: 'd'.repeat(64), name: 'd'.repeat(12) }]);
+    expect(volumeLabel(v)).toBe('ab'.repeat(6));
+    expect(volumeLabel({ ...v, Name: 'data' })).toBe('data');
+    expect(volumeLabel({ ...v, Anonymous: false })).toBe(v.Name);
   });
 });

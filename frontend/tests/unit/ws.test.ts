@@ -97,6 +97,29 @@ describe('WsTransport', () => {
   });
 });
 
+describe('fake bridge volumes', () => {
+  it('creates with labels, measures on Inspect only, refuses to remove one in use with the engine\'s words, prunes', async () => {
+    const api = new Api(new WsTransport(bridge.wsURL, { WebSocket: WS, backoff: [20] }));
+    try {
+      const v = await api.volumes.create('pg', ['tier=db']);
+      expect(v).toMatchObject({ Name: 'pg', Labels: { tier: 'db' }, Anonymous: false });
+      await expect(api.volumes.create('x', ['nokey'])).rejects.toMatchObject({ code: 'invalid' });
+      const c = await api.containers.run({ Image: 'busybox', Name: 'db', Volumes: ['pg:/var/lib/pg'] });
+      const listed = await api.volumes.list();
+      expect(listed.find((x) => x.Name === 'pg')).toMatchObject({ UsedBy: [c.ID], Size: -1 });
+      expect((await api.volumes.inspect('data')).Size).toBeGreaterThan(0);
+      await expect(api.volumes.remove('pg', false)).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining(`in use by container(s) [${c.ID.slice(0, 12)}]`) });
+      await api.volumes.remove('gone', true); // force: a missing volume is no error
+      await api.containers.remove(c.ID, true);
+      expect((await api.volumes.prune(false)).Removed).toEqual([]);
+      expect((await api.volumes.prune(true)).Removed!.sort()).toEqual(['data', 'pg']);
+      expect(await api.volumes.list()).toEqual([]);
+    } finally {
+      api.close();
+    }
+  });
+});
+
 describe('fake bridge', () => {
   it('fakes only methods the Go services serve (api.gen.ts) and answers the others as the Go side would', async () => {
     expect(servedMethods()).toContain('Containers.List');

@@ -845,7 +845,7 @@ func testHypervisor(t testing.TB) vm.Hypervisor {
 		}
 		t.Skipf("no embedded agent (run `make agent`, which `make setup` does): %v", err)
 	}
-	return hostprocDisks{hv}
+	return hv
 }
 
 // waitLog waits until the container's stdout contains want.

@@ -56,7 +56,8 @@ func New(opts Options) (vm.Hypervisor, error) {
 
 func (h *hypervisor) Name() string { return "hostproc" }
 
-// Start runs the agent with the share tagged rootfs as --root and every other
+// Start runs the agent with the share tagged rootfs (or, for a root on disks, the image disk
+// extracted into a directory: DiskRoot) as --root and every other
 // share as --share tag=path. CPUs, memory, kernel,
 // initramfs and network are ignored: the agent shares the host's.
 func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
@@ -64,6 +65,13 @@ func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine
 		return nil, fmt.Errorf("hostproc: machine spec needs ID and StateDir: %w", vm.ErrInvalidSpec)
 	}
 	var root string
+	if spec.Boot.Root == agentproto.RootFromDisks {
+		r, err := diskRoot(spec)
+		if err != nil {
+			return nil, err
+		}
+		root = r
+	}
 	var shareArgs []string
 	for _, sh := range spec.Shares {
 		if sh.Tag == vm.RootShareTag {

@@ -58,7 +58,8 @@ sk() {
 go run ./scripts/busybox-image -o "$TMP/busybox.tar" || exit 2
 for i in "${!names[@]}"; do
 	mkdir -p "$TMP/${names[i]}"
-	SKIFF_HOME=$TMP/${names[i]} "${bins[i]}" daemon >"$TMP/${names[i]}.log" 2>&1 &
+	# Its own cache too (initramfs, boot snapshots), shared with no other engine.
+	SKIFF_HOME=$TMP/${names[i]} XDG_CACHE_HOME=$TMP/${names[i]}/cache "${bins[i]}" daemon >"$TMP/${names[i]}.log" 2>&1 &
 	pids+=($!)
 done
 for i in "${!names[@]}"; do

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): protocol throughput and exec latency, image pull/unpack, VM boot, container
 # run/log/port-forward figures, and the log view under a flood in Chromium. Results in _build/bench/.
+# SKIFF_BENCH_OLD=<an older checkout, built> adds scripts/bench-rootfs.sh: `run --rm true` and I/O in
+# a container on this checkout's engine against the old one's, back to back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
@@ -15,6 +17,10 @@ for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/image
 done
 echo "=== kernel build time (scripts/kernel-build.sh, recorded when the cached bundle was built)"
 cat _build/kernel-skiff/*/.build-time 2>/dev/null | tee "$out/kernel-build.txt"
+if [ -n "${SKIFF_BENCH_OLD:-}" ]; then
+  echo "=== bench rootfs: this checkout against $SKIFF_BENCH_OLD, back to back"
+  go build -o bin/skiff . && bash scripts/bench-rootfs.sh 2>&1 | tee "$out/rootfs.txt"
+fi
 if [ -f scripts/bench-logs.mjs ] || [ -f frontend/scripts/bench-logs.mjs ]; then
   echo "=== bench log view (Chromium)"
   bash scripts/test-frontend.sh --bench 2>&1 | tee "$out/logview.txt"

@@ -8,19 +8,19 @@ import (
 )
 
 // Rename changes the name everywhere (lookup, the record on disk, events with the labels) and
-// refuses a name in use or an invalid one.
+// refuses a name in use or an invalid one. The names are not hex, so no ID prefix can answer for them.
 func TestRename(t *testing.T) {
 	home := t.TempDir()
 	e, err := Open(context.Background(), Config{Home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := recordOnDisk(t, e, "a")
+	a := recordOnDisk(t, e, "first")
 	a.Config.Labels = map[string]string{"com.docker.compose.project": "p"}
 	if err := e.saveRecord(&a); err != nil {
 		t.Fatal(err)
 	}
-	recordOnDisk(t, e, "b")
+	recordOnDisk(t, e, "second")
 	e.Close(context.Background())
 	e, err = Open(context.Background(), Config{Home: home})
 	if err != nil {
@@ -29,10 +29,10 @@ func TestRename(t *testing.T) {
 	defer func() { e.Close(context.Background()) }()
 	ctx := ctxT(t, time.Minute)
 	evs := e.Events(ctx)
-	if err := e.Rename(ctx, "a", "b"); !errors.Is(err, ErrConflict) {
+	if err := e.Rename(ctx, "first", "second"); !errors.Is(err, ErrConflict) {
 		t.Errorf("rename to a name in use: %v, want ErrConflict", err)
 	}
-	if err := e.Rename(ctx, "a", "bad name"); !errors.Is(err, ErrInvalid) {
+	if err := e.Rename(ctx, "first", "bad name"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("rename to an invalid name: %v, want ErrInvalid", err)
 	}
 	if err := e.Rename(ctx, "nope", "c"); !errors.Is(err, ErrNotFound) {
@@ -41,12 +41,12 @@ func TestRename(t *testing.T) {
 	if err := e.Rename(ctx, a.ShortID(), "/renamed"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Inspect(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.Inspect(ctx, "first"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the old name still finds it: %v", err)
 	}
 	select {
 	case ev := <-evs:
-		if ev.Action != "rename" || ev.Name != "renamed" || ev.Attributes["oldName"] != "/a" ||
+		if ev.Action != "rename" || ev.Name != "renamed" || ev.Attributes["oldName"] != "/first" ||
 			ev.Attributes["com.docker.compose.project"] != "p" {
 			t.Errorf("event %+v", ev)
 		}
@@ -61,7 +61,7 @@ func TestRename(t *testing.T) {
 	if got, err := e.Inspect(ctx, "renamed"); err != nil || got.ID != a.ID {
 		t.Errorf("after an engine restart: %+v, %v", got, err)
 	}
-	if err := e.Rename(ctx, "b", "a"); err != nil {
+	if err := e.Rename(ctx, "second", "first"); err != nil {
 		t.Errorf("the old name is free again: %v", err)
 	}
 }

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // TopProc is one process of a running container (Top), as its guest's /proc shows it.
@@ -31,6 +34,10 @@ func (e *Engine) Top(ctx context.Context, id string) ([]TopProc, error) {
 	actx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
 	procs, err := b.client.Top(actx)
+	if errors.Is(err, agentproto.ErrNotRunning) {
+		// The workload ended and the engine has not recorded it yet (a kill just returned).
+		return nil, fmt.Errorf("container %s is not running: %w", c.rec.Name, ErrNotRunning)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("processes of %s: %w", c.rec.Name, err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -51,6 +52,10 @@ func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSe
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, agentproto.ErrNotRunning) || !c.bootIsCurrent(b) {
+			// The workload ended (a kill just returned) before the engine recorded it, or the VM went.
+			return nil, fmt.Errorf("container %s is not running: %w", c.rec.Name, ErrNotRunning)
+		}
 		return nil, fmt.Errorf("exec %q in %s: %w", opts.Cmd, c.rec.Name, err)
 	}
 	e.emit("container", "exec_start", c.rec.ID, c.rec.Name, map[string]string{"execID": fmt.Sprint(p.PID())})
@@ -192,4 +197,12 @@ func rotateConsole(path string) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 10<<20 {
 		_ = os.Rename(path, path+".1")
 	}
+}
+
+// bootIsCurrent says whether b is still the container's running boot.
+func (c *ctr) bootIsCurrent(b *boot) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, err := c.currentBootLocked()
+	return err == nil && cur == b
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Builds Docker Compose v2 (github.com/docker/compose/v5, from the Go module proxy) once into a cache
-# outside the checkout and installs it as the docker CLI plugin of the current user
-# (~/.docker/cli-plugins/docker-compose), which test/docker drives. Idempotent: quick when built.
+# outside the checkout and installs it as a docker CLI plugin, which test/docker drives: for every
+# user when run as root (make setup: /usr/local/lib/docker/cli-plugins, a directory the docker CLI
+# searches whatever DOCKER_CONFIG says; the tests run as an ordinary user), else for the current user
+# (~/.docker/cli-plugins). Idempotent: quick when built.
 # `go install module@version` refuses compose's go.mod (it has replace directives), so the module
 # is downloaded and its ./cmd built from the module's own directory.
 set -euo pipefail
 VERSION="${COMPOSE_VERSION:-v5.6.0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/skiff/compose-$VERSION"
 PLUGIN="$HOME/.docker/cli-plugins/docker-compose"
+if [ "$(id -u)" = 0 ]; then
+  PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose
+fi
 
 if [ ! -x "$CACHE/docker-compose" ]; then
   echo "compose: building docker compose $VERSION (once; cached in $CACHE)"

@@ -52,7 +52,7 @@ func (e *Engine) Exec(ctx context.Context, id string, opts ExecOptions) (*ExecSe
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, agentproto.ErrNotRunning) || !c.bootIsCurrent(b) {
+		if errors.Is(err, agentproto.ErrNotRunning) || !c.bootIsCurrent(b) || b.workloadEnded() {
 			// The workload ended (a kill just returned) before the engine recorded it, or the VM went.
 			return nil, fmt.Errorf("container %s is not running: %w", c.rec.Name, ErrNotRunning)
 		}
@@ -196,6 +196,23 @@ func (r *cancelReader) Close() error {
 func rotateConsole(path string) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 10<<20 {
 		_ = os.Rename(path, path+".1")
+	}
+}
+
+// workloadEnded says whether the boot's workload has ended, or ends within a moment: a call to
+// the agent that failed as the VM went down (a kill just returned) failed because the container
+// stopped, which the engine records a little later.
+func (b *boot) workloadEnded() bool {
+	if b.proc == nil {
+		return false
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-b.proc.Done():
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

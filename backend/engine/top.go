@@ -34,7 +34,7 @@ func (e *Engine) Top(ctx context.Context, id string) ([]TopProc, error) {
 	actx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
 	procs, err := b.client.Top(actx)
-	if errors.Is(err, agentproto.ErrNotRunning) {
+	if err != nil && (errors.Is(err, agentproto.ErrNotRunning) || !c.bootIsCurrent(b) || b.workloadEnded()) {
 		// The workload ended and the engine has not recorded it yet (a kill just returned).
 		return nil, fmt.Errorf("container %s is not running: %w", c.rec.Name, ErrNotRunning)
 	}

@@ -93,6 +93,9 @@ func toContainer(c *engine.Container) *app.Container {
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, app.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
+	for _, m := range o.SocketBinds { // binds of unix sockets, carried rather than shared
+		out.Mounts = append(out.Mounts, app.Mount{Type: engine.MountBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+	}
 	for _, ep := range c.Networks {
 		out.Networks = append(out.Networks, app.ContainerNetwork{Network: ep.Network, NetworkID: ep.NetworkID,
 			IPAddress: ep.IPAddress, PrefixLen: ep.PrefixLen, Gateway: ep.Gateway, Aliases: ep.Aliases})

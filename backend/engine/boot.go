@@ -56,6 +56,9 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	if err != nil {
 		return spec, err
 	}
+	if err := checkSocketBinds(rec.Config.SocketBinds); err != nil {
+		return spec, err
+	}
 	for i, m := range mounts {
 		if m.Type != MountTmpfs {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
@@ -236,7 +239,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 			return nil, fmt.Errorf("mounting %s at %s: %w", mountDesc(mt), mt.Target, err)
 		}
 	}
-	if err := c.listenSockets(actx, client, rec.Config.Sockets); err != nil {
+	if err := c.listenSockets(actx, client, rec.Config); err != nil {
 		return nil, err
 	}
 	w, err := c.logs.startWriter(e.log)

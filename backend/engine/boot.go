@@ -56,9 +56,6 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	if err != nil {
 		return spec, err
 	}
-	if err := checkSocketBinds(rec.Config.SocketBinds); err != nil {
-		return spec, err
-	}
 	for i, m := range mounts {
 		if m.Type != MountTmpfs {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
@@ -181,6 +178,12 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	tk := time.Now()
 	spec, err := c.machineSpec(ctx)
 	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	binds := c.rec.Config.SocketBinds
+	c.mu.Unlock()
+	if err := checkSocketBinds(binds); err != nil { // not machineSpec's: a copy VM needs no socket
 		return nil, err
 	}
 	e.log.Debug("machine spec ready", zapID(spec.ID), zap.Duration("kernel", time.Since(tk)))

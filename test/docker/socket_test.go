@@ -49,7 +49,8 @@ func TestDockerSocketInContainer(t *testing.T) {
 // TestHostSocketInContainer: `-v /path/any.sock:/target` (docker run, and skiff run) gives the
 // container a unix socket at the target whose connections reach that host socket (here the
 // test's echo server, as an SSH agent's would be); docker inspect lists it among the mounts as
-// a bind. A source that does not exist, or is a plain file, is refused with a message naming it.
+// a bind. A link put in the socket's place after create fails the start; a source that does not
+// exist, or is a plain file, is refused with a message naming it.
 func TestHostSocketInContainer(t *testing.T) {
 	need(t)
 	loadBusybox(t)
@@ -124,6 +125,22 @@ func TestHostSocketInContainer(t *testing.T) {
 	}
 	if n := conns.Load(); n != 4 {
 		t.Errorf("the host socket had %d connections, want 4", n)
+	}
+
+	// A symbolic link put in the socket's place after create (to another socket): start refuses it.
+	sock2 := filepath.Join(dir, "b.sock")
+	l2, err := net.Listen("unix", sock2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, "create", "--name", "hostsock2", "-v", sock2+":/s", "busybox", "true")
+	defer docker(t, "rm", "-f", "hostsock2")
+	l2.Close() // removes sock2
+	if err := os.Symlink(sock, sock2); err != nil {
+		t.Fatal(err)
+	}
+	if r := docker(t, "start", "hostsock2"); r.code == 0 || !strings.Contains(r.stderr, "now resolves to "+sock) {
+		t.Errorf("docker start with a link in place of the socket: %s, want a refusal", r)
 	}
 
 	plain := filepath.Join(dir, "plain")

@@ -46,7 +46,7 @@ func TestDockerSocketInContainer(t *testing.T) {
 	}
 }
 
-// TestHostSocketInContainer: `-v /path/any.sock:/target` (docker run, and skiff run) gives the
+// TestHostSocketInContainer: `-v /path/any.sock:/target` (docker run, --mount, and skiff run) gives the
 // container a unix socket at the target whose connections reach that host socket (here the
 // test's echo server, as an SSH agent's would be); docker inspect lists it among the mounts as
 // a bind. A link put in the socket's place after create fails the start; a source that does not
@@ -91,12 +91,16 @@ func TestHostSocketInContainer(t *testing.T) {
 	if r.code != 0 || r.stdout != "echo:hello" {
 		t.Fatalf("docker run with a host socket: %s, want echo:hello", r)
 	}
-	dockerOK(t, "run", "-d", "--name", "hostsock", "-v", sock+":/run/x.sock:ro", "-v", bin+":/se:ro", "busybox", "sleep", "300")
+	dockerOK(t, "run", "-d", "--name", "hostsock", "-v", sock+":/run/x.sock:ro", "--mount", "type=bind,src="+sock+",dst=/run/y.sock",
+		"-v", bin+":/se:ro", "busybox", "sleep", "300")
 	defer docker(t, "rm", "-f", "hostsock")
 	for _, msg := range []string{"one", "two"} {
 		if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/x.sock", msg); out != "echo:"+msg {
 			t.Errorf("docker exec through the socket: %q, want echo:%s", out, msg)
 		}
+	}
+	if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/y.sock", "mount"); out != "echo:mount" {
+		t.Errorf("docker exec through the --mount socket: %q, want echo:mount", out)
 	}
 	if out := dockerOK(t, "exec", "hostsock", "ls", "-l", "/run/x.sock"); !strings.HasPrefix(out, "s") {
 		t.Errorf("ls -l /run/x.sock: %q, want a socket", out)
@@ -123,8 +127,8 @@ func TestHostSocketInContainer(t *testing.T) {
 	if r := skiff(t, "run", "--rm", "-v", sock+":/s", "-v", bin+":/se:ro", "busybox", "/se/sockecho", "/s", "three"); r.code != 0 || r.stdout != "echo:three" {
 		t.Errorf("skiff run with a host socket: %s, want echo:three", r)
 	}
-	if n := conns.Load(); n != 4 {
-		t.Errorf("the host socket had %d connections, want 4", n)
+	if n := conns.Load(); n != 5 {
+		t.Errorf("the host socket had %d connections, want 5", n)
 	}
 
 	// A symbolic link put in the socket's place after create (to another socket): start refuses it.

@@ -143,6 +143,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	a.cfg.OnShutdown = cancel
 	if boot.Root == agentproto.RootFromDisks {
 		a.cfg.OnSynced = func() { quiesceDiskRoot(log) }
+		a.cfg.Upper, a.cfg.Lower = filepath.Join(upperMount, "upper"), imageMount
 	}
 	if boot.ExitWithWorkload {
 		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {

@@ -344,7 +344,7 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 		"-name", "skiff-" + spec.ID,
 		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
 		"-sandbox", qemuSandbox,
-		"-accel", accel,
+		"-accel", accelArg(accel),
 		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
 		"-object", backend,
 	}

@@ -146,17 +146,18 @@ func (h *qemuHypervisor) dropSnapshot(key string) {
 
 // startRestored starts spec from its shape's snapshot, building the
 // snapshot first when there is none.
-func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, accel string) (*qemuMachine, error) {
+func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, accel string) (m *qemuMachine, err error) {
 	snap, err := h.snapshotFor(ctx, spec, accel)
 	if err != nil {
 		return nil, err
 	}
 	defer snap.release()
-	ram, err := loadRAM(filepath.Join(snap.dir, "ram"), spec.MemoryMiB)
+	ram, cow, err := h.restoredRAM(snap, spec)
 	if err != nil {
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
 	}
 	defer ram.Close()
+	defer func() { h.cowEnd(m, cow) }()
 	state, err := os.Open(filepath.Join(snap.dir, "state"))
 	if err != nil {
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
@@ -166,7 +167,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	// would, once the restore is sure to run.
 	console, _ := os.ReadFile(filepath.Join(snap.dir, "console.log"))
 	console = append(console, "skiff: restored from boot snapshot "+snap.meta.Key+"\n"...)
-	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.meta.Cmdline, snapshot: true, incoming: true}, ram, state)
+	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
 	if err != nil {
 		return nil, err
 	}
@@ -593,7 +594,7 @@ func newRAM(mib int) (*os.File, error) {
 
 // newMemfd is an empty memfd of size bytes.
 func newMemfd(name string, size int64) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, err
 	}

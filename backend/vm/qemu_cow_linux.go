@@ -117,15 +117,14 @@ func (h *qemuHypervisor) restoredRAM(snap *snapshot, spec MachineSpec) (ram *os.
 	return os.NewFile(uintptr(fd), cow.f.Name()), cow, nil
 }
 
-// cowEnd gives m the copy-on-write RAM cow (nil: none) until m ends; m is
-// nil when its start failed, and cow is released at once.
+// cowEnd releases the copy-on-write RAM cow (nil: none) once m, which
+// maps it, has ended; at once when m is nil (its start failed).
 func (h *qemuHypervisor) cowEnd(m *qemuMachine, cow *cowRAM) {
 	switch {
 	case cow == nil:
 	case m == nil:
 		h.cow.release(cow)
 	default:
-		m.cow = cow
 		go func() {
 			<-m.done
 			h.cow.release(cow)

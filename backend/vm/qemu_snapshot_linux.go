@@ -171,6 +171,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return nil, err
 	}
+	m.cow = cow
 	if err := m.restore(ctx, ac, console); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
@@ -241,7 +242,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 	defer ac.SetDeadline(time.Time{})
 	// The line carries the host's clock: taken now, not before the device
 	// state loaded (seconds, under TCG on a busy host).
-	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil)+"\n"); err != nil {
+	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil, m.cow != nil)+"\n"); err != nil {
 		return fmt.Errorf("agent channel: %w", err)
 	}
 	ans, err := readLine(ac, 4096)
@@ -255,11 +256,12 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 }
 
 // restoreLine is a restored VM's own keys: spec.Boot with the clock,
-// fresh entropy and whether its channel moves to the ring (the template
-// booted without), read by the agent over its template's (agentproto.ParseBootOnto).
-func restoreLine(spec MachineSpec, ring bool) string {
+// fresh entropy, whether its channel moves to the ring (the template
+// booted without) and whether its RAM is copy-on-write (no page reporting),
+// read by the agent over its template's (agentproto.ParseBootOnto).
+func restoreLine(spec MachineSpec, ring, cow bool) string {
 	b := guestBoot(spec, agentproto.NetConfig{}, time.Now())
-	b.Ring = ring
+	b.Ring, b.NoPageReporting = ring, cow
 	return strings.Join(b.Args(), " ")
 }
 

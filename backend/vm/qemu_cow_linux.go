@@ -1,10 +1,12 @@
 package vm
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,4 +139,45 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// settleTemplate waits, before a template is saved, until its guest RAM
+// (the memfd ram) has stopped changing: the guest's free page reporting
+// hands QEMU its free blocks 2 s after they were freed, and a block still
+// unreported at the save would be reported by every VM restored from it,
+// right as it resumes — which a copy-on-write VM's QEMU refuses, and logs,
+// before its agent can unload the balloon driver. At least settleMin,
+// quiet for settleQuiet, at most settleMax.
+func settleTemplate(ctx context.Context, ram *os.File) {
+	start := time.Now()
+	last, since := allocated(ram), start
+	for time.Since(start) < settleMax {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(settleTick):
+		}
+		if n := allocated(ram); n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(start) >= settleMin && time.Since(since) >= settleQuiet {
+			return
+		}
+	}
+}
+
+const (
+	settleMin   = 2500 * time.Millisecond
+	settleQuiet = 1500 * time.Millisecond
+	settleMax   = 15 * time.Second
+	settleTick  = 250 * time.Millisecond
+)
+
+// allocated is f's allocated size in bytes (-1 when it cannot say).
+func allocated(f *os.File) int64 {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return -1
+	}
+	return st.Blocks * 512
 }

@@ -418,6 +418,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return meta, fmt.Errorf("template VM: waiting for its agent: %w; console log ends:\n%s", err, ConsoleTail(t.ConsoleLog, 10))
 	}
+	settleTemplate(bctx, ram)
 	state, err := os.Create(filepath.Join(tmp, "state"))
 	if err != nil {
 		return meta, err

@@ -89,6 +89,9 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 			setClock(log, b.Time)
 			seedEntropy(log, b.Seed)
 			reseedCRNG(log)
+			if b.NoPageReporting {
+				stopPageReporting(log)
+			}
 			if err := unix.Sethostname([]byte(b.Hostname)); err != nil {
 				log.Warn("hostname", zap.Error(err))
 			}

@@ -70,6 +70,7 @@ type Machine struct {
 	state    vm.State
 	workload *process // the Run process, once started
 	conns    []net.Conn
+	ops      []string // every request's operation, in order
 }
 
 var _ vm.Machine = (*Machine)(nil)
@@ -133,6 +134,13 @@ func (m *Machine) State() vm.State {
 	return m.state
 }
 
+// Ops are the operations the agent was asked for, in order.
+func (m *Machine) Ops() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.ops...)
+}
+
 // Done implements vm.Machine.
 func (m *Machine) Done() <-chan struct{} { return m.done }
 
@@ -155,6 +163,9 @@ func (m *Machine) serve(nc net.Conn) {
 		c.Send(agentproto.ErrorMessage(fmt.Errorf("got %s, want a request: %w", msg.Type(), agentproto.ErrBadRequest)))
 		return
 	}
+	m.mu.Lock()
+	m.ops = append(m.ops, req.Op)
+	m.mu.Unlock()
 	switch req.Op {
 	case agentproto.OpInfo, agentproto.OpSetTime, agentproto.OpMount, agentproto.OpUnmount, agentproto.OpTouch:
 		c.Send(agentproto.OK{})

@@ -134,16 +134,10 @@ func freePort(t testing.TB) int {
 // test when the agent is not built or the test does not run as root (host mode needs it).
 func testHypervisor(t testing.TB) vm.Hypervisor {
 	if os.Geteuid() != 0 {
-		if t == nil {
-			panic("not root")
-		}
 		t.Skip("the agent in host mode needs root")
 	}
 	hv, err := hostproc.New(hostproc.Options{})
 	if err != nil {
-		if t == nil {
-			panic(err)
-		}
 		t.Skipf("no embedded agent (run `make agent`, which `make setup` does): %v", err)
 	}
 	return hv

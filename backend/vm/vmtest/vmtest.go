@@ -8,6 +8,7 @@
 //	exit N       exits N
 //	cat          copies stdin to stdout until stdin ends, exits 0
 //	sleep …      runs until a signal (exit 128+signal) or the machine stops
+//	serve ARGS…  writes ARGS and a newline as echo does, then runs as sleep does
 //
 // Any other command fails as a missing one does (agentproto.CodeCommandNotFound).
 //
@@ -211,7 +212,7 @@ func (m *Machine) run(c *agentproto.Conn, req agentproto.Request) {
 	}
 	args := req.Process.Args
 	switch args[0] {
-	case "echo", "exit", "cat", "sleep":
+	case "echo", "exit", "cat", "sleep", "serve":
 	default:
 		c.Send(agentproto.ErrorMessage(fmt.Errorf("%q: %w", args[0], agentproto.ErrCommandNotFound)))
 		return
@@ -259,7 +260,10 @@ func (m *Machine) run(c *agentproto.Conn, req agentproto.Request) {
 			}
 			c.Send(agentproto.Stdout(b))
 		}
-	case "sleep":
+	case "sleep", "serve":
+		if args[0] == "serve" {
+			c.Send(agentproto.Stdout(strings.Join(args[1:], " ") + "\n"))
+		}
 		select {
 		case sig := <-p.signals:
 			code = 128 + sig

@@ -316,12 +316,25 @@ type Event struct {
 // KernelFunc returns the kernel bundle and initramfs path to boot a guest of arch ("amd64", "arm64").
 type KernelFunc func(ctx context.Context, arch string) (*vm.Bundle, string, error)
 
+// ImageStore is what the engine needs of the image store; *images.Store is the one Skiff opens.
+type ImageStore interface {
+	// Ensure returns the image for ref, pulling it as opts.Policy says.
+	Ensure(ctx context.Context, ref string, opts images.PullOptions) (*images.Image, error)
+	// Pull resolves ref in its registry and makes the image present.
+	Pull(ctx context.Context, ref string, opts images.PullOptions) (*images.Image, error)
+	// Disk returns the path of the read-only ext4 disk of image refOrID, building it first when it
+	// is not there yet; report, if set, gets the build's progress.
+	Disk(ctx context.Context, refOrID string, report func(images.Progress)) (string, error)
+}
+
+var _ ImageStore = (*images.Store)(nil)
+
 // Config configures Open.
 type Config struct {
 	Home       string        // data dir; DefaultHome() when empty
 	Log        *zap.Logger   // nil: zap.NewNop()
 	Hypervisor vm.Hypervisor // required to start containers
-	Images     *images.Store // required
+	Images     ImageStore    // required; an *images.Store (tests may give another)
 	// Lock is the data dir's lock when the caller took it (LockHome) before opening the image store
 	// in it; Open takes it over (Close releases it, and so does a failed Open). nil: Open locks.
 	Lock *HomeLock

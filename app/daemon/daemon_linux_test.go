@@ -126,8 +126,15 @@ func TestServicesOverRealEngine(t *testing.T) {
 		!nc.Mounts[0].ReadOnly || mr.Change != app.MountRestart {
 		t.Errorf("after AddMount: %s %+v (before: %s)", mr.Change, nc, old.ID)
 	}
-	if _, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/file", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "single files") {
-		t.Errorf("AddMount of a file: %v", err)
+	// a file given to the same container; one onto a folder of the container is refused, changing nothing
+	if _, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/etc", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "is a folder in container sleeper") {
+		t.Errorf("AddMount of a file onto a folder: %v", err)
+	}
+	if nc, err := c.Containers.Inspect(ctx, "sleeper"); err != nil || len(nc.Mounts) != 1 || !nc.StartedAt.Equal(mr.Container.StartedAt) {
+		t.Errorf("after a refused AddMount: %+v %v", nc, err)
+	}
+	if mr, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/etc/f.conf", false); err != nil || len(mr.Container.Mounts) != 2 {
+		t.Errorf("AddMount of a file: %+v %v", mr, err)
 	}
 	if _, err := c.Containers.AddMount(ctx, "sleeper", dir, "/data", false); !errors.Is(err, app.ErrConflict) {
 		t.Errorf("AddMount at a target mounted already: %v", err)
@@ -146,6 +153,21 @@ func TestServicesOverRealEngine(t *testing.T) {
 	}
 	if got != "shared" {
 		t.Errorf("the mounted folder reads %q", got)
+	}
+	ses, err = c.Containers.ExecStart(ctx, "sleeper", app.ExecRequest{Cmd: []string{"cat", "/etc/f.conf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = ""
+	for {
+		o, err := ses.Next(ctx)
+		if err != nil || o.Exit != nil {
+			break
+		}
+		got += string(o.Data)
+	}
+	if got != "shared" {
+		t.Errorf("the mounted file reads %q", got)
 	}
 
 	// the engine's errors arrive with their codes (the calls by name, as the wire carries them)

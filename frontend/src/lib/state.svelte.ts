@@ -180,6 +180,12 @@ export class AppState {
     this.activities = [...this.activities, a];
     setTimeout(() => this.dismiss(a.id), 12000);
   }
+  /** refuse says why an action was not done (a warning that stays as long as an error). */
+  refuse(title: string, detail: string) {
+    const a: Activity = { id: this.nextActivity++, kind: 'error', title, detail };
+    this.activities = [...this.activities, a];
+    setTimeout(() => this.dismiss(a.id), 12000);
+  }
   info(title: string, detail?: string) {
     const a: Activity = { id: this.nextActivity++, kind: 'info', title, detail };
     this.activities = [...this.activities, a];

@@ -78,6 +78,7 @@ func toContainer(c *engine.Container) *app.Container {
 		Created: c.Created, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode,
 		RestartCount: c.RestartCount, Error: c.Error,
 	}
+	out.VM.CPUs, out.VM.MemoryMiB = engine.VMShape(o.CPUs, o.Memory)
 	if out.Config.Restart.Name == "" {
 		out.Config.Restart.Name = "no"
 	}

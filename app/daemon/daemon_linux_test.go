@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,10 @@ func TestServicesOverRealEngine(t *testing.T) {
 	old, err := c.Containers.Inspect(ctx, "sleeper")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Inspect says what the VM got: the engine's defaults for a run that set neither.
+	if want := min(runtime.NumCPU(), 4); old.VM.CPUs != want || old.VM.MemoryMiB != 512 {
+		t.Errorf("the VM of a container run with the defaults: %+v, want %d CPUs and 512 MiB", old.VM, want)
 	}
 	if plan, err := c.Containers.MountPlan(ctx, "sleeper"); err != nil || plan != app.MountRestart {
 		t.Errorf("MountPlan: %q %v", plan, err)

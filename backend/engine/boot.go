@@ -177,6 +177,10 @@ func vmCPUs(c float64) int {
 	return int(math.Ceil(c))
 }
 
+// VMShape is the vCPU count and memory (MiB) of the VM of a container created with cpus and memory
+// bytes (CreateOptions.CPUs, Memory; 0: the defaults).
+func VMShape(cpus float64, memory int64) (int, int) { return vmCPUs(cpus), vmMemoryMiB(memory) }
+
 // defaultMaxCPUs caps the default vCPU count of a container's VM.
 const defaultMaxCPUs = 4
 

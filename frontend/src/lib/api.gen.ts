@@ -19,6 +19,7 @@ export interface Container {
   Error: string;
   Health?: Health | null;
   Networks: ContainerNetwork[] | null;
+  VM: VMShape;
 }
 
 export interface ContainerConfig {
@@ -276,6 +277,11 @@ export interface Stats {
 
 export interface StreamEnd {
   error?: string;
+}
+
+export interface VMShape {
+  CPUs: number;
+  MemoryMiB: number;
 }
 
 export interface VersionInfo {

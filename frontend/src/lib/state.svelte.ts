@@ -16,7 +16,8 @@ export interface Activity {
   done?: boolean;
 }
 
-export const HISTORY = 60; // samples kept per container for sparklines
+export const HISTORY = 900; // samples kept per container: the stats charts' longest window (15 min at 1/s)
+export const SPARK = 60; // the newest samples a list sparkline shows
 
 export class AppState {
   readonly api: Api;

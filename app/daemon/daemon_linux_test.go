@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +25,8 @@ func TestServicesOverRealEngine(t *testing.T) {
 		t.Skip("the hostproc backend is only in builds with -tags skiff_hostproc (scripts/go-test.sh passes it)")
 	}
 	t.Setenv("SKIFF_HYPERVISOR", "hostproc")
+	xdg := t.TempDir() // where start at login writes its entry
+	t.Setenv("XDG_CONFIG_HOME", xdg)
 	image := testutil.Registry(t) + "/busybox:latest"
 	home, err := os.MkdirTemp("", "skiffd-")
 	if err != nil {
@@ -73,6 +74,9 @@ func TestServicesOverRealEngine(t *testing.T) {
 		t.Errorf("logs: %+v %v", lines, err)
 	}
 
+	// the settings (they leave 1 CPU and 256 MiB as the defaults of the containers run next)
+	checkSettings(t, ctx, c, home, strings.TrimSuffix(image, "/busybox:latest"), xdg)
+
 	// exec session and stats on a running container
 	if _, err := c.Containers.Run(ctx, app.RunRequest{Image: image, Name: "sleeper", Cmd: []string{"sleep", "600"}}); err != nil {
 		t.Fatal(err)
@@ -116,9 +120,9 @@ func TestServicesOverRealEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Inspect says what the VM got: the engine's defaults for a run that set neither.
-	if want := min(runtime.NumCPU(), 4); old.VM.CPUs != want || old.VM.MemoryMiB != 512 {
-		t.Errorf("the VM of a container run with the defaults: %+v, want %d CPUs and 512 MiB", old.VM, want)
+	// Inspect says what the VM got: the defaults of the settings, for a run that set neither.
+	if old.VM.CPUs != 1 || old.VM.MemoryMiB != 256 || old.Config.CPUs != 1 || old.Config.MemoryMiB != 256 {
+		t.Errorf("the VM of a container run with the settings' defaults: %+v %+v, want 1 CPU and 256 MiB", old.VM, old.Config)
 	}
 	if plan, err := c.Containers.MountPlan(ctx, "sleeper"); err != nil || plan != app.MountRestart {
 		t.Errorf("MountPlan: %q %v", plan, err)

@@ -2,7 +2,7 @@
 // history for the sparklines, and the activity list (errors and long operations shown to the user).
 
 import { Api, toApiError, type Subscription } from './api';
-import type { Container, Image, Stats, Volume } from './types';
+import type { AppSettings, Container, Image, Stats, Volume } from './types';
 import { explain } from './errors';
 
 export interface Activity {
@@ -33,6 +33,8 @@ export class AppState {
    * the lists show what was last known, greyed, states are unknown, and actions are disabled. */
   down = $state(false);
   activities = $state<Activity[]>([]);
+  /** the settings, once a view has read them (the Run dialog shows their defaults). */
+  settings = $state<AppSettings | null>(null);
   /** stats history by container ID (most recent last). */
   stats = $state<Record<string, Stats[]>>({});
   private statSubs = new Map<string, Subscription | 'pending'>();

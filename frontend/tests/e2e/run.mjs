@@ -175,6 +175,28 @@ try {
     await page.click('a[href="#/containers"]');
   });
 
+  await step('the detail view: dated log lines, wrap, inspect with the VM\'s resources, stats with axes', async () => {
+    await page.click(`tr[data-container-id="${id}"]`);
+    await page.waitForSelector('[data-testid="logview"]');
+    await page.check('text=Timestamps');
+    await page.waitForFunction(() => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}/.test(document.querySelector('[data-testid="log-viewport"] .line .ts')?.textContent ?? ''));
+    await page.check('[data-testid="log-wrap"]');
+    await page.uncheck('text=Timestamps');
+    await page.click('[data-tab="inspect"]');
+    const res = await page.waitForSelector('[data-testid="inspect-resources"]');
+    check(/[1-9]\d* CPUs · 512 MiB memory/.test(await res.textContent()), `resources: ${await res.textContent()}`);
+    const env = [JSON.parse(stack.cli(['inspect', id]))].flat()[0].Config?.Env ?? [];
+    const shownEnv = await page.textContent('[data-testid="inspect-env"]');
+    check(env.length ? env.every((e) => shownEnv.includes(e)) : shownEnv.trim() === '—', `the environment ${JSON.stringify(env)} is listed: ${shownEnv}`);
+    await shot('08a-inspect');
+    await page.click('[data-tab="stats"]');
+    await page.waitForSelector('[data-testid="chart"] [data-axis="x"]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="chart"] polyline') !== null, null, { timeout: 30_000 });
+    await shot('08a-stats');
+    await page.click('[data-tab="logs"]');
+    await page.click('a[href="#/containers"]');
+  });
+
   await step('a file dropped on the running container is mounted in it, keeping its data', async () => {
     const row = `tr[data-container-id="${id}"]`;
     stack.cli(['exec', id, 'sh', '-c', 'echo kept > /layer.txt']);

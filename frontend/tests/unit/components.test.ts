@@ -9,6 +9,7 @@ import RunDialog from '../../src/components/RunDialog.svelte';
 import LogView from '../../src/components/LogView.svelte';
 import ImagesView from '../../src/components/ImagesView.svelte';
 import StatsCharts from '../../src/components/StatsCharts.svelte';
+import SettingsView from '../../src/components/SettingsView.svelte';
 import { FakeTransport, tick, until } from './fake-transport';
 
 afterEach(() => { cleanup(); location.hash = ''; });
@@ -325,5 +326,52 @@ describe('LogView on an ended stream, with a range', () => {
     await fireEvent.click(screen.getByTestId('log-range'));
     await until(() => screen.queryByRole('alert')?.textContent === 'The start of the range must be before its end.');
     expect(t.called('Containers.SubscribeLogs')).toHaveLength(2);
+  });
+});
+
+describe('SettingsView', () => {
+  it('shows the settings, checks fields before saving, saves through Settings.Set, and logs in to a registry', async () => {
+    let cur = { DefaultCPUs: 0, DefaultMemoryMiB: 0, EngineCPUs: 4, EngineMemoryMiB: 512, DataDir: '/home/me/.skiff',
+      StartAtLogin: false, StartAtLoginFile: '', Registries: [] as string[] };
+    const t = backend({
+      'Settings.Get': () => cur,
+      'Settings.Set': (u: { DefaultCPUs: number; DefaultMemoryMiB: number; StartAtLogin: boolean }) => {
+        cur = { ...cur, ...u, StartAtLoginFile: u.StartAtLogin ? '/home/me/.config/autostart/dev.skiff.skiff.desktop' : '' };
+        return cur;
+      },
+      'Settings.RegistryLogin': (r: string) => {
+        if (r === 'bad.example') throw new ApiError('invalid', 'logging in to bad.example: the registry refused the username or password (401 Unauthorized)');
+        cur = { ...cur, Registries: [r] };
+        return null;
+      },
+    });
+    const st = new AppState(new Api(t));
+    render(SettingsView, { props: { st } });
+    await until(() => screen.queryByTestId('data-dir')?.textContent === '/home/me/.skiff');
+    expect((screen.getByLabelText('Memory') as HTMLInputElement).placeholder).toBe('512m');
+    await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '10m' } });
+    await fireEvent.submit(screen.getByTestId('settings-form'));
+    await until(() => document.querySelector('[data-field="memory"]'));
+    expect(t.called('Settings.Set')).toHaveLength(0);
+    await fireEvent.input(screen.getByLabelText('CPUs'), { target: { value: '2' } });
+    await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '1g' } });
+    await fireEvent.click(screen.getByTestId('start-at-login'));
+    await fireEvent.submit(screen.getByTestId('settings-form'));
+    await until(() => t.called('Settings.Set').length === 1);
+    expect(t.called('Settings.Set')[0].params).toEqual([{ DefaultCPUs: 2, DefaultMemoryMiB: 1024, StartAtLogin: true }]);
+    await until(() => screen.getByTestId('settings').textContent!.includes('dev.skiff.skiff.desktop'));
+    expect(st.settings?.DefaultMemoryMiB).toBe(1024);
+
+    const login = async (r: string) => {
+      await fireEvent.input(screen.getByLabelText('Registry'), { target: { value: r } });
+      await fireEvent.input(screen.getByLabelText('Username'), { target: { value: 'me' } });
+      await fireEvent.input(screen.getByLabelText('Password or token'), { target: { value: 'pw' } });
+      await fireEvent.submit(screen.getByTestId('registry-form'));
+    };
+    await login('bad.example');
+    await until(() => screen.queryByTestId('registry-error')?.textContent?.includes('refused the username or password'));
+    await login('ghcr.io');
+    await until(() => document.querySelector('[data-registry="ghcr.io"]'));
+    expect(t.called('Settings.RegistryLogin')[1].params).toEqual(['ghcr.io', 'me', 'pw']);
   });
 });

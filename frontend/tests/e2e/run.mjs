@@ -238,6 +238,25 @@ try {
     check(stack.cli(['logs', id]).includes('e2e-line-40'), 'its logs are kept');
   });
 
+  await step('settings: the data dir, defaults the Run dialog shows and a new container gets', async () => {
+    await page.keyboard.press('Control+Comma');
+    await page.waitForSelector('[data-testid="data-dir"]');
+    check((await page.textContent('[data-testid="data-dir"]')) === stack.home, `data dir ${await page.textContent('[data-testid="data-dir"]')}`);
+    await page.fill('#s-cpus', '1');
+    await page.fill('#s-mem', '320m');
+    await page.click('[data-testid="settings-save"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="activity-info"]')].some((e) => e.textContent.includes('Settings saved')));
+    await shot('09a-settings');
+    await page.click('a[href="#/containers"]');
+    await page.click('[data-testid="run-open"]');
+    check(await page.getAttribute('#r-mem', 'placeholder') === '320m', `the Run dialog's memory default: ${await page.getAttribute('#r-mem', 'placeholder')}`);
+    await page.keyboard.press('Escape');
+    const made = stack.cli(['create', image, 'true']).trim();
+    const vm = [JSON.parse(stack.cli(['inspect', made]))].flat()[0].VM;
+    check(vm.CPUs === 1 && vm.MemoryMiB === 320, `a container created after: ${JSON.stringify(vm)}`);
+    stack.cli(['rm', made]);
+  });
+
   await step('stop says what it waits for in a full-size toast', async () => {
     const row = `tr[data-container-id="${id}"]`;
     await page.click(`${row} [data-action="stop"]`);

@@ -375,3 +375,15 @@ describe('SettingsView', () => {
     expect(t.called('Settings.RegistryLogin')[1].params).toEqual(['ghcr.io', 'me', 'pw']);
   });
 });
+
+describe('⌘, opens Settings', () => {
+  it('goes to #/settings on Ctrl+, or ⌘,', async () => {
+    const t = backend({ 'Settings.Get': () => ({ DefaultCPUs: 0, DefaultMemoryMiB: 0, EngineCPUs: 2, EngineMemoryMiB: 512, DataDir: '/d',
+      StartAtLogin: false, StartAtLoginFile: '', Registries: [] }) });
+    render(App, { props: { api: new Api(t) } });
+    await until(() => screen.queryByTestId('containers'));
+    await fireEvent.keyDown(window, { key: ',', metaKey: true });
+    await until(() => location.hash === '#/settings');
+    await until(() => screen.queryByTestId('data-dir')?.textContent === '/d');
+  });
+});

@@ -104,45 +104,53 @@ func TestAddMountLiveQEMU(t *testing.T) {
 		t.Fatalf("building inotifywatch: %v\n%s", err, out)
 	}
 	os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v1\n"), 0o644)
-	w, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"/data/inotifywatch", "/data/watched.txt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, w.Stderr)
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(w.Stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
+	// watch runs inotifywatch on path in the container; waitLine waits for a line with want,
+	// calling poke each second meanwhile.
+	watch := func(bin, path string) (waitLine func(want string, poke func()), stop func()) {
+		w, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{bin, path}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		close(lines)
-	}()
-	waitLine := func(want string, poke func()) {
-		t.Helper()
-		deadline := time.After(60 * time.Second)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("inotifywatch ended before %q", want)
-				}
-				if strings.Contains(l, want) {
-					return
-				}
-			case <-tick.C:
-				poke()
-			case <-deadline:
-				t.Fatalf("no %q from inotifywatch in the container", want)
+		go io.Copy(io.Discard, w.Stderr)
+		lines := make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(w.Stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
 			}
-		}
+			close(lines)
+		}()
+		return func(want string, poke func()) {
+			t.Helper()
+			deadline := time.After(60 * time.Second)
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("inotifywatch ended before %q", want)
+					}
+					if strings.Contains(l, want) {
+						return
+					}
+				case <-tick.C:
+					poke()
+				case <-deadline:
+					t.Fatalf("no %q from inotifywatch on %s in the container", want, path)
+				}
+			}
+		}, func() { w.Close() }
 	}
+	waitLine, stopWatch := watch("/data/inotifywatch", "/data/watched.txt")
 	waitLine("watching", func() {})
 	waitLine("event", func() {
 		os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v2 "+time.Now().String()+"\n"), 0o644)
 	})
-	w.Close()
+	stopWatch()
+	if _, code := execOut(t, e, c.ID, "cp", "/data/inotifywatch", "/inotifywatch"); code != 0 {
+		t.Fatal("copying inotifywatch into the container")
+	}
 
 	// Failing adds change nothing.
 	fifo := filepath.Join(t.TempDir(), "fifo")
@@ -197,6 +205,18 @@ func TestAddMountLiveQEMU(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(conf, "app.conf")); string(b) != "v2\nfrom-guest\n" {
 		t.Errorf("the container's write to the bound file, on the host: %q", b)
 	}
+	// A host edit of the file reaches an inotify watcher of it in the container; its siblings' do not matter.
+	waitFile, stopFile := watch("/inotifywatch", "/etc/app/app.conf")
+	waitFile("watching", func() {})
+	waitFile("event", func() {
+		os.WriteFile(filepath.Join(conf, "sibling.txt"), []byte("x\n"), 0o644)
+		f, err := os.OpenFile(filepath.Join(conf, "app.conf"), os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			f.WriteString("more\n")
+			f.Close()
+		}
+	})
+	stopFile()
 	if got := f.inspect(c.ID); len(got.Mounts) != 1 || !got.Mounts[0].File || got.ID != before.ID || !got.StartedAt.Equal(before.StartedAt) {
 		t.Errorf("after adding a file: %+v", got)
 	}

@@ -39,7 +39,7 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		b, st, name := c.sup.boot, c.rec.State, c.rec.Name
 		c.mu.Unlock()
 		if b == nil || st == StatePaused {
-			return nil, nil, fmt.Errorf("container %s is %s: copy when it runs or has stopped: %w", name, st, ErrConflict)
+			return nil, nil, fmt.Errorf("container %s is %s: its files can be reached when it runs or has stopped: %w", name, st, ErrConflict)
 		}
 		return b.client, func() {}, nil
 	}

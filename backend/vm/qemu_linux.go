@@ -66,6 +66,7 @@ type qemuHypervisor struct {
 	noSnapshots bool
 	noRing      bool
 	consoleMax  int64                // each console log file's cap (MaxConsoleFile; tests lower it)
+	cow         cowRAMs              // the snapshot RAMs restored VMs map copy-on-write
 	smu         sync.Mutex           // guards snapFailed
 	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
 }
@@ -318,6 +319,9 @@ type layout struct {
 	// would not restore (x-ignore-shared checks that shared RAM sits at the
 	// same guest address before any device state has mapped it).
 	ring bool
+	// cow: a snapshot layout's guest RAM is mapped private (copy-on-write
+	// over a sealed memfd many VMs map: qemu_cow_linux.go).
+	cow bool
 }
 
 // ringPort is the root port a restored VM's ring device is hot-plugged into.
@@ -337,14 +341,14 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 	mem := strconv.Itoa(spec.MemoryMiB)
 	backend := "memory-backend-memfd,id=mem,size=" + mem + "M,share=on"
 	if lo.snapshot {
-		backend = "memory-backend-file,id=mem,size=" + mem + "M,share=on,mem-path=/proc/self/fd/" +
+		backend = "memory-backend-file,id=mem,size=" + mem + "M,share=" + onOff(!lo.cow) + ",mem-path=/proc/self/fd/" +
 			strconv.Itoa(fdShares0+len(spec.Shares))
 	}
 	a := []string{
 		"-name", "skiff-" + spec.ID,
 		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
 		"-sandbox", qemuSandbox,
-		"-accel", accel,
+		"-accel", accelArg(accel),
 		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
 		"-object", backend,
 	}

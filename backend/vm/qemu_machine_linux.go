@@ -58,7 +58,8 @@ type qemuMachine struct {
 	// ports for shares, the first len(spec.Shares) taken. Set before loop
 	// runs; spec.Shares and fsds grow only inside loop (AddShare).
 	hotplug bool
-	plugged int // shares plugged (owned by loop once it runs)
+	plugged int     // shares plugged (owned by loop once it runs)
+	cow     *cowRAM // its RAM, mapped copy-on-write (no hotplug of shares); nil: its own
 }
 
 // daemon is one virtiofsd; only its waiter goroutine calls cmd.Wait.

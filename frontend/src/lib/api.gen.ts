@@ -12,6 +12,11 @@ export interface AppSettings {
   Registries: string[] | null;
 }
 
+export interface Change {
+  Path: string;
+  Kind: string;
+}
+
 export interface Container {
   ID: string;
   Name: string;
@@ -205,6 +210,17 @@ export interface PortMapping {
   Proto: string;
 }
 
+export interface Process {
+  PID: number;
+  PPID: number;
+  UID: number;
+  User: string;
+  Start: string;
+  CPUMillis: number;
+  TTY: string;
+  Command: string;
+}
+
 export interface Progress {
   phase: string;
   layer: string;
@@ -331,6 +347,8 @@ export interface Methods {
   "Containers.Console": (id: string) => Promise<string>;
   /** Create validates req (ParseRunRequest) and creates the container, pulling its image as needed. */
   "Containers.Create": (req: RunRequest) => Promise<Container>;
+  /** Diff lists what a container (running or stopped) changed in its root against its image, in path order: "A" added, "C" changed (and every directory above a change), "D" deleted. */
+  "Containers.Diff": (id: string) => Promise<Change[] | null>;
   /** ExecStart runs a command in a running container and returns the session id: output arrives on "session:<sid>", the exit code on "session-exit:<sid>"; drive it with Session*. */
   "Containers.ExecStart": (id: string, req: ExecRequest) => Promise<string>;
   /** Inspect returns one container by ID, ID prefix or name. */
@@ -379,6 +397,8 @@ export interface Methods {
   "Containers.SubscribeLogs": (id: string, q: LogQuery) => Promise<string>;
   /** SubscribeStats emits a Stats sample every StatsInterval on the returned name until the container stops ("<name>:end"). */
   "Containers.SubscribeStats": (id: string) => Promise<string>;
+  /** Top lists the processes of a running container, its workload's first. */
+  "Containers.Top": (id: string) => Promise<Process[] | null>;
   /** Unsubscribe stops a subscription or session and the work behind it. */
   "Containers.Unsubscribe": (name: string) => Promise<void>;
   /** Wait blocks until the container stops and returns its exit code. */

@@ -131,7 +131,11 @@ func (g *gui) connect(ctx context.Context) (*bridge.Relay, func(), error) {
 	sock := filepath.Join(g.home, bridge.SocketName)
 	opts := []app.Option{app.WithLogger(g.log.Named("app")), app.WithVersion(versionInfo()), app.WithDesktop(g)}
 	if g.logsID == "" {
-		eng, err := daemon.Open(ctx, daemon.Config{Home: g.home, Log: g.log, Version: versionInfo()})
+		var auto []string // the login item starts this app (its engine inside)
+		if exe, err := os.Executable(); err == nil {
+			auto = []string{exe}
+		}
+		eng, err := daemon.Open(ctx, daemon.Config{Home: g.home, Log: g.log, Version: versionInfo(), Autostart: auto})
 		switch {
 		case err == nil:
 			g.eng = eng

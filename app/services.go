@@ -20,6 +20,7 @@ type Services struct {
 	System     *System
 	Volumes    *Volumes
 	Networks   *Networks
+	Settings   *Settings
 
 	hub *hub
 }
@@ -59,6 +60,7 @@ func New(b Backend, sink EventSink, opts ...Option) *Services {
 		System:     &System{base: base, version: o.version, desktop: o.desktop},
 		Volumes:    &Volumes{base},
 		Networks:   &Networks{base},
+		Settings:   &Settings{base},
 		hub:        h,
 	}
 }

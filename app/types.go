@@ -33,6 +33,15 @@ type Container struct {
 	Error        string
 	Health       *Health            `json:",omitempty"` // containers with a health check
 	Networks     []ContainerNetwork // the networks the container is on, with its address on each
+	// VM is what the container's VM gets: Config's CPUs and memory as the VM takes them (CPUs rounded
+	// up), or the engine's defaults where Config leaves them 0.
+	VM VMShape
+}
+
+// VMShape is the size of a container's VM.
+type VMShape struct {
+	CPUs      int
+	MemoryMiB int
 }
 
 // ContainerConfig is the resolved configuration of a container.

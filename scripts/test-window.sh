@@ -5,7 +5,8 @@
 #   - the window maps (xdotool search),
 #   - a screenshot (ImageMagick `import -window root`) is not blank (pixel standard deviation),
 #   - the containers list shows the container: the page puts the counts in the window title
-#     ("Skiff — 1 containers, 0 running"), read with xdotool.
+#     ("Skiff — 1 containers, 0 running"), read with xdotool,
+# then opens Settings with Ctrl+, and keeps a screenshot of it (${WINDOW_SHOT%.png}-settings.png).
 # With WINDOW_ATTACHED=1 a `skiff daemon` holds the data dir first, so the window attaches to its
 # engine over the socket (bridge.Relay passing the window's calls and events through) and the same
 # checks run. The screenshot is kept at ${WINDOW_SHOT:-_build/test/window.png}. Every process
@@ -123,4 +124,12 @@ import -window root "$SHOT"
 SD=$(convert "$SHOT" -colorspace Gray -format '%[fx:standard_deviation]' info:)
 echo "test-window: screenshot $SHOT, gray standard deviation $SD"
 awk -v sd="$SD" 'BEGIN { exit !(sd > 0.02) }' || fail "the screenshot looks blank (standard deviation $SD)"
+
+# 7. Settings (Ctrl+, as ⌘, on a Mac): a screenshot of the view is kept beside the first one.
+xdotool windowactivate --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID" 2>/dev/null || true
+xdotool key --window "$WID" ctrl+comma
+sleep 2
+SET_SHOT=${SHOT%.png}-settings.png
+import -window root "$SET_SHOT"
+echo "test-window: settings screenshot $SET_SHOT"
 echo "test-window: ok"

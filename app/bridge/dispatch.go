@@ -18,7 +18,7 @@ type methods map[string]reflect.Value
 // Services lists the services of svc that the bridge serves and the desktop app binds in Wails;
 // each is named by its type's name ("Containers"), as Wails names them.
 func Services(svc *app.Services) []any {
-	return []any{svc.Containers, svc.Images, svc.System, svc.Volumes, svc.Networks}
+	return []any{svc.Containers, svc.Images, svc.System, svc.Volumes, svc.Networks, svc.Settings}
 }
 
 func methodsOf(svc *app.Services) methods {

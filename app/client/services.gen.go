@@ -15,12 +15,13 @@ type services struct {
 	Containers Containers
 	Images     Images
 	Networks   Networks
+	Settings   Settings
 	System     System
 	Volumes    Volumes
 }
 
 func newServices(c *bridge.Client) services {
-	return services{Containers: Containers{c}, Images: Images{c}, Networks: Networks{c}, System: System{c}, Volumes: Volumes{c}}
+	return services{Containers: Containers{c}, Images: Images{c}, Networks: Networks{c}, Settings: Settings{c}, System: System{c}, Volumes: Volumes{c}}
 }
 
 // Containers calls the Containers service.
@@ -332,6 +333,35 @@ func (s Networks) List(ctx context.Context) ([]app.Network, error) {
 // Remove removes a user-defined network nobody is attached to.
 func (s Networks) Remove(ctx context.Context, ref string) error {
 	return s.c.Call(ctx, "Networks.Remove", nil, ref)
+}
+
+// Settings calls the Settings service.
+type Settings struct{ c *bridge.Client }
+
+// Get returns the settings.
+func (s Settings) Get(ctx context.Context) (*app.AppSettings, error) {
+	var r *app.AppSettings
+	err := s.c.Call(ctx, "Settings.Get", &r)
+	return r, err
+}
+
+// RegistryLogin logs in to registry ("ghcr.io", "localhost:5000"; "docker.io" for Docker Hub) with
+// username and password (or token), checked against the registry first; pulls use them from then
+// on.
+func (s Settings) RegistryLogin(ctx context.Context, registry string, username string, password string) error {
+	return s.c.Call(ctx, "Settings.RegistryLogin", nil, registry, username, password)
+}
+
+// RegistryLogout forgets the credentials of registry kept by RegistryLogin.
+func (s Settings) RegistryLogout(ctx context.Context, registry string) error {
+	return s.c.Call(ctx, "Settings.RegistryLogout", nil, registry)
+}
+
+// Set changes the settings (checked first: a bad value changes nothing) and returns them.
+func (s Settings) Set(ctx context.Context, u app.SettingsUpdate) (*app.AppSettings, error) {
+	var r *app.AppSettings
+	err := s.c.Call(ctx, "Settings.Set", &r, u)
+	return r, err
 }
 
 // System calls the System service.

@@ -23,6 +23,7 @@ type Backend struct {
 	e          *engine.Engine
 	hypervisor string
 	kernel     func() string // the kernel in use, for Info
+	settings   *settings     // nil: no settings (SettingsBackend answers unavailable)
 }
 
 var _ app.Backend = (*Backend)(nil)
@@ -78,6 +79,7 @@ func toContainer(c *engine.Container) *app.Container {
 		Created: c.Created, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, ExitCode: c.ExitCode,
 		RestartCount: c.RestartCount, Error: c.Error,
 	}
+	out.VM.CPUs, out.VM.MemoryMiB = engine.VMShape(o.CPUs, o.Memory)
 	if out.Config.Restart.Name == "" {
 		out.Config.Restart.Name = "no"
 	}
@@ -143,6 +145,15 @@ func (b *Backend) CreateContainer(ctx context.Context, s *app.RunSpec, progress 
 		Cmd: s.Cmd, Env: s.Env, WorkingDir: s.Workdir, User: s.User, Hostname: s.Hostname, Labels: s.Labels,
 		TTY: s.TTY, OpenStdin: s.Interactive, CPUs: s.CPUs, Memory: int64(s.MemoryMiB) << 20, StorageSize: s.StorageSize,
 		Restart: engine.RestartPolicy{Name: s.Restart.Name, MaximumRetryCount: s.Restart.MaxRetries}, AutoRemove: s.AutoRemove,
+	}
+	if b.settings != nil { // the user's defaults for what the run leaves unset
+		cpus, mem := b.settings.defaults()
+		if o.CPUs == 0 {
+			o.CPUs = cpus
+		}
+		if o.Memory == 0 {
+			o.Memory = mem
+		}
 	}
 	if h := s.Health; h != nil {
 		o.Healthcheck = &engine.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/app"
@@ -48,6 +49,9 @@ type Config struct {
 	Ready      func(sock string)
 	// StopTimeout bounds the graceful stop of running containers when the engine closes.
 	StopTimeout time.Duration
+	// Autostart is the command line the login item runs when the settings ask to start at login
+	// (absolute program first); default: this executable with "daemon". The desktop app gives itself.
+	Autostart []string
 }
 
 // Engine is an engine opened in this process with its app.Backend.
@@ -94,8 +98,23 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		lk.Release()
 		return nil, fmt.Errorf("starting the hypervisor backend: %w", err)
 	}
+	auto := cfg.Autostart
+	if len(auto) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			lk.Release()
+			return nil, fmt.Errorf("finding this executable: %w", err)
+		}
+		auto = []string{exe, "daemon"}
+	}
+	set, err := openSettings(home, auto)
+	if err != nil {
+		lk.Release()
+		return nil, err
+	}
 	var eng *engine.Engine
 	st, err := images.Open(filepath.Join(home, "images"), images.WithLogger(log.Named("images")),
+		images.WithKeychain(authn.NewMultiKeychain(set, authn.DefaultKeychain)),
 		images.WithInUse(func(id string) bool { return eng != nil && eng.ImageInUse(id) }))
 	if err != nil {
 		lk.Release()
@@ -116,8 +135,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("opening the engine: %w", err)
 	}
-	return &Engine{Engine: eng, Backend: NewBackend(eng, hv.Name(), k.describe), Hypervisor: hv.Name(), stopWake: stopWake,
-		kernel: k.describe}, nil
+	be := NewBackend(eng, hv.Name(), k.describe)
+	be.settings = set
+	return &Engine{Engine: eng, Backend: be, Hypervisor: hv.Name(), stopWake: stopWake, kernel: k.describe}, nil
 }
 
 // DockerAPI returns the Docker Engine API server of this engine (serve it on a listener from

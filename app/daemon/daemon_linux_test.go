@@ -25,6 +25,8 @@ func TestServicesOverRealEngine(t *testing.T) {
 		t.Skip("the hostproc backend is only in builds with -tags skiff_hostproc (scripts/go-test.sh passes it)")
 	}
 	t.Setenv("SKIFF_HYPERVISOR", "hostproc")
+	xdg := t.TempDir() // where start at login writes its entry
+	t.Setenv("XDG_CONFIG_HOME", xdg)
 	image := testutil.Registry(t) + "/busybox:latest"
 	home, err := os.MkdirTemp("", "skiffd-")
 	if err != nil {
@@ -72,6 +74,9 @@ func TestServicesOverRealEngine(t *testing.T) {
 		t.Errorf("logs: %+v %v", lines, err)
 	}
 
+	// the settings (they leave 1 CPU and 256 MiB as the defaults of the containers run next)
+	checkSettings(t, ctx, c, home, strings.TrimSuffix(image, "/busybox:latest"), xdg)
+
 	// exec session and stats on a running container
 	if _, err := c.Containers.Run(ctx, app.RunRequest{Image: image, Name: "sleeper", Cmd: []string{"sleep", "600"}}); err != nil {
 		t.Fatal(err)
@@ -115,6 +120,10 @@ func TestServicesOverRealEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Inspect says what the VM got: the defaults of the settings, for a run that set neither.
+	if old.VM.CPUs != 1 || old.VM.MemoryMiB != 256 || old.Config.CPUs != 1 || old.Config.MemoryMiB != 256 {
+		t.Errorf("the VM of a container run with the settings' defaults: %+v %+v, want 1 CPU and 256 MiB", old.VM, old.Config)
+	}
 	if plan, err := c.Containers.MountPlan(ctx, "sleeper"); err != nil || plan != app.MountRestart {
 		t.Errorf("MountPlan: %q %v", plan, err)
 	}
@@ -126,8 +135,15 @@ func TestServicesOverRealEngine(t *testing.T) {
 		!nc.Mounts[0].ReadOnly || mr.Change != app.MountRestart {
 		t.Errorf("after AddMount: %s %+v (before: %s)", mr.Change, nc, old.ID)
 	}
-	if _, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/file", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "single files") {
-		t.Errorf("AddMount of a file: %v", err)
+	// a file given to the same container; one onto a folder of the container is refused, changing nothing
+	if _, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/etc", false); !errors.Is(err, app.ErrInvalid) || !strings.Contains(err.Error(), "is a folder in container sleeper") {
+		t.Errorf("AddMount of a file onto a folder: %v", err)
+	}
+	if nc, err := c.Containers.Inspect(ctx, "sleeper"); err != nil || len(nc.Mounts) != 1 || !nc.StartedAt.Equal(mr.Container.StartedAt) {
+		t.Errorf("after a refused AddMount: %+v %v", nc, err)
+	}
+	if mr, err := c.Containers.AddMount(ctx, "sleeper", filepath.Join(dir, "f.txt"), "/etc/f.conf", false); err != nil || len(mr.Container.Mounts) != 2 {
+		t.Errorf("AddMount of a file: %+v %v", mr, err)
 	}
 	if _, err := c.Containers.AddMount(ctx, "sleeper", dir, "/data", false); !errors.Is(err, app.ErrConflict) {
 		t.Errorf("AddMount at a target mounted already: %v", err)
@@ -146,6 +162,21 @@ func TestServicesOverRealEngine(t *testing.T) {
 	}
 	if got != "shared" {
 		t.Errorf("the mounted folder reads %q", got)
+	}
+	ses, err = c.Containers.ExecStart(ctx, "sleeper", app.ExecRequest{Cmd: []string{"cat", "/etc/f.conf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = ""
+	for {
+		o, err := ses.Next(ctx)
+		if err != nil || o.Exit != nil {
+			break
+		}
+		got += string(o.Data)
+	}
+	if got != "shared" {
+		t.Errorf("the mounted file reads %q", got)
 	}
 
 	// the engine's errors arrive with their codes (the calls by name, as the wire carries them)

@@ -76,6 +76,9 @@ func (a *Agent) mount(ctx context.Context, m *agentproto.MountSpec) error {
 	if err != nil {
 		return fmt.Errorf("mount: %w", err)
 	}
+	if m.File != "" {
+		return a.mountFile(src, m)
+	}
 	if m.Fill {
 		if err := a.fill(ctx, src, m.Target); err != nil {
 			return fmt.Errorf("mount: filling share %q from %q: %w", m.Tag, m.Target, err)
@@ -168,7 +171,7 @@ func (a *Agent) unmount(m *agentproto.MountSpec) error {
 	if m == nil || m.Target == "" {
 		return fmt.Errorf("unmount: no target: %w", errBadRequest)
 	}
-	target, err := a.root.open(m.Target, unix.O_PATH|unix.O_DIRECTORY)
+	target, err := a.root.open(m.Target, unix.O_PATH) // a folder, or the file of a single-file bind
 	if err != nil {
 		return fmt.Errorf("unmount: target %q: %w", m.Target, err)
 	}

@@ -64,6 +64,10 @@ type MountSpec struct {
 	// Target, that directory's content is first copied into the share (Docker's copy-up of an
 	// image's content into a new volume). Owners are kept where the share allows it.
 	Fill bool `json:",omitempty"`
+	// File (a share only): the name of a regular file directly in the share, which is bound alone
+	// at Target (a single-file bind mount: the file's directory is what the VM shares). Target is
+	// made an empty file when missing; a directory there is refused.
+	File string `json:",omitempty"`
 }
 
 // MountTmpfs is MountSpec.Type of a tmpfs.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -60,7 +61,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		if m.Type != MountTmpfs {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
 			// the target is read-only all the same.
-			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly && !fillsVolume(m)})
+			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: shareDir(m), ReadOnly: m.ReadOnly && !fillsVolume(m)})
 		}
 	}
 	if e.cfg.Kernel != nil {
@@ -101,6 +102,24 @@ func (e *Engine) kernelFor(ctx context.Context, arch string) (string, string, er
 }
 
 func mountTag(i int) string { return "v" + strconv.Itoa(i) }
+
+// shareDir is the host folder that the VM shares for a pinned mount: its source, or the folder of
+// a single-file bind's file (Mount.File).
+func shareDir(m Mount) string {
+	if m.File {
+		return filepath.Dir(m.Source)
+	}
+	return m.Source
+}
+
+// shareFile is agentproto.MountSpec.File of a mount: the name of a single-file bind's file in the
+// shared folder (its pinned path's, as shareDir shares), else "".
+func shareFile(m Mount) string {
+	if !m.File {
+		return ""
+	}
+	return filepath.Base(m.Real)
+}
 
 // mountDesc names what a mount mounts, for messages.
 func mountDesc(m Mount) string {
@@ -157,6 +176,10 @@ func vmCPUs(c float64) int {
 	}
 	return int(math.Ceil(c))
 }
+
+// VMShape is the vCPU count and memory (MiB) of the VM of a container created with cpus and memory
+// bytes (CreateOptions.CPUs, Memory; 0: the defaults).
+func VMShape(cpus float64, memory int64) (int, int) { return vmCPUs(cpus), vmMemoryMiB(memory) }
 
 // defaultMaxCPUs caps the default vCPU count of a container's VM.
 const defaultMaxCPUs = 4
@@ -230,12 +253,15 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	var pinned []Mount // the watcher watches what the guest got
 	for i, mt := range rec.Mounts {
-		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt)}
+		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt), File: shareFile(mt)}
 		if mt.Type == MountTmpfs {
 			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
 		} else {
 			p := mt
 			p.Source = shared[ms.Tag]
+			if ms.File != "" {
+				p.Source = filepath.Join(p.Source, ms.File)
+			}
 			pinned = append(pinned, p)
 		}
 		if err := client.Mount(actx, ms); err != nil {

@@ -277,9 +277,10 @@ func validateMounts(mounts []Mount) error {
 		if err := refuseSocket(*m, fi); err != nil {
 			return err
 		}
-		if !fi.IsDir() {
-			return fmt.Errorf("bind mount source %s is not a directory (single files cannot be shared): %w", m.Source, ErrNotSupported)
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			return fmt.Errorf("bind mount source %s is neither a folder nor a regular file (%s): %w", m.Source, fi.Mode().Type(), ErrNotSupported)
 		}
+		m.File = !fi.IsDir()
 		real, err := filepath.EvalSymlinks(m.Source)
 		if err != nil {
 			return fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
@@ -321,8 +322,8 @@ func validateOther(m *Mount) error {
 	return nil
 }
 
-// pinnedMounts is mounts with each Source replaced by the directory to share: the source as
-// resolved at create (Mount.Real). A source that resolves elsewhere now, or whose pinned path has
+// pinnedMounts is mounts with each Source replaced by the folder (or file, Mount.File) to share:
+// the source as resolved at create (Mount.Real). A source that resolves elsewhere now, or whose pinned path has
 // gained a symbolic link, is refused: the link may have been planted by a guest that can write
 // the folder around it, to expose another host directory.
 func pinnedMounts(mounts []Mount) ([]Mount, error) {
@@ -353,7 +354,13 @@ func pinnedMounts(mounts []Mount) ([]Mount, error) {
 		if again, err := filepath.EvalSymlinks(real); err != nil || again != real {
 			return nil, changed(again)
 		}
-		if fi, err := os.Lstat(real); err != nil || !fi.IsDir() {
+		fi, err := os.Lstat(real)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("bind mount source %s: %v: %w", m.Source, err, ErrInvalid)
+		case m.File && !fi.Mode().IsRegular():
+			return nil, fmt.Errorf("bind mount source %s is no longer a regular file: %w", m.Source, ErrInvalid)
+		case !m.File && !fi.IsDir():
 			return nil, fmt.Errorf("bind mount source %s is no longer a directory: %w", m.Source, ErrInvalid)
 		}
 		m.Source, m.Real = real, real

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // execOut runs cmd in container id and returns its stdout and exit code.
@@ -34,9 +36,9 @@ func execOut(t *testing.T, e *Engine, id string, cmd ...string) (string, int) {
 
 // TestAddMountLiveQEMU drops a folder on a running container in a real VM restored from a boot
 // snapshot: the share is hot-plugged and mounted with no restart, and the container keeps its ID,
-// writable layer and logs. Bad adds change nothing; removal unmounts it, live too. The container
-// has a folder from its creation: one without runs on RAM copy-on-write, which takes no share
-// live (TestAddMountCopyOnWriteQEMU).
+// writable layer and logs. A single file is bound the same way. Bad adds change nothing; removal
+// unmounts it, live too. The container has a folder from its creation: one without runs on RAM
+// copy-on-write, which takes no share live (TestAddMountCopyOnWriteQEMU).
 func TestAddMountLiveQEMU(t *testing.T) {
 	e, host, _ := qemuEngine(t)
 	f := &fixture{t: t, e: e}
@@ -103,53 +105,67 @@ func TestAddMountLiveQEMU(t *testing.T) {
 		t.Fatalf("building inotifywatch: %v\n%s", err, out)
 	}
 	os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v1\n"), 0o644)
-	w, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"/data/inotifywatch", "/data/watched.txt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, w.Stderr)
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(w.Stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
+	// watch runs inotifywatch on path in the container; waitLine waits for a line with want,
+	// calling poke each second meanwhile.
+	watch := func(bin, path string) (waitLine func(want string, poke func()), stop func()) {
+		w, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{bin, path}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		close(lines)
-	}()
-	waitLine := func(want string, poke func()) {
-		t.Helper()
-		deadline := time.After(60 * time.Second)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("inotifywatch ended before %q", want)
-				}
-				if strings.Contains(l, want) {
-					return
-				}
-			case <-tick.C:
-				poke()
-			case <-deadline:
-				t.Fatalf("no %q from inotifywatch in the container", want)
+		go io.Copy(io.Discard, w.Stderr)
+		lines := make(chan string, 16)
+		go func() {
+			sc := bufio.NewScanner(w.Stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
 			}
-		}
+			close(lines)
+		}()
+		return func(want string, poke func()) {
+			t.Helper()
+			deadline := time.After(60 * time.Second)
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatalf("inotifywatch ended before %q", want)
+					}
+					if strings.Contains(l, want) {
+						return
+					}
+				case <-tick.C:
+					poke()
+				case <-deadline:
+					t.Fatalf("no %q from inotifywatch on %s in the container", want, path)
+				}
+			}
+		}, func() { w.Close() }
 	}
+	waitLine, stopWatch := watch("/data/inotifywatch", "/data/watched.txt")
 	waitLine("watching", func() {})
 	waitLine("event", func() {
 		os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v2 "+time.Now().String()+"\n"), 0o644)
 	})
-	w.Close()
+	stopWatch()
+	if _, code := execOut(t, e, c.ID, "cp", "/data/inotifywatch", "/inotifywatch"); code != 0 {
+		t.Fatal("copying inotifywatch into the container")
+	}
 
 	// Failing adds change nothing.
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, bad := range []struct {
 		m    Mount
 		want error
 	}{
 		{Mount{Source: filepath.Join(dir, "missing"), Target: "/other"}, ErrInvalid},
-		{Mount{Source: filepath.Join(dir, "from-host.txt"), Target: "/file"}, ErrNotSupported},
+		{Mount{Source: fifo, Target: "/fifo"}, ErrNotSupported},
+		{Mount{Source: filepath.Join(dir, "from-host.txt"), Target: "/etc"}, ErrInvalid}, // a file onto a folder
+		{Mount{Source: t.TempDir(), Target: "/layer.txt"}, ErrInvalid},                   // a folder onto a file
 		{Mount{Source: t.TempDir(), Target: "/data"}, ErrConflict},
 	} {
 		if _, err := e.AddMount(ctx, c.ID, bad.m); !errors.Is(err, bad.want) {
@@ -172,6 +188,44 @@ func TestAddMountLiveQEMU(t *testing.T) {
 	}
 	if _, err := e.RemoveMount(ctx, c.ID, "/data"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("RemoveMount of a target not mounted: %v", err)
+	}
+	// A single file: its folder is shared, the file alone is bound, at a path made for it.
+	conf := t.TempDir()
+	os.WriteFile(filepath.Join(conf, "app.conf"), []byte("v1\n"), 0o644)
+	os.WriteFile(filepath.Join(conf, "sibling.txt"), []byte("not for the container\n"), 0o644)
+	if change, err := e.AddMount(ctx, c.ID, Mount{Source: filepath.Join(conf, "app.conf"), Target: "/etc/app/app.conf"}); err != nil || change != MountLive {
+		t.Fatalf("AddMount of a file: %s %v", change, err)
+	}
+	if out, code := execOut(t, e, c.ID, "sh", "-c", "cat /etc/app/app.conf; ls /etc/app"); code != 0 || out != "v1\napp.conf\n" {
+		t.Errorf("the file bound in the container: %d %q", code, out)
+	}
+	os.WriteFile(filepath.Join(conf, "app.conf"), []byte("v2\n"), 0o644) // in place: the same file
+	if out, code := execOut(t, e, c.ID, "sh", "-c", "cat /proc/1/root/etc/app/app.conf && echo from-guest >> /etc/app/app.conf"); code != 0 || out != "v2\n" {
+		t.Errorf("a host edit of the bound file, seen by the workload: %d %q", code, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(conf, "app.conf")); string(b) != "v2\nfrom-guest\n" {
+		t.Errorf("the container's write to the bound file, on the host: %q", b)
+	}
+	// A host edit of the file reaches an inotify watcher of it in the container; its siblings' do not matter.
+	waitFile, stopFile := watch("/inotifywatch", "/etc/app/app.conf")
+	waitFile("watching", func() {})
+	waitFile("event", func() {
+		os.WriteFile(filepath.Join(conf, "sibling.txt"), []byte("x\n"), 0o644)
+		f, err := os.OpenFile(filepath.Join(conf, "app.conf"), os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			f.WriteString("more\n")
+			f.Close()
+		}
+	})
+	stopFile()
+	if got := f.inspect(c.ID); len(got.Mounts) != 2 || !got.Mounts[1].File || got.ID != before.ID || !got.StartedAt.Equal(before.StartedAt) {
+		t.Errorf("after adding a file: %+v", got)
+	}
+	if change, err := e.RemoveMount(ctx, c.ID, "/etc/app/app.conf"); err != nil || change != MountLive {
+		t.Fatalf("RemoveMount of a file: %s %v", change, err)
+	}
+	if out, code := execOut(t, e, c.ID, "cat", "/etc/app/app.conf"); code != 0 || out != "" {
+		t.Errorf("the file's path after RemoveMount (the empty file made for it): %d %q", code, out)
 	}
 	// A second add in the same VM takes a fresh tag and port.
 	if change, err := e.AddMount(ctx, c.ID, Mount{Source: dir, Target: "/again", ReadOnly: true}); err != nil || change != MountLive {
@@ -229,6 +283,20 @@ func TestAddMountRestartQEMU(t *testing.T) {
 	}
 	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
 		t.Errorf("the folder and the writable layer: %d %q", code, out)
+	}
+	// A single file given to the stopped container is bound at its next boot (as `run -v file:…`).
+	one := time.Second
+	if err := e.Stop(ctx, c.ID, &one); err != nil {
+		t.Fatal(err)
+	}
+	if change, err := e.AddMount(ctx, c.ID, Mount{Source: filepath.Join(dir, "from-host.txt"), Target: "/hi.txt", ReadOnly: true}); err != nil || change != MountNextStart {
+		t.Fatalf("AddMount of a file to a stopped container: %s %v", change, err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := execOut(t, e, c.ID, "sh", "-c", "cat /hi.txt && ! sh -c 'echo x >> /hi.txt' 2>/dev/null"); code != 0 || out != "hi\n" {
+		t.Errorf("the read-only file bound at boot: %d %q", code, out)
 	}
 }
 

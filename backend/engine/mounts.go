@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -104,6 +105,11 @@ func (e *Engine) AddMount(ctx context.Context, id string, m Mount) (MountChange,
 	if err != nil {
 		return "", err
 	}
+	if b != nil {
+		if err := checkTarget(ctx, b.client, name, m); err != nil {
+			return "", err
+		}
+	}
 	add := func(r *Container) {
 		r.Mounts = append(r.Mounts, m)
 		r.Config.Mounts = append(r.Config.Mounts, m)
@@ -190,7 +196,7 @@ func (e *Engine) RemoveMount(ctx context.Context, id, target string) (MountChang
 			c.mu.Unlock()
 			c.unwatch(b, target)
 			if err := c.commit(drop); err != nil {
-				c.remount(ctx, b, agentproto.MountSpec{Tag: tag, Target: target, ReadOnly: old.ReadOnly})
+				c.remount(ctx, b, agentproto.MountSpec{Tag: tag, Target: target, ReadOnly: old.ReadOnly, File: shareFile(*old)})
 				return "", err
 			}
 			e.emit("container", "unmount", cid, name, map[string]string{"target": target, "change": string(plan)})
@@ -202,6 +208,31 @@ func (e *Engine) RemoveMount(ctx context.Context, id, target string) (MountChang
 	}
 	e.emit("container", "unmount", cid, name, map[string]string{"target": target, "change": string(plan)})
 	return plan, nil
+}
+
+// checkTarget refuses, before anything changes, a file bind onto a folder of the running
+// container, or a folder onto a file. A target that is missing (the mount makes it) or cannot be
+// looked at passes: the mount itself says what is wrong then.
+func checkTarget(ctx context.Context, cl *agentproto.Client, name string, m Mount) error {
+	actx, cancel := context.WithTimeout(ctx, agentTimeout)
+	defer cancel()
+	st, err := cl.CopyStat(actx, m.Target)
+	if err == nil && st.LinkTarget != "" {
+		st, err = cl.CopyStat(actx, st.LinkTarget)
+	}
+	if err != nil {
+		return nil
+	}
+	isDir := fs.FileMode(st.Mode).IsDir()
+	switch {
+	case m.File && isDir:
+		return fmt.Errorf("%s is a file, but %s is a folder in container %s: a file can only be mounted on a file or a new path: %w",
+			m.Source, m.Target, name, ErrInvalid)
+	case !m.File && !isDir:
+		return fmt.Errorf("%s is a folder, but %s is a file in container %s: a folder can only be mounted on a folder or a new path: %w",
+			m.Source, m.Target, name, ErrInvalid)
+	}
+	return nil
 }
 
 // commit is commitLocked under c.mu.
@@ -222,13 +253,13 @@ func (c *ctr) plugMount(ctx context.Context, b *boot, m Mount) error {
 	b.hotplugs++ // a tag is never reused in one VM, even when its plug fails
 	c.mu.Unlock()
 	sa := b.machine.(vm.ShareAdder)
-	if err := sa.AddShare(ctx, vm.Share{Tag: tag, HostPath: pinned[0].Source, ReadOnly: m.ReadOnly}); err != nil {
+	if err := sa.AddShare(ctx, vm.Share{Tag: tag, HostPath: shareDir(pinned[0]), ReadOnly: m.ReadOnly}); err != nil {
 		return fmt.Errorf("adding %s to the running VM: %w", m.Source, err)
 	}
 	// The guest kernel probes the new device as it comes: retry until it has.
 	actx, cancel := context.WithTimeout(ctx, mountAgentTimeout)
 	defer cancel()
-	spec := agentproto.MountSpec{Tag: tag, Target: m.Target, ReadOnly: m.ReadOnly}
+	spec := agentproto.MountSpec{Tag: tag, Target: m.Target, ReadOnly: m.ReadOnly, File: shareFile(pinned[0])}
 	for {
 		err = b.client.Mount(actx, spec)
 		if err == nil || !errors.Is(err, agentproto.ErrNotFound) {

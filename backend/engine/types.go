@@ -78,6 +78,9 @@ type Mount struct {
 	// guest that can write a folder around a nested source could do). Given to Create (a recreate),
 	// the source must still resolve to it.
 	Real string `json:"real,omitempty"`
+	// File: the bind mount's source is a regular file, not a folder (set by Create and AddMount).
+	// The VM shares the file's directory and the guest agent binds the file alone at Target.
+	File bool `json:"file,omitempty"`
 }
 
 // SocketBind is a bind mount of a host unix socket. The guest gets a unix socket at Target; each

@@ -46,6 +46,12 @@ func (c *ctr) watchMounts(mounts []Mount, client *agentproto.Client) func() {
 	mw := &mountWatcher{w: w}
 	mw.add = w.Add
 	for _, m := range ms {
+		if m.File { // a single file: its folder is watched, and only its own events map to the guest
+			if f, ok := mw.addDir(filepath.Dir(m.Source)); ok {
+				f.Close()
+			}
+			continue
+		}
 		mw.addTree(m.Source)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,12 +89,12 @@ func (c *ctr) watchMounts(mounts []Mount, client *agentproto.Client) func() {
 				if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
 					continue
 				}
+				gp, ok := guestPath(ms, ev.Name)
+				if !ok { // a sibling of a single-file bind's file
+					continue
+				}
 				if ev.Has(fsnotify.Create) {
 					mw.addTree(ev.Name) // nothing unless a directory (not a link to one)
-				}
-				gp, ok := guestPath(ms, ev.Name)
-				if !ok {
-					continue
 				}
 				if len(pending) == 0 {
 					first = time.Now()

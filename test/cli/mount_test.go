@@ -9,9 +9,9 @@ import (
 )
 
 // TestMountAddRemove gives a running container a folder and takes it back with `skiff mount`: the
-// same container (ID, start time, writable layer, logs) has it, with no restart; bad adds change
-// nothing. The container starts with a folder: one without any runs on RAM shared copy-on-write
-// with its boot snapshot, which takes no folder live (its VM restarts).
+// same container (ID, start time, writable layer, logs) has it, with no restart; a single file too;
+// bad adds change nothing. The container starts with a folder: one without any runs on RAM shared
+// copy-on-write with its boot snapshot, which takes no folder live (its VM restarts).
 func TestMountAddRemove(t *testing.T) {
 	need(t)
 	t.Parallel()
@@ -26,8 +26,8 @@ func TestMountAddRemove(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("from the host\n"), 0o644)
 
-	if r := skiff(t, "mount", "add", id, filepath.Join(dir, "in.txt")+":/file"); r.code == 0 || !strings.Contains(r.stderr, "single files") {
-		t.Errorf("mount add of a file: %s", r)
+	if r := skiff(t, "mount", "add", id, filepath.Join(dir, "in.txt")+":/etc"); r.code == 0 || !strings.Contains(r.stderr, "is a folder in container") {
+		t.Errorf("mount add of a file onto a folder: %s", r)
 	}
 	if r := skiff(t, "mount", "add", id, filepath.Join(dir, "missing")+":/m"); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
 		t.Errorf("mount add of a missing folder: %s", r)
@@ -49,6 +49,17 @@ func TestMountAddRemove(t *testing.T) {
 	if strings.Contains(out, "live") && !after.StartedAt.Equal(before.StartedAt) {
 		t.Errorf("a live mount restarted the container: started %v, then %v", before.StartedAt, after.StartedAt)
 	}
+	// A single file, bound alone.
+	if out := ok(t, "mount", "add", id, filepath.Join(dir, "in.txt")+":/etc/in.conf:ro"); !strings.Contains(out, "mounted at /etc/in.conf") {
+		t.Errorf("mount add of a file: %q", out)
+	}
+	if got := ok(t, "exec", id, "cat", "/etc/in.conf", "/layer.txt"); got != "from the host\nkept\n" {
+		t.Errorf("the file in the container after mount add: %q", got)
+	}
+	if got := inspect(t, id); got.ID != before.ID || len(got.Mounts) != 3 {
+		t.Errorf("after mount add of a file: %+v", got)
+	}
+	ok(t, "mount", "rm", id, "/etc/in.conf")
 	ok(t, "mount", "rm", id, "/data")
 	if got := ok(t, "exec", id, "ls", "/data"); got != "" {
 		t.Errorf("/data after mount rm: %q", got)

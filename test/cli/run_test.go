@@ -168,6 +168,11 @@ func TestVolumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ro.txt")); err == nil {
 		t.Error("a file appeared through a read-only volume")
 	}
+	// A single file, bound alone (its folder's other files are not in the container).
+	if got := ok(t, "run", "--rm", "-v", filepath.Join(dir, "in.txt")+":/etc/in.conf:ro", env.image, "sh", "-c",
+		"cat /etc/in.conf; ls /etc | grep -c -e out.txt -e in.txt; echo x >> /etc/in.conf || echo refused"); got != "from the host\n0\nrefused\n" {
+		t.Errorf("a file given with -v: %q", got)
+	}
 	// A host edit is seen by an inotify watcher in the container (busybox-static has no inotifyd:
 	// testdata/inotifywatch, built static, does its job from the shared folder).
 	os.WriteFile(filepath.Join(dir, "watched.txt"), []byte("v1\n"), 0o644)

@@ -14,7 +14,7 @@ import {
 } from './transport';
 import type {
   EngineEvent, EventPayloads, ExecRequest, LogLine, LogQuery, LogQueryInput, Methods, Progress,
-  RunInput, RunRequest, SessionExit, SessionOutput, Stats, StreamEnd,
+  RunInput, RunRequest, SessionExit, SessionOutput, SettingsUpdate, Stats, StreamEnd,
 } from './types';
 
 export { ApiError, toApiError, WailsTransport, WsTransport };
@@ -125,6 +125,13 @@ export class Api {
     create: (name: string, labels: string[]) => this.call('Volumes.Create', name, labels),
     remove: (name: string, force: boolean) => this.call('Volumes.Remove', name, force),
     prune: (all: boolean) => this.call('Volumes.Prune', all),
+  };
+
+  readonly settings = {
+    get: () => this.call('Settings.Get'),
+    set: (u: SettingsUpdate) => this.call('Settings.Set', u),
+    registryLogin: (registry: string, username: string, password: string) => this.call('Settings.RegistryLogin', registry, username, password),
+    registryLogout: (registry: string) => this.call('Settings.RegistryLogout', registry),
   };
 
   readonly system = {

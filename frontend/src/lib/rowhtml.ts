@@ -2,6 +2,7 @@
 // text is escaped; the markup is ours. One string per row keeps the virtualised list cheap to update.
 import { parseAnsi } from './ansi';
 import type { Entry } from './logbuffer';
+import { logTime } from './detail';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHTML = (s: string) => s.replace(/[&<>"']/g, (c) => ESC[c]);
@@ -18,12 +19,8 @@ function marked(text: string, needle: string): string {
   return out + escapeHTML(text.slice(i));
 }
 
-export function fmtTime(t: string): string {
-  const d = new Date(t);
-  if (isNaN(+d)) return '';
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
-}
+/** fmtTime is a line's timestamp with its date (logTime). */
+export const fmtTime = logTime;
 
 const cache = new WeakMap<Entry, { key: string; html: string }>();
 

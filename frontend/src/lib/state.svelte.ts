@@ -2,7 +2,7 @@
 // history for the sparklines, and the activity list (errors and long operations shown to the user).
 
 import { Api, toApiError, type Subscription } from './api';
-import type { Container, Image, Stats, Volume } from './types';
+import type { AppSettings, Container, Image, Stats, Volume } from './types';
 import { explain } from './errors';
 
 export interface Activity {
@@ -16,7 +16,8 @@ export interface Activity {
   done?: boolean;
 }
 
-export const HISTORY = 60; // samples kept per container for sparklines
+export const HISTORY = 900; // samples kept per container: the stats charts' longest window (15 min at 1/s)
+export const SPARK = 60; // the newest samples a list sparkline shows
 
 export class AppState {
   readonly api: Api;
@@ -32,6 +33,8 @@ export class AppState {
    * the lists show what was last known, greyed, states are unknown, and actions are disabled. */
   down = $state(false);
   activities = $state<Activity[]>([]);
+  /** the settings, once a view has read them (the Run dialog shows their defaults). */
+  settings = $state<AppSettings | null>(null);
   /** stats history by container ID (most recent last). */
   stats = $state<Record<string, Stats[]>>({});
   private statSubs = new Map<string, Subscription | 'pending'>();
@@ -177,6 +180,12 @@ export class AppState {
     const err = toApiError(e);
     const x = explain(err);
     const a: Activity = { id: this.nextActivity++, kind: 'error', title, detail: x.text, raw: x.detail || undefined };
+    this.activities = [...this.activities, a];
+    setTimeout(() => this.dismiss(a.id), 12000);
+  }
+  /** refuse says why an action was not done (a warning that stays as long as an error). */
+  refuse(title: string, detail: string) {
+    const a: Activity = { id: this.nextActivity++, kind: 'error', title, detail };
     this.activities = [...this.activities, a];
     setTimeout(() => this.dismiss(a.id), 12000);
   }

@@ -1,6 +1,7 @@
 // End-to-end: the built UI in Chromium against `skiff serve` attached to a `skiff daemon` (the real
 // engine, QEMU) and images from cmd/skiff-testregistry. Pull with progress, run a container printing
 // lines and watch them arrive, type into the exec terminal, see new lines in a pop-out log window,
+// drop a file on the running container (mounted in the same container),
 // stop, kill and restart the engine under the open page, search and bulk remove. Screenshots go to $E2E_SHOTS (default
 // frontend/test-results/e2e).
 //
@@ -172,6 +173,88 @@ try {
     await win.screenshot({ path: path.join(SHOTS, '08-popout-logs.png') });
     await win.close();
     await page.click('a[href="#/containers"]');
+  });
+
+  await step('the detail view: dated log lines, wrap, inspect with the VM\'s resources, stats with axes', async () => {
+    await page.click(`tr[data-container-id="${id}"]`);
+    await page.waitForSelector('[data-testid="logview"]');
+    await page.check('text=Timestamps');
+    await page.waitForFunction(() => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}/.test(document.querySelector('[data-testid="log-viewport"] .line .ts')?.textContent ?? ''));
+    await page.check('[data-testid="log-wrap"]');
+    await page.uncheck('text=Timestamps');
+    await page.click('[data-tab="inspect"]');
+    const res = await page.waitForSelector('[data-testid="inspect-resources"]');
+    check(/[1-9]\d* CPUs · 512 MiB memory/.test(await res.textContent()), `resources: ${await res.textContent()}`);
+    const env = [JSON.parse(stack.cli(['inspect', id]))].flat()[0].Config?.Env ?? [];
+    const shownEnv = await page.textContent('[data-testid="inspect-env"]');
+    check(env.length ? env.every((e) => shownEnv.includes(e)) : shownEnv.trim() === '—', `the environment ${JSON.stringify(env)} is listed: ${shownEnv}`);
+    await shot('08a-inspect');
+    await page.click('[data-tab="stats"]');
+    await page.waitForSelector('[data-testid="chart"] [data-axis="x"]', { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="chart"] polyline') !== null, null, { timeout: 30_000 });
+    await shot('08a-stats');
+    await page.click('[data-tab="logs"]');
+    await page.click('a[href="#/containers"]');
+  });
+
+  await step('a file dropped on the running container is mounted in it, keeping its data', async () => {
+    const row = `tr[data-container-id="${id}"]`;
+    stack.cli(['exec', id, 'sh', '-c', 'echo kept > /layer.txt']);
+    const inspect = () => [JSON.parse(stack.cli(['inspect', id]))].flat()[0];
+    const before = inspect();
+    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'drop-'));
+    const file = path.join(dir, 'app.conf');
+    fs.writeFileSync(file, 'dropped-file\n');
+    const dropOn = (sel, names) => page.evaluate(({ sel, names }) => {
+      const dt = new DataTransfer();
+      for (const n of names) dt.items.add(new File(['x'], n));
+      const el = document.querySelector(sel);
+      el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, { sel, names });
+    // Two items at once cannot be honoured: it says why and opens nothing.
+    await dropOn(row, ['a.conf', 'b.conf']);
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="activity-error"]')].some((e) => e.textContent.includes('one folder or file at a time')));
+    check(await page.$('[data-testid="mount-dialog"]') === null, 'no dialog for a refused drop');
+    await dropOn(row, ['app.conf']);
+    await page.waitForSelector('[data-testid="mount-dialog"]');
+    await page.waitForFunction(() => /running container gets it at once|VM restarts/.test(document.querySelector('[data-testid="mount-plan"]')?.textContent ?? ''));
+    check(await page.inputValue('#m-target') === '/mnt/app.conf', `default target ${await page.inputValue('#m-target')}`);
+    // A path that does not exist: the dialog says so and nothing changes.
+    await page.fill('#m-host', path.join(dir, 'missing.conf'));
+    await page.click('[data-testid="mount-dialog"] button[type="submit"]');
+    const err = await page.waitForSelector('[data-testid="mount-dialog"] .field-error', { timeout: 30_000 });
+    check((await err.textContent()).includes('does not exist'), `the dialog says why: ${await err.textContent()}`);
+    check((inspect().Mounts ?? []).length === 0 && inspect().StartedAt === before.StartedAt, 'a failed mount changed nothing');
+    await page.fill('#m-host', file);
+    await page.fill('#m-target', '/etc/app.conf');
+    await shot('08b-mount-file');
+    await page.click('[data-testid="mount-dialog"] button[type="submit"]');
+    await page.waitForSelector('[data-testid="mount-dialog"]', { state: 'detached', timeout: BOOT });
+    const got = stack.cli(['exec', id, 'cat', '/etc/app.conf', '/layer.txt']);
+    check(got === 'dropped-file\nkept\n', `the file and the writable layer in the container: ${JSON.stringify(got)}`);
+    const after = inspect();
+    check(after.ID === before.ID && after.Mounts?.length === 1 && after.Mounts[0].Target === '/etc/app.conf', `the same container has it: ${JSON.stringify(after.Mounts)}`);
+    check(stack.cli(['logs', id]).includes('e2e-line-40'), 'its logs are kept');
+  });
+
+  await step('settings: the data dir, defaults the Run dialog shows and a new container gets', async () => {
+    await page.keyboard.press('Control+Comma');
+    await page.waitForSelector('[data-testid="data-dir"]');
+    check((await page.textContent('[data-testid="data-dir"]')) === stack.home, `data dir ${await page.textContent('[data-testid="data-dir"]')}`);
+    await page.fill('#s-cpus', '1');
+    await page.fill('#s-mem', '320m');
+    await page.click('[data-testid="settings-save"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="activity-info"]')].some((e) => e.textContent.includes('Settings saved')));
+    await shot('09a-settings');
+    await page.click('a[href="#/containers"]');
+    await page.click('[data-testid="run-open"]');
+    check(await page.getAttribute('#r-mem', 'placeholder') === '320m', `the Run dialog's memory default: ${await page.getAttribute('#r-mem', 'placeholder')}`);
+    await page.keyboard.press('Escape');
+    const made = stack.cli(['create', image, 'true']).trim();
+    const vm = [JSON.parse(stack.cli(['inspect', made]))].flat()[0].VM;
+    check(vm.CPUs === 1 && vm.MemoryMiB === 320, `a container created after: ${JSON.stringify(vm)}`);
+    stack.cli(['rm', made]);
   });
 
   await step('stop says what it waits for in a full-size toast', async () => {

@@ -9,6 +9,7 @@ import RunDialog from '../../src/components/RunDialog.svelte';
 import LogView from '../../src/components/LogView.svelte';
 import ImagesView from '../../src/components/ImagesView.svelte';
 import StatsCharts from '../../src/components/StatsCharts.svelte';
+import SettingsView from '../../src/components/SettingsView.svelte';
 import { FakeTransport, tick, until } from './fake-transport';
 
 afterEach(() => { cleanup(); location.hash = ''; });
@@ -226,7 +227,7 @@ describe('folder drops in the desktop window', () => {
       document.elementFromPoint = orig;
     }
     const dlg = await until(() => screen.queryByTestId('mount-dialog'));
-    expect((screen.getByLabelText('Folder on this Mac') as HTMLInputElement).value).toBe('/Users/me/data');
+    expect((screen.getByLabelText('On this computer') as HTMLInputElement).value).toBe('/Users/me/data');
     expect((screen.getByLabelText('Path in container') as HTMLInputElement).value).toBe('/mnt/data');
     await until(() => screen.getByTestId('mount-plan').textContent!.includes('no restart'));
     expect(t.called('Containers.MountPlan')[0].params).toEqual(['a'.repeat(64)]);
@@ -235,6 +236,36 @@ describe('folder drops in the desktop window', () => {
     await until(() => t.called('Containers.AddMount').length === 1);
     expect(t.called('Containers.AddMount')[0].params).toEqual(['a'.repeat(64), '/Users/me/data', '/work', false]);
     await until(() => !screen.queryByTestId('mount-dialog'));
+  });
+});
+
+describe('drops that cannot be honoured', () => {
+  const dropPaths = async (t: FakeTransport, paths: string[]) => {
+    const row = await until(() => document.querySelector(`tr[data-container-id="${'a'.repeat(64)}"]`));
+    const orig = document.elementFromPoint;
+    document.elementFromPoint = () => row!.querySelector('td');
+    try { t.emit('filedrop', { x: 100, y: 120, paths }); } finally { document.elementFromPoint = orig; }
+  };
+  it('says why several items at once are refused, and opens nothing', async () => {
+    const t = backend({ 'Containers.Ready': () => null, 'Containers.MountPlan': () => 'live' });
+    (t as { kind: string }).kind = 'wails';
+    render(App, { props: { api: new Api(t) } });
+    await dropPaths(t, ['/Users/me/a', '/Users/me/b.txt']);
+    const toast = await until(() => screen.queryByTestId('activity-error'));
+    expect(toast!.textContent).toContain('Drop one folder or file at a time (2 were dropped on web)');
+    expect(screen.queryByTestId('mount-dialog')).toBeNull();
+    expect(t.called('Containers.MountPlan')).toHaveLength(0);
+  });
+  it('shows the engine\'s reason in the dialog and offers no Mount when the plan fails', async () => {
+    const t = backend({ 'Containers.Ready': () => null,
+      'Containers.MountPlan': () => { throw new ApiError('conflict', 'container web is paused (unpause it to change its folders)'); } });
+    (t as { kind: string }).kind = 'wails';
+    render(App, { props: { api: new Api(t) } });
+    await dropPaths(t, ['/Users/me/app.conf']);
+    await until(() => screen.queryByTestId('mount-dialog'));
+    await until(() => screen.getByTestId('mount-plan').textContent!.includes('is paused'));
+    expect((screen.getByLabelText('Path in container') as HTMLInputElement).value).toBe('/mnt/app.conf');
+    expect((document.querySelector('[data-testid="mount-dialog"] button[type="submit"]') as HTMLButtonElement).disabled).toBe(true);
   });
 });
 
@@ -250,5 +281,109 @@ describe('StatsCharts', () => {
     render(StatsCharts, { props: { history: [sample(0)] } });
     expect(screen.getByTestId('stats').textContent).toContain('64 MB of 512 MB');
     expect(screen.queryByTestId('host-memory')).toBeNull();
+  });
+  it('charts a chosen time window with axes, and offers Start when the container is stopped', async () => {
+    const at = (ago: number, cpu: number) => ({ ...sample(0), Time: new Date(Date.now() - ago * 1000).toISOString(), CPUPercent: cpu });
+    const h = [at(600, 90), at(200, 50), at(30, 10), at(0, 20)];
+    render(StatsCharts, { props: { history: h } });
+    const cpu = () => screen.getAllByTestId('chart')[0];
+    expect([...cpu().querySelectorAll('[data-axis="y"]')].map((e) => e.textContent)).toEqual(['0%', '50%', '100%']);
+    expect([...cpu().querySelectorAll('[data-axis="x"]')].map((e) => e.textContent)).toEqual(['-1 min', '-30 s', 'now']);
+    const n = () => cpu().querySelector('polyline')!.getAttribute('points')!.split(' ').length;
+    expect(n()).toBe(2);
+    await fireEvent.click(document.querySelector('[data-window="300"]')!);
+    expect(n()).toBe(3);
+    expect([...cpu().querySelectorAll('[data-axis="x"]')].map((e) => e.textContent)).toEqual(['-5 min', '-2.5 min', 'now']);
+    await fireEvent.click(document.querySelector('[data-window="900"]')!);
+    expect(n()).toBe(4);
+    cleanup();
+    let started = 0;
+    render(StatsCharts, { props: { history: h, running: false, onstart: () => started++ } });
+    await fireEvent.click(screen.getByTestId('pane-start'));
+    expect(started).toBe(1);
+    expect(screen.queryByTestId('stats')).toBeNull();
+  });
+});
+
+describe('LogView on an ended stream, with a range', () => {
+  it('has no Follow toggle once a stopped container\'s stream ended; a From/To range asks for those lines only', async () => {
+    let n = 0;
+    const t = backend({ 'Containers.SubscribeLogs': () => `logs:${++n}` });
+    const api = new Api(t);
+    render(LogView, { props: { api, id: 'c1', name: 'web', running: false } });
+    await until(() => t.listening('logs:1'));
+    expect(screen.queryByTestId('log-follow')).not.toBeNull();
+    t.emit('logs:1', [{ Time: '2026-01-01T00:00:01Z', Stream: 'stdout', Data: 'one\n' }]);
+    t.emit('logs:1:end', {});
+    await until(() => screen.queryByTestId('log-follow') === null);
+    await fireEvent.input(screen.getByTestId('log-since'), { target: { value: '2026-01-01T10:00:00' } });
+    await fireEvent.input(screen.getByTestId('log-until'), { target: { value: '2026-01-01T11:00:00' } });
+    await fireEvent.click(screen.getByTestId('log-range'));
+    await until(() => t.listening('logs:2'));
+    const q = t.called('Containers.SubscribeLogs')[1].params[1] as { Since: string; Until: string; Follow: boolean };
+    expect(q).toMatchObject({ Since: new Date(2026, 0, 1, 10).toISOString(), Until: new Date(2026, 0, 1, 11).toISOString(), Follow: false });
+    await fireEvent.input(screen.getByTestId('log-until'), { target: { value: '2026-01-01T09:00:00' } });
+    await fireEvent.click(screen.getByTestId('log-range'));
+    await until(() => screen.queryByRole('alert')?.textContent === 'The start of the range must be before its end.');
+    expect(t.called('Containers.SubscribeLogs')).toHaveLength(2);
+  });
+});
+
+describe('SettingsView', () => {
+  it('shows the settings, checks fields before saving, saves through Settings.Set, and logs in to a registry', async () => {
+    let cur = { DefaultCPUs: 0, DefaultMemoryMiB: 0, EngineCPUs: 4, EngineMemoryMiB: 512, DataDir: '/home/me/.skiff',
+      StartAtLogin: false, StartAtLoginFile: '', Registries: [] as string[] };
+    const t = backend({
+      'Settings.Get': () => cur,
+      'Settings.Set': (u: { DefaultCPUs: number; DefaultMemoryMiB: number; StartAtLogin: boolean }) => {
+        cur = { ...cur, ...u, StartAtLoginFile: u.StartAtLogin ? '/home/me/.config/autostart/dev.skiff.skiff.desktop' : '' };
+        return cur;
+      },
+      'Settings.RegistryLogin': (r: string) => {
+        if (r === 'bad.example') throw new ApiError('invalid', 'logging in to bad.example: the registry refused the username or password (401 Unauthorized)');
+        cur = { ...cur, Registries: [r] };
+        return null;
+      },
+    });
+    const st = new AppState(new Api(t));
+    render(SettingsView, { props: { st } });
+    await until(() => screen.queryByTestId('data-dir')?.textContent === '/home/me/.skiff');
+    expect((screen.getByLabelText('Memory') as HTMLInputElement).placeholder).toBe('512m');
+    await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '10m' } });
+    await fireEvent.submit(screen.getByTestId('settings-form'));
+    await until(() => document.querySelector('[data-field="memory"]'));
+    expect(t.called('Settings.Set')).toHaveLength(0);
+    await fireEvent.input(screen.getByLabelText('CPUs'), { target: { value: '2' } });
+    await fireEvent.input(screen.getByLabelText('Memory'), { target: { value: '1g' } });
+    await fireEvent.click(screen.getByTestId('start-at-login'));
+    await fireEvent.submit(screen.getByTestId('settings-form'));
+    await until(() => t.called('Settings.Set').length === 1);
+    expect(t.called('Settings.Set')[0].params).toEqual([{ DefaultCPUs: 2, DefaultMemoryMiB: 1024, StartAtLogin: true }]);
+    await until(() => screen.getByTestId('settings').textContent!.includes('dev.skiff.skiff.desktop'));
+    expect(st.settings?.DefaultMemoryMiB).toBe(1024);
+
+    const login = async (r: string) => {
+      await fireEvent.input(screen.getByLabelText('Registry'), { target: { value: r } });
+      await fireEvent.input(screen.getByLabelText('Username'), { target: { value: 'me' } });
+      await fireEvent.input(screen.getByLabelText('Password or token'), { target: { value: 'pw' } });
+      await fireEvent.submit(screen.getByTestId('registry-form'));
+    };
+    await login('bad.example');
+    await until(() => screen.queryByTestId('registry-error')?.textContent?.includes('refused the username or password'));
+    await login('ghcr.io');
+    await until(() => document.querySelector('[data-registry="ghcr.io"]'));
+    expect(t.called('Settings.RegistryLogin')[1].params).toEqual(['ghcr.io', 'me', 'pw']);
+  });
+});
+
+describe('⌘, opens Settings', () => {
+  it('goes to #/settings on Ctrl+, or ⌘,', async () => {
+    const t = backend({ 'Settings.Get': () => ({ DefaultCPUs: 0, DefaultMemoryMiB: 0, EngineCPUs: 2, EngineMemoryMiB: 512, DataDir: '/d',
+      StartAtLogin: false, StartAtLoginFile: '', Registries: [] }) });
+    render(App, { props: { api: new Api(t) } });
+    await until(() => screen.queryByTestId('containers'));
+    await fireEvent.keyDown(window, { key: ',', metaKey: true });
+    await until(() => location.hash === '#/settings');
+    await until(() => screen.queryByTestId('data-dir')?.textContent === '/d');
   });
 });

@@ -169,9 +169,9 @@ describe('rowHTML', () => {
     expect(div.querySelector('img')).toBeNull();
     expect(div.textContent).toBe('<img src=x onerror=alert(1)> red & "quoted"');
   });
-  it('adds the time when asked and re-renders when the search changes', () => {
+  it('adds the time, with its date, when asked and re-renders when the search changes', () => {
     const e = entry('abc abc');
-    expect(rowHTML(e, true, '')).toMatch(/^<span class="ts">\d\d:\d\d:12\.345<\/span>/);
+    expect(rowHTML(e, true, '')).toMatch(/^<span class="ts">\d{4}-\d\d-\d\d \d\d:\d\d:12\.345<\/span>/);
     expect(rowHTML(e, false, 'b')).toBe('<span class="txt">a<mark>b</mark>c a<mark>b</mark>c</span>');
   });
 });

@@ -63,8 +63,9 @@ type Agent struct {
 	wl       *workload  // the current or last workload
 	starting bool       // a Run is between its checks and registering the workload
 
-	mountMu     sync.Mutex // guards mountedTags
+	mountMu     sync.Mutex // guards mountedTags and volDisks
 	mountedTags map[string]bool
+	volDisks    map[string]volDisk // disk volumes mounted (VM mode), by disk ID
 
 	socks sockTable // connections accepted on OpListen sockets, until OpAccept picks them up
 
@@ -100,6 +101,7 @@ func New(cfg Config) (*Agent, error) {
 		reaper:      newReaper(cfg.Log),
 		spawner:     newSpawner(),
 		mountedTags: map[string]bool{},
+		volDisks:    map[string]volDisk{},
 		stop:        make(chan struct{}),
 		info: agentproto.Info{
 			ProtocolVersion: agentproto.ProtocolVersion,

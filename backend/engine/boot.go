@@ -57,7 +57,9 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		return spec, err
 	}
 	for i, m := range mounts {
-		if m.Type != MountTmpfs {
+		if m.Disk {
+			spec.Disks = append(spec.Disks, vm.Disk{ID: volumeDiskID(i), Path: m.Source, ReadOnly: !e.diskWritable(m)})
+		} else if m.Type != MountTmpfs {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
 			// the target is read-only all the same.
 			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly && !fillsVolume(m)})
@@ -185,9 +187,15 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
+	claimRec := c.snapshot()
+	releaseVols, err := c.claimVolumes(spec.ID, claimRec.Name, claimRec.Mounts, spec.Disks)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	m, err := e.hv.Start(ctx, spec)
 	if err != nil {
+		releaseVols()
 		return nil, fmt.Errorf("starting VM (%s): %w", e.hv.Name(), err)
 	}
 	defer func() {
@@ -195,6 +203,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 			_ = m.Stop(sctx, true)
 			cancel()
+			releaseVols()
 		}
 	}()
 	client := agentproto.NewClient(m.Dial)
@@ -227,6 +236,8 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt)}
 		if mt.Type == MountTmpfs {
 			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
+		} else if mt.Disk {
+			ms = diskMountSpec(i, mt)
 		} else {
 			p := mt
 			p.Source = shared[ms.Tag]
@@ -251,7 +262,8 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		w.close()
 		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
 	}
-	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{}}
+	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{},
+		releaseVols: releaseVols}
 	for i, mt := range rec.Mounts {
 		b.mounted[mt.Target] = mountTag(i)
 	}

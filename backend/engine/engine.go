@@ -52,6 +52,7 @@ type Engine struct {
 	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
 	vmu        sync.Mutex
 	volPending map[string]int
+	volClaims  map[string]map[string]volClaim // disk volume → ID of a running VM's container → its hold
 
 	lmu     sync.Mutex                   // guards labels
 	labels  map[string]map[string]string // container ID → its labels, which its events carry

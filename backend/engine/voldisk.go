@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
+)
+
+// Disk volumes. A volume is by default a sparse ext4 image (volumeDiskFile) that the VM of each
+// container mounting it gets as a virtio block device (ID volumeDiskID(i), i the mount's index) and
+// the guest agent mounts (agentproto.MountSpec.Disk): the container owns its files for real (chown,
+// modes, xattrs) as on Docker's own disk. A block device's file system can be written by one kernel
+// only, so a disk volume is mounted by one running container at a time, or read-only by several
+// while none writes it (mounted with noload: no journal replay); the engine refuses anything else
+// at start (claimVolumes). Shared-folder volumes (--opt shared=true, and every volume made before
+// disk volumes) are directories shared over virtiofs, which any number of VMs may mount.
+const (
+	volumeDiskFile = "volume.ext4"
+	// DefaultVolumeSize is a disk volume's size unless --opt size= says otherwise: like a container's
+	// writable disk, a sparse file that takes on the host only what is written.
+	DefaultVolumeSize = DefaultStorageSize
+	// VolumeOptSize and VolumeOptShared are the volume options the local driver takes.
+	VolumeOptSize   = "size"
+	VolumeOptShared = "shared"
+)
+
+func (e *Engine) volumeDisk(name string) string {
+	return filepath.Join(e.volumeDir(name), volumeDiskFile)
+}
+
+// volumeContent is where a volume's content is on the host: its disk image, or its directory.
+func (e *Engine) volumeContent(name string, shared bool) string {
+	if shared {
+		return e.volumeData(name)
+	}
+	return e.volumeDisk(name)
+}
+
+// volumeDiskID is the block device ID of the disk volume mounted by a container's mount i.
+func volumeDiskID(i int) string { return "skiff-vol" + strconv.Itoa(i) }
+
+// parseVolumeOptions checks the driver options of a new volume: size=<size> (a disk volume's size,
+// 64M to 4T) and shared=true|false. It returns the options as recorded (a disk volume's with its
+// size, given or default).
+func parseVolumeOptions(opts map[string]string) (shared bool, size int64, out map[string]string, err error) {
+	out = map[string]string{}
+	var sizeOpt string
+	for k, v := range opts {
+		switch strings.TrimSpace(k) {
+		case VolumeOptShared:
+			b, perr := strconv.ParseBool(strings.TrimSpace(v))
+			if perr != nil {
+				return false, 0, nil, parseErr("volume option shared", v, "want true or false")
+			}
+			shared = b
+		case VolumeOptSize:
+			n, perr := ParseStorageSize(v)
+			if perr != nil {
+				return false, 0, nil, fmt.Errorf("volume option size: %w", perr)
+			}
+			size, sizeOpt = n, strings.TrimSpace(v)
+		default:
+			return false, 0, nil, fmt.Errorf("volume option %q: the local driver here takes only size=<size> (a disk volume's size) "+
+				"and shared=true (a shared-folder volume): %w", k, ErrNotSupported)
+		}
+	}
+	if shared {
+		if sizeOpt != "" {
+			return false, 0, nil, parseErr("volume options", "shared=true,size="+sizeOpt,
+				"a shared-folder volume is a directory and has no size (leave size out, or shared)")
+		}
+		out[VolumeOptShared] = "true"
+		return true, 0, out, nil
+	}
+	if size == 0 {
+		size, sizeOpt = DefaultVolumeSize, strconv.FormatInt(DefaultVolumeSize>>30, 10)+"G"
+	}
+	out[VolumeOptSize] = sizeOpt
+	return false, size, out, nil
+}
+
+// fileBlocks is what a (sparse) file takes on the host.
+func fileBlocks(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return min(fi.Size(), st.Blocks*512)
+	}
+	return fi.Size()
+}
+
+// volClaim is a running VM's hold on a disk volume (Engine.volClaims, under e.vmu).
+type volClaim struct {
+	name string // the container's, for messages
+	rw   bool
+}
+
+// volumeUsedFile marks a disk volume that a VM has had writable: its data directory exists, and
+// a read-only user needs not fill it.
+const volumeUsedFile = "written"
+
+// diskWritable says whether disk volume mount m is attached writable: when the container writes
+// it, or reads a volume no VM has written yet, which the agent fills from the image (Docker fills
+// a new volume mounted read-only too) before it binds it read-only.
+func (e *Engine) diskWritable(m Mount) bool {
+	if !m.ReadOnly {
+		return true
+	}
+	if !fillsVolume(m) {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(e.volumeDir(m.Name), volumeUsedFile))
+	return err != nil
+}
+
+// claimVolumes records that container c's VM is about to attach its disk volumes (mounts, as
+// disks of its machine spec say: writable or not), refusing with ErrConflict a volume another
+// running VM writes, or one c would write that another VM has (docs/contracts.md, "Volumes").
+// release gives them up once the VM has ended.
+func (c *ctr) claimVolumes(id, name string, mounts []Mount, disks []vm.Disk) (release func(), err error) {
+	e := c.e
+	rw := map[string]bool{} // volume → attached writable
+	for i, m := range mounts {
+		if m.Type != MountVolume || !m.Disk {
+			continue
+		}
+		for _, d := range disks {
+			if d.ID == volumeDiskID(i) && !d.ReadOnly {
+				rw[m.Name] = true
+			}
+		}
+	}
+	e.vmu.Lock()
+	defer e.vmu.Unlock()
+	for _, m := range mounts {
+		if m.Type != MountVolume || !m.Disk {
+			continue
+		}
+		var others []string
+		for oid, cl := range e.volClaims[m.Name] {
+			if oid != id && (cl.rw || rw[m.Name]) {
+				others = append(others, cl.name)
+			}
+		}
+		if len(others) > 0 {
+			sort.Strings(others)
+			return nil, fmt.Errorf("volume %q is a disk volume in use by running container %s: a disk volume is mounted by "+
+				"one running container at a time (or read-only by several while none writes it); stop %s first, or to share "+
+				"data between running containers use a shared-folder volume (docker volume create --opt shared=true NAME; "+
+				"its files keep no owners: every file is root's in the container and chown fails): %w",
+				m.Name, strings.Join(others, ", "), strings.Join(others, ", "), ErrConflict)
+		}
+	}
+	var held []string
+	for _, m := range mounts {
+		if m.Type != MountVolume || !m.Disk {
+			continue
+		}
+		if e.volClaims == nil {
+			e.volClaims = map[string]map[string]volClaim{}
+		}
+		if e.volClaims[m.Name] == nil {
+			e.volClaims[m.Name] = map[string]volClaim{}
+		}
+		e.volClaims[m.Name][id] = volClaim{name: name, rw: rw[m.Name]}
+		held = append(held, m.Name)
+		if rw[m.Name] {
+			if err := os.WriteFile(filepath.Join(e.volumeDir(m.Name), volumeUsedFile), nil, 0o600); err != nil {
+				e.log.Warn("marking a disk volume written", zapStr("volume", m.Name), zapErr(err))
+			}
+		}
+	}
+	return func() {
+		e.vmu.Lock()
+		defer e.vmu.Unlock()
+		for _, n := range held {
+			delete(e.volClaims[n], id)
+			if len(e.volClaims[n]) == 0 {
+				delete(e.volClaims, n)
+			}
+		}
+		held = nil
+	}, nil
+}
+
+// diskMountSpec is how the agent mounts disk volume mount i at its target.
+func diskMountSpec(i int, m Mount) agentproto.MountSpec {
+	return agentproto.MountSpec{Disk: volumeDiskID(i), Target: m.Target, ReadOnly: m.ReadOnly, Fill: fillsVolume(m)}
+}
+
+// mountVolumes mounts the volumes of mounts (disk and shared-folder ones) in a VM of machineSpec's,
+// as a boot does: the copy VM of a stopped container (guest) mounts them so that a copy under a
+// volume's target reaches the volume.
+func mountVolumes(ctx context.Context, cl *agentproto.Client, mounts []Mount) error {
+	for i, m := range mounts {
+		if m.Type != MountVolume {
+			continue
+		}
+		ms := agentproto.MountSpec{Tag: mountTag(i), Target: m.Target, ReadOnly: m.ReadOnly, Fill: fillsVolume(m)}
+		if m.Disk {
+			ms = diskMountSpec(i, m)
+		}
+		if err := cl.Mount(ctx, ms); err != nil {
+			return fmt.Errorf("mounting %s at %s: %w", mountDesc(m), m.Target, err)
+		}
+	}
+	return nil
+}

@@ -41,12 +41,12 @@ const (
 
 // Volume is a named volume.
 type Volume struct {
-	Name       string            `json:"name"`
-	Driver     string            `json:"driver"` // always "local"
-	Labels     map[string]string `json:"labels,omitempty"`
-	Options    map[string]string `json:"options,omitempty"`
-	CreatedAt  time.Time         `json:"createdAt"`
-	Anonymous  bool              `json:"anonymous,omitempty"`
+	Name      string            `json:"name"`
+	Driver    string            `json:"driver"` // always "local"
+	Labels    map[string]string `json:"labels,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+	Anonymous bool              `json:"anonymous,omitempty"`
 	// Mountpoint is where the content is on the host: a disk volume's ext4 image file, a
 	// shared-folder volume's directory.
 	Mountpoint string `json:"mountpoint"`

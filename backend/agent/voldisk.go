@@ -37,8 +37,16 @@ func (a *Agent) diskVolumeSource(id string) (string, bool, error) {
 	if id == "" || filepath.Base(id) != id || id == "." || id == ".." {
 		return "", false, fmt.Errorf("disk %q: %w", id, errBadRequest)
 	}
-	if !a.cfg.VM {
-		return "", false, fmt.Errorf("disk volume %q in host mode: %w", id, errNotSupported)
+	if !a.cfg.VM { // a host process cannot mount an ext4: the hypervisor shares a directory for it
+		share, ok := a.cfg.Shares[id]
+		if !ok {
+			return "", false, fmt.Errorf("disk %q: %w", id, errNotFound)
+		}
+		dir := filepath.Join(share, volumeDataDir)
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", false, fmt.Errorf("disk volume %q: %w", id, err)
+		}
+		return dir, true, nil
 	}
 	a.mountMu.Lock()
 	defer a.mountMu.Unlock()

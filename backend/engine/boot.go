@@ -188,7 +188,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		return nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
 	claimRec := c.snapshot()
-	releaseVols, err := c.claimVolumes(spec.ID, claimRec.Name, claimRec.Mounts, spec.Disks)
+	releaseVols, err := c.claimVolumes(ctx, spec.ID, claimRec.Name, claimRec.Mounts, spec.Disks)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ type Engine struct {
 	vmu        sync.Mutex
 	volPending map[string]int
 	volClaims  map[string]map[string]volClaim // disk volume → ID of a running VM's container → its hold
+	volFreed   chan struct{}                  // closed (and cleared) when a claim is released
 
 	lmu     sync.Mutex                   // guards labels
 	labels  map[string]map[string]string // container ID → its labels, which its events carry

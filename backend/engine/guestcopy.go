@@ -71,7 +71,7 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		return nil, nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
 	rec := c.snapshot()
-	releaseVols, err := c.claimVolumes(spec.ID, rec.Name, rec.Mounts, spec.Disks)
+	releaseVols, err := c.claimVolumes(ctx, spec.ID, rec.Name, rec.Mounts, spec.Disks)
 	if err != nil {
 		free()
 		return nil, nil, fmt.Errorf("reaching the files of %s: %w", rec.Name, err)

@@ -8,7 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
@@ -123,11 +125,16 @@ func (e *Engine) diskWritable(m Mount) bool {
 	return err != nil
 }
 
+// claimWait bounds how long a start waits for the VM of a container that has ended (its VM being
+// powered off: teardown) to give up a disk volume it wants.
+const claimWait = shutdownTimeout + 5*time.Second
+
 // claimVolumes records that container c's VM is about to attach its disk volumes (mounts, as
 // disks of its machine spec say: writable or not), refusing with ErrConflict a volume another
-// running VM writes, or one c would write that another VM has (docs/contracts.md, "Volumes").
+// running VM writes, or one c would write that another VM has (docs/contracts.md, "Volumes"). A
+// holder whose workload has ended is waited for (up to claimWait) while its VM powers off.
 // release gives them up once the VM has ended.
-func (c *ctr) claimVolumes(id, name string, mounts []Mount, disks []vm.Disk) (release func(), err error) {
+func (c *ctr) claimVolumes(ctx context.Context, id, name string, mounts []Mount, disks []vm.Disk) (release func(), err error) {
 	e := c.e
 	rw := map[string]bool{} // volume → attached writable
 	for i, m := range mounts {
@@ -140,27 +147,82 @@ func (c *ctr) claimVolumes(id, name string, mounts []Mount, disks []vm.Disk) (re
 			}
 		}
 	}
-	e.vmu.Lock()
-	defer e.vmu.Unlock()
+	deadline := time.Now().Add(claimWait)
+	for {
+		e.vmu.Lock()
+		ending, conflict := e.volConflictLocked(id, mounts, rw)
+		if conflict == nil {
+			release = e.volClaimLocked(id, name, mounts, rw)
+			e.vmu.Unlock()
+			return release, nil
+		}
+		if e.volFreed == nil {
+			e.volFreed = make(chan struct{})
+		}
+		freed := e.volFreed
+		e.vmu.Unlock()
+		left := time.Until(deadline)
+		if !ending || left <= 0 {
+			return nil, conflict
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-freed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// volConflictLocked says whether every conflicting holder's workload has ended (its VM is powering
+// off), and returns the refusal of claimVolumes' claim now (nil: none). e.vmu is held.
+func (e *Engine) volConflictLocked(id string, mounts []Mount, rw map[string]bool) (bool, error) {
 	for _, m := range mounts {
 		if m.Type != MountVolume || !m.Disk {
 			continue
 		}
 		var others []string
+		ending := true
 		for oid, cl := range e.volClaims[m.Name] {
 			if oid != id && (cl.rw || rw[m.Name]) {
 				others = append(others, cl.name)
+				if e.workloadLive(oid) {
+					ending = false
+				}
 			}
 		}
 		if len(others) > 0 {
 			sort.Strings(others)
-			return nil, fmt.Errorf("volume %q is a disk volume in use by running container %s: a disk volume is mounted by "+
+			holders := strings.Join(others, ", ")
+			return ending, fmt.Errorf("volume %q is a disk volume in use by running container %s: a disk volume is mounted by "+
 				"one running container at a time (or read-only by several while none writes it); stop %s first, or to share "+
 				"data between running containers use a shared-folder volume (docker volume create --opt shared=true NAME; "+
 				"its files keep no owners: every file is root's in the container and chown fails): %w",
-				m.Name, strings.Join(others, ", "), strings.Join(others, ", "), ErrConflict)
+				m.Name, holders, holders, ErrConflict)
 		}
 	}
+	return true, nil
+}
+
+// workloadLive says whether container id runs (or is paused): its VM holds its volumes for good,
+// not only while it powers off.
+func (e *Engine) workloadLive(id string) bool {
+	e.mu.Lock()
+	c := e.ctrs[id]
+	e.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.State == StateRunning || c.rec.State == StatePaused
+}
+
+// volClaimLocked records the claim (e.vmu held) and returns its release.
+func (e *Engine) volClaimLocked(id, name string, mounts []Mount, rw map[string]bool) func() {
 	var held []string
 	for _, m := range mounts {
 		if m.Type != MountVolume || !m.Disk {
@@ -180,17 +242,23 @@ func (c *ctr) claimVolumes(id, name string, mounts []Mount, disks []vm.Disk) (re
 			}
 		}
 	}
+	var once sync.Once
 	return func() {
-		e.vmu.Lock()
-		defer e.vmu.Unlock()
-		for _, n := range held {
-			delete(e.volClaims[n], id)
-			if len(e.volClaims[n]) == 0 {
-				delete(e.volClaims, n)
+		once.Do(func() {
+			e.vmu.Lock()
+			defer e.vmu.Unlock()
+			for _, n := range held {
+				delete(e.volClaims[n], id)
+				if len(e.volClaims[n]) == 0 {
+					delete(e.volClaims, n)
+				}
 			}
-		}
-		held = nil
-	}, nil
+			if e.volFreed != nil {
+				close(e.volFreed)
+				e.volFreed = nil
+			}
+		})
+	}
 }
 
 // diskMountSpec is how the agent mounts disk volume mount i at its target.

@@ -27,6 +27,17 @@ func TestVolumesRenameHealth(t *testing.T) {
 		vs[0].Options["size"] != "100M" || vs[0].Size <= 0 || !strings.HasSuffix(vs[0].Mountpoint, ".ext4") {
 		t.Fatalf("volume inspect: %+v, %v", vs, err)
 	}
+	// system df counts the disk's blocks in use (a few MB of a 100 MB image).
+	df := ok(t, "system", "df")
+	var dfRow []string
+	for _, l := range strings.Split(df, "\n") {
+		if f := strings.Fields(l); len(f) == 4 && f[0] == "Volumes" {
+			dfRow = f
+		}
+	}
+	if dfRow == nil || dfRow[1] == "0" || (dfRow[3] != "kB" && dfRow[3] != "MB") {
+		t.Errorf("system df has no Volumes row of the disk's blocks:\n%s", df)
+	}
 	// A shared folder: its size is its files'.
 	ok(t, "volume", "create", "--opt", "shared=true", "clishared")
 	ok(t, "run", "--rm", "-v", "clishared:/data", env.image, "sh", "-c", "echo kept > /data/f")

@@ -19,9 +19,9 @@ func TestVolumeDisk(t *testing.T) {
 	defer docker(t, "rm", "-f", "vdk-a", "vdk-holder", "vdk-r1", "vsh-a", "vdk-cp")
 	defer docker(t, "volume", "rm", "-f", "vdk", "vsh", "vdk-cpv")
 	dockerOK(t, "volume", "create", "--opt", "size=1G", "vdk")
-	out := dockerOK(t, "volume", "inspect", "--format", "{{.Options.size}} {{.Mountpoint}}", "vdk")
-	if f := strings.Fields(out); len(f) != 2 || f[0] != "1G" || !strings.HasSuffix(f[1], ".ext4") {
-		t.Errorf("volume inspect: %q, want size 1G and an ext4 image as mountpoint", out)
+	out := dockerOK(t, "volume", "inspect", "--format", "{{.Options.size}} {{.Mountpoint}} {{.Status.Storage}}", "vdk")
+	if f := strings.Fields(out); len(f) < 3 || f[0] != "1G" || !strings.HasSuffix(f[1], ".ext4") || f[2] != "disk:" {
+		t.Errorf("volume inspect: %q, want size 1G, an ext4 image as mountpoint and the storage said", out)
 	}
 	if r := docker(t, "volume", "create", "--opt", "type=nfs", "vdk-bad"); r.code == 0 || !strings.Contains(r.stderr, `"type"`) {
 		t.Errorf("volume create with an unknown option: %s", r)

@@ -56,6 +56,8 @@ export interface DiskUsage {
   Logs: number;
   BootSnapshots: number;
   BootSnapshotsCount: number;
+  Volumes: number;
+  VolumesCount: number;
   Total: number;
 }
 

@@ -57,14 +57,13 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		return spec, err
 	}
 	for i, m := range mounts {
-		if m.Disk {
-			spec.Disks = append(spec.Disks, vm.Disk{ID: volumeDiskID(i), Path: m.Source, ReadOnly: !e.diskWritable(m)})
-		} else if m.Type != MountTmpfs {
+		if m.Type != MountTmpfs && !m.Disk {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
 			// the target is read-only all the same.
 			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: m.Source, ReadOnly: m.ReadOnly && !fillsVolume(m)})
 		}
 	}
+	spec.Disks = append(spec.Disks, e.volumeDisks(mounts)...)
 	if e.cfg.Kernel != nil {
 		kernel, initrd, err := e.kernelFor(ctx, arch)
 		if err != nil {
@@ -237,7 +236,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		if mt.Type == MountTmpfs {
 			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
 		} else if mt.Disk {
-			ms = diskMountSpec(i, mt)
+			ms = diskMountSpec(rec.Mounts, i)
 		} else {
 			p := mt
 			p.Source = shared[ms.Tag]

@@ -46,8 +46,39 @@ func (e *Engine) volumeContent(name string, shared bool) string {
 	return e.volumeDisk(name)
 }
 
-// volumeDiskID is the block device ID of the disk volume mounted by a container's mount i.
-func volumeDiskID(i int) string { return "skiff-vol" + strconv.Itoa(i) }
+// volumeDiskID is the block device ID of the disk of mount i's volume: one disk per volume, named
+// after the container's first mount of it (a volume mounted at two targets is one disk, bound twice).
+func volumeDiskID(mounts []Mount, i int) string {
+	for j := 0; j < i; j++ {
+		if mounts[j].Disk && mounts[j].Name == mounts[i].Name {
+			i = j
+			break
+		}
+	}
+	return "skiff-vol" + strconv.Itoa(i)
+}
+
+// volumeDisks are the disks of the disk volumes of mounts, each attached writable when one of its
+// mounts wants it so (diskWritable).
+func (e *Engine) volumeDisks(mounts []Mount) []vm.Disk {
+	var out []vm.Disk
+	at := map[string]int{} // volume → its disk in out
+	for i, m := range mounts {
+		if !m.Disk {
+			continue
+		}
+		k, ok := at[m.Name]
+		if !ok { // the volume's first mount
+			k = len(out)
+			at[m.Name] = k
+			out = append(out, vm.Disk{ID: volumeDiskID(mounts, i), Path: m.Source, ReadOnly: true})
+		}
+		if e.diskWritable(m) {
+			out[k].ReadOnly = false
+		}
+	}
+	return out
+}
 
 // parseVolumeOptions checks the driver options of a new volume: size=<size> (a disk volume's size,
 // 64M to 4T) and shared=true|false. It returns the options as recorded (a disk volume's with its
@@ -142,7 +173,7 @@ func (c *ctr) claimVolumes(ctx context.Context, id, name string, mounts []Mount,
 			continue
 		}
 		for _, d := range disks {
-			if d.ID == volumeDiskID(i) && !d.ReadOnly {
+			if d.ID == volumeDiskID(mounts, i) && !d.ReadOnly {
 				rw[m.Name] = true
 			}
 		}
@@ -262,8 +293,9 @@ func (e *Engine) volClaimLocked(id, name string, mounts []Mount, rw map[string]b
 }
 
 // diskMountSpec is how the agent mounts disk volume mount i at its target.
-func diskMountSpec(i int, m Mount) agentproto.MountSpec {
-	return agentproto.MountSpec{Disk: volumeDiskID(i), Target: m.Target, ReadOnly: m.ReadOnly, Fill: fillsVolume(m)}
+func diskMountSpec(mounts []Mount, i int) agentproto.MountSpec {
+	m := mounts[i]
+	return agentproto.MountSpec{Disk: volumeDiskID(mounts, i), Target: m.Target, ReadOnly: m.ReadOnly, Fill: fillsVolume(m)}
 }
 
 // mountVolumes mounts the volumes of mounts (disk and shared-folder ones) in a VM of machineSpec's,
@@ -276,7 +308,7 @@ func mountVolumes(ctx context.Context, cl *agentproto.Client, mounts []Mount) er
 		}
 		ms := agentproto.MountSpec{Tag: mountTag(i), Target: m.Target, ReadOnly: m.ReadOnly, Fill: fillsVolume(m)}
 		if m.Disk {
-			ms = diskMountSpec(i, m)
+			ms = diskMountSpec(mounts, i)
 		}
 		if err := cl.Mount(ctx, ms); err != nil {
 			return fmt.Errorf("mounting %s at %s: %w", mountDesc(m), m.Target, err)

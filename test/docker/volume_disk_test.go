@@ -43,6 +43,11 @@ func TestVolumeDisk(t *testing.T) {
 		t.Errorf("user 999 in its directory: %q", out)
 	}
 
+	// One volume at two targets of a container: one disk, bound twice.
+	if out := dockerOK(t, "run", "--rm", "-v", "vdk:/a", "-v", "vdk:/b:ro", "busybox", "sh", "-c", "echo t > /a/t; cat /b/t; rm /a/t"); out != "t\n" {
+		t.Errorf("a volume at two targets: %q", out)
+	}
+
 	// A second running container is refused while one runs with it.
 	dockerOK(t, "run", "-d", "--name", "vdk-holder", "-v", "vdk:/data", "busybox", "sleep", "600")
 	for _, v := range []string{"vdk:/data", "vdk:/data:ro"} {

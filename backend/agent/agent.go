@@ -295,6 +295,7 @@ func (a *Agent) shutdown() {
 		}
 	}
 	unix.Sync()
+	a.quiesceVolumes()
 	if a.cfg.OnSynced != nil {
 		a.cfg.OnSynced()
 	}

@@ -141,11 +141,8 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.cfg.OnShutdown = cancel
-	a.cfg.OnSynced = func() {
-		a.quiesceVolumes()
-		if boot.Root == agentproto.RootFromDisks {
-			quiesceDiskRoot(log)
-		}
+	if boot.Root == agentproto.RootFromDisks {
+		a.cfg.OnSynced = func() { quiesceDiskRoot(log) }
 	}
 	if boot.ExitWithWorkload {
 		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {

@@ -235,7 +235,11 @@ type DiskUsage struct {
 	// BootSnapshots: the hypervisor's boot snapshots (QEMU), outside the data dir.
 	BootSnapshots      int64
 	BootSnapshotsCount int
-	Total              int64
+	// Volumes: what the volumes take on the host (a disk volume's blocks in use, a shared folder's
+	// files).
+	Volumes      int64
+	VolumesCount int
+	Total        int64
 }
 
 // PruneReport is what a prune removed.

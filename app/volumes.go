@@ -6,16 +6,20 @@ import (
 	"time"
 )
 
-// Volume is a named volume: a directory under the engine's data dir that containers mount.
+// Volume is a named volume: a disk of its own (an ext4 image under the engine's data dir that the
+// VM of the container using it mounts: owners kept, one running container at a time), or a shared
+// folder (a directory shared into each VM that mounts it: several at once, owners not kept).
 type Volume struct {
 	Name       string
 	Driver     string
 	Labels     map[string]string
+	Options    map[string]string // size=<size> of a disk volume, shared=true of a shared folder
 	Created    time.Time
 	Anonymous  bool     // made for one container (an image's VOLUME, -v /path)
-	Mountpoint string   // the host directory holding the data
+	Shared     bool     // a shared-folder volume; false: a disk volume
+	Mountpoint string   // on the host: a disk volume's ext4 image, a shared folder's directory
 	UsedBy     []string // IDs of the containers that mount it
-	Size       int64    // bytes of content (Inspect only; -1 elsewhere)
+	Size       int64    // bytes it takes on the host: a disk's blocks in use (Inspect only; -1 elsewhere)
 }
 
 // VolumeBackend is the part of a Backend that manages volumes (a Backend without it answers
@@ -23,7 +27,8 @@ type Volume struct {
 type VolumeBackend interface {
 	ListVolumes(ctx context.Context) ([]Volume, error)
 	InspectVolume(ctx context.Context, name string) (*Volume, error)
-	CreateVolume(ctx context.Context, name string, labels map[string]string) (*Volume, error)
+	// CreateVolume's opts are the driver options (size, shared).
+	CreateVolume(ctx context.Context, name string, labels, opts map[string]string) (*Volume, error)
 	RemoveVolume(ctx context.Context, name string, force bool) error
 	// PruneVolumes removes the unused volumes: anonymous ones, or all when all is set.
 	PruneVolumes(ctx context.Context, all bool) (removed []string, freed int64, err error)
@@ -63,26 +68,39 @@ func (s *Volumes) Inspect(name string) (*Volume, error) {
 	return v, toError(err)
 }
 
-// Create makes a volume (a name of "" gets a random one); labels are key=value. Creating one that
-// exists returns it.
-func (s *Volumes) Create(name string, labels []string) (*Volume, error) {
+// Create makes a volume (a name of "" gets a random one); labels and opts are key=value. The
+// options: size=<size> (a disk volume's size, 32G by default), shared=true (a shared-folder volume).
+// Creating one that exists returns it.
+func (s *Volumes) Create(name string, labels, opts []string) (*Volume, error) {
 	vb, err := s.backend()
 	if err != nil {
 		return nil, err
 	}
-	var lm map[string]string
-	for _, l := range labels {
+	lm, err := keyValues("--label", labels)
+	if err != nil {
+		return nil, err
+	}
+	om, err := keyValues("--opt", opts)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vb.CreateVolume(s.ctx(), name, lm, om)
+	return v, toError(err)
+}
+
+func keyValues(flag string, kvs []string) (map[string]string, error) {
+	var m map[string]string
+	for _, l := range kvs {
 		k, v, _ := strings.Cut(l, "=")
 		if k == "" {
-			return nil, invalid("invalid --label %q: expected key=value", l)
+			return nil, invalid("invalid %s %q: expected key=value", flag, l)
 		}
-		if lm == nil {
-			lm = map[string]string{}
+		if m == nil {
+			m = map[string]string{}
 		}
-		lm[k] = v
+		m[k] = v
 	}
-	v, err := vb.CreateVolume(s.ctx(), name, lm)
-	return v, toError(err)
+	return m, nil
 }
 
 // Remove removes a volume and its data; one a container mounts is refused (conflict). force: a

@@ -53,6 +53,7 @@ func (c *cliCtx) systemCmd() *cobra.Command {
 			fmt.Fprintln(tw, "TYPE\tTOTAL\tSIZE")
 			fmt.Fprintf(tw, "Images\t%d\t%s\n", du.ImagesCount, humanSize(du.Images))
 			fmt.Fprintf(tw, "Containers\t%d\t%s\n", du.ContainersCount, humanSize(du.Containers))
+			fmt.Fprintf(tw, "Volumes\t%d\t%s\n", du.VolumesCount, humanSize(du.Volumes))
 			fmt.Fprintf(tw, "Kernels\t\t%s\n", humanSize(du.Kernels))
 			fmt.Fprintf(tw, "Logs\t\t%s\n", humanSize(du.Logs))
 			if du.BootSnapshotsCount > 0 {

@@ -15,7 +15,7 @@ import (
 
 func (c *cliCtx) volumeCmd() *cobra.Command {
 	vol := &cobra.Command{Use: "volume", Short: "Manage named volumes"}
-	var labels []string
+	var labels, opts []string
 	create := &cobra.Command{
 		Use: "create [flags] [NAME]", Short: "Create a volume (a random name when none is given)", Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -25,7 +25,7 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 			}
 			var v *app.Volume
 			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
-				v, err = cl.Volumes.Create(ctx, name, labels)
+				v, err = cl.Volumes.Create(ctx, name, labels, opts)
 				return err
 			}); err != nil {
 				return err
@@ -35,6 +35,8 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringArrayVarP(&labels, "label", "l", nil, "set a label (key=value)")
+	create.Flags().StringArrayVarP(&opts, "opt", "o", nil, "a driver option: size=<size> (a disk volume's, default 32G), "+
+		"shared=true (a shared folder several running containers can use at once; owners are not kept)")
 	var quiet bool
 	ls := &cobra.Command{
 		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List volumes", Args: cobra.NoArgs,

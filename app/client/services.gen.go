@@ -424,11 +424,12 @@ func (s System) Version(ctx context.Context) (app.VersionInfo, error) {
 // Volumes calls the Volumes service.
 type Volumes struct{ c *bridge.Client }
 
-// Create makes a volume (a name of "" gets a random one); labels are key=value. Creating one that
-// exists returns it.
-func (s Volumes) Create(ctx context.Context, name string, labels []string) (*app.Volume, error) {
+// Create makes a volume (a name of "" gets a random one); labels and opts are key=value. The
+// options: size=<size> (a disk volume's size, 32G by default), shared=true (a shared-folder
+// volume). Creating one that exists returns it.
+func (s Volumes) Create(ctx context.Context, name string, labels []string, opts []string) (*app.Volume, error) {
 	var r *app.Volume
-	err := s.c.Call(ctx, "Volumes.Create", &r, name, labels)
+	err := s.c.Call(ctx, "Volumes.Create", &r, name, labels, opts)
 	return r, err
 }
 

@@ -506,7 +506,15 @@ func (b *Backend) DiskUsage(ctx context.Context) (*app.DiskUsage, error) {
 	if cr, ok := b.e.Hypervisor().(vm.CacheReporter); ok {
 		out.BootSnapshotsCount, out.BootSnapshots = cr.CacheUsage()
 	}
-	out.Total = out.Images + out.Containers + out.Logs + out.Kernels + out.BootSnapshots
+	if vs, err := b.e.Volumes(ctx); err == nil {
+		out.VolumesCount = len(vs)
+		for _, v := range vs {
+			if n, err := b.e.VolumeSize(ctx, v.Name); err == nil {
+				out.Volumes += n
+			}
+		}
+	}
+	out.Total = out.Images + out.Containers + out.Logs + out.Kernels + out.BootSnapshots + out.Volumes
 	return out, nil
 }
 

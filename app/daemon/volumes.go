@@ -10,8 +10,8 @@ import (
 var _ app.VolumeBackend = (*Backend)(nil)
 
 func toVolume(v *engine.Volume) app.Volume {
-	return app.Volume{Name: v.Name, Driver: v.Driver, Labels: v.Labels, Created: v.CreatedAt, Anonymous: v.Anonymous,
-		Mountpoint: v.Mountpoint, UsedBy: v.UsedBy, Size: -1}
+	return app.Volume{Name: v.Name, Driver: v.Driver, Labels: v.Labels, Options: v.Options, Created: v.CreatedAt,
+		Anonymous: v.Anonymous, Shared: v.Shared, Mountpoint: v.Mountpoint, UsedBy: v.UsedBy, Size: -1}
 }
 
 // ListVolumes implements app.VolumeBackend.
@@ -41,8 +41,8 @@ func (b *Backend) InspectVolume(ctx context.Context, name string) (*app.Volume, 
 }
 
 // CreateVolume implements app.VolumeBackend.
-func (b *Backend) CreateVolume(ctx context.Context, name string, labels map[string]string) (*app.Volume, error) {
-	v, err := b.e.CreateVolume(ctx, engine.VolumeOptions{Name: name, Labels: labels})
+func (b *Backend) CreateVolume(ctx context.Context, name string, labels, opts map[string]string) (*app.Volume, error) {
+	v, err := b.e.CreateVolume(ctx, engine.VolumeOptions{Name: name, Labels: labels, Options: opts})
 	if err != nil {
 		return nil, classify(err)
 	}

@@ -41,6 +41,13 @@ func dockerVolume(v *engine.Volume) volume.Volume {
 	if out.Options == nil {
 		out.Options = map[string]string{}
 	}
+	// What Mountpoint is: a disk volume's ext4 image, attached to the VM of the container that mounts
+	// it; a shared folder's directory, shared into each VM.
+	if v.Shared {
+		out.Status = map[string]any{"Storage": "shared folder: a directory shared into each container's VM; several running containers at once, owners not kept"}
+	} else {
+		out.Status = map[string]any{"Storage": "disk: Mountpoint is an ext4 image attached to the container's VM; owners kept, one running container at a time (or read-only by several)"}
+	}
 	return out
 }
 

@@ -66,8 +66,9 @@ type Agent struct {
 	wl       *workload  // the current or last workload
 	starting bool       // a Run is between its checks and registering the workload
 
-	mountMu     sync.Mutex // guards mountedTags
+	mountMu     sync.Mutex // guards mountedTags and volDisks
 	mountedTags map[string]bool
+	volDisks    map[string]volDisk // disk volumes mounted (VM mode), by disk ID
 
 	socks sockTable // connections accepted on OpListen sockets, until OpAccept picks them up
 
@@ -103,6 +104,7 @@ func New(cfg Config) (*Agent, error) {
 		reaper:      newReaper(cfg.Log),
 		spawner:     newSpawner(),
 		mountedTags: map[string]bool{},
+		volDisks:    map[string]volDisk{},
 		stop:        make(chan struct{}),
 		info: agentproto.Info{
 			ProtocolVersion: agentproto.ProtocolVersion,
@@ -298,6 +300,7 @@ func (a *Agent) shutdown() {
 		}
 	}
 	unix.Sync()
+	a.quiesceVolumes()
 	if a.cfg.OnSynced != nil {
 		a.cfg.OnSynced()
 	}

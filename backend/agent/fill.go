@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/skiff-containers/skiff/backend/fscopy"
 )
@@ -23,7 +24,9 @@ import (
 // daemon running unprivileged on the host refuses a chown to another user, and so does Skiff's
 // virtiofsd for host folders on Linux (no CAP_CHOWN: a guest must not plant root's files on the
 // host); the files then keep the owner the daemon gives them, and the mount goes on regardless.
-func (a *Agent) fill(ctx context.Context, dir, target string) error {
+// own (a disk volume's new directory): dir itself takes the owner and mode of the root's directory,
+// as a new Docker volume does.
+func (a *Agent) fill(ctx context.Context, dir, target string, own bool) error {
 	dst, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -65,6 +68,18 @@ func (a *Agent) fill(ctx context.Context, dir, target string) error {
 	}
 	if err := fscopy.CopyTree(ctx, src, rel, dst); err != nil {
 		return errors.Join(err, emptyDir(dst))
+	}
+	if own {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		if err := dst.Lchown(".", int(st.Uid), int(st.Gid)); err != nil {
+			return fmt.Errorf("giving the volume the owner of %q: %w", target, err)
+		}
+		if err := dst.Chmod(".", fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return fmt.Errorf("giving the volume the mode of %q: %w", target, err)
+		}
 	}
 	return nil
 }

@@ -72,16 +72,26 @@ func (a *Agent) mount(ctx context.Context, m *agentproto.MountSpec) error {
 	if m.Type != "" {
 		return fmt.Errorf("mount: unknown type %q: %w", m.Type, errBadRequest)
 	}
-	src, err := a.shareSource(m.Tag)
+	var src string
+	var err error
+	writable := true // the share may be filled (a read-only share is still written by its filling)
+	if m.Disk != "" {
+		src, writable, err = a.diskVolumeSource(m.Disk)
+		if errors.Is(err, errNoVolumeData) { // a read-only disk never written: empty
+			return a.mountTmpfs(&agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: m.Target, ReadOnly: true, Size: 4096, Mode: 0o755})
+		}
+	} else {
+		src, err = a.shareSource(m.Tag)
+	}
 	if err != nil {
 		return fmt.Errorf("mount: %w", err)
 	}
 	if m.File != "" {
 		return a.mountFile(src, m)
 	}
-	if m.Fill {
-		if err := a.fill(ctx, src, m.Target); err != nil {
-			return fmt.Errorf("mount: filling share %q from %q: %w", m.Tag, m.Target, err)
+	if m.Fill && writable {
+		if err := a.fill(ctx, src, m.Target, m.Disk != ""); err != nil {
+			return fmt.Errorf("mount: filling %q from %q: %w", m.Tag+m.Disk, m.Target, err)
 		}
 	}
 	if err := a.root.mkdirAll(m.Target, 0o755); err != nil {

@@ -68,6 +68,14 @@ type MountSpec struct {
 	// at Target (a single-file bind mount: the file's directory is what the VM shares). Target is
 	// made an empty file when missing; a directory there is refused.
 	File string `json:",omitempty"`
+	// Disk (instead of Tag): a disk volume, the block device whose serial (QEMU) or identifier (vz)
+	// is Disk, an ext4 file system. The agent mounts it once (read-only with noload when the device
+	// is read-only: several VMs may read a disk none writes) and binds its directory "data" at
+	// Target (made on first use, so that the file system's lost+found stays out of sight; a
+	// read-only device that has none yet gets an empty read-only directory). Fill applies as to a
+	// share when the device is writable (the bind is read-only all the same when ReadOnly). At
+	// shutdown the agent remounts the writable ones read-only, so that the host sees them clean.
+	Disk string `json:",omitempty"`
 }
 
 // MountTmpfs is MountSpec.Type of a tmpfs.

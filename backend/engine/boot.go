@@ -58,12 +58,13 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 		return spec, err
 	}
 	for i, m := range mounts {
-		if m.Type != MountTmpfs {
+		if m.Type != MountTmpfs && !m.Disk {
 			// A read-only volume the agent may fill is shared writable; the agent's bind of it at
 			// the target is read-only all the same.
 			spec.Shares = append(spec.Shares, vm.Share{Tag: mountTag(i), HostPath: shareDir(m), ReadOnly: m.ReadOnly && !fillsVolume(m)})
 		}
 	}
+	spec.Disks = append(spec.Disks, e.volumeDisks(mounts)...)
 	if e.cfg.Kernel != nil {
 		kernel, initrd, err := e.kernelFor(ctx, arch)
 		if err != nil {
@@ -214,9 +215,15 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
+	claimRec := c.snapshot()
+	releaseVols, err := c.claimVolumes(ctx, spec.ID, claimRec.Name, claimRec.Mounts, spec.Disks)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	m, err := e.hv.Start(ctx, spec)
 	if err != nil {
+		releaseVols()
 		return nil, fmt.Errorf("starting VM (%s): %w", e.hv.Name(), err)
 	}
 	defer func() {
@@ -224,6 +231,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 			_ = m.Stop(sctx, true)
 			cancel()
+			releaseVols()
 		}
 	}()
 	client := agentproto.NewClient(m.Dial)
@@ -256,6 +264,8 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		ms := agentproto.MountSpec{Tag: mountTag(i), Target: mt.Target, ReadOnly: mt.ReadOnly, Fill: fillsVolume(mt), File: shareFile(mt)}
 		if mt.Type == MountTmpfs {
 			ms = agentproto.MountSpec{Type: agentproto.MountTmpfs, Target: mt.Target, ReadOnly: mt.ReadOnly, Size: mt.TmpfsSize, Mode: mt.TmpfsMode}
+		} else if mt.Disk {
+			ms = diskMountSpec(rec.Mounts, i)
 		} else {
 			p := mt
 			p.Source = shared[ms.Tag]
@@ -283,7 +293,8 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		w.close()
 		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
 	}
-	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{}}
+	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{},
+		releaseVols: releaseVols}
 	for i, mt := range rec.Mounts {
 		b.mounted[mt.Target] = mountTag(i)
 	}

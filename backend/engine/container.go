@@ -76,6 +76,8 @@ type boot struct {
 	// new one is stopped at once (both guarded by ctr.mu).
 	watches   map[string]func()
 	watchDone bool
+	// releaseVols gives up the disk volumes this VM holds (claimVolumes) once it has ended.
+	releaseVols func()
 
 	killMu     sync.Mutex // guards killReason
 	killReason string     // why the engine killed the VM (a silent agent); "" when it did not

@@ -329,7 +329,7 @@ func validateOther(m *Mount) error {
 func pinnedMounts(mounts []Mount) ([]Mount, error) {
 	out := make([]Mount, len(mounts))
 	for i, m := range mounts {
-		if m.Type == MountTmpfs {
+		if m.Type == MountTmpfs || m.Disk { // a disk volume's image is the engine's own file
 			out[i] = m
 			continue
 		}

@@ -53,6 +53,8 @@ type Engine struct {
 	// being created hold (RemoveVolume refuses them as it refuses volumes in use).
 	vmu        sync.Mutex
 	volPending map[string]int
+	volClaims  map[string]map[string]volClaim // disk volume → ID of a running VM's container → its hold
+	volFreed   chan struct{}                  // closed (and cleared) when a claim is released
 
 	lmu     sync.Mutex                   // guards labels
 	labels  map[string]map[string]string // container ID → its labels, which its events carry

@@ -70,8 +70,15 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		free()
 		return nil, nil, fmt.Errorf("creating VM state dir: %w", err)
 	}
+	rec := c.snapshot()
+	releaseVols, err := c.claimVolumes(ctx, spec.ID, rec.Name, rec.Mounts, spec.Disks)
+	if err != nil {
+		free()
+		return nil, nil, fmt.Errorf("reaching the files of %s: %w", rec.Name, err)
+	}
 	m, err := e.hv.Start(ctx, spec)
 	if err != nil {
+		releaseVols()
 		free()
 		return nil, nil, fmt.Errorf("starting a VM to reach the files of %s (%s): %w", c.rec.Name, e.hv.Name(), err)
 	}
@@ -79,6 +86,7 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 		defer cancel()
 		_ = m.Stop(sctx, true)
+		releaseVols()
 		free()
 	}
 	cl = agentproto.NewClient(m.Dial)
@@ -90,6 +98,11 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		}
 		stop()
 		return nil, nil, fmt.Errorf("waiting for the guest agent: %w", err)
+	}
+	// The container's volumes, as its run mounts them, so that a copy reaches their content.
+	if err := mountVolumes(actx, cl, rec.Mounts); err != nil {
+		stop()
+		return nil, nil, err
 	}
 	e.log.Debug("copy VM up", zapID(spec.ID))
 	return cl, func() {

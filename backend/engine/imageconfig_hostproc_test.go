@@ -58,7 +58,11 @@ func TestImageVolumeAndHealthcheckHostproc(t *testing.T) {
 	if code := f.wait(c.ID); code != 0 {
 		t.Errorf("exit %d on the filled volume", code)
 	}
-	if _, err := os.Lstat(filepath.Join(ms[0].Source, "busybox")); err != nil {
+	// A disk volume: hostproc stands in for its disk with a directory beside the image.
+	if !ms[0].Disk {
+		t.Errorf("the anonymous volume is not a disk volume: %+v", ms[0])
+	}
+	if _, err := os.Lstat(filepath.Join(filepath.Dir(ms[0].Source), "hostproc-disk", "data", "busybox")); err != nil {
 		t.Errorf("the anonymous volume was not filled from the image: %v", err)
 	}
 	h := f.inspect(c.ID).Process.Health

@@ -347,6 +347,9 @@ func (c *ctr) teardown(b *boot) {
 		_ = b.machine.Stop(fctx, true)
 		fcancel()
 	}
+	if b.releaseVols != nil {
+		b.releaseVols()
+	}
 	// Attachments made since the exit wait for the next run (docker start -a): they are not ended
 	// here, only when a start fails or the container is removed.
 }

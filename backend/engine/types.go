@@ -73,6 +73,9 @@ type Mount struct {
 	TmpfsMode uint32 `json:"tmpfsMode,omitempty"`
 	// NoCopy: a new volume is not filled from the image (--mount volume-nocopy).
 	NoCopy bool `json:"noCopy,omitempty"`
+	// Disk: the volume is a disk volume (Source its ext4 image), attached to the VM as a block
+	// device; false for a shared-folder volume (Source its directory, shared over virtiofs).
+	Disk bool `json:"disk,omitempty"`
 	// Real is Source with its symbolic links resolved, pinned by Create. Each start shares Real, and
 	// refuses a source that no longer resolves to it (a component swapped for a symbolic link, as a
 	// guest that can write a folder around a nested source could do). Given to Create (a recreate),

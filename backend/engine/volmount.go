@@ -67,12 +67,12 @@ func (e *Engine) attachVolumes(ctx context.Context, mounts []Mount, img *images.
 		}
 		e.volPending[v.Name]++
 		pinned = append(pinned, v.Name)
-		m.Name, m.Source = v.Name, v.Mountpoint
+		m.Name, m.Source, m.Disk = v.Name, v.Mountpoint, !v.Shared
 	}
 	e.vmu.Unlock()
 	for i := range out {
 		m := &out[i]
-		if m.Type != MountVolume {
+		if m.Type != MountVolume || m.Disk {
 			continue
 		}
 		real, err := filepath.EvalSymlinks(m.Source)

@@ -14,15 +14,23 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/images/disk"
 )
 
 // Volumes live in the data dir:
 //
 //	<home>/volumes/<name>/volume.json  the record (written atomically)
-//	<home>/volumes/<name>/_data/       the content, shared into each VM that mounts it (virtiofs)
+//	<home>/volumes/<name>/volume.ext4  a disk volume's content: a sparse ext4 image, attached to the
+//	                                   VM of a container that mounts it as a block device (voldisk.go)
+//	<home>/volumes/<name>/_data/       a shared-folder volume's content (--opt shared=true, and every
+//	                                   volume made before disk volumes), shared into each VM that
+//	                                   mounts it (virtiofs)
 //	<home>/volumes/.rm-<name>/         a volume being removed (deleted at the next Open)
 //
-// A volume is a directory, not a disk, so that several containers (VMs) can mount it at once.
+// A disk volume keeps owners, modes and xattrs and runs at block-device speed, but only one running
+// VM may write it; a shared-folder volume can be mounted by several at once, but its files all
+// belong to the engine's user on the host (a chown in the guest fails).
 const (
 	volumeRecord  = "volume.json"
 	volumeDataDir = "_data"
@@ -33,13 +41,19 @@ const (
 
 // Volume is a named volume.
 type Volume struct {
-	Name       string            `json:"name"`
-	Driver     string            `json:"driver"` // always "local"
-	Labels     map[string]string `json:"labels,omitempty"`
-	Options    map[string]string `json:"options,omitempty"`
-	CreatedAt  time.Time         `json:"createdAt"`
-	Anonymous  bool              `json:"anonymous,omitempty"`
-	Mountpoint string            `json:"mountpoint"` // the host directory holding the content
+	Name      string            `json:"name"`
+	Driver    string            `json:"driver"` // always "local"
+	Labels    map[string]string `json:"labels,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+	Anonymous bool              `json:"anonymous,omitempty"`
+	// Mountpoint is where the content is on the host: a disk volume's ext4 image file, a
+	// shared-folder volume's directory.
+	Mountpoint string `json:"mountpoint"`
+	// Shared: a shared-folder volume (a directory over virtiofs); false: a disk volume.
+	Shared bool `json:"shared,omitempty"`
+	// Size is a disk volume's capacity in bytes (its file is sparse: see VolumeSize for the use).
+	Size int64 `json:"size,omitempty"`
 	// UsedBy lists the IDs of the containers (any state) that mount the volume (List and Inspect).
 	UsedBy []string `json:"usedBy,omitempty"`
 }
@@ -49,7 +63,7 @@ type VolumeOptions struct {
 	Name      string
 	Labels    map[string]string
 	Driver    string            // "" or "local"
-	Options   map[string]string // driver options: none are supported by the local driver here
+	Options   map[string]string // driver options: size=<size> (a disk volume's) or shared=true
 	Anonymous bool
 }
 
@@ -87,8 +101,9 @@ func (e *Engine) createVolumeLocked(opts VolumeOptions) (*Volume, bool, error) {
 	if opts.Driver != "" && opts.Driver != "local" {
 		return nil, false, fmt.Errorf("volume driver %q: only the local driver is supported: %w", opts.Driver, ErrNotSupported)
 	}
-	if len(opts.Options) > 0 {
-		return nil, false, fmt.Errorf("volume options %v: the local driver here takes none (its volumes are directories): %w", opts.Options, ErrNotSupported)
+	shared, size, options, err := parseVolumeOptions(opts.Options)
+	if err != nil {
+		return nil, false, err
 	}
 	if opts.Name == "" {
 		opts.Name = randomVolumeName()
@@ -107,7 +122,8 @@ func (e *Engine) createVolumeLocked(opts VolumeOptions) (*Volume, bool, error) {
 		}
 		labels[AnonymousLabel] = ""
 	}
-	v := &Volume{Name: opts.Name, Driver: "local", Labels: labels, CreatedAt: time.Now().UTC(), Anonymous: opts.Anonymous}
+	v := &Volume{Name: opts.Name, Driver: "local", Labels: labels, Options: options, CreatedAt: time.Now().UTC(),
+		Anonymous: opts.Anonymous, Shared: shared, Size: size}
 	dir := e.volumeDir(v.Name)
 	if err := os.MkdirAll(e.volumesDir(), 0o700); err != nil {
 		return nil, false, fmt.Errorf("creating volume %q: %w", v.Name, err)
@@ -119,7 +135,11 @@ func (e *Engine) createVolumeLocked(opts VolumeOptions) (*Volume, bool, error) {
 		_ = removeAll(dir)
 		return nil, false, fmt.Errorf("creating volume %q: %w", v.Name, err)
 	}
-	if err := os.Mkdir(filepath.Join(dir, volumeDataDir), 0o755); err != nil {
+	if shared {
+		if err := os.Mkdir(filepath.Join(dir, volumeDataDir), 0o755); err != nil {
+			return fail(err)
+		}
+	} else if err := disk.FormatEmpty(e.volumeDisk(v.Name), size); err != nil {
 		return fail(err)
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -129,7 +149,7 @@ func (e *Engine) createVolumeLocked(opts VolumeOptions) (*Volume, bool, error) {
 	if err := writeFileAtomic(filepath.Join(dir, volumeRecord), b, 0o600); err != nil {
 		return fail(err)
 	}
-	v.Mountpoint = e.volumeData(v.Name)
+	v.Mountpoint = e.volumeContent(v.Name, shared)
 	e.emit("volume", "create", v.Name, v.Name, map[string]string{"driver": "local"})
 	return v, true, nil
 }
@@ -158,7 +178,10 @@ func (e *Engine) readVolume(name string) (*Volume, error) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("reading volume %q: %w", name, err)
 	}
-	v.Name, v.Driver, v.Mountpoint = name, "local", e.volumeData(name)
+	// A volume without its disk image is a shared folder (every volume made before disk volumes).
+	_, err = os.Lstat(e.volumeDisk(name))
+	v.Shared = err != nil
+	v.Name, v.Driver, v.Mountpoint = name, "local", e.volumeContent(name, v.Shared)
 	return &v, nil
 }
 
@@ -276,7 +299,7 @@ func (e *Engine) PruneVolumes(ctx context.Context, match func(Volume) bool) ([]s
 		if len(v.UsedBy) > 0 || e.volPending[v.Name] > 0 || (match != nil && !match(v)) {
 			continue
 		}
-		size := dirSize(v.Mountpoint)
+		size := volumeBytes(&v)
 		if err := e.removeVolumeLocked(v.Name); err != nil {
 			if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
 				continue
@@ -289,12 +312,21 @@ func (e *Engine) PruneVolumes(ctx context.Context, match func(Volume) bool) ([]s
 	return removed, freed, nil
 }
 
-// VolumeSize is the bytes of file content in a volume.
+// VolumeSize is the bytes a volume takes on the host: a disk volume's blocks in use (its image is
+// sparse), a shared-folder volume's file content.
 func (e *Engine) VolumeSize(ctx context.Context, name string) (int64, error) {
-	if _, err := e.readVolume(name); err != nil {
+	v, err := e.readVolume(name)
+	if err != nil {
 		return 0, err
 	}
-	return dirSize(e.volumeData(name)), nil
+	return volumeBytes(v), nil
+}
+
+func volumeBytes(v *Volume) int64 {
+	if v.Shared {
+		return dirSize(v.Mountpoint)
+	}
+	return fileBlocks(v.Mountpoint)
 }
 
 func dirSize(dir string) int64 {

@@ -13,20 +13,27 @@ import (
 	"time"
 )
 
-// Named and anonymous volumes with real containers (the agent as a host process): the data is
-// shared by containers, outlives them, is filled from the image once, and a volume in use stays.
+// Named and anonymous volumes with real containers (the agent as a host process): the data of a
+// shared-folder volume is shared by containers, outlives them, is filled from the image once, and a
+// volume in use stays.
 func TestVolumesHostproc(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t, 5*time.Minute)
+	shared := map[string]string{VolumeOptShared: "true"}
+	for _, n := range []string{"bins", "nocopy", "homes"} {
+		if _, err := f.e.CreateVolume(ctx, VolumeOptions{Name: n, Options: shared}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	v, err := f.e.CreateVolume(ctx, VolumeOptions{Name: "data", Labels: map[string]string{"app": "test"}})
+	v, err := f.e.CreateVolume(ctx, VolumeOptions{Name: "data", Labels: map[string]string{"app": "test"}, Options: shared})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Mountpoint != filepath.Join(f.e.Home(), "volumes", "data", "_data") || v.Labels["app"] != "test" || v.Anonymous {
+	if v.Mountpoint != filepath.Join(f.e.Home(), "volumes", "data", "_data") || v.Labels["app"] != "test" || v.Anonymous || !v.Shared {
 		t.Fatalf("created %+v", v)
 	}
-	if again, err := f.e.CreateVolume(ctx, VolumeOptions{Name: "data"}); err != nil || !again.CreatedAt.Equal(v.CreatedAt) {
+	if again, err := f.e.CreateVolume(ctx, VolumeOptions{Name: "data", Options: shared}); err != nil || !again.CreatedAt.Equal(v.CreatedAt) {
 		t.Fatalf("creating an existing volume: %+v, %v (want the same volume)", again, err)
 	}
 	if _, err := f.e.CreateVolume(ctx, VolumeOptions{Name: "-bad"}); !errors.Is(err, ErrInvalid) {

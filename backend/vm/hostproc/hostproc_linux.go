@@ -82,6 +82,18 @@ func (h *hypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine
 		// MountSpec.ReadOnly: there is no daemon in between to refuse writes.
 		shareArgs = append(shareArgs, "--share", sh.Tag+"="+sh.HostPath)
 	}
+	// Any other disk (a disk volume, agentproto.MountSpec.Disk) stands in as a directory beside its
+	// file, shared under the disk's ID: a process cannot mount an ext4 without root.
+	for _, d := range spec.Disks {
+		if d.ID == agentproto.ImageDiskID || d.ID == agentproto.UpperDiskID {
+			continue
+		}
+		dir := filepath.Join(filepath.Dir(d.Path), "hostproc-disk")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("hostproc: disk %q: %w", d.ID, err)
+		}
+		shareArgs = append(shareArgs, "--share", d.ID+"="+dir)
+	}
 	if root == "" {
 		return nil, fmt.Errorf("hostproc: machine %q has no share tagged %q: %w", spec.ID, vm.RootShareTag, vm.ErrInvalidSpec)
 	}

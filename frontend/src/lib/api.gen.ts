@@ -73,6 +73,8 @@ export interface DiskUsage {
   Logs: number;
   BootSnapshots: number;
   BootSnapshotsCount: number;
+  Volumes: number;
+  VolumesCount: number;
   Total: number;
 }
 
@@ -330,8 +332,10 @@ export interface Volume {
   Name: string;
   Driver: string;
   Labels: Record<string, string> | null;
+  Options: Record<string, string> | null;
   Created: string;
   Anonymous: boolean;
+  Shared: boolean;
   Mountpoint: string;
   UsedBy: string[] | null;
   Size: number;
@@ -453,8 +457,8 @@ export interface Methods {
   "System.Unsubscribe": (name: string) => Promise<void>;
   /** Version returns the version of Skiff. */
   "System.Version": () => Promise<VersionInfo>;
-  /** Create makes a volume (a name of "" gets a random one); labels are key=value. Creating one that exists returns it. */
-  "Volumes.Create": (name: string, labels: string[] | null) => Promise<Volume>;
+  /** Create makes a volume (a name of "" gets a random one); labels and opts are key=value. The options: size=<size> (a disk volume's size, 32G by default), shared=true (a shared-folder volume). Creating one that exists returns it. */
+  "Volumes.Create": (name: string, labels: string[] | null, opts: string[] | null) => Promise<Volume>;
   /** Inspect returns one volume, with its size. */
   "Volumes.Inspect": (name: string) => Promise<Volume>;
   /** List returns every volume, by name. */

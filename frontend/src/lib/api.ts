@@ -122,7 +122,7 @@ export class Api {
   readonly volumes = {
     list: () => this.call('Volumes.List').then((r) => r ?? []),
     inspect: (name: string) => this.call('Volumes.Inspect', name),
-    create: (name: string, labels: string[]) => this.call('Volumes.Create', name, labels),
+    create: (name: string, labels: string[], opts: string[] = []) => this.call('Volumes.Create', name, labels, opts),
     remove: (name: string, force: boolean) => this.call('Volumes.Remove', name, force),
     prune: (all: boolean) => this.call('Volumes.Prune', all),
   };

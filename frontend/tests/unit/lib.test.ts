@@ -185,7 +185,7 @@ describe('volumes', () => {
     expect(parseLabels('my key=v').error).toContain('no spaces in the key');
   });
   it('names the containers a volume is used by, and shortens anonymous names', () => {
-    const v = { Name: 'ab'.repeat(32), Driver: 'local', Labels: null, Created: '', Anonymous: true, Mountpoint: '', UsedBy: ['c'.repeat(64), 'd'.repeat(64)], Size: -1 };
+    const v = { Name: 'ab'.repeat(32), Driver: 'local', Labels: null, Options: null, Created: '', Anonymous: true, Shared: false, Mountpoint: '', UsedBy: ['c'.repeat(64), 'd'.repeat(64)], Size: -1 };
     const cs = [{ ID: 'c'.repeat(64), Name: 'web' }] as never[];
     expect(volumeUsers(v, cs)).toEqual([{ id: 'c'.repeat(64), name: 'web' }, { id: 'd'.repeat(64), name: 'd'.repeat(12) }]);
     expect(volumeLabel(v)).toBe('ab'.repeat(6));

@@ -174,9 +174,10 @@ describe('images list', () => {
 });
 
 describe('volumes list', () => {
-  type Vol = { Name: string; Driver: string; Labels: Record<string, string> | null; Created: string; Anonymous: boolean; Mountpoint: string; UsedBy: string[]; Size: number };
-  const vol = (name: string, over: Partial<Vol> = {}): Vol => ({ Name: name, Driver: 'local', Labels: null, Created: '2026-01-02T10:00:00Z',
-    Anonymous: false, Mountpoint: `/v/${name}/_data`, UsedBy: [], Size: -1, ...over });
+  type Vol = { Name: string; Driver: string; Labels: Record<string, string> | null; Options: Record<string, string> | null; Created: string;
+    Anonymous: boolean; Shared: boolean; Mountpoint: string; UsedBy: string[]; Size: number };
+  const vol = (name: string, over: Partial<Vol> = {}): Vol => ({ Name: name, Driver: 'local', Labels: null, Options: { size: '32G' }, Created: '2026-01-02T10:00:00Z',
+    Anonymous: false, Shared: false, Mountpoint: `/v/${name}/volume.ext4`, UsedBy: [], Size: -1, ...over });
   const anon = 'f0'.repeat(32);
   function volumeBackend() {
     const web = ctr('web', 'running');
@@ -185,9 +186,10 @@ describe('volumes list', () => {
     const t = backend([web]);
     t.handlers['Volumes.List'] = () => vols.map((v) => ({ ...v, UsedBy: [...v.UsedBy] }));
     t.handlers['Volumes.Inspect'] = (name: string) => ({ ...vols.find((v) => v.Name === name)!, Size: sizes[name] });
-    t.handlers['Volumes.Create'] = (name: string, labels: string[]) => {
+    t.handlers['Volumes.Create'] = (name: string, labels: string[], opts: string[]) => {
       if (name.includes('/')) throw new ApiError('invalid', `invalid volume name "${name}": want letters, digits and _.-`);
-      const v = vol(name, { Labels: Object.fromEntries(labels.map((l) => l.split('='))) });
+      const shared = opts.includes('shared=true');
+      const v = vol(name, { Labels: Object.fromEntries(labels.map((l) => l.split('='))), Shared: shared, Options: shared ? { shared: 'true' } : { size: '32G' } });
       vols.push(v);
       sizes[name] = 0;
       return { ...v, Size: 0 };
@@ -244,7 +246,7 @@ describe('volumes list', () => {
     row.focus();
     await fireEvent.keyDown(row, { key: 'Enter' });
     const pane = screen.getByTestId('volume-inspect');
-    expect(pane.textContent).toContain('/v/data/_data');
+    expect(pane.textContent).toContain('/v/data/volume.ext4');
     expect(pane.textContent).toContain('app=web');
   });
 
@@ -267,9 +269,18 @@ describe('volumes list', () => {
     await fireEvent.input(document.querySelector('#v-name')!, { target: { value: 'pg' } });
     await fireEvent.click(screen.getByTestId('volume-create-submit'));
     await until(() => vrows().length === 4);
-    expect(t.called('Volumes.Create').at(-1)!.params).toEqual(['pg', ['tier=db', 'owner=me']]);
+    expect(t.called('Volumes.Create').at(-1)!.params).toEqual(['pg', ['tier=db', 'owner=me'], []]);
     expect(screen.queryByTestId('volume-create')).toBeNull();
     expect(screen.getByTestId('volume-inspect').textContent).toContain('tier=db');
+    expect(screen.getByTestId('volume-storage').textContent).toContain('Disk of 32G');
+    // A shared folder, asked for with the checkbox.
+    await fireEvent.click(screen.getByTestId('volume-create-open'));
+    await fireEvent.input(document.querySelector('#v-name')!, { target: { value: 'both' } });
+    await fireEvent.click(screen.getByTestId('volume-create-shared'));
+    await fireEvent.click(screen.getByTestId('volume-create-submit'));
+    await until(() => vrows().length === 5);
+    expect(t.called('Volumes.Create').at(-1)!.params).toEqual(['both', [], ['shared=true']]);
+    await until(() => screen.getByTestId('volume-storage').textContent!.includes('Shared folder'));
   });
 
   it('removes unused volumes; one in use is refused with the engine\'s message; prunes anonymous or all unused', async () => {

@@ -161,7 +161,7 @@ func (c *cliCtx) rootCmd() *cobra.Command {
 		c.psCmd(), c.logsCmd(), c.execCmd(), c.inspectCmd(), c.statsCmd(), c.pauseCmd(), c.unpauseCmd(),
 		c.waitCmd(), c.portCmd(), c.pullCmd(), c.imagesCmd(), c.rmiCmd(), c.loadCmd(), c.saveCmd(),
 		c.mountCmd(), c.volumeCmd(), c.renameCmd(), c.systemCmd(), c.kernelCmd(), c.daemonCmd(), c.serveCmd(), c.versionCmd(), c.dockerContextCmd(),
-		c.networkCmd(),
+		c.networkCmd(), c.topCmd(), c.diffCmd(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return exitCode(ExitEngine, fmt.Errorf("%w (see 'skiff %s --help')", err, cmd.Name()))

@@ -58,6 +58,14 @@ func (s Containers) Create(ctx context.Context, req app.RunRequest) (*app.Contai
 	return r, err
 }
 
+// Diff lists what a container (running or stopped) changed in its root against its image, in path
+// order: "A" added, "C" changed (and every directory above a change), "D" deleted.
+func (s Containers) Diff(ctx context.Context, id string) ([]app.Change, error) {
+	var r []app.Change
+	err := s.c.Call(ctx, "Containers.Diff", &r, id)
+	return r, err
+}
+
 // ExecStart runs a command in a running container and returns the session id: output arrives on
 // "session:<sid>", the exit code on "session-exit:<sid>"; drive it with Session*.
 func (s Containers) ExecStart(ctx context.Context, id string, req app.ExecRequest) (*Session, error) {
@@ -215,6 +223,13 @@ func (s Containers) SubscribeStats(ctx context.Context, id string) (*Stream[*app
 		return nil, err
 	}
 	return newStream[*app.Stats](sub), nil
+}
+
+// Top lists the processes of a running container, its workload's first.
+func (s Containers) Top(ctx context.Context, id string) ([]app.Process, error) {
+	var r []app.Process
+	err := s.c.Call(ctx, "Containers.Top", &r, id)
+	return r, err
 }
 
 // Unsubscribe stops a subscription or session and the work behind it.

@@ -93,6 +93,9 @@ func toContainer(c *engine.Container) *app.Container {
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, app.Mount{Type: m.Type, Name: m.Name, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
 	}
+	for _, m := range o.SocketBinds { // binds of unix sockets, carried rather than shared
+		out.Mounts = append(out.Mounts, app.Mount{Type: engine.MountBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Real: m.Real})
+	}
 	for _, ep := range c.Networks {
 		out.Networks = append(out.Networks, app.ContainerNetwork{Network: ep.Network, NetworkID: ep.NetworkID,
 			IPAddress: ep.IPAddress, PrefixLen: ep.PrefixLen, Gateway: ep.Gateway, Aliases: ep.Aliases})
@@ -520,4 +523,36 @@ var _ app.RenameBackend = (*Backend)(nil)
 // RenameContainer implements app.RenameBackend.
 func (b *Backend) RenameContainer(ctx context.Context, id, name string) error {
 	return classify(b.e.Rename(ctx, id, name))
+}
+
+var (
+	_ app.TopBackend  = (*Backend)(nil)
+	_ app.DiffBackend = (*Backend)(nil)
+)
+
+// TopContainer implements app.TopBackend.
+func (b *Backend) TopContainer(ctx context.Context, id string) ([]app.Process, error) {
+	ps, err := b.e.Top(ctx, id)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]app.Process, len(ps))
+	for i, p := range ps {
+		out[i] = app.Process{PID: p.PID, PPID: p.PPID, UID: p.UID, User: p.User, Start: p.Start,
+			CPUMillis: p.CPU.Milliseconds(), TTY: p.TTY, Command: p.Command}
+	}
+	return out, nil
+}
+
+// ContainerChanges implements app.DiffBackend.
+func (b *Backend) ContainerChanges(ctx context.Context, id string) ([]app.Change, error) {
+	chs, err := b.e.Changes(ctx, id)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]app.Change, len(chs))
+	for i, ch := range chs {
+		out[i] = app.Change{Path: ch.Path, Kind: ch.Kind}
+	}
+	return out, nil
 }

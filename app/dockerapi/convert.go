@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,7 +137,24 @@ func hostConfig(c *engine.Container) *container.HostConfig {
 		}
 		hc.Binds = append(hc.Binds, bind)
 	}
+	for _, b := range socketBinds(c) {
+		bind := b.Source + ":" + b.Target
+		if b.ReadOnly {
+			bind += ":ro"
+		}
+		hc.Binds = append(hc.Binds, bind)
+	}
 	return hc
+}
+
+// socketBinds are the container's bind mounts of unix sockets; a Docker socket given without a
+// source (a record from before SocketBinds) is shown as a bind of /var/run/docker.sock.
+func socketBinds(c *engine.Container) []engine.SocketBind {
+	out := slices.Clone(c.Config.SocketBinds)
+	for _, t := range c.Config.Sockets {
+		out = append(out, engine.SocketBind{Source: "/var/run/docker.sock", Target: t, Docker: true})
+	}
+	return out
 }
 
 // portMap is NetworkSettings.Ports: every published or exposed port, with its host bindings while
@@ -175,6 +193,14 @@ func mountPoints(c *engine.Container) []container.MountPoint {
 			mp = container.MountPoint{Type: mount.TypeTmpfs, Destination: m.Target, RW: !m.ReadOnly}
 		}
 		out = append(out, mp)
+	}
+	for _, b := range socketBinds(c) {
+		mode := "rw"
+		if b.ReadOnly {
+			mode = "ro"
+		}
+		out = append(out, container.MountPoint{Type: mount.TypeBind, Source: b.Source, Destination: b.Target,
+			Mode: mode, RW: !b.ReadOnly, Propagation: mount.PropagationRPrivate})
 	}
 	return out
 }

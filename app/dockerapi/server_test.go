@@ -54,7 +54,7 @@ func TestRouterVersionsPingAndNotImplemented(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 400 with %q", p, resp.StatusCode, body, want)
 		}
 	}
-	for _, p := range []string{"/v1.50/system/df", "/networks/bridge/connect", "/v1.45/containers/x/changes", "/images/busybox/history", "/swarm"} {
+	for _, p := range []string{"/v1.50/system/df", "/networks/bridge/connect", "/v1.45/containers/x/export", "/images/busybox/history", "/swarm"} {
 		resp, body := get("GET", p)
 		var e struct{ Message string }
 		json.Unmarshal([]byte(body), &e)

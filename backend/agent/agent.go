@@ -45,6 +45,9 @@ type Config struct {
 	// file systems, before the Shutdown reply (VM mode: the disk root's
 	// upper file system goes read-only, clean for the host).
 	OnSynced func()
+	// Upper and Lower are the overlay's upper and lower directories of a root on disks (VM mode
+	// sets them): the changes operation reads them. Empty: it is not supported.
+	Upper, Lower string
 	// OnWorkloadExit runs after the workload's exit status was delivered.
 	OnWorkloadExit func(agentproto.ExitStatus)
 }
@@ -259,6 +262,8 @@ func (a *Agent) dispatch(ctx context.Context, c *agentproto.Conn, req agentproto
 		ok.Path = st
 	case agentproto.OpCopyFrom:
 		return a.copyFrom(ctx, c, req.Copy)
+	case agentproto.OpChanges:
+		return a.changes(ctx, c)
 	case agentproto.OpCopyTo:
 		return a.copyTo(ctx, c, req.Copy)
 	case agentproto.OpTouch:

@@ -125,3 +125,14 @@ func reseedCRNG(log *zap.Logger) {
 		log.Warn("reseeding the random generator", zap.Error(err))
 	}
 }
+
+// stopPageReporting unloads the balloon driver, whose free page reporting
+// is the only use a Skiff VM makes of it: a VM restored onto RAM shared
+// copy-on-write with its snapshot cannot give pages back (its QEMU fails
+// every report, and logs it). A kernel without the module has nothing to stop.
+func stopPageReporting(log *zap.Logger) {
+	err := unix.DeleteModule("virtio_balloon", unix.O_NONBLOCK)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		log.Warn("stopping free page reporting", zap.Error(err))
+	}
+}

@@ -23,9 +23,16 @@ func TestTop(t *testing.T) {
 	p, lines := a.runWorkload(t, agentproto.ProcessSpec{Args: []string{"sh", "-c", "sleep 300 & echo ready; wait"}})
 	defer p.Close()
 	lines.waitFor(t, "ready")
-	procs, err := a.c.Top(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// sh may print before its child has exec'd sleep (the child is then a second sh): ask again.
+	var procs []agentproto.Proc
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if procs, err = a.c.Top(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(procs) != 2 || procs[1].Cmd == "sleep 300" || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(procs) != 2 {
 		t.Fatalf("top: %+v, want sh and sleep", procs)

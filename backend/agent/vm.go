@@ -89,6 +89,9 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 			setClock(log, b.Time)
 			seedEntropy(log, b.Seed)
 			reseedCRNG(log)
+			if b.NoPageReporting {
+				stopPageReporting(log)
+			}
 			if err := unix.Sethostname([]byte(b.Hostname)); err != nil {
 				log.Warn("hostname", zap.Error(err))
 			}
@@ -143,6 +146,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	a.cfg.OnShutdown = cancel
 	if boot.Root == agentproto.RootFromDisks {
 		a.cfg.OnSynced = func() { quiesceDiskRoot(log) }
+		a.cfg.Upper, a.cfg.Lower = filepath.Join(upperMount, "upper"), imageMount
 	}
 	if boot.ExitWithWorkload {
 		a.cfg.OnWorkloadExit = func(agentproto.ExitStatus) {

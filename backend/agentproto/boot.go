@@ -42,6 +42,11 @@ type Boot struct {
 	// Ring (skiff.ring=1) moves the channel's bytes to a shared-memory ring
 	// once the agent says RingOK on the virtio-serial port.
 	Ring bool
+	// NoPageReporting (skiff.noreport=1) turns the guest's free page
+	// reporting off: a VM whose RAM is copy-on-write over its snapshot's
+	// cannot give pages back (QEMU cannot discard them) and would only log
+	// each refusal.
+	NoPageReporting bool
 }
 
 // Channel kinds (skiff.channel=KIND[:ARG]).
@@ -136,6 +141,9 @@ func (b Boot) Args() []string {
 	}
 	if b.Ring {
 		a = append(a, "skiff.ring=1")
+	}
+	if b.NoPageReporting {
+		a = append(a, "skiff.noreport=1")
 	}
 	if b.Template {
 		a = append(a, "skiff.template=1")
@@ -345,6 +353,8 @@ func (b *Boot) set(key, val string) error {
 		b.Template = val == "1"
 	case "skiff.ring":
 		b.Ring = val == "1"
+	case "skiff.noreport":
+		b.NoPageReporting = val == "1"
 	}
 	return nil
 }

@@ -66,8 +66,8 @@ func TestParseBootOnto(t *testing.T) {
 
 func TestBootArgs(t *testing.T) {
 	b := Boot{Channel: Channel{Kind: ChannelVsock, VsockPort: DefaultVsockPort}, Hostname: "web", Net: NetConfig{Mode: NetNone},
-		Time: time.Unix(0, 5), Seed: []byte{0xab}, Ring: true}
-	want := "skiff.channel=vsock:1024 skiff.ring=1 skiff.net=none skiff.hostname=web skiff.time=5 skiff.seed=ab"
+		Time: time.Unix(0, 5), Seed: []byte{0xab}, Ring: true, NoPageReporting: true}
+	want := "skiff.channel=vsock:1024 skiff.ring=1 skiff.noreport=1 skiff.net=none skiff.hostname=web skiff.time=5 skiff.seed=ab"
 	if got := strings.Join(b.Args(), " "); got != want {
 		t.Fatalf("Args = %s\nwant   %s", got, want)
 	}

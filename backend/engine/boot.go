@@ -180,6 +180,12 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	binds := c.rec.Config.SocketBinds
+	c.mu.Unlock()
+	if err := checkSocketBinds(binds); err != nil { // not machineSpec's: a copy VM needs no socket
+		return nil, err
+	}
 	e.log.Debug("machine spec ready", zapID(spec.ID), zap.Duration("kernel", time.Since(tk)))
 	rotateConsole(spec.ConsoleLog)
 	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
@@ -236,7 +242,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 			return nil, fmt.Errorf("mounting %s at %s: %w", mountDesc(mt), mt.Target, err)
 		}
 	}
-	if err := c.listenSockets(actx, client, rec.Config.Sockets); err != nil {
+	if err := c.listenSockets(actx, client, rec.Config); err != nil {
 		return nil, err
 	}
 	w, err := c.logs.startWriter(e.log)

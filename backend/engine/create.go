@@ -40,7 +40,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (*Container, er
 	}
 	o := opts
 	o.Labels = copyLabels(opts.Labels)
-	o.Mounts, o.Sockets = slices.Clone(opts.Mounts), slices.Clone(opts.Sockets)
+	o.Mounts, o.Sockets, o.SocketBinds = slices.Clone(opts.Mounts), slices.Clone(opts.Sockets), slices.Clone(opts.SocketBinds)
 	if err := e.splitSockets(&o); err != nil {
 		return nil, err
 	}

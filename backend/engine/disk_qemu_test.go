@@ -154,7 +154,7 @@ func TestDiskRootQEMU(t *testing.T) {
 	if _, err := os.Stat(got.ImageDisk); err != nil {
 		t.Fatalf("the image's disk: %v", err)
 	}
-	if err := e.images.Remove(ctx, ref, false); err != nil {
+	if err := e.Images().Remove(ctx, ref, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(got.ImageDisk); !errors.Is(err, os.ErrNotExist) {

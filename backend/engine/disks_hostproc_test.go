@@ -22,7 +22,7 @@ import (
 // A container's root is the image's disk (shared, read-only) under a writable disk of its own: an
 // empty, sparse ext4 of the default size or of --storage-opt size; start attaches both with the
 // disk root; rm removes the writable disk and leaves the image's.
-func TestCreateMakesWritableDisk(t *testing.T) {
+func TestCreateMakesWritableDiskHostproc(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t, 2*time.Minute)
 	a, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"true"}})
@@ -83,7 +83,7 @@ func TestCreateMakesWritableDisk(t *testing.T) {
 }
 
 // A bad size is refused before anything is made.
-func TestCreateBadStorageSize(t *testing.T) {
+func TestCreateBadStorageSizeHostproc(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t, 2*time.Minute)
 	for _, size := range []int64{1 << 20, -1, 5 << 40} {
@@ -133,7 +133,7 @@ func cpAll(t *testing.T, rc io.ReadCloser) map[string]string {
 // docker cp on a container whose root is on disks goes through its agent: a stopped container's
 // through a short-lived VM of its disks (which ends with the copy and lets the container start),
 // a running container's through its own. Errors keep their meaning (ErrNotFound, ErrInvalid).
-func TestCopyDiskRootThroughAgent(t *testing.T) {
+func TestCopyDiskRootThroughAgentHostproc(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t, 2*time.Minute)
 	c, err := f.e.Create(ctx, CreateOptions{Image: f.ref, Cmd: []string{"sh", "-c", "cat /tmp/in/f.txt; sleep 600"}})
@@ -195,7 +195,7 @@ func TestCopyDiskRootThroughAgent(t *testing.T) {
 // A container created before disks (a record with a root directory, no disks) keeps its root: it
 // starts with that directory as its root share, its files (its writes included) as they were, and
 // cp reads it on the host.
-func TestContainerFromBeforeDisksKeepsItsRoot(t *testing.T) {
+func TestContainerFromBeforeDisksKeepsItsRootHostproc(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t, 2*time.Minute)
 	rec := Container{ID: NewID(), Name: "old", State: StateExited, Created: time.Now().UTC(), Image: f.ref,

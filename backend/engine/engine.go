@@ -39,7 +39,8 @@ type Engine struct {
 	home   string
 	log    *zap.Logger
 	hv     vm.Hypervisor
-	images *images.Store
+	images ImageStore
+	store  *images.Store // cfg.Images when it is one, for Images; nil otherwise
 	lock   *HomeLock
 	events *eventBus
 
@@ -122,8 +123,12 @@ func open(ctx context.Context, cfg Config) (*Engine, error) {
 	} else if lk.home != home {
 		return nil, fmt.Errorf("%w: Config.Lock locks %q, not the data dir %q", ErrInvalid, lk.home, home)
 	}
+	store, isStore := cfg.Images.(*images.Store)
+	if isStore && store == nil {
+		cfg.Images = nil // a nil *images.Store is no store: Create and Pull say so
+	}
 	e := &Engine{
-		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, lock: lk,
+		cfg: cfg, home: home, log: cfg.Log, hv: cfg.Hypervisor, images: cfg.Images, store: store, lock: lk,
 		events: newEventBus(), ctrs: map[string]*ctr{}, names: map[string]string{},
 		fabric: vm.NewFabric(), addrs: map[string]map[netip.Addr]string{},
 	}
@@ -202,8 +207,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	return e.lock.Release()
 }
 
-// Images returns the image store the engine was opened with.
-func (e *Engine) Images() *images.Store { return e.images }
+// Images returns the image store the engine was opened with, for the front ends' image commands
+// (list, tag, push…); nil when Config.Images was not an *images.Store.
+func (e *Engine) Images() *images.Store { return e.store }
 
 // Home returns the data dir.
 func (e *Engine) Home() string { return e.home }

@@ -15,14 +15,15 @@ import (
 	"time"
 
 	"github.com/skiff-containers/skiff/backend/images"
+	"github.com/skiff-containers/skiff/backend/vm/vmtest"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // TestEngineRestartAfterKill runs an engine in a child process (this test binary), SIGKILLs it with
 // containers running, and opens the data dir again: records and logs are kept, containers that were
-// running are marked exited, and the restart policy brings the "always" one back.
+// running are marked exited, and the restart policy brings the "always" one back. The machines are
+// in-memory (vmtest): they end with the engine's process, as a VM ends with its hypervisor's.
 func TestEngineRestartAfterKill(t *testing.T) {
-	testHypervisor(t) // skips when the prerequisites are missing
 	host := testutil.Registry(t)
 	home := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -56,13 +57,13 @@ func TestEngineRestartAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := Open(ctxT(t, time.Minute), Config{Home: filepath.Join(home, "engine"), Hypervisor: testHypervisor(t), Images: st, Log: testLogger(t)})
+	e, err := Open(ctxT(t, time.Minute), Config{Home: filepath.Join(home, "engine"), Hypervisor: vmtest.New(), Images: st, Log: testLogger(t)})
 	if err != nil {
 		t.Fatalf("reopening after the engine was killed: %v", err)
 	}
 	f := &fixture{t: t, e: e}
 	defer e.Close(context.Background())
-	defer e.Remove(context.Background(), ids["always"], RemoveOptions{Force: true}) // sleep as PID 1 ignores TERM
+	defer e.Remove(context.Background(), ids["always"], RemoveOptions{Force: true})
 	done := f.inspect(ids["done"])
 	if done.State != StateExited || done.ExitCode != 0 {
 		t.Errorf("finished container: %s %d", done.State, done.ExitCode)
@@ -94,7 +95,7 @@ func childEngine(home, ref string) {
 	if err != nil {
 		fail(err)
 	}
-	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Hypervisor: testHypervisor(nil), Images: st})
+	e, err := Open(context.Background(), Config{Home: filepath.Join(home, "engine"), Hypervisor: vmtest.New(), Images: st})
 	if err != nil {
 		fail(err)
 	}
@@ -114,10 +115,8 @@ func childEngine(home, ref string) {
 	if _, err := e.Wait(ctx, done); err != nil {
 		fail(err)
 	}
-	// Short sleeps: in host mode a workload outlives a SIGKILLed engine (its agent dies, the workload
-	// does not), so these must end on their own soon after the test.
-	plain := start("plain", CreateOptions{Cmd: []string{"sleep", "30"}})
-	always := start("always", CreateOptions{Cmd: []string{"sh", "-c", "echo up; exec sleep 30"}, Restart: RestartPolicy{Name: "always"}})
+	plain := start("plain", CreateOptions{Cmd: []string{"sleep"}})
+	always := start("always", CreateOptions{Cmd: []string{"serve", "up"}, Restart: RestartPolicy{Name: "always"}})
 	for {
 		ch, _ := e.Logs(ctx, always, LogOptions{})
 		n := 0

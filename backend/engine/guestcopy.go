@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // guest returns a client of an agent serving the container's root: the running container's own,
@@ -39,7 +39,7 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 		b, st, name := c.sup.boot, c.rec.State, c.rec.Name
 		c.mu.Unlock()
 		if b == nil || st == StatePaused {
-			return nil, nil, fmt.Errorf("container %s is %s: copy when it runs or has stopped: %w", name, st, ErrConflict)
+			return nil, nil, fmt.Errorf("container %s is %s: its files can be reached when it runs or has stopped: %w", name, st, ErrConflict)
 		}
 		return b.client, func() {}, nil
 	}
@@ -94,12 +94,12 @@ func (c *ctr) guest(ctx context.Context) (cl *agentproto.Client, release func(),
 	e.log.Debug("copy VM up", zapID(spec.ID))
 	return cl, func() {
 		// The agent syncs the disks before the VM is powered off.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := cl.Shutdown(sctx); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		if err := vm.Shutdown(sctx, m, e.log); err != nil {
 			e.log.Debug("copy VM shutdown", zapID(spec.ID), zapErr(err))
 		}
 		cancel()
-		stop()
+		stop() // frees the copy VM's slot (its Stop is a no-op now)
 	}, nil
 }
 

@@ -34,12 +34,14 @@ func execOut(t *testing.T, e *Engine, id string, cmd ...string) (string, int) {
 
 // TestAddMountLiveQEMU drops a folder on a running container in a real VM restored from a boot
 // snapshot: the share is hot-plugged and mounted with no restart, and the container keeps its ID,
-// writable layer and logs. Bad adds change nothing; removal unmounts it, live too.
+// writable layer and logs. Bad adds change nothing; removal unmounts it, live too. The container
+// has a folder from its creation: one without runs on RAM copy-on-write, which takes no share
+// live (TestAddMountCopyOnWriteQEMU).
 func TestAddMountLiveQEMU(t *testing.T) {
 	e, host, _ := qemuEngine(t)
 	f := &fixture{t: t, e: e}
 	ctx := ctxT(t, 10*time.Minute)
-	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Mounts: []Mount{{Source: t.TempDir(), Target: "/seed"}},
 		Cmd: []string{"sh", "-c", `echo kept > /layer.txt; echo line one; echo line two; exec sleep 3600`}})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +73,7 @@ func TestAddMountLiveQEMU(t *testing.T) {
 		t.Errorf("the container changed: before %s %s %v %d, after %s %s %v %d", before.ID, before.State, before.StartedAt,
 			before.RestartCount, after.ID, after.State, after.StartedAt, after.RestartCount)
 	}
-	if len(after.Mounts) != 1 || after.Mounts[0].Target != "/data" || after.Mounts[0].Real == "" {
+	if len(after.Mounts) != 2 || after.Mounts[1].Target != "/data" || after.Mounts[1].Real == "" {
 		t.Errorf("mounts after AddMount: %+v", after.Mounts)
 	}
 	var saved Container
@@ -80,7 +82,7 @@ func TestAddMountLiveQEMU(t *testing.T) {
 	} else if err := json.Unmarshal(b, &saved); err != nil {
 		t.Fatal(err)
 	}
-	if len(saved.Mounts) != 1 || saved.Mounts[0].Real == "" {
+	if len(saved.Mounts) != 2 || saved.Mounts[1].Real == "" {
 		t.Errorf("saved record's mounts: %+v", saved.Mounts)
 	}
 	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
@@ -154,7 +156,7 @@ func TestAddMountLiveQEMU(t *testing.T) {
 			t.Errorf("AddMount(%+v): %v, want %v", bad.m, err, bad.want)
 		}
 	}
-	if got := f.inspect(c.ID); len(got.Mounts) != 1 || !got.StartedAt.Equal(before.StartedAt) {
+	if got := f.inspect(c.ID); len(got.Mounts) != 2 || !got.StartedAt.Equal(before.StartedAt) {
 		t.Errorf("after failed adds: %+v", got)
 	}
 
@@ -165,7 +167,7 @@ func TestAddMountLiveQEMU(t *testing.T) {
 	if out, code := execOut(t, e, c.ID, "ls", "/data"); code != 0 || out != "" {
 		t.Errorf("/data after RemoveMount: %d %q", code, out)
 	}
-	if got := f.inspect(c.ID); len(got.Mounts) != 0 || !got.StartedAt.Equal(before.StartedAt) || got.State != StateRunning {
+	if got := f.inspect(c.ID); len(got.Mounts) != 1 || !got.StartedAt.Equal(before.StartedAt) || got.State != StateRunning {
 		t.Errorf("after RemoveMount: %+v", got)
 	}
 	if _, err := e.RemoveMount(ctx, c.ID, "/data"); !errors.Is(err, ErrNotFound) {
@@ -227,5 +229,43 @@ func TestAddMountRestartQEMU(t *testing.T) {
 	}
 	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
 		t.Errorf("the folder and the writable layer: %d %q", code, out)
+	}
+}
+
+// TestAddMountCopyOnWriteQEMU adds a folder to a running container with no folders, whose VM was
+// restored from a boot snapshot with its RAM copy-on-write over the snapshot's (which a share
+// cannot use): the plan says restart, its VM restarts with the folder and RAM of its own, and a
+// second folder then goes in live.
+func TestAddMountCopyOnWriteQEMU(t *testing.T) {
+	e, host, _ := qemuEngine(t)
+	f := &fixture{t: t, e: e}
+	ctx := ctxT(t, 10*time.Minute)
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
+		Cmd: []string{"sh", "-c", `[ -e /layer.txt ] && echo again || { echo kept > /layer.txt; echo first; }; exec sleep 3600`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, f, c.ID, "first")
+	if console, _ := os.ReadFile(e.consolePath(c.ID)); !strings.Contains(string(console), "restored from boot snapshot") {
+		t.Skip("the VM was booted cold (no boot snapshot)")
+	}
+	if plan, err := e.MountPlan(ctx, c.ID); err != nil || plan != MountRestart {
+		t.Errorf("MountPlan of a copy-on-write VM: %s %v, want %s", plan, err, MountRestart)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "from-host.txt"), []byte("hi\n"), 0o644)
+	change, err := e.AddMount(ctx, c.ID, Mount{Source: dir, Target: "/data"})
+	if err != nil || change != MountRestart {
+		t.Fatalf("AddMount: %s %v, want %s", change, err, MountRestart)
+	}
+	waitLog(t, f, c.ID, "again")
+	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
+		t.Errorf("the folder and the writable layer: %d %q", code, out)
+	}
+	if change, err := e.AddMount(ctx, c.ID, Mount{Source: t.TempDir(), Target: "/more"}); err != nil || change != MountLive {
+		t.Errorf("a second AddMount, to the VM restarted with a folder: %s %v, want %s", change, err, MountLive)
 	}
 }

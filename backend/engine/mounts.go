@@ -20,7 +20,8 @@ const (
 	// mounted, or unmounted): no restart, the workload goes on.
 	MountLive MountChange = "live"
 	// MountRestart: the container runs on a VM that cannot take a new share (vz, a cold-booted QEMU
-	// VM, or its hot-plug ports all used): the same container's VM is stopped and started again.
+	// VM, one started with no shares, whose RAM is its boot snapshot's copy-on-write, or its hot-plug
+	// ports all used): the same container's VM is stopped and started again.
 	MountRestart MountChange = "restart"
 	// MountNextStart: the container does not run; its next start mounts what its record says.
 	MountNextStart MountChange = "next-start"

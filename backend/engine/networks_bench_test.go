@@ -4,8 +4,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,13 +19,11 @@ func BenchmarkNetworkPeer(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, err := e.Create(ctx, CreateOptions{Image: ref, Name: "srv", Networks: []NetworkOptions{{Network: "bench"}},
-		Cmd: []string{"httpd", "-f", "-p", "80", "-h", "/www"}})
+		// The files are written in the guest: the container's root is a disk, not a host directory.
+		Cmd: []string{"sh", "-c", "mkdir -p /www && head -c 33554432 /dev/zero > /www/big && echo ok > /www/small && exec httpd -f -p 80 -h /www"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = os.MkdirAll(filepath.Join(srv.RootFS, "www"), 0o755)
-	_ = os.WriteFile(filepath.Join(srv.RootFS, "www", "big"), make([]byte, 32<<20), 0o644)
-	_ = os.WriteFile(filepath.Join(srv.RootFS, "www", "small"), []byte("ok\n"), 0o644)
 	cli, err := e.Create(ctx, CreateOptions{Image: ref, Name: "cli", Networks: []NetworkOptions{{Network: "bench"}},
 		Cmd: []string{"sleep", "3600"}})
 	if err != nil {
@@ -40,15 +36,21 @@ func BenchmarkNetworkPeer(b *testing.B) {
 		defer e.Remove(ctx, c.ID, RemoveOptions{Force: true})
 	}
 	run := func(sh string) string {
-		s, err := e.Exec(ctx, cli.ID, ExecOptions{Cmd: []string{"sh", "-c", sh}})
+		// cs: the guest's uptime in centiseconds (busybox's date has no nanoseconds).
+		s, err := e.Exec(ctx, cli.ID, ExecOptions{Cmd: []string{"sh", "-c", `cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }; ` + sh}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		var out strings.Builder
+		var errOut strings.Builder
+		errDone := make(chan struct{})
 		go func() {
+			defer close(errDone)
 			buf := make([]byte, 4096)
 			for {
-				if _, err := s.Stderr.Read(buf); err != nil {
+				n, err := s.Stderr.Read(buf)
+				errOut.Write(buf[:n])
+				if err != nil {
 					return
 				}
 			}
@@ -61,20 +63,21 @@ func BenchmarkNetworkPeer(b *testing.B) {
 				break
 			}
 		}
+		<-errDone
 		if code, err := s.Wait(); err != nil || code != 0 {
-			b.Fatalf("%s: exit %d %v: %s", sh, code, err, out.String())
+			b.Fatalf("%s: exit %d %v: %s%s", sh, code, err, out.String(), errOut.String())
 		}
 		return strings.TrimSpace(out.String())
 	}
 	run(`for i in $(seq 60); do wget -q -O /dev/null http://srv/small && exit 0; sleep 1; done; exit 1`)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ns, err := strconv.ParseFloat(run(`t0=$(date +%s%N); wget -q -O /dev/null http://srv/big; t1=$(date +%s%N); echo $((t1-t0))`), 64)
+		ns, err := strconv.ParseFloat(run(`t0=$(cs); wget -q -O /dev/null http://srv/big; t1=$(cs); echo $(((t1-t0)*10000000))`), 64)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(32<<20)/1e6/(ns/1e9), "peer-MB/s")
-		us, err := strconv.ParseFloat(run(`t0=$(date +%s%N); for i in $(seq 20); do wget -q -O /dev/null http://srv/small; done; t1=$(date +%s%N); echo $(((t1-t0)/20000))`), 64)
+		us, err := strconv.ParseFloat(run(`t0=$(cs); for i in $(seq 20); do wget -q -O /dev/null http://srv/small; done; t1=$(cs); echo $(((t1-t0)*10000/20))`), 64)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +17,7 @@ import (
 // TestDockerSocketQEMU: a bind mount of the engine's Docker socket gives the container, in a real
 // VM, a unix socket at the target whose connections reach the engine's socket (here an HTTP
 // server listing the engine's containers, as the Docker API does): the container lists itself.
-// /var/run/docker.sock as the source means the same; any other unix socket is refused.
+// /var/run/docker.sock as the source means the same; any other host unix socket is carried to itself.
 func TestDockerSocketQEMU(t *testing.T) {
 	e, host, _ := qemuEngine(t)
 	ctx := ctxT(t, 10*time.Minute)
@@ -55,16 +54,17 @@ func TestDockerSocketQEMU(t *testing.T) {
 		t.Fatalf("building sockget: %v\n%s", err, out)
 	}
 
-	other, err := net.Listen("unix", filepath.Join(dir, "other.sock"))
+	// Another host socket (an HTTP server of the test's): carried to it, and only to it.
+	otherPath := filepath.Join(dir, "other.sock")
+	other, err := net.Listen("unix", otherPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	_, err = e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Cmd: []string{"true"},
-		Mounts: []Mount{{Source: filepath.Join(dir, "other.sock"), Target: "/run/other.sock"}}})
-	if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "unix socket") {
-		t.Fatalf("another unix socket: err %v, want ErrNotSupported naming the unix socket", err)
-	}
+	osrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("other socket at " + r.URL.Path))
+	})}
+	go osrv.Serve(other)
+	t.Cleanup(func() { osrv.Close() })
 
 	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Name: "sock-user",
 		Cmd: []string{"sleep", "3600"},
@@ -72,18 +72,29 @@ func TestDockerSocketQEMU(t *testing.T) {
 			{Source: sock, Target: "/var/run/docker.sock"},
 			{Source: "/var/run/docker.sock", Target: "/alias/docker.sock"},
 			{Source: bin, Target: "/sk", ReadOnly: true},
+			{Source: otherPath, Target: "/run/other.sock"},
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Mounts) != 1 || strings.Join(c.Config.Sockets, ",") != "/var/run/docker.sock,/alias/docker.sock" {
-		t.Fatalf("mounts %+v sockets %v: want the folder shared and the two sockets apart", c.Mounts, c.Config.Sockets)
+	var targets []string
+	for _, b := range c.Config.SocketBinds {
+		targets = append(targets, b.Target)
+		if b.Docker != (b.Target != "/run/other.sock") {
+			t.Errorf("socket bind %+v: only the Docker socket's is Docker", b)
+		}
+	}
+	if len(c.Mounts) != 1 || strings.Join(targets, ",") != "/var/run/docker.sock,/alias/docker.sock,/run/other.sock" {
+		t.Fatalf("mounts %+v socket binds %+v: want the folder shared and the three sockets apart", c.Mounts, c.Config.SocketBinds)
 	}
 	if err := e.Start(ctx, c.ID); err != nil {
 		console, _ := os.ReadFile(e.consolePath(c.ID))
 		t.Fatalf("start: %v\nconsole:\n%s", err, console)
 	}
-	for _, target := range c.Config.Sockets {
+	if out, code := execOut(t, e, c.ID, "/sk/sockget", "/run/other.sock", "/hello"); code != 0 || !strings.Contains(out, "other socket at /hello") {
+		t.Fatalf("through /run/other.sock: exit %d, output %q: want the other server's answer", code, out)
+	}
+	for _, target := range targets[:2] {
 		out, code := execOut(t, e, c.ID, "/sk/sockget", target, "/containers/json")
 		if code != 0 || !strings.Contains(out, "200 OK") || !strings.Contains(out, `"/sock-user"`) {
 			t.Fatalf("through %s: exit %d, output %q: want the engine's answer listing the container", target, code, out)

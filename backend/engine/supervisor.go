@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
+	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // Timeouts of the boot sequence. A TCG boot takes 2-3 s; a loaded CI machine can take much longer.
@@ -341,7 +342,7 @@ func (c *ctr) teardown(b *boot) {
 	b.writer.close()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := b.machine.Stop(ctx, false); err != nil {
+	if err := vm.Shutdown(ctx, b.machine, c.e.log); err != nil {
 		fctx, fcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		_ = b.machine.Stop(fctx, true)
 		fcancel()

@@ -80,6 +80,22 @@ type Mount struct {
 	Real string `json:"real,omitempty"`
 }
 
+// SocketBind is a bind mount of a host unix socket. The guest gets a unix socket at Target; each
+// connection made to it is carried over an agent stream to a new connection to the host socket:
+// the engine's Docker socket when Docker is set, else Real and nothing else.
+type SocketBind struct {
+	Source   string `json:"source"` // as given
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"` // as given (a socket is connected to all the same, as in Docker)
+	// Docker: Source names the engine's Docker socket (or /var/run/docker.sock): connections go to
+	// Config.DockerSocket.
+	Docker bool `json:"docker,omitempty"`
+	// Real is Source with its symbolic links resolved, pinned by Create (not for Docker). Each start
+	// refuses a source that no longer resolves to it or is no longer a socket, and each connection
+	// opens Real without following any symbolic link.
+	Real string `json:"real,omitempty"`
+}
+
 // RestartPolicy is Docker's: Name is "no", "on-failure", "always" or "unless-stopped";
 // MaximumRetryCount bounds on-failure restarts (0 = unbounded).
 type RestartPolicy struct {
@@ -110,9 +126,12 @@ type CreateOptions struct {
 
 	Ports  []PortMapping `json:"ports,omitempty"`
 	Mounts []Mount       `json:"mounts,omitempty"`
-	// Sockets are the container paths of bind mounts of the Docker socket (Config.DockerSocket):
-	// Create moves them here from Mounts; each is a socket carried to the engine's.
+	// Sockets are container paths each given a socket carried to the engine's Docker socket
+	// (Config.DockerSocket), without a bind source (records from before SocketBinds hold theirs here).
 	Sockets []string `json:"sockets,omitempty"`
+	// SocketBinds are the bind mounts whose source is a host unix socket: Create moves them here
+	// from Mounts. Each is a socket in the guest whose connections are carried to the host's.
+	SocketBinds []SocketBind `json:"socketBinds,omitempty"`
 
 	CPUs   float64 `json:"cpus,omitempty"`   // VM vCPUs (rounded up); 0 = 1
 	Memory int64   `json:"memory,omitempty"` // VM memory in bytes; 0 = 512 MiB
@@ -297,12 +316,25 @@ type Event struct {
 // KernelFunc returns the kernel bundle and initramfs path to boot a guest of arch ("amd64", "arm64").
 type KernelFunc func(ctx context.Context, arch string) (*vm.Bundle, string, error)
 
+// ImageStore is what the engine needs of the image store; *images.Store is the one Skiff opens.
+type ImageStore interface {
+	// Ensure returns the image for ref, pulling it as opts.Policy says.
+	Ensure(ctx context.Context, ref string, opts images.PullOptions) (*images.Image, error)
+	// Pull resolves ref in its registry and makes the image present.
+	Pull(ctx context.Context, ref string, opts images.PullOptions) (*images.Image, error)
+	// Disk returns the path of the read-only ext4 disk of image refOrID, building it first when it
+	// is not there yet; report, if set, gets the build's progress.
+	Disk(ctx context.Context, refOrID string, report func(images.Progress)) (string, error)
+}
+
+var _ ImageStore = (*images.Store)(nil)
+
 // Config configures Open.
 type Config struct {
 	Home       string        // data dir; DefaultHome() when empty
 	Log        *zap.Logger   // nil: zap.NewNop()
 	Hypervisor vm.Hypervisor // required to start containers
-	Images     *images.Store // required
+	Images     ImageStore    // required; an *images.Store (tests may give another)
 	// Lock is the data dir's lock when the caller took it (LockHome) before opening the image store
 	// in it; Open takes it over (Close releases it, and so does a failed Open). nil: Open locks.
 	Lock *HomeLock

@@ -122,7 +122,7 @@ func TestDiskRoot(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s%s", script, code, out, errOut)
 		}
-		if err := m.Stop(ctx, false); err != nil {
+		if err := vm.Shutdown(ctx, m, nil); err != nil {
 			t.Fatal(err)
 		}
 		console, _ := os.ReadFile(s.ConsoleLog)
@@ -200,7 +200,7 @@ func TestDiskRoot(t *testing.T) {
 		if out, errOut, code := output(t, p); out != "data\nmore\nrestored\n" || code != 0 {
 			t.Errorf("shares and the disk root read %q (exit %d, %s)", out, code, errOut)
 		}
-		m.Stop(ctx, false)
+		vm.Shutdown(ctx, m, nil)
 	})
 	t.Run("the writes stay", func(t *testing.T) {
 		out, _ := run(t, snap, "disk-again", "cat /home/app/cold.txt /restored.txt")

@@ -17,7 +17,7 @@ import (
 // by SIGSTOP) wedges nothing on the host. Each agent request with a short
 // context ends with the context's error, also past the 256 unacknowledged
 // streams a yamux session allows at once (where OpenStream itself blocks),
-// Dial then returns the context's error, and a graceful Stop with a deadline
+// Dial then returns the context's error, and a graceful Shutdown with a deadline
 // kills the machine when the agent does not answer.
 func TestAgentVMFrozen(t *testing.T) {
 	e := newEnv(t, "amd64")
@@ -57,13 +57,12 @@ func TestAgentVMFrozen(t *testing.T) {
 		t.Logf("Dial returned after %v: %v", time.Since(start), err)
 	})
 
-	// The graceful stop asks the agent to shut down (a Dial and a request
-	// that nobody answers), then quits qemu through QMP (also frozen), then
-	// kills it.
-	testutil.ReturnsWithin(t, 30*time.Second, "graceful Stop of a frozen machine", func() {
+	// The graceful Shutdown asks the agent to shut down (a Dial and a
+	// request that nobody answers) until its deadline, then kills qemu.
+	testutil.ReturnsWithin(t, 30*time.Second, "graceful Shutdown of a frozen machine", func() {
 		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 		defer scancel()
-		if err := m.Stop(sctx, false); err != nil {
+		if err := vm.Shutdown(sctx, m, nil); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	})

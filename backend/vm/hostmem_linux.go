@@ -17,16 +17,26 @@ import (
 // pages (anonymous and file), plus every memfd qemu holds — the guest RAM
 // and the agent channel's ring — counted whole by its allocated pages,
 // mapped or not (a memfd is this machine's alone: only its qemu and its
-// own daemons map it, and PSS would count only the parts mapped).
+// own daemons map it, and PSS would count only the parts mapped). A
+// copy-on-write RAM (qemu_cow_linux.go), which the VMs of a snapshot
+// share, counts its part: its size over the VMs mapping it (the pages a
+// VM wrote are its own anonymous ones).
 func (m *qemuMachine) HostMemory() (uint64, error) {
 	select {
 	case <-m.done:
 		return 0, fmt.Errorf("machine %q: %w", m.spec.ID, ErrNotRunning)
 	default:
 	}
-	total, err := processMemory(m.cmd.Process.Pid, true)
+	var shared uint64 // the copy-on-write RAM's inode, counted apart
+	if m.cow != nil {
+		shared = m.cow.ino
+	}
+	total, err := processMemory(m.cmd.Process.Pid, true, shared)
 	if err != nil {
 		return 0, fmt.Errorf("machine %q: %w", m.spec.ID, err)
+	}
+	if m.cow != nil {
+		total += m.h.cow.share(m.cow)
 	}
 	for _, d := range m.fsds {
 		select {
@@ -34,7 +44,7 @@ func (m *qemuMachine) HostMemory() (uint64, error) {
 			continue
 		default:
 		}
-		if n, err := processMemory(d.cmd.Process.Pid, false); err == nil {
+		if n, err := processMemory(d.cmd.Process.Pid, false, 0); err == nil {
 			total += n
 		}
 	}
@@ -43,8 +53,8 @@ func (m *qemuMachine) HostMemory() (uint64, error) {
 
 // processMemory is pid's private and file-backed PSS in bytes (not its
 // shared memory's), plus with memfds the allocated size of each memfd it
-// holds open.
-func processMemory(pid int, memfds bool) (uint64, error) {
+// holds open but the one with inode skip.
+func processMemory(pid int, memfds bool, skip uint64) (uint64, error) {
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
 	b, err := os.ReadFile(filepath.Join(dir, "smaps_rollup"))
 	if err != nil {
@@ -69,7 +79,7 @@ func processMemory(pid int, memfds bool) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("listing the files of process %d: %w", pid, err)
 	}
-	seen := map[uint64]bool{} // by inode: qemu opens a memfd it was handed by its /proc/self/fd path, a second fd
+	seen := map[uint64]bool{skip: true} // by inode: qemu opens a memfd it was handed by its /proc/self/fd path, a second fd
 	for _, fd := range fds {
 		p := filepath.Join(dir, "fd", fd.Name())
 		if target, err := os.Readlink(p); err != nil || !strings.HasPrefix(target, "/memfd:") {

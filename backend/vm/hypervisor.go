@@ -71,10 +71,12 @@ type Machine interface {
 	// reachable (and a paused machine to resume) until ctx ends: ctx bounds the
 	// whole open. It fails with ErrNotRunning once the machine ended.
 	Dial(ctx context.Context) (net.Conn, error)
-	// Stop ends the machine. force=false asks the agent to shut down and waits
-	// for power-off, then kills the hypervisor when ctx ends; force=true kills
-	// it at once. Stop returns when every process and socket is gone; it is a
-	// no-op on an ended machine.
+	// Stop ends the machine on the hypervisor's side only, without the guest
+	// agent (asking it first is Shutdown's job): force=false ends the
+	// hypervisor in order (QEMU quits through QMP, vz presses the guest's
+	// power button, hostproc sends SIGTERM) and kills it when that takes too
+	// long or ctx ends; force=true kills it at once. Stop returns when every
+	// process and socket is gone; it is a no-op on an ended machine.
 	Stop(ctx context.Context, force bool) error
 	// Pause freezes the guest's vCPUs; Resume continues them.
 	Pause(ctx context.Context) error

@@ -13,11 +13,12 @@ import (
 var _ ShareAdder = (*qemuMachine)(nil)
 
 // FreeShareSlots is how many shares AddShare can still plug: the free root
-// ports of a machine restored from a snapshot; none for a cold-booted one.
+// ports of a machine restored from a snapshot; none for a cold-booted one,
+// nor for one whose RAM is copy-on-write (qemu_cow_linux.go).
 func (m *qemuMachine) FreeShareSlots() int {
 	n := 0
 	_ = m.do(context.Background(), func() error {
-		if m.hotplug {
+		if m.hotplug && m.cow == nil {
 			n = hotplugPorts - m.plugged
 		}
 		return nil
@@ -36,6 +37,9 @@ func (m *qemuMachine) AddShare(ctx context.Context, sh Share) error {
 	return m.do(ctx, func() error {
 		if !m.hotplug || m.plugged >= hotplugPorts {
 			return fmt.Errorf("adding share %q to %q: no free hot-plug port: %w", sh.Tag, m.spec.ID, ErrNotSupported)
+		}
+		if m.cow != nil {
+			return fmt.Errorf("adding share %q to %q: its RAM is the boot snapshot's, copy-on-write, which a share cannot use: %w", sh.Tag, m.spec.ID, ErrNotSupported)
 		}
 		for _, s := range m.spec.Shares {
 			if s.Tag == sh.Tag {

@@ -55,9 +55,11 @@ type qemuHypervisor struct {
 	spawnFS, spawnBind       *proc.Spawner
 	spawnFSErr, spawnBindErr error
 	probeTO                  time.Duration
+	kvmDevice                string // "/dev/kvm" (a test points it at a file)
 
-	mu    sync.Mutex        // guards accel
-	accel map[string]string // arch → "kvm" | "tcg", decided once
+	probeMu sync.Mutex        // held across accelFor: one KVM probe at a time
+	mu      sync.Mutex        // guards accel, never held across a probe (Name reads it)
+	accel   map[string]string // arch → "kvm" | "tcg", decided once
 
 	cacheDir string
 	kmu      sync.Mutex        // guards pvh
@@ -66,6 +68,7 @@ type qemuHypervisor struct {
 	noSnapshots bool
 	noRing      bool
 	consoleMax  int64                // each console log file's cap (MaxConsoleFile; tests lower it)
+	cow         cowRAMs              // the snapshot RAMs restored VMs map copy-on-write
 	smu         sync.Mutex           // guards snapFailed
 	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
 }
@@ -95,6 +98,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 		virtiofsd: opts.Virtiofsd,
 		spawn:     proc.NewSpawner(),
 		probeTO:   opts.ProbeTimeout,
+		kvmDevice: "/dev/kvm",
 		accel:     map[string]string{},
 		cacheDir:  opts.CacheDir,
 		pvh:       map[pvhKey]string{},
@@ -139,9 +143,7 @@ func NewQEMU(opts QEMUOptions) (Hypervisor, error) {
 
 // Name reports the backend and, once decided, the accelerator for the host arch.
 func (h *qemuHypervisor) Name() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if a := h.accel[HostArch()]; a != "" {
+	if a := h.accelOf(HostArch()); a != "" {
 		return "qemu-" + a
 	}
 	return "qemu"
@@ -212,16 +214,15 @@ func (h *qemuHypervisor) bootKernel(spec MachineSpec) string {
 
 // accelFor decides once per arch whether KVM boots a guest to the agent.
 func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock() // one probe at a time; later callers get the answer
-	if a := h.accel[spec.Arch]; a != "" {
+	h.probeMu.Lock()
+	defer h.probeMu.Unlock() // one probe at a time; later callers get the answer
+	if a := h.accelOf(spec.Arch); a != "" {
 		return a, nil
 	}
 	if spec.Arch != HostArch() {
-		h.accel[spec.Arch] = "tcg"
-		return "tcg", nil
+		return h.setAccel(spec.Arch, "tcg"), nil
 	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	f, err := os.OpenFile(h.kvmDevice, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrPermission) {
 		h.log.Warn("qemu: using TCG (software emulation): this user may not open /dev/kvm; "+
 			"a member of its group (kvm on Debian: `sudo adduser $USER kvm`, then log in again) gets KVM", zap.Error(err))
@@ -229,8 +230,7 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 		h.log.Info("qemu: using TCG (software emulation): /dev/kvm unusable", zap.Error(err))
 	}
 	if err != nil {
-		h.accel[spec.Arch] = "tcg"
-		return "tcg", nil
+		return h.setAccel(spec.Arch, "tcg"), nil
 	}
 	f.Close()
 	if err := h.probeKVM(ctx, spec); err != nil {
@@ -238,12 +238,25 @@ func (h *qemuHypervisor) accelFor(ctx context.Context, spec MachineSpec) (string
 			return "", fmt.Errorf("probing KVM: %w", ctx.Err())
 		}
 		h.log.Info("qemu: using TCG (software emulation): a KVM probe boot did not reach the agent", zap.Error(err))
-		h.accel[spec.Arch] = "tcg"
-		return "tcg", nil
+		return h.setAccel(spec.Arch, "tcg"), nil
 	}
 	h.log.Info("qemu: using KVM")
-	h.accel[spec.Arch] = "kvm"
-	return "kvm", nil
+	return h.setAccel(spec.Arch, "kvm"), nil
+}
+
+// accelOf is the accelerator decided for arch, "" before accelFor decided.
+func (h *qemuHypervisor) accelOf(arch string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.accel[arch]
+}
+
+// setAccel records the accelerator for arch and returns it.
+func (h *qemuHypervisor) setAccel(arch, accel string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.accel[arch] = accel
+	return accel
 }
 
 // probeKVM boots spec's kernel and initramfs under KVM with no shares, no
@@ -318,6 +331,9 @@ type layout struct {
 	// would not restore (x-ignore-shared checks that shared RAM sits at the
 	// same guest address before any device state has mapped it).
 	ring bool
+	// cow: a snapshot layout's guest RAM is mapped private (copy-on-write
+	// over a sealed memfd many VMs map: qemu_cow_linux.go).
+	cow bool
 }
 
 // ringPort is the root port a restored VM's ring device is hot-plugged into.
@@ -337,14 +353,14 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 	mem := strconv.Itoa(spec.MemoryMiB)
 	backend := "memory-backend-memfd,id=mem,size=" + mem + "M,share=on"
 	if lo.snapshot {
-		backend = "memory-backend-file,id=mem,size=" + mem + "M,share=on,mem-path=/proc/self/fd/" +
+		backend = "memory-backend-file,id=mem,size=" + mem + "M,share=" + onOff(!lo.cow) + ",mem-path=/proc/self/fd/" +
 			strconv.Itoa(fdShares0+len(spec.Shares))
 	}
 	a := []string{
 		"-name", "skiff-" + spec.ID,
 		"-no-user-config", "-nodefaults", "-display", "none", "-no-reboot",
 		"-sandbox", qemuSandbox,
-		"-accel", accel,
+		"-accel", accelArg(accel),
 		"-smp", strconv.Itoa(spec.CPUs), "-m", mem,
 		"-object", backend,
 	}

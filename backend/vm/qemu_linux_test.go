@@ -100,8 +100,8 @@ func TestQEMUTestinitVM(t *testing.T) {
 		}
 	})
 	t.Run("stop", func(t *testing.T) {
-		// testinit does not speak the agent protocol: the graceful stop falls
-		// back to QMP quit when ctx ends.
+		// Without force, qemu quits through QMP (testinit, which does not
+		// speak the agent protocol, is not asked).
 		sctx, c3 := context.WithTimeout(ctx, 3*time.Second)
 		defer c3()
 		if err := m.Stop(sctx, false); err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
-	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
@@ -58,7 +57,8 @@ type qemuMachine struct {
 	// ports for shares, the first len(spec.Shares) taken. Set before loop
 	// runs; spec.Shares and fsds grow only inside loop (AddShare).
 	hotplug bool
-	plugged int // shares plugged (owned by loop once it runs)
+	plugged int     // shares plugged (owned by loop once it runs)
+	cow     *cowRAM // its RAM, mapped copy-on-write (no hotplug of shares); nil: its own
 }
 
 // daemon is one virtiofsd; only its waiter goroutine calls cmd.Wait.
@@ -371,14 +371,13 @@ func (m *qemuMachine) Resume(ctx context.Context) error {
 	})
 }
 
-// Stop ends the machine; see Machine.Stop.
+// Stop ends the machine; see Machine.Stop. Without force qemu quits
+// through QMP and is killed when it has not exited within a moment.
 func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
-	wasPaused := false
 	err := m.do(ctx, func() error {
 		m.mu.Lock()
 		m.stopping = true
 		m.mu.Unlock()
-		wasPaused = m.State() == StatePaused
 		m.setState(StateStopping)
 		return nil
 	})
@@ -393,23 +392,6 @@ func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
 		<-m.done
 		return nil
 	}
-	if wasPaused {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, _ = m.qmp.do(qctx, "cont", nil)
-		cancel()
-	}
-	if m.shutdownAgent(ctx) {
-		// The agent has stopped the workload and synced every filesystem,
-		// so the guest holds nothing left to lose. Its own ACPI power-off
-		// would take ~0.7 s more with vhost-user-fs devices: quit instead.
-		select {
-		case <-m.done:
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-			m.log.Debug("graceful stop timed out; quitting qemu")
-		}
-	}
 	qctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, _ = m.qmp.do(qctx, "quit", nil)
 	cancel()
@@ -420,28 +402,6 @@ func (m *qemuMachine) Stop(ctx context.Context, force bool) error {
 		<-m.done
 	}
 	return nil
-}
-
-// shutdownAgent asks the agent to stop the workload, sync and power off;
-// without an agent yet (still booting) there is nobody to ask. It reports
-// whether the agent took the request.
-func (m *qemuMachine) shutdownAgent(ctx context.Context) bool {
-	select {
-	case <-m.ready:
-	default:
-		return false
-	}
-	if err := agentproto.NewClient(m.Dial).Shutdown(ctx); err != nil {
-		m.log.Debug("agent shutdown", zap.Error(err))
-		// The agent may power off before it answers: give the exit a moment.
-		select {
-		case <-m.done:
-			return true
-		case <-time.After(500 * time.Millisecond):
-			return false
-		}
-	}
-	return true
 }
 
 func (m *qemuMachine) kill() {

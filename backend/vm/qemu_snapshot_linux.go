@@ -146,17 +146,18 @@ func (h *qemuHypervisor) dropSnapshot(key string) {
 
 // startRestored starts spec from its shape's snapshot, building the
 // snapshot first when there is none.
-func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, accel string) (*qemuMachine, error) {
+func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, accel string) (m *qemuMachine, err error) {
 	snap, err := h.snapshotFor(ctx, spec, accel)
 	if err != nil {
 		return nil, err
 	}
 	defer snap.release()
-	ram, err := loadRAM(filepath.Join(snap.dir, "ram"), spec.MemoryMiB)
+	ram, cow, err := h.restoredRAM(snap, spec)
 	if err != nil {
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
 	}
 	defer ram.Close()
+	defer func() { h.cowEnd(m, cow) }()
 	state, err := os.Open(filepath.Join(snap.dir, "state"))
 	if err != nil {
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
@@ -166,10 +167,11 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec MachineSpec, ac
 	// would, once the restore is sure to run.
 	console, _ := os.ReadFile(filepath.Join(snap.dir, "console.log"))
 	console = append(console, "skiff: restored from boot snapshot "+snap.meta.Key+"\n"...)
-	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.meta.Cmdline, snapshot: true, incoming: true}, ram, state)
+	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
 	if err != nil {
 		return nil, err
 	}
+	m.cow = cow
 	if err := m.restore(ctx, ac, console); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
@@ -240,7 +242,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 	defer ac.SetDeadline(time.Time{})
 	// The line carries the host's clock: taken now, not before the device
 	// state loaded (seconds, under TCG on a busy host).
-	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil)+"\n"); err != nil {
+	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil, m.cow != nil)+"\n"); err != nil {
 		return fmt.Errorf("agent channel: %w", err)
 	}
 	ans, err := readLine(ac, 4096)
@@ -254,11 +256,12 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 }
 
 // restoreLine is a restored VM's own keys: spec.Boot with the clock,
-// fresh entropy and whether its channel moves to the ring (the template
-// booted without), read by the agent over its template's (agentproto.ParseBootOnto).
-func restoreLine(spec MachineSpec, ring bool) string {
+// fresh entropy, whether its channel moves to the ring (the template
+// booted without) and whether its RAM is copy-on-write (no page reporting),
+// read by the agent over its template's (agentproto.ParseBootOnto).
+func restoreLine(spec MachineSpec, ring, cow bool) string {
 	b := guestBoot(spec, agentproto.NetConfig{}, time.Now())
-	b.Ring = ring
+	b.Ring, b.NoPageReporting = ring, cow
 	return strings.Join(b.Args(), " ")
 }
 
@@ -415,6 +418,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	if err != nil {
 		return meta, fmt.Errorf("template VM: waiting for its agent: %w; console log ends:\n%s", err, ConsoleTail(t.ConsoleLog, 10))
 	}
+	settleTemplate(bctx, ram)
 	state, err := os.Create(filepath.Join(tmp, "state"))
 	if err != nil {
 		return meta, err
@@ -593,7 +597,7 @@ func newRAM(mib int) (*os.File, error) {
 
 // newMemfd is an empty memfd of size bytes.
 func newMemfd(name string, size int64) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func TestKernelFromRegistryAndGracefulStop(t *testing.T) {
 	sctx, c2 := context.WithTimeout(ctx, 30*time.Second)
 	defer c2()
 	t0 := time.Now()
-	if err := m.Stop(sctx, false); err != nil {
+	if err := vm.Shutdown(sctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	if sctx.Err() != nil {

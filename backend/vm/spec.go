@@ -12,7 +12,7 @@
 //		Kernel: b.KernelPath(), Initramfs: initrd, StateDir: dir, ConsoleLog: dir + "/console.log",
 //		Shares: []vm.Share{{Tag: "rootfs", HostPath: rootfs}}, Network: vm.Network{Mode: "nat"}})
 //	conn, _ := m.Dial(ctx) // one agent stream; see agentproto.NewClient(m.Dial)
-//	_ = m.Stop(ctx, false)
+//	_ = vm.Shutdown(ctx, m, log) // the agent stops the workload and syncs, then m.Stop
 //
 // The kernel comes as a bundle (kernel image, the modules the guest needs in
 // load order, a manifest with digests); see ResolveKernel and BuildInitramfs.

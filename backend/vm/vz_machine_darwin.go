@@ -14,8 +14,6 @@ import (
 
 	"github.com/Code-Hex/vz/v3"
 	"go.uber.org/zap"
-
-	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
 // vzMachine is one vz.VirtualMachine. Live states (starting, running,
@@ -270,9 +268,9 @@ func (m *vzMachine) Resume(ctx context.Context) error {
 // hardStopWait bounds the wait for vz to report the end after Stop.
 const hardStopWait = 15 * time.Second
 
-// Stop ends the machine: the agent's Shutdown (workload stopped, disks
-// synced, power off), else the guest's power button (RequestStop), and when
-// ctx ends first, or with force, vz's Stop. See Machine.Stop.
+// Stop ends the machine: without force the guest's power button
+// (RequestStop), and when ctx ends first, or with force, vz's Stop. See
+// Machine.Stop.
 func (m *vzMachine) Stop(ctx context.Context, force bool) error {
 	if m.ended() {
 		return nil
@@ -282,9 +280,9 @@ func (m *vzMachine) Stop(ctx context.Context, force bool) error {
 	m.mu.Unlock()
 	if !force {
 		if stateFromVz(m.vm.State()) == StatePaused {
-			_ = m.call(ctx, "resuming", m.vm.Resume) // a paused guest cannot shut down
+			_ = m.call(ctx, "resuming", m.vm.Resume) // a paused guest cannot power off
 		}
-		if m.shutdownAgent(ctx) || m.requestStop() {
+		if m.requestStop() {
 			select {
 			case <-m.done:
 				return nil
@@ -294,31 +292,6 @@ func (m *vzMachine) Stop(ctx context.Context, force bool) error {
 		}
 	}
 	return m.hardStop()
-}
-
-// shutdownAgent asks the agent to power the guest off and reports whether
-// it took the request. An agent never reached yet gets a short dial: the
-// guest may still be booting, and RequestStop is next.
-func (m *vzMachine) shutdownAgent(ctx context.Context) bool {
-	dial := m.Dial
-	if !m.agentSeen.Load() {
-		dial = func(ctx context.Context) (net.Conn, error) {
-			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			return m.Dial(dctx)
-		}
-	}
-	if err := agentproto.NewClient(dial).Shutdown(ctx); err != nil {
-		m.log.Debug("agent shutdown", zap.Error(err))
-		// The agent may power off before it answers.
-		select {
-		case <-m.done:
-			return true
-		case <-time.After(500 * time.Millisecond):
-			return false
-		}
-	}
-	return true
 }
 
 // requestStop presses the guest's power button.

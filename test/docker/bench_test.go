@@ -16,14 +16,19 @@ import (
 // benchCmd runs bin with args against the test daemon, failing b unless it exits 0.
 func benchCmd(b *testing.B, bin string, args ...string) string {
 	b.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "SKIFF_HOME="+env.home, "DOCKER_HOST=unix://"+filepath.Join(env.home, "docker.sock"),
-		"DOCKER_CONFIG="+env.config, "DOCKER_CONTEXT=", "DOCKER_CLI_HINTS=false")
-	out, err := cmd.CombinedOutput()
+	out, err := benchExec(bin, args...).CombinedOutput()
 	if err != nil {
 		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// benchExec is bin with args, set to talk to the test daemon.
+func benchExec(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "SKIFF_HOME="+env.home, "DOCKER_HOST=unix://"+filepath.Join(env.home, "docker.sock"),
+		"DOCKER_CONFIG="+env.config, "DOCKER_CONTEXT=", "DOCKER_CLI_HINTS=false")
+	return cmd
 }
 
 func benchReady(b *testing.B) {
@@ -91,6 +96,39 @@ func BenchmarkDockerPs50(b *testing.B) {
 			if got := len(strings.Fields(out)); got != n {
 				b.Fatalf("docker ps -a lists %d of the %d containers", got, n)
 			}
+		}
+		p50p90(b, ds, "")
+	}
+}
+
+// BenchmarkComposeUpWait reports the p50/p90 wall time of `docker compose up -d --wait` of the
+// two-service project (byNameProject: the server's health check passes, then the client starts),
+// each followed by `down -v` (not timed); a first round, which may build boot snapshots, is left out.
+func BenchmarkComposeUpWait(b *testing.B) {
+	benchReady(b)
+	if out, err := benchExec(env.docker, "compose", "version").CombinedOutput(); err != nil {
+		b.Skipf("no docker compose plugin the tests' docker CLI finds (scripts/compose.sh): %v %s", err, out)
+	}
+	const runs = 5
+	dir := filepath.Join(b.TempDir(), "skiffbench")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(byNameProject()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmp := func(args ...string) string {
+		return benchCmd(b, env.docker, append([]string{"compose", "--project-directory", dir, "-f", filepath.Join(dir, "compose.yaml")}, args...)...)
+	}
+	for i := 0; i < b.N; i++ {
+		var ds []time.Duration
+		for j := 0; j <= runs; j++ {
+			t0 := time.Now()
+			cmp("up", "-d", "--wait")
+			if j > 0 {
+				ds = append(ds, time.Since(t0))
+			}
+			cmp("down", "-v", "--timeout", "1")
 		}
 		p50p90(b, ds, "")
 	}

@@ -190,18 +190,7 @@ func TestComposeServiceByName(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	yaml := "services:\n" + fmt.Sprintf(serverYAML, "") + `  client:
-    image: busybox
-    command: ["sh", "-c", "mkdir -p /w && wget -q -O /w/index.html http://server/index.html && exec httpd -f -p 8080 -h /w"]
-    ports:
-      - "127.0.0.1::8080"
-    depends_on:
-      server:
-        condition: service_healthy
-volumes:
-  data:
-`
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(byNameProject()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	defer compose(t, dir, "down", "-v", "--timeout", "1")
@@ -214,6 +203,23 @@ volumes:
 	if out := dockerOK(t, "network", "ls", "-q", "--filter", "label=com.docker.compose.project=skiffnm"); out != "" {
 		t.Errorf("networks after down -v: %q", out)
 	}
+}
+
+// byNameProject is the two-service project of the Compose issue: a server with a named volume and
+// a health check; a client that waits for it to be healthy, fetches its page by service name and
+// serves it on a published port.
+func byNameProject() string {
+	return "services:\n" + fmt.Sprintf(serverYAML, "") + `  client:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /w && wget -q -O /w/index.html http://server/index.html && exec httpd -f -p 8080 -h /w"]
+    ports:
+      - "127.0.0.1::8080"
+    depends_on:
+      server:
+        condition: service_healthy
+volumes:
+  data:
+`
 }
 
 // httpGet fetches url, retrying for a while (a published port answers once the guest listens).

@@ -2,10 +2,14 @@ package docker_test
 
 import (
 	"debug/elf"
+	"encoding/json"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -40,20 +44,115 @@ func TestDockerSocketInContainer(t *testing.T) {
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "/dind2" {
 		t.Errorf("docker inspect inside a container with Skiff's docker.sock: %s", r)
 	}
+}
 
-	dir, err := os.MkdirTemp("", "sk")
+// TestHostSocketInContainer: `-v /path/any.sock:/target` (docker run, --mount, and skiff run) gives the
+// container a unix socket at the target whose connections reach that host socket (here the
+// test's echo server, as an SSH agent's would be); docker inspect lists it among the mounts as
+// a bind. A link put in the socket's place after create fails the start; a source that does not
+// exist, or is a plain file, is refused with a message naming it.
+func TestHostSocketInContainer(t *testing.T) {
+	need(t)
+	loadBusybox(t)
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "sockecho"), "./testdata/sockecho")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building sockecho: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "sk") // short: sun_path
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	other := filepath.Join(dir, "other.sock")
-	l, err := net.Listen("unix", other)
+	sock := filepath.Join(dir, "agent.sock")
+	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	r = docker(t, "run", "--rm", "-v", other+":/run/other.sock", "busybox", "true")
-	if r.code == 0 || !strings.Contains(r.stderr, "is a unix socket") {
-		t.Errorf("docker run with another unix socket: %s, want a refusal naming it", r)
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(append([]byte("echo:"), b...))
+			}()
+		}
+	}()
+
+	r := docker(t, "run", "--rm", "-v", sock+":/ssh-agent", "-v", bin+":/se:ro", "busybox", "/se/sockecho", "/ssh-agent", "hello")
+	if r.code != 0 || r.stdout != "echo:hello" {
+		t.Fatalf("docker run with a host socket: %s, want echo:hello", r)
+	}
+	dockerOK(t, "run", "-d", "--name", "hostsock", "-v", sock+":/run/x.sock:ro", "--mount", "type=bind,src="+sock+",dst=/run/y.sock",
+		"-v", bin+":/se:ro", "busybox", "sleep", "300")
+	defer docker(t, "rm", "-f", "hostsock")
+	for _, msg := range []string{"one", "two"} {
+		if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/x.sock", msg); out != "echo:"+msg {
+			t.Errorf("docker exec through the socket: %q, want echo:%s", out, msg)
+		}
+	}
+	if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/y.sock", "mount"); out != "echo:mount" {
+		t.Errorf("docker exec through the --mount socket: %q, want echo:mount", out)
+	}
+	if out := dockerOK(t, "exec", "hostsock", "ls", "-l", "/run/x.sock"); !strings.HasPrefix(out, "s") {
+		t.Errorf("ls -l /run/x.sock: %q, want a socket", out)
+	}
+	var mounts []struct {
+		Type, Source, Destination string
+		RW                        bool
+	}
+	if err := json.Unmarshal([]byte(dockerOK(t, "inspect", "--format", "{{json .Mounts}}", "hostsock")), &mounts); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range mounts {
+		if m.Destination == "/run/x.sock" {
+			found = m.Type == "bind" && m.Source == sock && !m.RW
+		}
+	}
+	if !found {
+		t.Errorf("docker inspect .Mounts %+v: want a read-only bind of %s at /run/x.sock", mounts, sock)
+	}
+	if binds := dockerOK(t, "inspect", "--format", "{{json .HostConfig.Binds}}", "hostsock"); !strings.Contains(binds, sock+":/run/x.sock:ro") {
+		t.Errorf("HostConfig.Binds %s: want %s:/run/x.sock:ro", binds, sock)
+	}
+	if r := skiff(t, "run", "--rm", "-v", sock+":/s", "-v", bin+":/se:ro", "busybox", "/se/sockecho", "/s", "three"); r.code != 0 || r.stdout != "echo:three" {
+		t.Errorf("skiff run with a host socket: %s, want echo:three", r)
+	}
+	if n := conns.Load(); n != 5 {
+		t.Errorf("the host socket had %d connections, want 5", n)
+	}
+
+	// A symbolic link put in the socket's place after create (to another socket): start refuses it.
+	sock2 := filepath.Join(dir, "b.sock")
+	l2, err := net.Listen("unix", sock2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, "create", "--name", "hostsock2", "-v", sock2+":/s", "busybox", "true")
+	defer docker(t, "rm", "-f", "hostsock2")
+	l2.Close() // removes sock2
+	if err := os.Symlink(sock, sock2); err != nil {
+		t.Fatal(err)
+	}
+	if r := docker(t, "start", "hostsock2"); r.code == 0 || !strings.Contains(r.stderr, "now resolves to "+sock) {
+		t.Errorf("docker start with a link in place of the socket: %s, want a refusal", r)
+	}
+
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, []byte("x"), 0o600)
+	for src, want := range map[string]string{filepath.Join(dir, "none.sock"): "does not exist", plain: "is not a directory"} {
+		r := docker(t, "run", "--rm", "-v", src+":/s", "busybox", "true")
+		if r.code == 0 || !strings.Contains(r.stderr, src) || !strings.Contains(r.stderr, want) {
+			t.Errorf("docker run -v %s: %s, want a refusal saying %q", src, r, want)
+		}
 	}
 }

@@ -5,8 +5,8 @@
 // in host mode, and it isolates nothing: never use it to run untrusted images.
 //
 // Machine semantics match the VM backends: Dial opens one agent connection
-// per stream, Stop(ctx, false) asks the agent to shut down and kills it when
-// ctx ends, Stop(ctx, true) kills the process tree, Pause/Resume send
+// per stream, Stop(ctx, false) sends the agent SIGTERM and kills it when ctx
+// ends (vm.Shutdown asks the agent first), Stop(ctx, true) kills the process tree, Pause/Resume send
 // SIGSTOP/SIGCONT to the agent's process tree, Done closes when it exited.
 //
 //	hv, _ := hostproc.New(hostproc.Options{})

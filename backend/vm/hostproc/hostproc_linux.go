@@ -241,7 +241,8 @@ func (m *machine) signal(from, to vm.State, sig syscall.Signal) error {
 	return nil
 }
 
-// Stop: see vm.Machine.
+// Stop: see vm.Machine. Without force the agent gets SIGTERM (it ends
+// serving and exits) and is killed when ctx ends first.
 func (m *machine) Stop(ctx context.Context, force bool) error {
 	m.mu.Lock()
 	if m.state.Terminal() {
@@ -257,10 +258,7 @@ func (m *machine) Stop(ctx context.Context, force bool) error {
 		proc.SignalTree(pid, syscall.SIGCONT)
 	}
 	if !force {
-		err := agentproto.NewClient(m.Dial).Shutdown(ctx)
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			m.log.Debug("agent shutdown", zap.Error(err))
-		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
 		select {
 		case <-m.done:
 			return nil

@@ -124,7 +124,7 @@ func TestHostproc(t *testing.T) {
 	t0 := time.Now()
 	sctx, c3 := context.WithTimeout(ctx, 20*time.Second)
 	defer c3()
-	if err := m.Stop(sctx, false); err != nil {
+	if err := vm.Shutdown(sctx, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("graceful stop: %v", time.Since(t0))

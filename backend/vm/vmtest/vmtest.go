@@ -8,6 +8,7 @@
 //	exit N       exits N
 //	cat          copies stdin to stdout until stdin ends, exits 0
 //	sleep …      runs until a signal (exit 128+signal) or the machine stops
+//	serve ARGS…  writes ARGS and a newline as echo does, then runs as sleep does
 //
 // Any other command fails as a missing one does (agentproto.CodeCommandNotFound).
 //
@@ -70,6 +71,7 @@ type Machine struct {
 	state    vm.State
 	workload *process // the Run process, once started
 	conns    []net.Conn
+	ops      []string // every request's operation, in order
 }
 
 var _ vm.Machine = (*Machine)(nil)
@@ -133,6 +135,13 @@ func (m *Machine) State() vm.State {
 	return m.state
 }
 
+// Ops are the operations the agent was asked for, in order.
+func (m *Machine) Ops() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.ops...)
+}
+
 // Done implements vm.Machine.
 func (m *Machine) Done() <-chan struct{} { return m.done }
 
@@ -155,6 +164,9 @@ func (m *Machine) serve(nc net.Conn) {
 		c.Send(agentproto.ErrorMessage(fmt.Errorf("got %s, want a request: %w", msg.Type(), agentproto.ErrBadRequest)))
 		return
 	}
+	m.mu.Lock()
+	m.ops = append(m.ops, req.Op)
+	m.mu.Unlock()
 	switch req.Op {
 	case agentproto.OpInfo, agentproto.OpSetTime, agentproto.OpMount, agentproto.OpUnmount, agentproto.OpTouch:
 		c.Send(agentproto.OK{})
@@ -200,7 +212,7 @@ func (m *Machine) run(c *agentproto.Conn, req agentproto.Request) {
 	}
 	args := req.Process.Args
 	switch args[0] {
-	case "echo", "exit", "cat", "sleep":
+	case "echo", "exit", "cat", "sleep", "serve":
 	default:
 		c.Send(agentproto.ErrorMessage(fmt.Errorf("%q: %w", args[0], agentproto.ErrCommandNotFound)))
 		return
@@ -248,7 +260,10 @@ func (m *Machine) run(c *agentproto.Conn, req agentproto.Request) {
 			}
 			c.Send(agentproto.Stdout(b))
 		}
-	case "sleep":
+	case "sleep", "serve":
+		if args[0] == "serve" {
+			c.Send(agentproto.Stdout(strings.Join(args[1:], " ") + "\n"))
+		}
 		select {
 		case sig := <-p.signals:
 			code = 128 + sig

@@ -25,7 +25,7 @@ agent:
 # cached outside the checkout in ~/.cache/skiff/kernel-build, for the arches of SKIFF_KERNEL_ARCHES;
 # an arch not in it gets Debian's cloud kernel. SKIFF_KERNEL_FLAVOR=debian: Debian's cloud kernel
 # (scripts/kernel.sh) for every arch, the fallback while Skiff's proves itself.
-# arm64 stays on Debian's until its Skiff kernel has booted the agent (QEMU virt and vz):
+# arm64 stays on Debian's until its Skiff kernel (which boots the agent under QEMU virt) has been tried on vz:
 # SKIFF_KERNEL_ARCHES="amd64 arm64" builds both.
 SKIFF_KERNEL_FLAVOR ?= skiff
 SKIFF_KERNEL_ARCHES ?= amd64

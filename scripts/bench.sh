@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/go/bin:/usr/local/go/bin:$PATH"
 export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
 # The kernels backend/engine's BenchmarkKernels compares (cold and restored `run --rm true`, bare boot).
-export SKIFF_BENCH_KERNELS="${SKIFF_BENCH_KERNELS:-debian=$PWD/_build/kernel,skiff=$PWD/_build/kernel-skiff}"
+export SKIFF_BENCH_KERNELS="${SKIFF_BENCH_KERNELS:-debian=$PWD/_build/kernel-debian,skiff=$PWD/_build/kernel}"
 out=_build/bench; mkdir -p "$out"
 for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm ./backend/engine ./test/cli ./test/docker; do
   [ -d "$pkg" ] || continue
@@ -16,7 +16,7 @@ for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/image
   go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m "$pkg" 2>&1 | tee "$out/$(basename "$pkg").txt"
 done
 echo "=== kernel build time (scripts/kernel-build.sh, recorded when the cached bundle was built)"
-cat _build/kernel-skiff/*/.build-time 2>/dev/null | tee "$out/kernel-build.txt"
+cat _build/kernel/*/.build-time 2>/dev/null | tee "$out/kernel-build.txt"
 if [ -n "${SKIFF_BENCH_OLD:-}" ]; then
   echo "=== bench rootfs: this checkout against $SKIFF_BENCH_OLD, back to back"
   go build -o bin/skiff . && bash scripts/bench-rootfs.sh 2>&1 | tee "$out/rootfs.txt"

@@ -43,8 +43,9 @@ mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd)
 cache=$(cd "$cache" && pwd)
 
-# One build at a time in the cache (checkouts share it); released when the script exits.
-exec {lock}>"$cache/.lock"
+# Checkouts share the cache: the source is extracted under .lock-src, and each arch builds under
+# .lock-<arch> (so two arches can build at once, each arch once at a time).
+exec {lock}>"$cache/.lock-src"
 flock "$lock"
 
 host=$(dpkg --print-architecture)
@@ -62,6 +63,7 @@ if [ ! -f "$src/Makefile" ]; then
   tar -xJf "$SRC_TAR" -C "$src.tmp"
   rm -rf "$src" && mv "$src.tmp/$SRC_PKG" "$src" && rmdir "$src.tmp"
 fi
+flock -u "$lock"
 
 # bundle_ok DIR KEY: DIR holds the bundle of KEY and its files check out.
 bundle_ok() {
@@ -86,7 +88,9 @@ build_arch() {
     "${cc}gcc" --version | head -1
     "${cc}ld" --version | head -1
   } | sha256sum | cut -c1-16)
-  local bundle=$cache/bundles/$arch-$key dest=$out/$arch
+  local bundle=$cache/bundles/$arch-$key dest=$out/$arch archlock
+  exec {archlock}>"$cache/.lock-$arch"
+  flock "$archlock"
   if bundle_ok "$dest" "$key"; then
     echo "kernel-build.sh: $arch bundle $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$dest/manifest.json") up to date"
     return
@@ -106,7 +110,8 @@ build_arch() {
       fi
       nice -n "${SKIFF_KERNEL_NICE:-19}" make -s O="$obj" KBUILD_BUILD_USER=skiff KBUILD_BUILD_HOST=skiff \
         -j"$jobs" "${image##*/}" >>"$log" 2>&1 || { tail -30 "$log" >&2; die "the $arch kernel build failed: see $log"; }
-      times | tail -1 >"$obj/cpu-time" # the children's user and system CPU time
+      times >"$obj/cpu-time" # line 2: the children's user and system CPU time (not in a pipe, whose
+      # subshell has no children)
     )
     local ver
     ver=$(make -s -C "$src" O="$obj" ARCH=$karch CROSS_COMPILE="$cc" kernelrelease 2>/dev/null | tail -1)
@@ -122,7 +127,7 @@ build_arch() {
     } >"$stage/manifest.json"
     echo "$key" >"$stage/.key"
     # What the build took, for `make bench`: wall seconds, the compiler's CPU, jobs, load at the end.
-    echo "$arch: $((SECONDS - start)) s, CPU user/system $(cat "$obj/cpu-time"), -j$jobs, load $(cut -d' ' -f1-3 /proc/loadavg)" >"$stage/.build-time"
+    echo "$arch: $((SECONDS - start)) s, CPU user/system $(tail -1 "$obj/cpu-time"), -j$jobs, load $(cut -d' ' -f1-3 /proc/loadavg)" >"$stage/.build-time"
     rm -rf "$bundle" && mv "$stage" "$bundle"
     echo "kernel-build.sh: $arch kernel $ver built: $(cat "$bundle/.build-time")"
   fi
@@ -130,6 +135,7 @@ build_arch() {
   cp "$bundle/vmlinuz" "$bundle/config" "$bundle/manifest.json" "$bundle/.key" "$bundle/.build-time" "$dest.tmp/"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
   echo "kernel-build.sh: $arch bundle $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$dest/manifest.json") in $dest"
+  exec {archlock}>&-
 }
 
 for a in "${arches[@]}"; do build_arch "$a"; done

@@ -126,13 +126,44 @@ func reseedCRNG(log *zap.Logger) {
 	}
 }
 
+// balloonDriver is the balloon driver's directory in sysfs.
+const balloonDriver = "/sys/bus/virtio/drivers/virtio_balloon"
+
 // stopPageReporting unloads the balloon driver, whose free page reporting
 // is the only use a Skiff VM makes of it: a VM restored onto RAM shared
 // copy-on-write with its snapshot cannot give pages back (its QEMU fails
-// every report, and logs it). A kernel without the module has nothing to stop.
+// every report, and logs it). A kernel without the module has nothing to
+// stop; one with the driver built in (Skiff's own, which has no module
+// loading: ENOSYS) has it unbound from its devices instead.
 func stopPageReporting(log *zap.Logger) {
 	err := unix.DeleteModule("virtio_balloon", unix.O_NONBLOCK)
+	if errors.Is(err, unix.ENOSYS) {
+		err = unbindDriver(balloonDriver)
+	}
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		log.Warn("stopping free page reporting", zap.Error(err))
 	}
+}
+
+// unbindDriver detaches the driver at dir (a sysfs driver directory) from
+// every device bound to it (its virtioN links); a driver that is not there
+// has nothing bound.
+func unbindDriver(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.Type()&os.ModeSymlink == 0 || !strings.HasPrefix(e.Name(), "virtio") {
+			continue // bind, unbind, uevent, module
+		}
+		if err := os.WriteFile(dir+"/unbind", []byte(e.Name()), 0); err != nil {
+			errs = append(errs, fmt.Errorf("unbinding %s from %s: %w", e.Name(), dir, err))
+		}
+	}
+	return errors.Join(errs...)
 }

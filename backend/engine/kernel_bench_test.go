@@ -25,12 +25,12 @@ import (
 // (SKIFF_NO_SNAPSHOTS) and restored from the shape's boot snapshot, each after a first run that pulls
 // the image and builds the initramfs (and the snapshot). It reports each kernel's figures, their
 // ratios to its own bare boot and to the Debian kernel's. The kernels are SKIFF_BENCH_KERNELS
-// ("name=dir,name=dir", dirs holding <arch>/ bundles), by default debian=_build/kernel (`make kernel`)
-// and skiff=_build/kernel-skiff (`make kernel-skiff`); a kernel without a bundle is left out.
+// ("name=dir,name=dir", dirs holding <arch>/ bundles), by default debian=_build/kernel-debian
+// (`make kernel-debian`) and skiff=_build/kernel (`make kernel`); a kernel without a bundle is left out.
 func BenchmarkKernels(b *testing.B) {
 	kernels := benchKernels(b)
 	if len(kernels) == 0 {
-		b.Skip("no kernel bundles (make kernel kernel-skiff)")
+		b.Skip("no kernel bundles (make kernel kernel-debian)")
 	}
 	initBin := bareInit(b)
 	arch := vm.HostArch()
@@ -67,7 +67,7 @@ type benchKernel struct{ name, dir string }
 func benchKernels(b *testing.B) []benchKernel {
 	spec := os.Getenv("SKIFF_BENCH_KERNELS")
 	if spec == "" {
-		spec = "debian=../../_build/kernel,skiff=../../_build/kernel-skiff"
+		spec = "debian=../../_build/kernel-debian,skiff=../../_build/kernel"
 	}
 	var ks []benchKernel
 	for _, kv := range strings.Split(spec, ",") {

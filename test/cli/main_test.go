@@ -1,5 +1,5 @@
 // Package cli_test drives the built `skiff` binary against a real `skiff daemon` (QEMU under TCG
-// on Linux, a Debian kernel from `make kernel`, the agent from `make agent`) and images from an
+// on Linux, the guest kernel from `make kernel`, the agent from `make agent`) and images from an
 // in-process registry. One daemon is shared by the tests, which run in parallel where they can.
 //
 //	make agent kernel && go test ./test/cli

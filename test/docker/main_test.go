@@ -1,5 +1,5 @@
 // Package docker_test drives the real docker CLI (DOCKER_HOST=unix://$SKIFF_HOME/docker.sock)
-// against a real `skiff daemon` (QEMU under TCG on Linux, a Debian kernel from `make kernel`, the
+// against a real `skiff daemon` (QEMU under TCG on Linux, the guest kernel from `make kernel`, the
 // agent from `make agent`). The busybox image is built from Debian's .deb and loaded with
 // `docker load`; an in-process registry serves it for `docker pull`.
 //

@@ -88,13 +88,17 @@ func TestKernelPush(t *testing.T) {
 		t.Fatalf("by digest: %v, %v", b2, err)
 	}
 
-	// A module whose bytes changed: refused, naming the file, and nothing is pushed.
+	// A file whose bytes changed (a module, or the kernel of a bundle without modules, as Skiff's
+	// own): refused, naming the file, and nothing is pushed.
 	bad := t.TempDir()
 	for n := range local.Manifest.Files {
 		copyFile(t, filepath.Join(local.Dir, n), filepath.Join(bad, n))
 	}
 	copyFile(t, filepath.Join(local.Dir, vm.ManifestFile), filepath.Join(bad, vm.ManifestFile))
-	mod := local.Manifest.Modules[len(local.Manifest.Modules)/2]
+	mod := local.Manifest.Kernel
+	if n := len(local.Manifest.Modules); n > 0 {
+		mod = local.Manifest.Modules[n/2]
+	}
 	data, err := os.ReadFile(filepath.Join(bad, mod))
 	if err != nil {
 		t.Fatal(err)

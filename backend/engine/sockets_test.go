@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -126,7 +127,11 @@ func TestSocketBindsPinned(t *testing.T) {
 	}
 
 	// Not sockets: left to validateMounts, which names the problem.
-	for src, want := range map[string]string{filepath.Join(dir, "none.sock"): "does not exist", plain: "not a directory"} {
+	fifo := filepath.Join(dir, "fifo") // a plain file is a single-file bind, not refused
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{filepath.Join(dir, "none.sock"): "does not exist", fifo: "neither a folder nor a regular file"} {
 		o := CreateOptions{Mounts: []Mount{{Source: src, Target: "/x"}}}
 		if err := e.splitSockets(&o); err != nil || len(o.SocketBinds) != 0 {
 			t.Fatalf("%s: %v %+v", src, err, o.SocketBinds)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func TestDockerSocketInContainer(t *testing.T) {
 // container a unix socket at the target whose connections reach that host socket (here the
 // test's echo server, as an SSH agent's would be); docker inspect lists it among the mounts as
 // a bind. A link put in the socket's place after create fails the start; a source that does not
-// exist, or is a plain file, is refused with a message naming it.
+// exist, or is a fifo, is refused with a message naming it.
 func TestHostSocketInContainer(t *testing.T) {
 	need(t)
 	loadBusybox(t)
@@ -147,9 +148,11 @@ func TestHostSocketInContainer(t *testing.T) {
 		t.Errorf("docker start with a link in place of the socket: %s, want a refusal", r)
 	}
 
-	plain := filepath.Join(dir, "plain")
-	os.WriteFile(plain, []byte("x"), 0o600)
-	for src, want := range map[string]string{filepath.Join(dir, "none.sock"): "does not exist", plain: "is not a directory"} {
+	fifo := filepath.Join(dir, "fifo") // neither a socket nor a folder or regular file (a file is a single-file bind)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{filepath.Join(dir, "none.sock"): "does not exist", fifo: "neither a folder nor a regular file"} {
 		r := docker(t, "run", "--rm", "-v", src+":/s", "busybox", "true")
 		if r.code == 0 || !strings.Contains(r.stderr, src) || !strings.Contains(r.stderr, want) {
 			t.Errorf("docker run -v %s: %s, want a refusal saying %q", src, r, want)

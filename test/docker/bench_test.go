@@ -1,6 +1,8 @@
 package docker_test
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,5 +133,42 @@ func BenchmarkComposeUpWait(b *testing.B) {
 			cmp("down", "-v", "--timeout", "1")
 		}
 		p50p90(b, ds, "")
+	}
+}
+
+// BenchmarkLogsDockerVsSkiff reports the MB/s of reading a stopped container's whole log (32 MiB
+// of 100-byte lines) with `docker logs` through docker.sock (stdcopy-framed) and with `skiff logs`
+// through skiff.sock, interleaved, best of three each: the cost of the Docker front door's log path.
+func BenchmarkLogsDockerVsSkiff(b *testing.B) {
+	benchReady(b)
+	const size = 32 << 20
+	gen := fmt.Sprintf("yes \"$(printf %%099d 0)\" | head -c %d", size)
+	id := strings.TrimSpace(benchCmd(b, env.docker, "run", "-d", "busybox", "sh", "-c", gen))
+	defer benchCmd(b, env.docker, "rm", "-f", id)
+	benchCmd(b, env.docker, "wait", id)
+	read := func(bin string) float64 {
+		best := 0.0
+		for j := 0; j < 3; j++ {
+			cmd := benchExec(bin, "logs", id)
+			cmd.Stderr = io.Discard
+			pipe, err := cmd.StdoutPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, pipe)
+			if err := cmd.Wait(); err != nil || n < size*99/100 {
+				b.Fatalf("%s logs: %d bytes, %v; want about %d", filepath.Base(bin), n, err, size)
+			}
+			best = max(best, float64(n)/1e6/time.Since(t0).Seconds())
+		}
+		return best
+	}
+	for i := 0; i < b.N; i++ {
+		b.ReportMetric(read(env.docker), "docker-MB/s")
+		b.ReportMetric(read(env.skiff), "skiff-MB/s")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/skiff-containers/skiff/backend/vm"
 )
 
 // agentCallTimeout bounds each request the engine makes to a running container's agent (stats,
@@ -42,6 +44,9 @@ func (c *ctr) agentCall(ctx context.Context, b *boot, op string, fn func(ctx con
 		return fmt.Errorf("%s in %s: the container is paused: %w", op, c.rec.Name, ErrConflict)
 	}
 	why := fmt.Sprintf("the agent did not answer %s within %s", op, agentCallTimeout)
+	if d := vm.DescribeChannel(b.machine); d != "" {
+		c.e.log.Warn("unanswered agent request", zapID(c.rec.ID), zapStr("op", op), zapStr("channel", d))
+	}
 	c.killVM(b, why)
 	return fmt.Errorf("%s in %s: %s; VM killed: %w", op, c.rec.Name, why, ErrUnresponsive)
 }

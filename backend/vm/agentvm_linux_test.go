@@ -477,7 +477,7 @@ func TestAgentChannelRing(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			spec := e.spec(t, "ring-"+tc.name, vm.Share{Tag: vm.RootShareTag, HostPath: testutil.BusyboxRootfs(t)})
-			_, c := e.start(t, ctx, spec)
+			m, c := e.start(t, ctx, spec)
 			w, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sleep", "1000"}})
 			if err != nil {
 				t.Fatal(err)
@@ -486,6 +486,12 @@ func TestAgentChannelRing(t *testing.T) {
 			console, _ := os.ReadFile(spec.ConsoleLog)
 			if got := bytes.Contains(console, []byte("agent channel on the shared-memory ring")); got != tc.ring {
 				t.Fatalf("channel on the ring: %v, want %v; console:\n%s", got, tc.ring, console)
+			}
+			// What an unanswered request's error says about the channel.
+			d := vm.DescribeChannel(m)
+			if wantRing := strings.Contains(d, "shared-memory ring") && !strings.Contains(d, " 0 reads"); wantRing != tc.ring ||
+				(!tc.ring && !strings.Contains(d, "virtio-serial")) {
+				t.Errorf("DescribeChannel: %q (ring %v)", d, tc.ring)
 			}
 
 			const size = 16 << 20

@@ -90,3 +90,17 @@ type Machine interface {
 	// or nil.
 	Err() error
 }
+
+// ChannelDescriber is a Machine that can say how its agent channel stands (which transport, what
+// it has carried and waited for), for the error of an agent that stopped answering.
+type ChannelDescriber interface {
+	DescribeChannel() string
+}
+
+// DescribeChannel is m's ChannelDescriber text, or "" when it has none.
+func DescribeChannel(m Machine) string {
+	if d, ok := m.(ChannelDescriber); ok {
+		return d.DescribeChannel()
+	}
+	return ""
+}

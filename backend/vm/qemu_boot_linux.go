@@ -354,3 +354,21 @@ func (m *qemuMachine) waitConsole() {
 		m.log.Warn("the console log is still being written after qemu exited")
 	}
 }
+
+// DescribeChannel says which transport the agent channel is on and, on the ring, what the host's
+// end counted (calls, sleeps, wake-ups sent and read): a stalled channel shows whether a wake-up
+// went missing. See ChannelDescriber.
+func (m *qemuMachine) DescribeChannel() string {
+	m.mu.Lock()
+	sess, ring := m.sess, m.ringConn
+	m.mu.Unlock()
+	switch {
+	case sess == nil:
+		return "agent channel: not connected"
+	case ring == nil:
+		return "agent channel: the virtio-serial port"
+	}
+	s := ring.Stats()
+	return fmt.Sprintf("agent channel: the shared-memory ring (host end: %d reads, %d writes, %d read waits, %d write waits, %d wake-ups sent, %d read)",
+		s.Reads, s.Writes, s.ReadWaits, s.WriteWaits, s.KicksSent, s.KicksRead)
+}

@@ -154,7 +154,10 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the status is out; the stream just ends
 	}
-	sw := &streamWriter{w: w, raw: c.Config.TTY}
+	// Frames gather into large chunks of the response: a log is many short lines, and each write
+	// to w would end a 4 KiB chunk of its own. What a batch holds goes out at its end.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	sw := &streamWriter{w: bw, raw: c.Config.TTY}
 	timestamps := boolParam(r, "timestamps")
 	var line []byte
 	for batch := range batches {
@@ -172,6 +175,9 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 			if sw.write(stream, data) != nil {
 				return
 			}
+		}
+		if bw.Flush() != nil {
+			return
 		}
 		if f != nil {
 			f.Flush()

@@ -241,7 +241,10 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		if merr := m.Err(); merr != nil {
 			err = fmt.Errorf("%w (VM: %v)", err, merr)
 		}
-		return nil, fmt.Errorf("waiting for the guest agent: %w (%s); console log ends:\n%s", err, vm.DescribeChannel(m), vm.ConsoleTail(spec.ConsoleLog, 12))
+		if d := vm.DescribeChannel(m); d != "" {
+			err = fmt.Errorf("%w (%s)", err, d)
+		}
+		return nil, fmt.Errorf("waiting for the guest agent: %w; console log ends:\n%s", err, vm.ConsoleTail(spec.ConsoleLog, 12))
 	}
 	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", time.Since(t0)))
 	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.

@@ -41,7 +41,9 @@ func Shutdown(ctx context.Context, m Machine, log *zap.Logger) error {
 			log.Debug("resuming to shut down", zap.Error(err))
 		}
 	}
-	if askAgentShutdown(ctx, m, log) {
+	// Past the deadline the agent is not asked (a dial with an ended context can still win its
+	// race with the context), only killed.
+	if ctx.Err() == nil && askAgentShutdown(ctx, m, log) {
 		select {
 		case <-m.Done():
 			return nil

@@ -86,7 +86,9 @@ func TestHostMemory(t *testing.T) {
 	u := readMemUse(t, qemuPid(t, s.StateDir))
 	own := uint64(u.pssAnon+u.pssFile) << 10
 	t.Logf("host memory %d KiB: saved RAM %d KiB, qemu %+v KiB", got>>10, saved>>10, u)
-	if got < saved+own {
+	// Free page reporting may hand a few of the restored RAM's pages back (they leave the memfd):
+	// a margin of 16 MiB, far less than the saved RAM a count without the memfd would miss.
+	if got+16<<20 < saved+own {
 		t.Errorf("host memory %d KiB, less than the saved RAM (%d KiB) and qemu's own pages (%d KiB)", got>>10, saved>>10, own>>10)
 	}
 	// Each memfd counted once (qemu holds the guest RAM's twice); an idle

@@ -3,6 +3,7 @@ package docker_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTop: `docker top` lists the container's processes, in ps -ef's columns, as its guest sees
@@ -12,8 +13,15 @@ func TestTop(t *testing.T) {
 	loadBusybox(t)
 	dockerOK(t, "run", "-d", "--name", "topc", "busybox", "sh", "-c", "sleep 300 & sleep 301; true")
 	defer docker(t, "rm", "-f", "topc")
-	out := dockerOK(t, "top", "topc")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// `run -d` returns once the shell started; its two children follow a moment later.
+	var out string
+	var lines []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out = dockerOK(t, "top", "topc")
+		if lines = strings.Split(strings.TrimSpace(out), "\n"); len(lines) >= 4 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "UID PID PPID C STIME TTY TIME CMD" {
 		t.Fatalf("docker top: %q, want the titles and three processes", out)
 	}

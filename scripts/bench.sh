@@ -10,7 +10,7 @@ export SKIFF_KERNEL_DIR="${SKIFF_KERNEL_DIR:-$PWD/_build/kernel}"
 # The kernels backend/engine's BenchmarkKernels compares (cold and restored `run --rm true`, bare boot).
 export SKIFF_BENCH_KERNELS="${SKIFF_BENCH_KERNELS:-debian=$PWD/_build/kernel-debian,skiff=$PWD/_build/kernel}"
 out=_build/bench; mkdir -p "$out"
-for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm ./backend/engine ./test/cli ./test/docker; do
+for pkg in ./backend/agentproto ./backend/agent ./backend/images ./backend/images/disk ./backend/vm/qemu ./backend/engine ./test/cli ./test/docker; do
   [ -d "$pkg" ] || continue
   echo "=== bench $pkg"
   go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 30m "$pkg" 2>&1 | tee "$out/$(basename "$pkg").txt"

@@ -9,7 +9,10 @@
 //
 // The files by concern: qemu_linux.go (the hypervisor, its command line),
 // boot_linux.go (starting a machine, the agent channel), machine_linux.go (a
-// running machine), snapshot*_linux.go (boot snapshots), cow_linux.go (their
-// RAM shared copy-on-write), hotplug_linux.go and disks_linux.go (devices),
+// running machine), snapshot_linux.go (boot snapshots: when a VM starts from
+// one) with snapshot_cache_linux.go (keys, meta, locks, pruning),
+// snapshot_build_linux.go (the template), snapshot_restore_linux.go (the QMP
+// restore steps) and snapshot_ram_linux.go (the RAM files), cow_linux.go (RAM
+// shared copy-on-write), hotplug_linux.go and disks_linux.go (devices),
 // virtiofsd_linux.go (shares), qmp_linux.go (the QMP client).
 package qemu

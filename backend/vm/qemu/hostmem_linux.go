@@ -20,7 +20,7 @@ import (
 // and the agent channel's ring — counted whole by its allocated pages,
 // mapped or not (a memfd is this machine's alone: only its qemu and its
 // own daemons map it, and PSS would count only the parts mapped). A
-// copy-on-write RAM (qemu_cow_linux.go), which the VMs of a snapshot
+// copy-on-write RAM (cow_linux.go), which the VMs of a snapshot
 // share, counts its part: its size over the VMs mapping it (the pages a
 // VM wrote are its own anonymous ones).
 func (m *qemuMachine) HostMemory() (uint64, error) {

@@ -16,7 +16,7 @@ var _ vm.ShareAdder = (*qemuMachine)(nil)
 
 // FreeShareSlots is how many shares AddShare can still plug: the free root
 // ports of a machine restored from a snapshot; none for a cold-booted one,
-// nor for one whose RAM is copy-on-write (qemu_cow_linux.go).
+// nor for one whose RAM is copy-on-write (cow_linux.go).
 func (m *qemuMachine) FreeShareSlots() int {
 	n := 0
 	_ = m.do(context.Background(), func() error {

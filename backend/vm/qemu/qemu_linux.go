@@ -34,11 +34,11 @@ type Options struct {
 	// <user cache dir>/skiff/kernels.
 	CacheDir string
 	// NoSnapshots boots every machine cold instead of restoring it from
-	// its shape's boot snapshot (qemu_snapshot_linux.go); so does
+	// its shape's boot snapshot (snapshot_linux.go); so does
 	// SKIFF_NO_SNAPSHOTS=1 in the environment.
 	NoSnapshots bool
 	// NoRing keeps every agent channel on its virtio-serial port instead of
-	// a shared-memory ring (qemu_boot_linux.go, connect); so does
+	// a shared-memory ring (boot_linux.go, connect); so does
 	// SKIFF_NO_RING=1 in the environment.
 	NoRing bool
 }
@@ -312,7 +312,7 @@ const ringSize = 2 << 20
 
 // layout is how a machine's qemu is put together beyond its spec: booted
 // cold (the zero value), as a snapshot template, or restored from one
-// (qemu_snapshot_linux.go). A template and the VMs restored from it must
+// (snapshot_linux.go). A template and the VMs restored from it must
 // have the same devices in the same order.
 type layout struct {
 	cmdline string // kernel command line; empty: kernelCmdline(spec)
@@ -333,7 +333,7 @@ type layout struct {
 	// same guest address before any device state has mapped it).
 	ring bool
 	// cow: a snapshot layout's guest RAM is mapped private (copy-on-write
-	// over a sealed memfd many VMs map: qemu_cow_linux.go).
+	// over a sealed memfd many VMs map: cow_linux.go).
 	cow bool
 }
 

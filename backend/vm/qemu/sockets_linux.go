@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -59,4 +60,21 @@ func listenerPair(name string) (listener, client *os.File, err error) {
 		return nil, nil, fmt.Errorf("%s client: %w", name, err)
 	}
 	return listener, client, nil
+}
+
+// readLine reads one line (without its newline) byte by byte, so that
+// nothing after it is consumed; at most max bytes.
+func readLine(r io.Reader, max int) (string, error) {
+	var line []byte
+	var b [1]byte
+	for len(line) < max {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return string(line), err
+		}
+		if b[0] == '\n' {
+			return string(line), nil
+		}
+		line = append(line, b[0])
+	}
+	return "", fmt.Errorf("line longer than %d bytes: %q…", max, line[:40])
 }

@@ -7,13 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
-	"github.com/skiff-containers/skiff/backend/vm/qemu"
 )
 
 // guestRAMMapping is the line of /proc/pid/maps that maps the guest RAM
@@ -39,24 +37,19 @@ func guestRAMMapping(t *testing.T, pid string) []string {
 // copy without the others seeing it, each reports its part of the shared
 // RAM as its host memory, and none takes a share while it runs.
 func TestCopyOnWriteRAM(t *testing.T) {
-	cache := t.TempDir()
-	e := newEnv(t, "amd64", func(o *qemu.Options) { o.CacheDir = cache })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	image := diskImage(t, ctx, t.TempDir())
-	var ms []vm.Machine
-	var cs []*agentproto.Client
-	var pids []string
-	var specs []vm.MachineSpec
-	for i := 0; i < 3; i++ { // the first builds the snapshot; all are restored from it
+	r := startRestored(t, ctx, 3, func(e *env, i int) vm.MachineSpec {
 		s := e.spec(t, fmt.Sprint("cow", i))
 		s.Boot.Root = agentproto.RootFromDisks
 		s.Disks = []vm.Disk{{ID: agentproto.ImageDiskID, Path: image, ReadOnly: true}, {ID: agentproto.UpperDiskID, Path: upperDisk(t, t.TempDir())}}
-		m, c := e.start(t, ctx, s)
-		if console, _ := os.ReadFile(s.ConsoleLog); !strings.Contains(string(console), "restored from boot snapshot") {
-			t.Fatalf("%s was not restored from the snapshot:\n%s", s.ID, console)
-		}
-		ms, cs, pids, specs = append(ms, m), append(cs, c), append(pids, qemuPid(t, s.StateDir)), append(specs, s)
+		return s
+	})
+	ms, cs, specs := r.Machines, r.Clients, r.Specs
+	var pids []string
+	for _, s := range specs {
+		pids = append(pids, qemuPid(t, s.StateDir))
 	}
 	var ino string
 	for i, pid := range pids {
@@ -98,15 +91,7 @@ func TestCopyOnWriteRAM(t *testing.T) {
 	}
 
 	// Host memory: qemu's own pages and a third of the shared RAM.
-	rams, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*", "ram"))
-	if len(rams) != 1 {
-		t.Fatalf("snapshot RAM files: %q", rams)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(rams[0], &st); err != nil {
-		t.Fatal(err)
-	}
-	saved := uint64(st.Blocks) * 512
+	saved := r.savedRAM(t)
 	got, err := ms[1].(vm.HostMemoryReporter).HostMemory()
 	if err != nil {
 		t.Fatal(err)

@@ -50,27 +50,40 @@ func readMemUse(t testing.TB, pid string) memUse {
 	return u
 }
 
-// TestHostMemory: a restored VM reports what it costs the host — at least
-// the guest RAM it holds (the snapshot's RAM is loaded into its own memfd,
-// which qemu maps only in part, so PSS alone would miss most of it) and
-// qemu's own pages — and an ended one reports an error, not a figure.
-func TestHostMemory(t *testing.T) {
-	cache := t.TempDir()
-	e := newEnv(t, "amd64", func(o *qemu.Options) { o.CacheDir = cache })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	rootfs := testutil.BusyboxRootfs(t)
-	var ms []vm.Machine
-	var specs []vm.MachineSpec
-	for i := 0; i < 2; i++ { // the first builds the snapshot, the second is restored
-		s := e.spec(t, fmt.Sprint("hm", i), vm.Share{Tag: vm.RootShareTag, HostPath: rootfs})
+// restoredVMs are n VMs of an env with a boot-snapshot cache of its own (Cache): the first builds
+// the snapshot and every one is restored from it (each console says so).
+type restoredVMs struct {
+	Cache    string
+	Machines []vm.Machine
+	Clients  []*agentproto.Client
+	Specs    []vm.MachineSpec
+}
+
+// startRestored starts n VMs of spec(e, i) on a new env with a snapshot cache of its own, each
+// answering Hello, each restored from the snapshot the first one built.
+func startRestored(t *testing.T, ctx context.Context, n int, spec func(e *env, i int) vm.MachineSpec) restoredVMs {
+	t.Helper()
+	r := restoredVMs{Cache: t.TempDir()}
+	e := newEnv(t, "amd64", func(o *qemu.Options) { o.CacheDir = r.Cache })
+	for i := 0; i < n; i++ {
+		s := spec(e, i)
 		m, c := e.start(t, ctx, s)
 		if _, err := c.Hello(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ms, specs = append(ms, m), append(specs, s)
+		if console, _ := os.ReadFile(s.ConsoleLog); !strings.Contains(string(console), "restored from boot snapshot") {
+			t.Fatalf("%s was not restored from the snapshot:\n%s", s.ID, console)
+		}
+		r.Machines, r.Clients, r.Specs = append(r.Machines, m), append(r.Clients, c), append(r.Specs, s)
 	}
-	rams, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*", "ram"))
+	return r
+}
+
+// savedRAM is the space the snapshot's RAM file takes (allocated blocks: it is sparse); the cache
+// must hold exactly one snapshot.
+func (r restoredVMs) savedRAM(t *testing.T) uint64 {
+	t.Helper()
+	rams, _ := filepath.Glob(filepath.Join(r.Cache, "snapshots", "*", "ram"))
 	if len(rams) != 1 {
 		t.Fatalf("snapshot RAM files: %q", rams)
 	}
@@ -78,8 +91,22 @@ func TestHostMemory(t *testing.T) {
 	if err := syscall.Stat(rams[0], &st); err != nil {
 		t.Fatal(err)
 	}
-	saved := uint64(st.Blocks) * 512
-	m, s := ms[1], specs[1]
+	return uint64(st.Blocks) * 512
+}
+
+// TestHostMemory: a restored VM reports what it costs the host — at least
+// the guest RAM it holds (the snapshot's RAM is loaded into its own memfd,
+// which qemu maps only in part, so PSS alone would miss most of it) and
+// qemu's own pages — and an ended one reports an error, not a figure.
+func TestHostMemory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rootfs := testutil.BusyboxRootfs(t)
+	r := startRestored(t, ctx, 2, func(e *env, i int) vm.MachineSpec {
+		return e.spec(t, fmt.Sprint("hm", i), vm.Share{Tag: vm.RootShareTag, HostPath: rootfs})
+	})
+	saved := r.savedRAM(t)
+	m, s := r.Machines[1], r.Specs[1]
 	got, err := m.(vm.HostMemoryReporter).HostMemory()
 	if err != nil {
 		t.Fatal(err)
@@ -110,18 +137,16 @@ func TestHostMemory(t *testing.T) {
 // memfd): 128 MiB written to a tmpfs and removed leave the VM's host
 // memory where it was.
 func TestFreePageReporting(t *testing.T) {
-	e := newEnv(t, "amd64", func(o *qemu.Options) { o.CacheDir = t.TempDir() })
-	if len(e.bundle.Manifest.Modules) > 0 && !slices.Contains(e.bundle.Manifest.Modules, "virtio_balloon.ko") {
-		t.Skip("the kernel bundle has no virtio_balloon module: rebuild it (make kernel)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rootfs := testutil.BusyboxRootfs(t)
-	var m vm.Machine
-	var c *agentproto.Client
-	for i := 0; i < 2; i++ { // the first builds the snapshot, the second is restored
-		m, c = e.start(t, ctx, e.spec(t, fmt.Sprint("fpr", i), vm.Share{Tag: vm.RootShareTag, HostPath: rootfs}))
-	}
+	r := startRestored(t, ctx, 2, func(e *env, i int) vm.MachineSpec {
+		if len(e.bundle.Manifest.Modules) > 0 && !slices.Contains(e.bundle.Manifest.Modules, "virtio_balloon.ko") {
+			t.Skip("the kernel bundle has no virtio_balloon module: rebuild it (make kernel)")
+		}
+		return e.spec(t, fmt.Sprint("fpr", i), vm.Share{Tag: vm.RootShareTag, HostPath: rootfs})
+	})
+	m, c := r.Machines[1], r.Clients[1]
 	run := func(script string) {
 		t.Helper()
 		p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sh", "-c", script}})

@@ -3,7 +3,7 @@
 # run/log/port-forward figures, and the log view under a flood in Chromium. Results in _build/bench/.
 # scripts/bench-rootfs.sh: `run --rm true` and I/O in a container on this checkout's engine against an
 # older one's, back to back: SKIFF_BENCH_OLD=<an older checkout, built>, by default commit
-# $BENCH_OLD_COMMIT (the last main whose containers had their root on virtiofs), exported from git into
+# $BENCH_OLD_COMMIT (the last commit whose containers had their root on virtiofs, its engine run as the user), exported from git into
 # _build/bench-old-<commit> and built there once (`make build`).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,20 +130,7 @@ func noLeftovers(t testing.TB, stateDir string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var left []string
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-			if err != nil {
-				continue
-			}
-			s := string(stat)
-			i := strings.LastIndexByte(s, ')')
-			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) &&
-				(strings.Contains(s[:i], "qemu-system") || strings.Contains(s[:i], "virtiofsd")) {
-				left = append(left, s[:i+1])
-			}
-		}
+		left := children()
 		files, _ := filepath.Glob(filepath.Join(stateDir, "*.pid"))
 		socks, _ := filepath.Glob(filepath.Join(stateDir, "*.sock"))
 		if len(left)+len(files)+len(socks) == 0 {
@@ -153,6 +141,25 @@ func noLeftovers(t testing.TB, stateDir string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// children lists the qemu and virtiofsd processes whose parent is this test process.
+func children() []string {
+	var left []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) &&
+			(strings.Contains(s[:i], "qemu-system") || strings.Contains(s[:i], "virtiofsd")) {
+			left = append(left, s[:i+1])
+		}
+	}
+	return left
 }
 
 // One VM serves most items: a busybox rootfs on virtiofs, a workload that
@@ -441,6 +448,7 @@ func TestAgentVMRunEcho(t *testing.T) {
 	defer cancel()
 	spec := e.spec(t, "echo", vm.Share{Tag: vm.RootShareTag, HostPath: testutil.BusyboxRootfs(t)})
 	spec.Boot.ExitWithWorkload = true
+	spec.Boot.Debug = true // a failure's console shows how far the agent's power-off got
 	m, c := e.start(t, ctx, spec)
 	p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"echo", "hi"}})
 	if err != nil {
@@ -452,7 +460,11 @@ func TestAgentVMRunEcho(t *testing.T) {
 	select {
 	case <-m.Done():
 	case <-ctx.Done():
-		t.Fatalf("the guest did not power off after its workload ended (state %s)", m.State())
+		// Whether qemu is still there tells a guest that did not power off from a host that
+		// did not notice; the host's goroutines show where it waits.
+		buf := make([]byte, 1<<20)
+		t.Fatalf("the guest did not power off after its workload ended (state %s; qemu children: %q)\nhost goroutines:\n%s",
+			m.State(), children(), buf[:runtime.Stack(buf, true)])
 	}
 	if m.State() != vm.StateStopped || m.Err() != nil {
 		t.Fatalf("state %s, err %v", m.State(), m.Err())

@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// Backend is what the services need from the engine. engine.go adapts *engine.Engine to it; tests
-// may use any implementation. Errors a caller can act on are *Error values (or wrap one), so the
-// services pass their codes through; anything else becomes CodeInternal.
+// Backend is what the services need from the engine. It has one implementation, daemon.Backend
+// (app/daemon/backend.go), which adapts *engine.Engine to it, and one test double, apptest.Fake.
+// Errors a caller can act on are *Error values (or wrap one), so the services pass their codes
+// through; anything else becomes CodeInternal.
 type Backend interface {
 	ListContainers(ctx context.Context, all bool) ([]Container, error)
 	InspectContainer(ctx context.Context, id string) (*Container, error)

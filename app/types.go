@@ -178,7 +178,7 @@ type ImageConfig struct {
 
 // Progress reports a step of a long operation; it is emitted on "progress:<ProgressID>".
 type Progress struct {
-	Phase  string `json:"phase"` // pull, disk (the image's disk being built), kernel, boot
+	Phase  string `json:"phase"` // pull, or disk (the image's disk being built)
 	Layer  string `json:"layer"`
 	Done   int64  `json:"done"`
 	Total  int64  `json:"total"`

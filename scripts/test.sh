@@ -47,6 +47,8 @@ stage "go test" bash scripts/go-test.sh
 # A count, not a duration: Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure
 # (golang/go#75804, fixed in 1.27); 300,000 runs take ~15-30 s here.
 stage "fuzz agentproto (brief)" go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 300000x ./backend/agentproto
+# The boot parameters read back from what the host writes (ParseBoot(Args(b)) == b); ~5-10 s here.
+stage "fuzz boot parameters (brief)" go test -run '^$' -fuzz '^FuzzParseBoot$' -fuzztime 100000x ./backend/agentproto
 stage "frontend (vitest + playwright)" bash scripts/test-frontend.sh
 stage "desktop window (Xvfb)" bash scripts/test-window.sh
 stage "desktop window attached to a daemon (Xvfb)" env WINDOW_ATTACHED=1 SKIFF_GUI_BIN="$PWD/_build/skiff-gui" \

@@ -23,6 +23,7 @@ type recorder struct {
 type recorded struct {
 	name string
 	data []byte
+	raw  bool // the data came as the JSON it arrived in (json.RawMessage), not as Go values
 }
 
 func (r *recorder) Emit(name string, data any) {
@@ -30,8 +31,9 @@ func (r *recorder) Emit(name string, data any) {
 	if err != nil {
 		panic(err)
 	}
+	_, raw := data.(json.RawMessage)
 	r.mu.Lock()
-	r.events = append(r.events, recorded{name, b})
+	r.events = append(r.events, recorded{name, b, raw})
 	r.mu.Unlock()
 }
 
@@ -124,6 +126,15 @@ func TestRelay(t *testing.T) {
 				r = bridge.NewLocalRelay(svc)
 			}
 			exerciseRelay(t, r, fake, sink, d)
+			if remote { // relayed as they came: the window's process decodes no event
+				sink.mu.Lock()
+				defer sink.mu.Unlock()
+				for _, e := range sink.events {
+					if !e.raw {
+						t.Errorf("event %s reached the window decoded and encoded again", e.name)
+					}
+				}
+			}
 		})
 	}
 }

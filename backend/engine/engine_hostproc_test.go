@@ -4,13 +4,10 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,38 +153,5 @@ func waitLog(t testing.TB, f *fixture, id, want string) {
 			t.Fatalf("waiting for %q in the container's output; got %q", want, out)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// testTools holds the static helper programs built from testdata/<name> (host arch), once per
-// test binary: Debian's busybox-static has no inotifyd and its nc has no -u.
-var testTools struct {
-	sync.Mutex
-	paths map[string]string // name → built binary
-}
-
-// installTestTool builds testdata/<name> once and copies it to <rootfs>/<name>.
-func installTestTool(t testing.TB, rootfs, name string) {
-	t.Helper()
-	testTools.Lock()
-	defer testTools.Unlock()
-	if testTools.paths[name] == "" {
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("skiff-%s-%d", name, os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", out, "./testdata/"+name)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building testdata/%s: %v\n%s", name, err, b)
-		}
-		if testTools.paths == nil {
-			testTools.paths = map[string]string{}
-		}
-		testTools.paths[name] = out
-	}
-	b, err := os.ReadFile(testTools.paths[name])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rootfs, name), b, 0o755); err != nil {
-		t.Fatal(err)
 	}
 }

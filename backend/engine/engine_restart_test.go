@@ -1,5 +1,3 @@
-//go:build linux
-
 package engine
 
 import (
@@ -22,7 +20,8 @@ import (
 // TestEngineRestartAfterKill runs an engine in a child process (this test binary), SIGKILLs it with
 // containers running, and opens the data dir again: records and logs are kept, containers that were
 // running are marked exited, and the restart policy brings the "always" one back. The machines are
-// in-memory (vmtest): they end with the engine's process, as a VM ends with its hypervisor's.
+// in-memory (vmtest): they end with the engine's process, as a VM ends with its hypervisor's. No
+// root, no QEMU: it runs on every OS.
 func TestEngineRestartAfterKill(t *testing.T) {
 	host := testutil.Registry(t)
 	home := t.TempDir()
@@ -61,7 +60,7 @@ func TestEngineRestartAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopening after the engine was killed: %v", err)
 	}
-	f := &fixture{t: t, e: e}
+	f := memFixture{t: t, e: e}
 	defer e.Close(context.Background())
 	defer e.Remove(context.Background(), ids["always"], RemoveOptions{Force: true})
 	done := f.inspect(ids["done"])

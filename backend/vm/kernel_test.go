@@ -129,6 +129,11 @@ func TestResolveKernel(t *testing.T) {
 		if b.Manifest.Version != "v1" || !strings.HasPrefix(b.Dir, filepath.Join(cache, "arm64", "sha256-")) {
 			t.Fatalf("bundle %+v in %s", b.Manifest, b.Dir)
 		}
+		// A tag is asked for again at each resolve (each engine start), its bundle cached or not.
+		n0 := fetches
+		if again, err := ResolveKernel(ctx, opts); err != nil || again.Dir != b.Dir || fetches != n0+1 {
+			t.Fatalf("the tag resolved again: %v %v, fetches %d→%d (want one more)", again, err, n0, fetches)
+		}
 		online = false
 		b2, err := ResolveKernel(ctx, opts)
 		if err != nil {

@@ -196,7 +196,7 @@ function methodTable({ state, emit, sub, subs = new Map(), sessions, linesPerTic
           emit(`progress:${req.ProgressID}`, [{ phase: 'pull', layer: 'sha256:' + 'd4'.repeat(32), done: d, total: 100, status: s }]);
           await new Promise((r) => setTimeout(r, 30));
         }
-        emit(`progress:${req.ProgressID}`, [{ phase: 'boot', layer: '', done: 0, total: 0, status: 'starting' }]);
+        emit(`progress:${req.ProgressID}`, [{ phase: 'disk', layer: 'sha256:' + 'e5'.repeat(32), done: 1, total: 1, status: 'disk ready' }]);
       }
       state.containers.set(c.ID, c); setState(c, 'running'); return c;
     },

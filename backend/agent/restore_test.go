@@ -4,13 +4,18 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 )
@@ -159,5 +164,67 @@ func TestRestoreOverConnectionsRefused(t *testing.T) {
 	r2.ReadString('\n')
 	if err := <-errc; !errors.Is(err, boom) {
 		t.Errorf("apply's error: %v", err)
+	}
+}
+
+// A restored VM reads its disks afresh: what the template's kernel cached
+// of a disk it held open (here a loop device's first page, read through
+// the device) is dropped, so that writes made to the disk since (here straight to its
+// backing file) are seen.
+func TestDropBlockCaches(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a loop device")
+	}
+	img := filepath.Join(t.TempDir(), "disk")
+	if err := os.WriteFile(img, bytes.Repeat([]byte("old!"), 1<<18), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device: %v %s", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	defer exec.Command("losetup", "-d", loop).Run()
+	// Held open, as the template's kernel held its disks: a block device's
+	// cache goes with its last close.
+	holder, err := os.Open(loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	first := func() string {
+		f, err := os.Open(loop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(f, b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := first(); got != "old!" {
+		t.Fatalf("read %q", got)
+	}
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("new!"), 0)
+	f.Sync()
+	f.Close()
+	if got := first(); got != "old!" {
+		t.Skipf("the loop device's cache did not hold the old page (read %q): nothing to drop", got)
+	}
+	// The disk as the agent sees one: a sysfs entry and its node.
+	sysfs, dev := t.TempDir(), t.TempDir()
+	os.Mkdir(filepath.Join(sysfs, "vda"), 0o755)
+	if err := os.Symlink(loop, filepath.Join(dev, "vda")); err != nil {
+		t.Fatal(err)
+	}
+	dropBlockCaches(zap.NewNop(), sysfs, dev)
+	if got := first(); got != "new!" {
+		t.Errorf("after dropping the caches the disk reads %q", got)
 	}
 }

@@ -244,11 +244,11 @@ func dropBlockCaches(log *zap.Logger, sysfs, dev string) {
 		}
 		f, err := os.OpenFile(filepath.Join(dev, name), os.O_RDONLY, 0)
 		if err != nil {
-			log.Warn("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
+			log.Debug("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
 			continue
 		}
 		if err := unix.IoctlSetInt(int(f.Fd()), blkFlsBuf, 0); err != nil {
-			log.Warn("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
+			log.Debug("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
 		}
 		f.Close()
 	}

@@ -166,7 +166,8 @@ func (m *vzMachine) run(ctx context.Context, what string, start func() error) er
 		}
 	case <-ctx.Done():
 		go func() {
-			if <-started == nil && m.vm.CanStop() {
+			<-started
+			if m.vm.CanStop() { // started, or restored (paused or not)
 				_ = m.vm.Stop()
 			}
 			m.release()

@@ -77,7 +77,7 @@ func (h *vzHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec, k
 	// The console log starts with the template's boot, as a cold boot's would.
 	console, _ := os.ReadFile(filepath.Join(snap.Dir, "console.log"))
 	console = append(console, "skiff: restored from boot snapshot "+key+"\n"...)
-	m, err := h.create(spec, vzBoot{cmdline: snap.Meta.Cmdline, machineID: id}, console)
+	m, err := h.create(spec, vzBoot{cmdline: snap.Meta.Cmdline, machineID: id, saveable: true}, console)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (h *vzHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec, k
 		return "", err
 	}
 	cmdline := vzCmdline(t, time.Now())
-	m, err := h.create(t, vzBoot{cmdline: cmdline, machineID: id}, nil)
+	m, err := h.create(t, vzBoot{cmdline: cmdline, machineID: id, saveable: true}, nil)
 	if err != nil {
 		return "", err
 	}

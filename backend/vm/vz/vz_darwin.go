@@ -68,6 +68,11 @@ func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machi
 type vzBoot struct {
 	cmdline   string
 	machineID []byte
+	// saveable leaves out the virtio entropy device, which the framework
+	// cannot save (tart's --suspendable drops it for the same reason); the
+	// guest's entropy is the host's seed on its command line and, once
+	// restored, in its restore line.
+	saveable bool
 }
 
 // boot starts spec cold.
@@ -212,8 +217,8 @@ func clamp[T ~uint | ~uint64](v, lo, hi T) T {
 // console (hvc0) reading in and writing out (a pipe to the capped console
 // log), one virtiofs device per share, one virtio-blk device per disk, the
 // network device on netFile (the engine's user-space network, startVZNet;
-// nil for NetworkNone) with the spec's MAC, entropy, a memory balloon and
-// vsock.
+// nil for NetworkNone) with the spec's MAC, entropy (unless b.saveable), a
+// memory balloon and vsock.
 func toVz(spec vm.MachineSpec, b vzBoot, in, out, netFile *os.File) (*vz.VirtualMachineConfiguration, error) {
 	boot, err := vz.NewLinuxBootLoader(spec.Kernel,
 		vz.WithCommandLine(b.cmdline),
@@ -293,11 +298,13 @@ func toVz(spec vm.MachineSpec, b vzBoot, in, out, netFile *os.File) (*vz.Virtual
 		cfg.SetNetworkDevicesVirtualMachineConfiguration([]*vz.VirtioNetworkDeviceConfiguration{nic})
 	}
 
-	entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
-	if err != nil {
-		return nil, fmt.Errorf("entropy device: %w", err)
+	if !b.saveable {
+		entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
+		if err != nil {
+			return nil, fmt.Errorf("entropy device: %w", err)
+		}
+		cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
 	}
-	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
 
 	balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
 	if err != nil {

@@ -9,7 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,6 +36,14 @@ const maxRestore = 4096 // bytes of the restore line
 // once the restore is acknowledged and before the channel serves; its error
 // is awaitRestore's.
 func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.Boot) error) (agentproto.Boot, net.Listener, error) {
+	if boot.Channel.Kind == agentproto.ChannelVsock {
+		l, err := listenVsock(boot.Channel.VsockPort)
+		if err != nil {
+			return boot, nil, err
+		}
+		log.Info("template ready")
+		return awaitRestoreOn(l, boot, apply)
+	}
 	dev, err := waitVirtioPort(boot.Channel.PortName)
 	if err != nil {
 		return boot, nil, err
@@ -93,6 +104,153 @@ func readRestoreLine(r io.Reader) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("reading the restore line: %w", err)
 		}
+	}
+}
+
+// awaitRestoreOn is the handshake on a vsock channel (vz), where each
+// host stream is a connection of its own: every connection accepted before
+// the restore starts with agentproto.TemplateReady. The host building the
+// snapshot reads it and hangs up; the host of a restored VM reads it too
+// and sends its restore line on the same connection, which gets the answer
+// and is then closed. A connection that ends without a line (the template's
+// host, or one a restore interrupted) is dropped; each is read on its own,
+// so one the snapshot left half open holds nothing up. The listener
+// returned serves the connections accepted after the restore line.
+func awaitRestoreOn(l net.Listener, boot agentproto.Boot, apply func(agentproto.Boot) error) (agentproto.Boot, net.Listener, error) {
+	type hostLine struct {
+		c    net.Conn
+		line string
+	}
+	hl := &handedListener{Listener: l, conns: make(chan net.Conn), errs: make(chan error, 1), done: make(chan struct{})}
+	lines := make(chan hostLine, 1)
+	var restoring atomic.Bool // a restore line came: later connections are the agent's streams
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				hl.errs <- err
+				return
+			}
+			if restoring.Load() {
+				select {
+				case hl.conns <- c:
+				case <-hl.done:
+					c.Close()
+					return
+				}
+				continue
+			}
+			go func() {
+				if _, err := io.WriteString(c, agentproto.TemplateReady+"\n"); err != nil {
+					c.Close()
+					return
+				}
+				line, err := readLineUntilEOF(c)
+				if err != nil || !restoring.CompareAndSwap(false, true) {
+					c.Close()
+					return
+				}
+				lines <- hostLine{c, line}
+			}()
+		}
+	}()
+	var got hostLine
+	select {
+	case got = <-lines:
+	case err := <-hl.errs:
+		return boot, nil, fmt.Errorf("waiting for the restore: %w", err)
+	}
+	defer got.c.Close()
+	restored, err := agentproto.ParseBootOnto(boot, got.line)
+	if err != nil {
+		_, _ = io.WriteString(got.c, agentproto.RestoreError+strings.ReplaceAll(err.Error(), "\n", " ")+"\n")
+		hl.Close()
+		return boot, nil, err
+	}
+	restored.Template = false
+	if _, err := io.WriteString(got.c, agentproto.RestoredAck+"\n"); err != nil {
+		hl.Close()
+		return boot, nil, fmt.Errorf("answering the restore: %w", err)
+	}
+	if err := apply(restored); err != nil {
+		hl.Close()
+		return restored, nil, err
+	}
+	return restored, hl, nil
+}
+
+// handedListener passes on the connections awaitRestoreOn's accepting
+// goroutine takes after the restore.
+type handedListener struct {
+	net.Listener
+	conns chan net.Conn
+	errs  chan error // the accept error that ended the goroutine (kept for every Accept)
+	once  sync.Once
+	done  chan struct{} // closed by Close
+}
+
+func (h *handedListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case err := <-h.errs:
+		h.errs <- err
+		return nil, err
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handedListener) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return h.Listener.Close()
+}
+
+// readLineUntilEOF reads one line from a connection of its own, failing
+// when the peer hangs up before a whole line.
+func readLineUntilEOF(r io.Reader) (string, error) {
+	var line []byte
+	buf := make([]byte, maxRestore)
+	for {
+		n, err := r.Read(buf)
+		line = append(line, buf[:n]...)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			return string(line[:i]), nil
+		}
+		if len(line) >= maxRestore {
+			return "", fmt.Errorf("restore line longer than %d bytes", maxRestore)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// blkFlsBuf is BLKFLSBUF, _IO(0x12, 97), not in x/sys/unix.
+const blkFlsBuf = 0x1261
+
+// dropBlockCaches drops what the template's kernel cached of each block
+// device under sysfs (its nodes under dev): under vz a snapshot is of a
+// configuration with its disks attached, whose first sectors the template
+// read when it probed them, and the VM restored from it runs after the
+// container has written them (a stale superblock would be mounted). Under
+// QEMU the disks are plugged after the restore and nothing is cached.
+func dropBlockCaches(log *zap.Logger, sysfs, dev string) {
+	ents, _ := os.ReadDir(sysfs)
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") || strings.HasPrefix(name, "zram") {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dev, name), os.O_RDONLY, 0)
+		if err != nil {
+			log.Debug("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
+			continue
+		}
+		if err := unix.IoctlSetInt(int(f.Fd()), blkFlsBuf, 0); err != nil {
+			log.Debug("dropping a disk's cache", zap.String("disk", name), zap.Error(err))
+		}
+		f.Close()
 	}
 }
 

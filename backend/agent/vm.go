@@ -96,6 +96,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 				log.Warn("hostname", zap.Error(err))
 			}
 			log.Debug("restored from a snapshot")
+			dropBlockCaches(log, "/sys/block", "/dev")
 			return mount(b)
 		})
 		if err != nil {

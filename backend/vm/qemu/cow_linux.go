@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/snapcache"
 )
 
 // Copy-on-write guest RAM. A VM restored from a boot snapshot with no
@@ -53,15 +54,15 @@ func cowOK(spec vm.MachineSpec) bool { return len(spec.Shares) == 0 }
 // acquire returns snap's RAM as a sealed memfd of mib MiB, loaded from its
 // ram file unless a running VM holds it already; release it once the VM
 // using it has ended.
-func (c *cowRAMs) acquire(snap *snapshot, mib int) (*cowRAM, error) {
-	key := snap.dir + " " + snap.meta.Created.String()
+func (c *cowRAMs) acquire(snap *snapcache.Snapshot, mib int) (*cowRAM, error) {
+	key := snap.Dir + " " + snap.Meta.Created.String()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r := c.rams[key]; r != nil {
 		r.users++
 		return r, nil
 	}
-	f, err := loadRAM(filepath.Join(snap.dir, "ram"), mib)
+	f, err := loadRAM(filepath.Join(snap.Dir, "ram"), mib)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +106,9 @@ func (c *cowRAMs) share(r *cowRAM) uint64 {
 // copy-on-write one (cowOK) its own descriptor of the snapshot's shared
 // memfd, with cow set (hand it to cowEnd); else a memfd of its own holding
 // a copy of the saved RAM. The caller closes ram.
-func (h *qemuHypervisor) restoredRAM(snap *snapshot, spec vm.MachineSpec) (ram *os.File, cow *cowRAM, err error) {
+func (h *qemuHypervisor) restoredRAM(snap *snapcache.Snapshot, spec vm.MachineSpec) (ram *os.File, cow *cowRAM, err error) {
 	if !cowOK(spec) {
-		ram, err = loadRAM(filepath.Join(snap.dir, "ram"), spec.MemoryMiB)
+		ram, err = loadRAM(filepath.Join(snap.Dir, "ram"), spec.MemoryMiB)
 		return ram, nil, err
 	}
 	if cow, err = h.cow.acquire(snap, spec.MemoryMiB); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
+	"github.com/skiff-containers/skiff/backend/vm/snapcache"
 )
 
 // Options configure the QEMU backend.
@@ -68,10 +69,9 @@ type qemuHypervisor struct {
 
 	noSnapshots bool
 	noRing      bool
-	consoleMax  int64                // each console log file's cap (MaxConsoleFile; tests lower it)
-	cow         cowRAMs              // the snapshot RAMs restored VMs map copy-on-write
-	smu         sync.Mutex           // guards snapFailed
-	snapFailed  map[string]time.Time // when a snapshot key failed: its shape boots cold for a while
+	consoleMax  int64            // each console log file's cap (MaxConsoleFile; tests lower it)
+	cow         cowRAMs          // the snapshot RAMs restored VMs map copy-on-write
+	snaps       *snapcache.Cache // the boot snapshots, under cacheDir
 }
 
 type pvhKey struct {
@@ -106,7 +106,6 @@ func New(opts Options) (vm.Hypervisor, error) {
 
 		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
 		noRing:      opts.NoRing || os.Getenv("SKIFF_NO_RING") == "1",
-		snapFailed:  map[string]time.Time{},
 		consoleMax:  vm.MaxConsoleFile,
 	}
 	h.spawnFS, h.spawnFSErr = proc.NewUserNSSpawner()
@@ -118,6 +117,7 @@ func New(opts Options) (vm.Hypervisor, error) {
 		}
 		h.cacheDir = filepath.Join(dir, "skiff", "kernels")
 	}
+	h.snaps = newSnapshotCache(h.cacheDir, log)
 	for arch, def := range map[string]string{"amd64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"} {
 		if h.bins[arch] == "" {
 			h.bins[arch] = def

@@ -15,19 +15,10 @@ import (
 // Building a boot snapshot: a template VM of the shape boots, its agent initialises the guest and
 // waits, and its devices (a migration stream) and RAM are saved into the cache.
 
-// buildSnapshot boots spec's shape as a template and saves it into dir,
-// which appears complete or not at all (meta.json last, then a rename).
-func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec, accel, key, dir string) (meta snapshotMeta, err error) {
-	_ = os.RemoveAll(dir) // an old version's
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), key+".tmp-")
-	if err != nil {
-		return meta, err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
+// buildSnapshot boots spec's shape as a template and saves it into tmp
+// (snapcache.Build: the cache writes meta.json and moves tmp into place);
+// it returns the template's kernel command line.
+func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec, accel, key, tmp string) (cmdline string, err error) {
 	t := spec
 	t.ID = "snapshot-" + key
 	t.Shares, t.Disks, t.Network.MAC = nil, nil, "" // a template has no container's shares or disks
@@ -39,15 +30,15 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec,
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"
 	}
-	meta = snapshotMeta{Version: snapshotVersion, Key: key, Cmdline: kernelCmdline(t, console, false), Created: time.Now().UTC()}
+	cmdline = kernelCmdline(t, console, false)
 	ram, err := newRAM(t.MemoryMiB)
 	if err != nil {
-		return meta, err
+		return "", err
 	}
 	defer ram.Close()
-	m, ac, err := h.launch(ctx, t, accel, layout{cmdline: meta.Cmdline, snapshot: true}, ram)
+	m, ac, err := h.launch(ctx, t, accel, layout{cmdline: cmdline, snapshot: true}, ram)
 	if err != nil {
-		return meta, err
+		return "", err
 	}
 	running := true
 	defer func() {
@@ -77,43 +68,36 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec,
 		err = bctx.Err()
 	}
 	if err != nil {
-		return meta, fmt.Errorf("template VM: waiting for its agent: %w; console log ends:\n%s", err, vm.ConsoleTail(t.ConsoleLog, 10))
+		return "", fmt.Errorf("template VM: waiting for its agent: %w; console log ends:\n%s", err, vm.ConsoleTail(t.ConsoleLog, 10))
 	}
 	settleTemplate(bctx, ram)
 	state, err := os.Create(filepath.Join(tmp, "state"))
 	if err != nil {
-		return meta, err
+		return "", err
 	}
 	defer state.Close()
 	if _, err = m.qmp.do(bctx, "stop", nil); err != nil {
-		return meta, err
+		return "", err
 	}
 	if err = m.ignoreSharedRAM(bctx); err != nil {
-		return meta, err
+		return "", err
 	}
 	if _, err = m.qmp.doFile(bctx, "getfd", map[string]any{"fdname": "snapshot"}, state); err != nil {
-		return meta, err
+		return "", err
 	}
 	if _, err = m.qmp.do(bctx, "migrate", map[string]any{"uri": "fd:snapshot"}); err != nil {
-		return meta, err
+		return "", err
 	}
 	if err = m.waitMigrated(bctx); err != nil {
-		return meta, err
+		return "", err
 	}
 	m.abort(ac) // saved: the template has done its work
 	running = false
 	if err = saveRAM(ram, filepath.Join(tmp, "ram")); err != nil {
-		return meta, err
+		return "", err
 	}
 	os.RemoveAll(t.StateDir)
-	b, _ := json.MarshalIndent(meta, "", "  ")
-	if err = vm.WriteFileAtomic(filepath.Join(tmp, "meta.json"), b); err != nil {
-		return meta, err
-	}
-	if err = os.Rename(tmp, dir); err != nil {
-		return meta, err
-	}
-	return meta, nil
+	return cmdline, nil
 }
 
 // ignoreSharedRAM leaves the guest RAM (a file the snapshot keeps) out of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -30,10 +29,6 @@ import (
 // gateway's MAC in its ARP cache).
 const snapshotVersion = 3
 
-// snapshotRetry is how long a shape whose snapshot failed boots cold
-// before its snapshot is tried again.
-const snapshotRetry = 10 * time.Minute
-
 // snapshotOK reports whether spec can start from a snapshot.
 func (h *qemuHypervisor) snapshotOK(spec vm.MachineSpec) bool {
 	return spec.SkiffAgent && !h.noSnapshots && len(spec.Shares)+len(spec.Disks) <= hotplugPorts
@@ -58,13 +53,13 @@ func (h *qemuHypervisor) Prepare(ctx context.Context, spec vm.MachineSpec) error
 	if err != nil {
 		return err
 	}
-	snap.release()
+	snap.Release()
 	return nil
 }
 
 // startFast starts spec from its snapshot when it can, else cold. A shape
 // whose snapshot cannot be built or restored boots cold for the next
-// snapshotRetry (this process), and a snapshot that did not restore is
+// snapcache.Retry (this process), and a snapshot that did not restore is
 // dropped, to be rebuilt.
 func (h *qemuHypervisor) startFast(ctx context.Context, spec vm.MachineSpec, accel string) (*qemuMachine, error) {
 	if !h.snapshotOK(spec) {
@@ -76,19 +71,13 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec vm.MachineSpec, acc
 		}
 	}
 	key, err := h.snapshotKey(spec, accel)
-	h.smu.Lock()
-	failed := time.Since(h.snapFailed[key]) < snapshotRetry
-	h.smu.Unlock()
-	if err == nil && !failed {
+	if err == nil && !h.snaps.Failed(key) {
 		m, err := h.startRestored(ctx, spec, accel)
 		if err == nil || ctx.Err() != nil || errors.Is(err, errDiskAttach) {
 			return m, err
 		}
 		h.log.Warn("boot snapshot unusable; booting cold", zap.String("vm", spec.ID), zap.Error(err))
-		h.smu.Lock()
-		h.snapFailed[key] = time.Now()
-		h.smu.Unlock()
-		h.dropSnapshot(key)
+		h.snaps.Fail(key)
 	}
 	return h.boot(ctx, spec, accel)
 }

@@ -26,30 +26,30 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 	if err != nil {
 		return nil, err
 	}
-	defer snap.release()
+	defer snap.Release()
 	ram, cow, err := h.restoredRAM(snap, spec)
 	if err != nil {
-		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
+		return nil, fmt.Errorf("boot snapshot %s: %w", snap.Meta.Key, err)
 	}
 	defer ram.Close()
 	defer func() { h.cowEnd(m, cow) }()
-	state, err := os.Open(filepath.Join(snap.dir, "state"))
+	state, err := os.Open(filepath.Join(snap.Dir, "state"))
 	if err != nil {
-		return nil, fmt.Errorf("boot snapshot %s: %w", snap.meta.Key, err)
+		return nil, fmt.Errorf("boot snapshot %s: %w", snap.Meta.Key, err)
 	}
 	defer state.Close()
 	// The console log starts with the template's boot, as a cold boot's
 	// would, once the restore is sure to run.
-	console, _ := os.ReadFile(filepath.Join(snap.dir, "console.log"))
-	console = append(console, "skiff: restored from boot snapshot "+snap.meta.Key+"\n"...)
-	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
+	console, _ := os.ReadFile(filepath.Join(snap.Dir, "console.log"))
+	console = append(console, "skiff: restored from boot snapshot "+snap.Meta.Key+"\n"...)
+	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.Meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
 	if err != nil {
 		return nil, err
 	}
 	m.cow = cow
 	if err := m.restore(ctx, ac, console); err != nil {
 		m.abort(ac)
-		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.meta.Key, err)
+		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.Meta.Key, err)
 	}
 	m.hotplug, m.plugged = true, len(spec.Shares)+len(spec.Disks)
 	if err := m.serve(ac); err != nil {

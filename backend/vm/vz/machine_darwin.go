@@ -30,6 +30,7 @@ type vzMachine struct {
 	console    *vm.ConsolePipe // the console's way to consoleLog; closed once the VM is gone
 	closeNet   func()          // ends the machine's user-space network once the VM is gone; nil: none
 	vm         *vz.VirtualMachine
+	cfg        *vz.VirtualMachineConfiguration // vm's (a snapshot's template validates it)
 	sock       *vz.VirtioSocketDevice
 	states     <-chan vz.VirtualMachineState
 

@@ -15,7 +15,6 @@ import (
 	"github.com/Code-Hex/vz/v3"
 	"go.uber.org/zap"
 
-	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
@@ -24,24 +23,29 @@ import (
 // framework (github.com/Code-Hex/vz/v3). The process needs the
 // com.apple.security.virtualization entitlement (build/darwin).
 type vzHypervisor struct {
-	log *zap.Logger
+	log  *zap.Logger
+	snap snapshotState
 }
 
-var _ vm.Hypervisor = (*vzHypervisor)(nil)
+var (
+	_ vm.Hypervisor    = (*vzHypervisor)(nil)
+	_ vm.CacheReporter = (*vzHypervisor)(nil)
+)
 
 // New returns the vz backend. A nil log means quiet.
 func New(log *zap.Logger) (vm.Hypervisor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &vzHypervisor{log: log}, nil
+	return &vzHypervisor{log: log, snap: newSnapshotState(log)}, nil
 }
 
 // Name is "vz".
 func (h *vzHypervisor) Name() string { return "vz" }
 
-// Start converts spec to a vz configuration, creates the VM and starts it.
-// It returns once vz reports the VM started; the agent comes up later (Dial
+// Start converts spec to a vz configuration, creates the VM and starts it
+// (or restores it from its configuration's boot snapshot: startFast). It
+// returns once vz reports the VM started; the agent comes up later (Dial
 // waits for it).
 func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machine, error) {
 	spec = spec.WithDefaults()
@@ -51,6 +55,42 @@ func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machi
 	if spec.Arch != vm.HostArch() {
 		return nil, fmt.Errorf("starting %q: vz runs %s guests only on this Mac, not %s: %w", spec.ID, vm.HostArch(), spec.Arch, vm.ErrNotSupported)
 	}
+	m, err := h.startFast(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// vzBoot is how a VM boots: its kernel command line and, for a snapshot's
+// template and the VMs restored from it, the machine identifier they share
+// (the framework restores a VM only with its template's).
+type vzBoot struct {
+	cmdline   string
+	machineID []byte
+	// saveable leaves out the virtio entropy device, which the framework
+	// cannot save (tart's --suspendable drops it for the same reason); the
+	// guest's entropy is the host's seed on its command line and, once
+	// restored, in its restore line.
+	saveable bool
+}
+
+// boot starts spec cold.
+func (h *vzHypervisor) boot(ctx context.Context, spec vm.MachineSpec) (*vzMachine, error) {
+	m, err := h.create(spec, vzBoot{cmdline: vzCmdline(spec, time.Now())}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.run(ctx, "starting", func() error { return m.vm.Start() }); err != nil {
+		return nil, err
+	}
+	h.log.Debug("vz machine started", zap.String("vm", spec.ID), zap.Int("cpus", spec.CPUs), zap.Int("memory_mib", spec.MemoryMiB))
+	return m, nil
+}
+
+// create makes spec's VM, not started: its state dir, its console log
+// (starting with consoleHead), its network and its vz configuration.
+func (h *vzHypervisor) create(spec vm.MachineSpec, b vzBoot, consoleHead []byte) (*vzMachine, error) {
 	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
 	}
@@ -64,6 +104,9 @@ func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machi
 	console, err := vm.OpenConsoleFile(consoleLog, vm.MaxConsoleFile)
 	if err != nil {
 		return nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
+	}
+	if len(consoleHead) > 0 {
+		_, _ = console.Write(consoleHead)
 	}
 	con, err := vm.NewConsolePipe(console)
 	if err != nil {
@@ -85,7 +128,7 @@ func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machi
 			netFile.Close()
 		}
 	}
-	cfg, err := toVz(spec, con.In, con.Out, netFile)
+	cfg, err := toVz(spec, b, con.In, con.Out, netFile)
 	if err != nil {
 		con.Close(vm.ConsoleWait)
 		closeNet()
@@ -106,31 +149,47 @@ func (h *vzHypervisor) Start(ctx context.Context, spec vm.MachineSpec) (vm.Machi
 	m := newVZMachine(spec, h.log.With(zap.String("vm", spec.ID)), consoleLog, vmach, socks[0])
 	m.console = con
 	m.closeNet = closeNet
+	m.cfg = cfg
+	return m, nil
+}
 
-	// vz's Start cannot be cancelled: when ctx ends first, the VM is stopped
-	// as soon as it has started.
+// run brings a created VM to life with start (vz's Start, or a restore),
+// which cannot be cancelled: when ctx ends first, the VM is stopped as
+// soon as start returns. On success the machine's loop watches it; on an
+// error everything create made is released.
+func (m *vzMachine) run(ctx context.Context, what string, start func() error) error {
 	started := make(chan error, 1)
-	go func() { started <- vmach.Start() }()
+	go func() { started <- start() }()
 	select {
 	case err := <-started:
 		if err != nil {
-			con.Close(vm.ConsoleWait)
-			closeNet()
-			return nil, fmt.Errorf("starting %q: %w%s", spec.ID, err, entitlementHint(err))
+			if m.vm.CanStop() { // restored, but not resumed
+				_ = m.vm.Stop()
+			}
+			m.release()
+			return fmt.Errorf("%s %q: %w%s", what, m.spec.ID, err, entitlementHint(err))
 		}
 	case <-ctx.Done():
 		go func() {
-			if <-started == nil && vmach.CanStop() {
-				_ = vmach.Stop()
+			<-started
+			if m.vm.CanStop() { // started, or restored (paused or not)
+				_ = m.vm.Stop()
 			}
-			con.Close(vm.ConsoleWait)
-			closeNet()
+			m.release()
 		}()
-		return nil, fmt.Errorf("starting %q: %w", spec.ID, ctx.Err())
+		return fmt.Errorf("%s %q: %w", what, m.spec.ID, ctx.Err())
 	}
 	go m.loop()
-	h.log.Debug("vz machine started", zap.String("vm", spec.ID), zap.Int("cpus", spec.CPUs), zap.Int("memory_mib", spec.MemoryMiB))
-	return m, nil
+	return nil
+}
+
+// release frees what create made for a VM that never ran (its loop never
+// started).
+func (m *vzMachine) release() {
+	m.console.Close(vm.ConsoleWait)
+	if m.closeNet != nil {
+		m.closeNet()
+	}
 }
 
 // entitlementHint explains the commonest start failure of an unsigned binary.
@@ -139,15 +198,6 @@ func entitlementHint(err error) string {
 		return " (sign the binary with build/darwin/entitlements.plist: `make package-darwin`, or codesign --entitlements build/darwin/entitlements.plist -s - <binary>)"
 	}
 	return ""
-}
-
-// vzCmdline is the kernel command line under vz: the hvc0 console, the
-// vsock agent channel and the user-space network's fixed configuration (as
-// under QEMU). See vm.GuestCmdline.
-func vzCmdline(spec vm.MachineSpec, now time.Time) string {
-	b := vm.GuestBoot(spec, vm.GuestNet(), now)
-	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVsock, VsockPort: vm.DefaultVsockPort}
-	return vm.GuestCmdline([]string{"console=hvc0", "quiet", "panic=-1"}, spec, b)
 }
 
 // clamp keeps v within [lo, hi] (hi = 0: no upper bound).
@@ -162,15 +212,16 @@ func clamp[T ~uint | ~uint64](v, lo, hi T) T {
 }
 
 // toVz is the one place a MachineSpec becomes a vz configuration: Linux boot
-// loader, CPUs and memory clamped to what the framework allows, a virtio
+// loader with b's command line, the generic platform with b's machine
+// identifier when it has one, CPUs and memory clamped to what the framework allows, a virtio
 // console (hvc0) reading in and writing out (a pipe to the capped console
 // log), one virtiofs device per share, one virtio-blk device per disk, the
 // network device on netFile (the engine's user-space network, startVZNet;
-// nil for NetworkNone) with the spec's MAC, entropy, a memory balloon and
-// vsock.
-func toVz(spec vm.MachineSpec, in, out, netFile *os.File) (*vz.VirtualMachineConfiguration, error) {
+// nil for NetworkNone) with the spec's MAC, entropy (unless b.saveable), a
+// memory balloon and vsock.
+func toVz(spec vm.MachineSpec, b vzBoot, in, out, netFile *os.File) (*vz.VirtualMachineConfiguration, error) {
 	boot, err := vz.NewLinuxBootLoader(spec.Kernel,
-		vz.WithCommandLine(vzCmdline(spec, time.Now())),
+		vz.WithCommandLine(b.cmdline),
 		vz.WithInitrd(spec.Initramfs))
 	if err != nil {
 		return nil, fmt.Errorf("boot loader (kernel %s, initramfs %s): %w", spec.Kernel, spec.Initramfs, err)
@@ -181,6 +232,17 @@ func toVz(spec vm.MachineSpec, in, out, netFile *os.File) (*vz.VirtualMachineCon
 	cfg, err := vz.NewVirtualMachineConfiguration(boot, cpus, mem)
 	if err != nil {
 		return nil, fmt.Errorf("configuration (%d CPUs, %d MiB): %w", cpus, mem>>20, err)
+	}
+	if b.machineID != nil {
+		id, err := vz.NewGenericMachineIdentifierWithData(b.machineID)
+		if err != nil {
+			return nil, fmt.Errorf("machine identifier: %w", err)
+		}
+		platform, err := vz.NewGenericPlatformConfiguration(vz.WithGenericMachineIdentifier(id))
+		if err != nil {
+			return nil, fmt.Errorf("platform: %w", err)
+		}
+		cfg.SetPlatformVirtualMachineConfiguration(platform)
 	}
 
 	console, err := vz.NewFileHandleSerialPortAttachment(in, out)
@@ -236,11 +298,13 @@ func toVz(spec vm.MachineSpec, in, out, netFile *os.File) (*vz.VirtualMachineCon
 		cfg.SetNetworkDevicesVirtualMachineConfiguration([]*vz.VirtioNetworkDeviceConfiguration{nic})
 	}
 
-	entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
-	if err != nil {
-		return nil, fmt.Errorf("entropy device: %w", err)
+	if !b.saveable {
+		entropy, err := vz.NewVirtioEntropyDeviceConfiguration()
+		if err != nil {
+			return nil, fmt.Errorf("entropy device: %w", err)
+		}
+		cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
 	}
-	cfg.SetEntropyDevicesVirtualMachineConfiguration([]*vz.VirtioEntropyDeviceConfiguration{entropy})
 
 	balloon, err := vz.NewVirtioTraditionalMemoryBalloonDeviceConfiguration()
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 
 // boot starts a machine cold: launch, then serve.
 func (h *qemuHypervisor) boot(ctx context.Context, spec MachineSpec, accel string) (*qemuMachine, error) {
-	m, agentConn, err := h.launch(ctx, spec, accel, layout{})
+	m, agentConn, err := h.launch(ctx, spec, accel, layout{tune: h.delayArgs(spec, accel)})
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,8 @@ type qemuHypervisor struct {
 
 	noSnapshots bool
 	noRing      bool
+	tscOnce     sync.Once
+	tscKHz      int64                // the host's TSC rate (delayArgs), measured once
 	consoleMax  int64                // each console log file's cap (MaxConsoleFile; tests lower it)
 	cow         cowRAMs              // the snapshot RAMs restored VMs map copy-on-write
 	smu         sync.Mutex           // guards snapFailed
@@ -314,7 +316,10 @@ const ringSize = 2 << 20
 // (qemu_snapshot_linux.go). A template and the VMs restored from it must
 // have the same devices in the same order.
 type layout struct {
-	cmdline string // kernel command line; empty: kernelCmdline(spec)
+	cmdline string // kernel command line; empty: kernelCmdline(spec) with tune
+	// tune are kernel arguments measured on this host (delayArgs), added to
+	// a cold boot's command line; not part of a snapshot's key.
+	tune []string
 	// snapshot: guest RAM is the memfd after the shares' fds (kept in a
 	// file a restore copies), and hotplugPorts PCIe root ports wait for the
 	// shares, which a restored VM gets hot-plugged (their chardevs are on
@@ -382,7 +387,7 @@ func qemuArgs(spec MachineSpec, accel string, lo layout) []string {
 	}
 	cmdline := lo.cmdline
 	if cmdline == "" {
-		cmdline = kernelCmdline(spec, console, lo.ring)
+		cmdline = kernelCmdline(spec, console, lo.ring, lo.tune)
 	}
 	a = append(a,
 		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", cmdline,
@@ -457,10 +462,10 @@ var fastBoot = map[string][]string{
 }
 
 // kernelCmdline is the guest's command line under QEMU: serial console,
-// virtio-serial agent channel (on the ring if ring), fastBoot, the
+// virtio-serial agent channel (on the ring if ring), fastBoot, tune, the
 // user-space network's fixed configuration; see guestCmdline.
-func kernelCmdline(spec MachineSpec, console string, ring bool) string {
-	base := append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...)
+func kernelCmdline(spec MachineSpec, console string, ring bool, tune []string) string {
+	base := append(append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...), tune...)
 	b := guestBoot(spec, guestNet(), time.Now())
 	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: DefaultAgentPort}
 	b.Ring = ring

@@ -378,7 +378,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec MachineSpec, ac
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"
 	}
-	meta = snapshotMeta{Version: snapshotVersion, Key: key, Cmdline: kernelCmdline(t, console, false), Created: time.Now().UTC()}
+	meta = snapshotMeta{Version: snapshotVersion, Key: key, Cmdline: kernelCmdline(t, console, false, h.delayArgs(t, accel)), Created: time.Now().UTC()}
 	ram, err := newRAM(t.MemoryMiB)
 	if err != nil {
 		return meta, err

@@ -2,10 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -44,58 +43,22 @@ func (c *cliCtx) networkCreateCmd() *cobra.Command {
 }
 
 func (c *cliCtx) networkLsCmd() *cobra.Command {
-	var quiet bool
-	cmd := &cobra.Command{
-		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ns []app.Network
-			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
-				ns, err = cl.Networks.List(ctx)
-				return err
-			}); err != nil {
-				return err
-			}
-			if quiet {
-				for _, n := range ns {
-					fmt.Fprintln(c.out, shortID(n.ID))
-				}
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSUBNET\tCONTAINERS")
-			for _, n := range ns {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", shortID(n.ID), n.Name, n.Driver, n.Subnet, len(n.Containers))
-			}
-			return tw.Flush()
+	return lsCmd(c, lister[app.Network]{
+		short: "List networks", quietUsage: "only print network IDs",
+		list:   func(ctx context.Context, cl *client.Client) ([]app.Network, error) { return cl.Networks.List(ctx) },
+		key:    func(n app.Network) string { return shortID(n.ID) },
+		header: []string{"NETWORK ID", "NAME", "DRIVER", "SUBNET", "CONTAINERS"},
+		row: func(n app.Network) []string {
+			return []string{shortID(n.ID), n.Name, n.Driver, n.Subnet, strconv.Itoa(len(n.Containers))}
 		},
-	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print network IDs")
-	return cmd
+	})
 }
 
 func (c *cliCtx) networkInspectCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "inspect NETWORK...", Short: "Show networks as JSON", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			out := []app.Network{}
-			for _, ref := range args {
-				var n *app.Network
-				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
-					n, err = cl.Networks.Inspect(ctx, ref)
-					return err
-				}); err != nil {
-					return err
-				}
-				out = append(out, *n)
-			}
-			b, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.out, string(b))
-			return nil
-		},
-	}
+	return inspectCmd(c, "inspect NETWORK...", "Show networks as JSON",
+		func(ctx context.Context, cl *client.Client, ref string) (*app.Network, error) {
+			return cl.Networks.Inspect(ctx, ref)
+		})
 }
 
 func (c *cliCtx) networkRmCmd() *cobra.Command {

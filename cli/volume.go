@@ -2,10 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -37,54 +36,17 @@ func (c *cliCtx) volumeCmd() *cobra.Command {
 	create.Flags().StringArrayVarP(&labels, "label", "l", nil, "set a label (key=value)")
 	create.Flags().StringArrayVarP(&opts, "opt", "o", nil, "a driver option: size=<size> (a disk volume's, default 32G), "+
 		"shared=true (a shared folder several running containers can use at once; owners are not kept)")
-	var quiet bool
-	ls := &cobra.Command{
-		Use: "ls [flags]", Aliases: []string{"list"}, Short: "List volumes", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vs []app.Volume
-			if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
-				vs, err = cl.Volumes.List(ctx)
-				return err
-			}); err != nil {
-				return err
-			}
-			if quiet {
-				for _, v := range vs {
-					fmt.Fprintln(c.out, v.Name)
-				}
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "DRIVER\tVOLUME NAME\tCONTAINERS")
-			for _, v := range vs {
-				fmt.Fprintf(tw, "%s\t%s\t%d\n", v.Driver, v.Name, len(v.UsedBy))
-			}
-			return tw.Flush()
-		},
-	}
-	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only print names")
-	inspect := &cobra.Command{
-		Use: "inspect VOLUME [VOLUME...]", Short: "Show volumes as JSON", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out []app.Volume
-			for _, name := range args {
-				var v *app.Volume
-				if err := c.call(cmd.Context(), func(ctx context.Context, cl *client.Client) (err error) {
-					v, err = cl.Volumes.Inspect(ctx, name)
-					return err
-				}); err != nil {
-					return err
-				}
-				out = append(out, *v)
-			}
-			b, err := json.MarshalIndent(out, "", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.out, string(b))
-			return nil
-		},
-	}
+	ls := lsCmd(c, lister[app.Volume]{
+		short: "List volumes", quietUsage: "only print names",
+		list:   func(ctx context.Context, cl *client.Client) ([]app.Volume, error) { return cl.Volumes.List(ctx) },
+		key:    func(v app.Volume) string { return v.Name },
+		header: []string{"DRIVER", "VOLUME NAME", "CONTAINERS"},
+		row:    func(v app.Volume) []string { return []string{v.Driver, v.Name, strconv.Itoa(len(v.UsedBy))} },
+	})
+	inspect := inspectCmd(c, "inspect VOLUME [VOLUME...]", "Show volumes as JSON",
+		func(ctx context.Context, cl *client.Client, name string) (*app.Volume, error) {
+			return cl.Volumes.Inspect(ctx, name)
+		})
 	var force bool
 	rm := &cobra.Command{
 		Use: "rm [flags] VOLUME [VOLUME...]", Aliases: []string{"remove"}, Short: "Remove volumes and their data (not while a container uses them)",

@@ -6,8 +6,9 @@
 #
 #   SKIFF_BENCH_OLD=/work/wt-old bash scripts/bench-rootfs.sh
 #
-# SKIFF_BENCH_OLD is a checkout built with `make build` (its bin/skiff is used); without it the
-# script measures this checkout alone. Both must be built (`make build`).
+# SKIFF_BENCH_OLD is a checkout built with `make build` (its bin/skiff is used; `make bench` builds
+# commit dcc9129 for it unless told otherwise); without it the script measures this checkout alone.
+# Both must be built (`make build`).
 #
 # Measured (host wall time of each call; medians and all samples printed):
 #   run-rm       `skiff run --rm busybox true`, RUNS rounds (default 10) after one warm-up run (the

@@ -57,7 +57,7 @@ else
   # The tests build small programs (testinit, inotifywatch) with go: build them once as the user
   # first (during the root pass), as the tests do, so that its cold Go cache makes no test late.
   warm() { (cd "${alias:-$PWD}" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 scripts/as-user.sh "$(command -v go)" build -o /dev/null "$@"); }
-  { warm -trimpath -ldflags='-s -w' ./backend/vm/internal/testinit && warm ./test/cli/testdata/inotifywatch; } > _build/test/warm.log 2>&1 &
+  { warm -trimpath -ldflags='-s -w' ./backend/vm/qemu/internal/testinit && warm ./test/cli/testdata/inotifywatch; } > _build/test/warm.log 2>&1 &
   warming=$!
   go test -p 2 "${flags[@]}" "$@" "${root_pkgs[@]}" >> "$log" 2>&1 || rc=1
   go test -p 1 "${flags[@]}" -run "$root_engine_tests" "$@" ./backend/engine >> "$log" 2>&1 || rc=1

@@ -18,7 +18,7 @@ const hostprocTag = "skiff_hostproc"
 func newHypervisor(log *zap.Logger) (vm.Hypervisor, error) {
 	switch name := os.Getenv("SKIFF_HYPERVISOR"); name {
 	case "", "default", "qemu", "vz":
-		return vm.NewHypervisor(log.Named("vm"))
+		return platformHypervisor(log.Named("vm"))
 	case "hostproc":
 		return newHostproc(log.Named("hostproc"))
 	default:

@@ -31,6 +31,15 @@ const (
 	diskWait = 10 * time.Second
 )
 
+// upperMountData is the upper disk's ext4 mount options. By default ext4
+// reads every block group's bitmap once mounted read-write and builds its
+// allocator's cache of each (the prefetch, for a first allocation without
+// waits): on the default 32 GiB upper disk, 256 groups and ~2.5 MB of guest
+// page cache, written after a restore, so each container's own host memory.
+// An empty upper disk writes into a few groups, whose bitmaps load as it
+// does.
+const upperMountData = "no_prefetch_block_bitmaps"
+
 // mountDiskRoot mounts the image disk and the upper disk and makes their
 // overlay the container root at root, shared (as mountRoot does).
 func mountDiskRoot(log *zap.Logger, root string) error {
@@ -53,7 +62,7 @@ func mountDiskRoot(log *zap.Logger, root string) error {
 		return fmt.Errorf("mounting the image disk %q (%s) read-only as ext4: %w", agentproto.ImageDiskID, image, err)
 	}
 	log.Debug("image disk mounted")
-	if err := unix.Mount(upper, upperMount, "ext4", 0, ""); err != nil {
+	if err := unix.Mount(upper, upperMount, "ext4", 0, upperMountData); err != nil {
 		return fmt.Errorf("mounting the upper disk %q (%s) as ext4: %w", agentproto.UpperDiskID, upper, err)
 	}
 	log.Debug("upper disk mounted")

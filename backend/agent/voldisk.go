@@ -63,7 +63,7 @@ func (a *Agent) diskVolumeSource(id string) (string, bool, error) {
 			return "", false, err
 		}
 		var flags uintptr
-		data := ""
+		data := upperMountData // read-write: no bitmap prefetch, as on the upper disk
 		if ro {
 			// noload: no journal replay, which would write; the disk is clean when its last writer
 			// shut down (quiesceVolumes).

@@ -7,7 +7,7 @@
 //
 //	lk, _ := engine.LockHome(home) // first: nothing else may touch the data dir of a running engine
 //	st, _ := images.Open(filepath.Join(home, "images"))
-//	hv, _ := vm.NewHypervisor(log)
+//	hv, _ := qemu.New(qemu.Options{Log: log}) // backend/vm/qemu; vz.New(log) on macOS
 //	e, err := engine.Open(ctx, engine.Config{Home: home, Lock: lk, Hypervisor: hv, Images: st, Kernel: kernelFunc})
 //	c, _ := e.Create(ctx, engine.CreateOptions{Image: "busybox", Cmd: []string{"echo", "hi"}})
 //	_ = e.Start(ctx, c.ID)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/qemu"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
@@ -41,7 +42,7 @@ func benchEngine(b *testing.B, backend string) (*Engine, string) {
 			b.Skipf("no kernel bundle (make kernel): %v", err)
 		}
 		var err error
-		if hv, err = vm.NewHypervisor(nil); err != nil {
+		if hv, err = qemu.New(qemu.Options{Accel: os.Getenv("SKIFF_QEMU_ACCEL")}); err != nil {
 			b.Skipf("no hypervisor: %v", err)
 		}
 		cache := b.TempDir()

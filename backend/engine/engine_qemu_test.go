@@ -15,6 +15,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/qemu"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
@@ -49,7 +50,7 @@ func qemuConfig(t *testing.T) (cfg Config, host, snapshots string) {
 	}
 	log := testLogger(t)
 	snapshots = t.TempDir()
-	hv, err := vm.NewQEMU(vm.QEMUOptions{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL"), CacheDir: snapshots})
+	hv, err := qemu.New(qemu.Options{Log: log, Accel: os.Getenv("SKIFF_QEMU_ACCEL"), CacheDir: snapshots})
 	if err != nil {
 		t.Skipf("no hypervisor (run `make setup` to install QEMU): %v", err)
 	}

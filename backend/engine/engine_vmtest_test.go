@@ -80,6 +80,22 @@ func TestLifecycleInMemory(t *testing.T) {
 	if err := e.Start(ctx, c.ID); !errors.Is(err, agentproto.ErrCommandNotFound) {
 		t.Errorf("start of a missing command: %v, want ErrCommandNotFound", err)
 	}
+	// A Wait that begins after the failed start (the docker CLI's wait for the removal of a --rm
+	// container races its start) ends when the container is removed, with the failure's code.
+	waited := make(chan int, 1)
+	go func() { code, _ := e.Wait(ctxT(t, time.Minute), c.ID); waited <- code }()
+	time.Sleep(100 * time.Millisecond) // the Wait is waiting
+	if err := e.Remove(ctx, c.ID, RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-waited:
+		if code != 127 {
+			t.Errorf("wait across the removal of a container that failed to start: %d, want 127", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("a Wait on a container that failed to start did not end when it was removed")
+	}
 	if n := hv.Starts(); n < 7 {
 		t.Errorf("%d machines started, want one per start (7)", n)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/images"
 	"github.com/skiff-containers/skiff/backend/vm"
+	"github.com/skiff-containers/skiff/backend/vm/qemu"
 	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
@@ -120,7 +121,7 @@ func bareInit(b *testing.B) []byte {
 // benchBareBoots boots bu five times with the do-nothing init and returns the times from Start to
 // its line on the console.
 func benchBareBoots(b *testing.B, bu *vm.Bundle, initBin []byte) []time.Duration {
-	hv, err := vm.NewQEMU(vm.QEMUOptions{CacheDir: b.TempDir()})
+	hv, err := qemu.New(qemu.Options{CacheDir: b.TempDir()})
 	if err != nil {
 		b.Skipf("no hypervisor: %v", err)
 	}
@@ -166,7 +167,7 @@ func benchBareBoots(b *testing.B, bu *vm.Bundle, initBin []byte) []time.Duration
 // benchRunRmTrue runs `true` with AutoRemove six times on an engine booting the bundles in kdir,
 // cold or from boot snapshots, and returns the times of the last five.
 func benchRunRmTrue(b *testing.B, kdir string, cold bool) []time.Duration {
-	hv, err := vm.NewQEMU(vm.QEMUOptions{CacheDir: b.TempDir(), NoSnapshots: cold})
+	hv, err := qemu.New(qemu.Options{CacheDir: b.TempDir(), NoSnapshots: cold})
 	if err != nil {
 		b.Skipf("no hypervisor: %v", err)
 	}

@@ -290,7 +290,7 @@ func (c *ctr) resumeBoot(ctx context.Context, b *boot, undo bool) error {
 
 // Wait blocks until the container is not running and returns its exit code. For a running (or
 // restarting) container it waits for the next exit; for a created one, for the exit of its first
-// run. A container removed by --rm still reports its code to a late Wait.
+// run, or its removal. A container removed by --rm still reports its code to a late Wait.
 func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
 	c, err := e.lookup(id)
 	if err != nil {
@@ -381,6 +381,10 @@ func (e *Engine) removeCtr(ctx context.Context, c *ctr, force, volumes bool) err
 	}
 	e.tombstones.add(id, c.rec.Name, code)
 	e.mu.Unlock()
+	c.mu.Lock()
+	close(c.exitCh) // a Wait for a run that will not come ends (with the last exit code)
+	c.exitCh = make(chan struct{})
+	c.mu.Unlock()
 	e.forgetEndpoints(id, c.snapshot().Networks)
 	c.attach.closeAll() // attachments waiting for a run that will not come end
 	e.emit("container", "destroy", id, c.rec.Name, nil)

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -32,6 +33,33 @@ func execOut(t *testing.T, e *Engine, id string, cmd ...string) (string, int) {
 		t.Fatal(err)
 	}
 	return string(out), code
+}
+
+// startLayerWitness creates and starts a busybox container that writes /layer.txt and logs "first"
+// on its first boot, and logs "again" on a later one that kept its writable layer: the witness of a
+// restart that keeps the container.
+func startLayerWitness(ctx context.Context, f *fixture, host string) *Container {
+	f.t.Helper()
+	c, err := f.e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
+		Cmd: []string{"sh", "-c", `[ -e /layer.txt ] && echo again || { echo kept > /layer.txt; echo first; }; exec sleep 3600`}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.e.Start(ctx, c.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	waitLog(f.t, f, c.ID, "first")
+	return c
+}
+
+// checkRestarted waits for a startLayerWitness container's second boot and checks that it has the
+// folder added at /data (holding from-host.txt, "hi") and the writable layer of its first boot.
+func checkRestarted(f *fixture, id string) {
+	f.t.Helper()
+	waitLog(f.t, f, id, "again")
+	if out, code := execOut(f.t, f.e, id, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
+		f.t.Errorf("the folder and the writable layer: %d %q", code, out)
+	}
 }
 
 // TestAddMountLiveQEMU drops a folder on a running container in a real VM restored from a boot
@@ -252,15 +280,7 @@ func TestAddMountRestartQEMU(t *testing.T) {
 	e, host, _ := qemuEngine(t)
 	f := &fixture{t: t, e: e}
 	ctx := ctxT(t, 10*time.Minute)
-	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
-		Cmd: []string{"sh", "-c", `[ -e /layer.txt ] && echo again || { echo kept > /layer.txt; echo first; }; exec sleep 3600`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, f, c.ID, "first")
+	c := startLayerWitness(ctx, f, host)
 	if plan, err := e.MountPlan(ctx, c.ID); err != nil || plan != MountRestart {
 		t.Errorf("MountPlan of a cold-booted VM: %s %v", plan, err)
 	}
@@ -277,12 +297,9 @@ func TestAddMountRestartQEMU(t *testing.T) {
 	if got.ID != c.ID || got.State != StateRunning || len(got.Mounts) != 1 {
 		t.Errorf("after AddMount: %+v", got)
 	}
-	waitLog(t, f, c.ID, "again")
+	checkRestarted(f, c.ID)
 	if out, _ := f.logs(c.ID); out != "first\nagain\n" {
 		t.Errorf("logs across the restart: %q", out)
-	}
-	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
-		t.Errorf("the folder and the writable layer: %d %q", code, out)
 	}
 	// A single file given to the stopped container is bound at its next boot (as `run -v file:…`).
 	one := time.Second
@@ -308,15 +325,7 @@ func TestAddMountCopyOnWriteQEMU(t *testing.T) {
 	e, host, _ := qemuEngine(t)
 	f := &fixture{t: t, e: e}
 	ctx := ctxT(t, 10*time.Minute)
-	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest",
-		Cmd: []string{"sh", "-c", `[ -e /layer.txt ] && echo again || { echo kept > /layer.txt; echo first; }; exec sleep 3600`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, f, c.ID, "first")
+	c := startLayerWitness(ctx, f, host)
 	if console, _ := os.ReadFile(e.consolePath(c.ID)); !strings.Contains(string(console), "restored from boot snapshot") {
 		t.Skip("the VM was booted cold (no boot snapshot)")
 	}
@@ -329,10 +338,7 @@ func TestAddMountCopyOnWriteQEMU(t *testing.T) {
 	if err != nil || change != MountRestart {
 		t.Fatalf("AddMount: %s %v, want %s", change, err, MountRestart)
 	}
-	waitLog(t, f, c.ID, "again")
-	if out, code := execOut(t, e, c.ID, "cat", "/data/from-host.txt", "/layer.txt"); code != 0 || out != "hi\nkept\n" {
-		t.Errorf("the folder and the writable layer: %d %q", code, out)
-	}
+	checkRestarted(f, c.ID)
 	if change, err := e.AddMount(ctx, c.ID, Mount{Source: t.TempDir(), Target: "/more"}); err != nil || change != MountLive {
 		t.Errorf("a second AddMount, to the VM restarted with a folder: %s %v, want %s", change, err, MountLive)
 	}

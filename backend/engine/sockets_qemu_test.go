@@ -7,11 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // TestDockerSocketQEMU: a bind mount of the engine's Docker socket gives the container, in a real
@@ -48,10 +49,8 @@ func TestDockerSocketQEMU(t *testing.T) {
 	e.cfg.DockerSocket = sock
 
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "sockget"), "./testdata/sockget")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building sockget: %v\n%s", err, out)
+	if _, err := testutil.BuildSockClient(bin); err != nil {
+		t.Fatal(err)
 	}
 
 	// Another host socket (an HTTP server of the test's): carried to it, and only to it.
@@ -91,11 +90,11 @@ func TestDockerSocketQEMU(t *testing.T) {
 		console, _ := os.ReadFile(e.consolePath(c.ID))
 		t.Fatalf("start: %v\nconsole:\n%s", err, console)
 	}
-	if out, code := execOut(t, e, c.ID, "/sk/sockget", "/run/other.sock", "/hello"); code != 0 || !strings.Contains(out, "other socket at /hello") {
+	if out, code := execOut(t, e, c.ID, "/sk/sockclient", "-get", "/run/other.sock", "/hello"); code != 0 || !strings.Contains(out, "other socket at /hello") {
 		t.Fatalf("through /run/other.sock: exit %d, output %q: want the other server's answer", code, out)
 	}
 	for _, target := range targets[:2] {
-		out, code := execOut(t, e, c.ID, "/sk/sockget", target, "/containers/json")
+		out, code := execOut(t, e, c.ID, "/sk/sockclient", "-get", target, "/containers/json")
 		if code != 0 || !strings.Contains(out, "200 OK") || !strings.Contains(out, `"/sock-user"`) {
 			t.Fatalf("through %s: exit %d, output %q: want the engine's answer listing the container", target, code, out)
 		}

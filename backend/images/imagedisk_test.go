@@ -114,10 +114,19 @@ func TestUnpackedImageConvertedToDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(imgDir, "owners"), []byte("d 0 0 755 0 0 \"/bin\"\n"), 0o644)
+	const unpacked = 3 << 20
+	if err := os.WriteFile(filepath.Join(imgDir, "rootfs", "bin", "big"), make([]byte, unpacked), 0o555); err != nil {
+		t.Fatal(err)
+	}
 	log := &logLines{}
 	s, err = images.Open(dir, images.WithPlatform("linux/amd64"), images.WithLogger(log.logger()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Until it is converted, system df counts the unpacked directory: it is on the host.
+	du, err := s.DiskUsage(ctx)
+	if err != nil || du.Disks != 0 || du.Total < du.BlobsSize+unpacked || du.Total != du.DisksSize+du.BlobsSize+du.UnpackedSize {
+		t.Errorf("disk usage of an image from before disks: %+v, %v; want its unpacked %d bytes counted", du, err, unpacked)
 	}
 	if !log.has("images from before image disks") {
 		t.Errorf("Open did not say it found old images: %v", log.lines())
@@ -134,6 +143,9 @@ func TestUnpackedImageConvertedToDisk(t *testing.T) {
 	}
 	if !log.has("image converted") {
 		t.Errorf("the conversion was not logged: %v", log.lines())
+	}
+	if du, err := s.DiskUsage(ctx); err != nil || du.Disks != 1 || du.UnpackedSize != 0 || du.Total != du.DisksSize+du.BlobsSize {
+		t.Errorf("disk usage after the conversion: %+v, %v", du, err)
 	}
 }
 

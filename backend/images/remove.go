@@ -207,7 +207,14 @@ func (s *Store) DiskUsage(ctx context.Context) (DiskUsage, error) {
 	for _, r := range recs {
 		du.Images++
 		du.RootFSSize += r.Size
-		if dangling := !named[r.ID] && !s.inUse(r.ID); dangling {
+		dangling := !named[r.ID] && !s.inUse(r.ID)
+		if n := treeSize(filepath.Join(s.imageDir(r.ID), legacyRootfs)); n > 0 {
+			du.UnpackedSize += n
+			if dangling {
+				du.Reclaimable += n
+			}
+		}
+		if dangling {
 			continue
 		}
 		keep[hexOf(r.ID)], keep[hexOf(r.Digest)] = true, true
@@ -253,7 +260,7 @@ func (s *Store) DiskUsage(ctx context.Context) (DiskUsage, error) {
 			du.Reclaimable += fi.Size()
 		}
 	}
-	du.Total = du.DisksSize + du.BlobsSize
+	du.Total = du.DisksSize + du.BlobsSize + du.UnpackedSize
 	return du, nil
 }
 

@@ -24,7 +24,8 @@ import (
 //	blobs/sha256/<hex>       content store: compressed layers, manifests, configs (verified)
 //	blobs/ingest/            partial downloads (removed on the next pull)
 //	images/<id hex>/         one image: image.json (its record); from before image disks also
-//	                         rootfs/ and owners, which Open removes (the disk is built from the blobs)
+//	                         rootfs/ and owners, which its first Disk removes (the disk is built
+//	                         from the blobs; Open logs how many are left)
 //	images/.unpack-*/        an install in progress; List never shows it, the next pull removes it
 //	disks/                   the images' read-only ext4 disks (imagedisk.go)
 //	images/.rm-*/            an image being removed

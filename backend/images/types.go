@@ -113,12 +113,15 @@ type PullOptions struct {
 
 // DiskUsage is what the store occupies on disk.
 type DiskUsage struct {
-	Images      int   `json:"images"`      // images present
-	RootFSSize  int64 `json:"rootfsSize"`  // bytes of file content in the images' filesystems
-	Disks       int   `json:"disks"`       // image disks (one per distinct filesystem)
-	DisksSize   int64 `json:"disksSize"`   // bytes the image disks occupy on the host (they are sparse)
-	Blobs       int   `json:"blobs"`       // blobs in the content store
-	BlobsSize   int64 `json:"blobsSize"`   // bytes of the content store (compressed layers, manifests, configs)
-	Reclaimable int64 `json:"reclaimable"` // bytes Prune would free now
-	Total       int64 `json:"total"`       // DisksSize + BlobsSize
+	Images     int   `json:"images"`     // images present
+	RootFSSize int64 `json:"rootfsSize"` // bytes of file content in the images' filesystems
+	Disks      int   `json:"disks"`      // image disks (one per distinct filesystem)
+	DisksSize  int64 `json:"disksSize"`  // bytes the image disks occupy on the host (they are sparse)
+	Blobs      int   `json:"blobs"`      // blobs in the content store
+	BlobsSize  int64 `json:"blobsSize"`  // bytes of the content store (compressed layers, manifests, configs)
+	// UnpackedSize: bytes of the rootfs directories of images unpacked before image disks, which
+	// stay on the host until each is converted (its first Disk) or removed.
+	UnpackedSize int64 `json:"unpackedSize"`
+	Reclaimable  int64 `json:"reclaimable"` // bytes Prune would free now
+	Total        int64 `json:"total"`       // DisksSize + BlobsSize + UnpackedSize
 }

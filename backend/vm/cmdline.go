@@ -8,12 +8,12 @@ import (
 	"github.com/skiff-containers/skiff/backend/agentproto"
 )
 
-// guestBoot is the agent's boot configuration a backend passes: spec.Boot,
+// GuestBoot is the agent's boot configuration a backend passes: spec.Boot,
 // with the network (none without one, else net) unless the caller gave it,
 // and the clock (now) and 32 bytes of host entropy (so the guest's random
 // pool is ready without waiting for its virtio-rng driver) unless the
 // caller gave them. The backend then sets its channel.
-func guestBoot(spec MachineSpec, net agentproto.NetConfig, now time.Time) agentproto.Boot {
+func GuestBoot(spec MachineSpec, net agentproto.NetConfig, now time.Time) agentproto.Boot {
 	b := spec.Boot
 	switch {
 	case b.Net.Mode != "":
@@ -34,9 +34,9 @@ func guestBoot(spec MachineSpec, net agentproto.NetConfig, now time.Time) agentp
 	return b
 }
 
-// guestCmdline is the kernel command line a backend boots: its own base
+// GuestCmdline is the kernel command line a backend boots: its own base
 // arguments (console, tuning), spec.Cmdline, then boot's skiff.* keys.
-func guestCmdline(base []string, spec MachineSpec, boot agentproto.Boot) string {
+func GuestCmdline(base []string, spec MachineSpec, boot agentproto.Boot) string {
 	args := append(append(append([]string(nil), base...), spec.Cmdline...), boot.Args()...)
 	return strings.Join(args, " ")
 }

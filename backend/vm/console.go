@@ -45,9 +45,9 @@ func readTail(path string, max int) []byte {
 	return data
 }
 
-// panicLine returns the console's last "Kernel panic" line without its
+// PanicLine returns the console's last "Kernel panic" line without its
 // timestamp, or "".
-func panicLine(path string) string {
+func PanicLine(path string) string {
 	tail := ConsoleTail(path, 400)
 	i := strings.LastIndex(tail, "Kernel panic")
 	if i < 0 {

@@ -16,14 +16,14 @@ import (
 // MaxConsoleFile bytes at least are always kept.
 const MaxConsoleFile = 2 << 20
 
-// consoleWait bounds the wait for a console pump's last writes once the
+// ConsoleWait bounds the wait for a console pump's last writes once the
 // machine has ended.
-const consoleWait = 2 * time.Second
+const ConsoleWait = 2 * time.Second
 
-// consoleFile is the capped console log a backend writes the guest's console
+// ConsoleFile is the capped console log a backend writes the guest's console
 // to. Write is safe for concurrent use (the console pump, and a restore
 // adding its template's console).
-type consoleFile struct {
+type ConsoleFile struct {
 	path string
 	max  int64
 
@@ -33,7 +33,7 @@ type consoleFile struct {
 	err  error // the first write error; later writes are dropped
 }
 
-func openConsoleFile(path string, max int64) (*consoleFile, error) {
+func OpenConsoleFile(path string, max int64) (*ConsoleFile, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -43,13 +43,13 @@ func openConsoleFile(path string, max int64) (*consoleFile, error) {
 		f.Close()
 		return nil, err
 	}
-	return &consoleFile{path: path, max: max, f: f, size: fi.Size()}, nil
+	return &ConsoleFile{path: path, max: max, f: f, size: fi.Size()}, nil
 }
 
 // Write appends p, rotating (at a line's end) whenever the file would pass its cap. It never
 // fails: a console that cannot be written must not stall the guest, so after
 // the first error (kept for Err) output is dropped.
-func (c *consoleFile) Write(p []byte) (int, error) {
+func (c *ConsoleFile) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(p)
@@ -79,7 +79,7 @@ func (c *consoleFile) Write(p []byte) (int, error) {
 }
 
 // rotate moves the full file to path.1 and starts a new one; c.mu is held.
-func (c *consoleFile) rotate() {
+func (c *ConsoleFile) rotate() {
 	if err := c.f.Close(); err != nil {
 		c.err = err
 		return
@@ -97,14 +97,14 @@ func (c *consoleFile) rotate() {
 }
 
 // Err returns the first error writing the console, if any.
-func (c *consoleFile) Err() error {
+func (c *ConsoleFile) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
 // Close closes the current file.
-func (c *consoleFile) Close() error {
+func (c *ConsoleFile) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f == nil {
@@ -118,8 +118,8 @@ func (c *consoleFile) Close() error {
 	return err
 }
 
-// copyFrom writes r (the guest's console) to c until r ends, then closes c.
-func (c *consoleFile) copyFrom(r io.Reader) {
+// CopyFrom writes r (the guest's console) to c until r ends, then closes c.
+func (c *ConsoleFile) CopyFrom(r io.Reader) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
@@ -133,18 +133,18 @@ func (c *consoleFile) copyFrom(r io.Reader) {
 	_ = c.Close()
 }
 
-// consolePipe carries a guest console from a backend that writes it to a
-// file handle (vz) into a capped consoleFile: the backend gets In (a pipe
+// ConsolePipe carries a guest console from a backend that writes it to a
+// file handle (vz) into a capped ConsoleFile: the backend gets In (a pipe
 // nothing writes to: no console input) and Out; close ends both once the
 // machine is gone, after which the pump writes the rest and closes the file.
-type consolePipe struct {
+type ConsolePipe struct {
 	In, Out *os.File
 	inW     *os.File // kept open so that In blocks instead of reading EOF
 	end     chan struct{}
 	once    sync.Once
 }
 
-func newConsolePipe(c *consoleFile) (*consolePipe, error) {
+func NewConsolePipe(c *ConsoleFile) (*ConsolePipe, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -155,18 +155,18 @@ func newConsolePipe(c *consoleFile) (*consolePipe, error) {
 		inW.Close()
 		return nil, err
 	}
-	p := &consolePipe{In: inR, Out: outW, inW: inW, end: make(chan struct{})}
+	p := &ConsolePipe{In: inR, Out: outW, inW: inW, end: make(chan struct{})}
 	go func() {
-		c.copyFrom(outR)
+		c.CopyFrom(outR)
 		outR.Close()
 		close(p.end)
 	}()
 	return p, nil
 }
 
-// close closes the backend's ends and waits (at most wait) for the pump to
+// Close closes the backend's ends and waits (at most wait) for the pump to
 // write the last of the console; false when it did not finish in time.
-func (p *consolePipe) close(wait time.Duration) bool {
+func (p *ConsolePipe) Close(wait time.Duration) bool {
 	p.once.Do(func() {
 		p.Out.Close()
 		p.In.Close()

@@ -19,13 +19,13 @@ func TestConsoleFileCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	const max = 4 << 10
-	c, err := openConsoleFile(path, max)
+	c, err := OpenConsoleFile(path, max)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
-	go func() { c.copyFrom(pr); close(done) }()
+	go func() { c.CopyFrom(pr); close(done) }()
 	const lines = 5000 // ~100 KiB, 25 times the cap
 	for i := 0; i < lines; i++ {
 		fmt.Fprintf(pw, "console line %05d\n", i)
@@ -73,18 +73,18 @@ func TestConsoleFileCapped(t *testing.T) {
 // after the machine writes the rest.
 func TestConsolePipe(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "console.log")
-	c, err := openConsoleFile(path, 1<<10)
+	c, err := OpenConsoleFile(path, 1<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newConsolePipe(c)
+	p, err := NewConsolePipe(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 200; i++ {
 		fmt.Fprintf(p.Out, "vz line %03d\n", i)
 	}
-	if !p.close(5 * time.Second) {
+	if !p.Close(5 * time.Second) {
 		t.Fatal("the pump did not end after close")
 	}
 	if tail := ConsoleTail(path, 1); tail != "vz line 199" {
@@ -93,5 +93,5 @@ func TestConsolePipe(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Size() > 1<<10 {
 		t.Errorf("console.log: %v, %v", fi, err)
 	}
-	p.close(time.Second) // twice is fine
+	p.Close(time.Second) // twice is fine
 }

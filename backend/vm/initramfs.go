@@ -50,7 +50,7 @@ func BuildInitramfsWithInit(ctx context.Context, b *Bundle, initBin []byte, cach
 	if err := writeInitramfs(&buf, b, initBin); err != nil {
 		return "", fmt.Errorf("building initramfs from %q: %w", b.Dir, err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return "", fmt.Errorf("writing initramfs: %w", err)
 	}
 	return path, nil

@@ -225,7 +225,7 @@ func fetchBundle(ctx context.Context, opts KernelOptions, archCache, arch string
 			return nil, fmt.Errorf("kernel cache: %w", err)
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(archCache, refFile(opts.Ref)), []byte(cacheName(digest)+"\n")); err != nil {
+	if err := WriteFileAtomic(filepath.Join(archCache, refFile(opts.Ref)), []byte(cacheName(digest)+"\n")); err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
 	return LoadBundle(dest)
@@ -271,8 +271,8 @@ func newestCached(archCache, arch string) *Bundle {
 	return cs[0].b
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames it.
-func writeFileAtomic(path string, data []byte) (err error) {
+// WriteFileAtomic writes data to a temporary file next to path and renames it.
+func WriteFileAtomic(path string, data []byte) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
 	if err != nil {
 		return err

@@ -2,10 +2,13 @@
 // and hands back streams to that agent.
 //
 // A machine is described by a MachineSpec (plain data, no hypervisor types) and
-// started by a Hypervisor: QEMU on Linux (this package), vz on macOS
-// (the *_darwin.go files), or a host process for tests (package vm/hostproc).
+// started by a Hypervisor: QEMU on Linux (package vm/qemu), vz on macOS
+// (package vm/vz), or a host process for tests (package vm/hostproc). This
+// package is what they share and builds on every OS: the spec, the interfaces,
+// kernel bundles, the initramfs, Shutdown, and the helpers both VM backends
+// use (the capped console log, the guest's boot parameters, its network).
 //
-//	hv, _ := vm.NewHypervisor(log)
+//	hv, _ := qemu.New(qemu.Options{Log: log}) // or vz.New(log) on macOS
 //	b, _ := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: "amd64", CacheDir: cache})
 //	initrd, _ := vm.BuildInitramfs(ctx, b, cache)
 //	m, _ := hv.Start(ctx, vm.MachineSpec{ID: "c1", Arch: "amd64", CPUs: 1, MemoryMiB: 512,

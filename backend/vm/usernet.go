@@ -28,17 +28,17 @@ const (
 	// netDomain is the zone the gateway's DNS server answers itself;
 	// gateway.<netDomain> is the gateway.
 	netDomain = "skiff.internal"
-	// netMTU is the virtual link's MTU under QEMU, which the guest's
+	// NetMTU is the virtual link's MTU under QEMU, which the guest's
 	// virtio-net driver takes from the device (host_mtu): the gateway's
 	// stack ends the guest's TCP connections, so the link need not match the
 	// host's network, and under TCG a guest's cost is per packet more than
 	// per byte. vz keeps Ethernet's 1500 (a datagram a frame).
-	netMTU = 65520
+	NetMTU = 65520
 )
 
-// netConfig is the user-space network of one VM: alone, or a member of
+// NetConfig is the user-space network of one VM: alone, or a member of
 // n.Fabric; mtu is the link's.
-func netConfig(n Network, mtu int, log *zap.Logger) usernet.Config {
+func NetConfig(n Network, mtu int, log *zap.Logger) usernet.Config {
 	mac, _ := net.ParseMAC(netGatewayMAC)
 	gw, host := netip.MustParseAddr(netGateway), netip.MustParseAddr(netHost)
 	return usernet.Config{Subnet: netip.MustParsePrefix(netSubnet), Gateway: gw,
@@ -48,8 +48,8 @@ func netConfig(n Network, mtu int, log *zap.Logger) usernet.Config {
 		Fabric: n.Fabric, Member: n.Member, Log: log}
 }
 
-// guestNet is the guest's side of netConfig, for its kernel command line.
-func guestNet() agentproto.NetConfig {
+// GuestNet is the guest's side of NetConfig, for its kernel command line.
+func GuestNet() agentproto.NetConfig {
 	return agentproto.NetConfig{Mode: agentproto.NetStatic, Addr: netip.MustParsePrefix(netGuest),
 		Gateway: netip.MustParseAddr(netGateway), DNS: []netip.Addr{netip.MustParseAddr(netDNS)}}
 }

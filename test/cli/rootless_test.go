@@ -11,7 +11,7 @@ import (
 )
 
 // TestNothingRunsAsRoot: while a container with a bind mount runs, the daemon and every process it
-// started (QEMU, the virtiofsd of the rootfs and of the folder, anything else) run as the daemon's
+// started (QEMU, the virtiofsd of the folder, anything else) run as the daemon's
 // ordinary user: no real, effective, saved or filesystem uid or gid of 0. scripts/go-test.sh runs
 // this package as an ordinary user; as root there is nothing to check.
 func TestNothingRunsAsRoot(t *testing.T) {

@@ -6,12 +6,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/skiff-containers/skiff/internal/testutil"
 )
 
 // TestDockerSocketInContainer: `-v /var/run/docker.sock:/var/run/docker.sock` (the path the CLI
@@ -56,10 +57,8 @@ func TestHostSocketInContainer(t *testing.T) {
 	need(t)
 	loadBusybox(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "sockecho"), "./testdata/sockecho")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building sockecho: %v\n%s", err, out)
+	if _, err := testutil.BuildSockClient(bin); err != nil {
+		t.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "sk") // short: sun_path
 	if err != nil {
@@ -88,7 +87,7 @@ func TestHostSocketInContainer(t *testing.T) {
 		}
 	}()
 
-	r := docker(t, "run", "--rm", "-v", sock+":/ssh-agent", "-v", bin+":/se:ro", "busybox", "/se/sockecho", "/ssh-agent", "hello")
+	r := docker(t, "run", "--rm", "-v", sock+":/ssh-agent", "-v", bin+":/se:ro", "busybox", "/se/sockclient", "/ssh-agent", "hello")
 	if r.code != 0 || r.stdout != "echo:hello" {
 		t.Fatalf("docker run with a host socket: %s, want echo:hello", r)
 	}
@@ -96,11 +95,11 @@ func TestHostSocketInContainer(t *testing.T) {
 		"-v", bin+":/se:ro", "busybox", "sleep", "300")
 	defer docker(t, "rm", "-f", "hostsock")
 	for _, msg := range []string{"one", "two"} {
-		if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/x.sock", msg); out != "echo:"+msg {
+		if out := dockerOK(t, "exec", "hostsock", "/se/sockclient", "/run/x.sock", msg); out != "echo:"+msg {
 			t.Errorf("docker exec through the socket: %q, want echo:%s", out, msg)
 		}
 	}
-	if out := dockerOK(t, "exec", "hostsock", "/se/sockecho", "/run/y.sock", "mount"); out != "echo:mount" {
+	if out := dockerOK(t, "exec", "hostsock", "/se/sockclient", "/run/y.sock", "mount"); out != "echo:mount" {
 		t.Errorf("docker exec through the --mount socket: %q, want echo:mount", out)
 	}
 	if out := dockerOK(t, "exec", "hostsock", "ls", "-l", "/run/x.sock"); !strings.HasPrefix(out, "s") {
@@ -125,7 +124,7 @@ func TestHostSocketInContainer(t *testing.T) {
 	if binds := dockerOK(t, "inspect", "--format", "{{json .HostConfig.Binds}}", "hostsock"); !strings.Contains(binds, sock+":/run/x.sock:ro") {
 		t.Errorf("HostConfig.Binds %s: want %s:/run/x.sock:ro", binds, sock)
 	}
-	if r := skiff(t, "run", "--rm", "-v", sock+":/s", "-v", bin+":/se:ro", "busybox", "/se/sockecho", "/s", "three"); r.code != 0 || r.stdout != "echo:three" {
+	if r := skiff(t, "run", "--rm", "-v", sock+":/s", "-v", bin+":/se:ro", "busybox", "/se/sockclient", "/s", "three"); r.code != 0 || r.stdout != "echo:three" {
 		t.Errorf("skiff run with a host socket: %s, want echo:three", r)
 	}
 	if n := conns.Load(); n != 5 {

@@ -35,6 +35,11 @@ export function ago(t: string, now = Date.now()): string {
   return `${duration(d)} ago`;
 }
 
+/** day is a date as the lists show it ("Mar 5, 2026" in English). */
+export function day(t: string): string {
+  return new Date(t).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
 export function shortID(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }

@@ -171,6 +171,38 @@ describe('images list', () => {
     expect(t.called('Images.Prune')).toHaveLength(1);
     await until(() => screen.queryByText('Removed 1 unused image'));
   });
+
+  it('the header checkbox chooses every row shown; a click opens the inspector beside the narrowed list, × closes it', async () => {
+    const images = [img('a', 'busybox:latest', '2024-05-01T10:00:00Z', 2e6), img('b', 'alpine:3', '2025-02-03T10:00:00Z', 8e6)];
+    const t = backend([]);
+    t.handlers['Images.List'] = () => images;
+    location.hash = '#/images';
+    render(App, { props: { api: new Api(t) } });
+    const irows = () => [...document.querySelectorAll<HTMLElement>('tr[data-image]')];
+    await until(() => irows().length === 2);
+    const all = screen.getByLabelText<HTMLInputElement>('Select all images');
+    expect(document.querySelector('[data-sort="name"]')!.closest('th')!.getAttribute('aria-sort')).toBe('ascending');
+    await fireEvent.input(screen.getByTestId('image-search'), { target: { value: 'alpine' } });
+    await fireEvent.click(all);
+    expect(screen.getByTestId('image-bulkbar').textContent).toContain('1 selected');
+    await fireEvent.input(screen.getByTestId('image-search'), { target: { value: '' } });
+    expect(all.checked).toBe(false);
+    await fireEvent.click(all);
+    expect(screen.getByTestId('image-bulkbar').textContent).toContain('2 selected');
+    expect(irows().every((r) => r.classList.contains('chosen'))).toBe(true);
+    await fireEvent.click(all);
+    expect(screen.queryByTestId('image-bulkbar')).toBeNull();
+    await fireEvent.click(irows()[1]);
+    expect(screen.getByTestId('image-inspect').querySelector('h2')!.textContent).toBe('busybox:latest');
+    expect(irows()[1].classList.contains('sel')).toBe(true);
+    expect(screen.getByTestId('images').classList.contains('narrow')).toBe(true);
+    await fireEvent.click(screen.getByLabelText('Close'));
+    expect(screen.queryByTestId('image-inspect')).toBeNull();
+    expect(screen.getByTestId('images').classList.contains('narrow')).toBe(false);
+    await fireEvent.input(screen.getByTestId('image-search'), { target: { value: 'zzz' } });
+    expect(document.querySelector('.nomatch')!.textContent).toBe('No image matches “zzz”.');
+    expect(document.querySelector('.nomatch')!.getAttribute('colspan')).toBe('8');
+  });
 });
 
 describe('volumes list', () => {

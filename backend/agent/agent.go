@@ -62,7 +62,8 @@ type Agent struct {
 	cgroups func() *cgroups // set up once, in the background from New
 	info    agentproto.Info
 
-	mu       sync.Mutex // guards wl and starting
+	mu       sync.Mutex // guards wl, starting and standby
+	standby  *standby   // the standby container init helper (VM mode), until a Run takes it
 	wl       *workload  // the current or last workload
 	starting bool       // a Run is between its checks and registering the workload
 

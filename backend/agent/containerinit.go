@@ -36,19 +36,25 @@ func init() {
 // Failures are written as an agentproto.Error to fd 3 (closed by a
 // successful exec).
 func MaybeContainerInit() {
-	if len(os.Args) < 2 || os.Args[1] != InitArg || os.Getenv(initEnv) == "" {
+	standby := len(os.Args) > 2 && os.Args[2] == standbyArg
+	if len(os.Args) < 2 || os.Args[1] != InitArg || (os.Getenv(initEnv) == "" && !standby) {
 		return
 	}
-	errPipe := os.NewFile(3, "init-errors")
-	syscall.CloseOnExec(3)
 	fail := func(err error) {
-		_ = json.NewEncoder(errPipe).Encode(agentproto.ErrorMessage(err))
+		_ = json.NewEncoder(os.NewFile(3, "init-errors")).Encode(agentproto.ErrorMessage(err))
 		os.Exit(127)
 	}
 	var c initConfig
-	if err := json.Unmarshal([]byte(os.Getenv(initEnv)), &c); err != nil {
+	if standby { // started ahead of its workload (standby.go): fd 3 is the control socket until then
+		var err error
+		if c, err = awaitStandbyConfig(); err != nil {
+			fail(err)
+		}
+	} else if err := json.Unmarshal([]byte(os.Getenv(initEnv)), &c); err != nil {
+		syscall.CloseOnExec(3)
 		fail(fmt.Errorf("container init: bad config: %w", err))
 	}
+	syscall.CloseOnExec(3)
 	if err := enterRoot(c.Root); err != nil {
 		fail(err)
 	}

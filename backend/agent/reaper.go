@@ -40,6 +40,17 @@ func (r *reaper) start(fork func() (int, error)) (int, <-chan unix.WaitStatus, e
 	return pid, ch, nil
 }
 
+// adopt registers pid, a child started before the reaper ran (a standby
+// container init helper), and returns the channel that receives its exit
+// status.
+func (r *reaper) adopt(pid int) <-chan unix.WaitStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan unix.WaitStatus, 1)
+	r.waiting[pid] = ch
+	return ch
+}
+
 // run reaps until ctx ends: on every SIGCHLD, and once a second in case a
 // signal was coalesced away.
 func (r *reaper) run(ctx context.Context) {

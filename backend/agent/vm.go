@@ -48,6 +48,15 @@ func VMMain() {
 func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	start := time.Now()
 	setClock(log, boot.Time)
+	// The workload's init helper starts now, beside the boot (standby.go).
+	var sb *standby
+	err := shareRunDir()
+	if err == nil {
+		sb, err = startStandby()
+	}
+	if err != nil {
+		log.Warn("no standby container init helper", zap.Error(err))
+	}
 	// A template loads every driver before its snapshot: in the VMs
 	// restored from it they cost nothing.
 	if err := loadModules(log, "/lib/modules", func(name string) bool {
@@ -79,7 +88,11 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	if restored {
 		c := <-netDone // the network's set-up is part of the snapshot
 		netDone <- c
-		var err error
+		if sb != nil { // its start is part of the snapshot too
+			if err := sb.waitReady(time.Minute); err != nil {
+				log.Warn("standby container init helper", zap.Error(err))
+			}
+		}
 		// The VM's own keys apply, and its root is mounted, before the
 		// channel serves: a root that fails to mount ends the VM before the
 		// host sees an agent, as in a cold boot.
@@ -110,6 +123,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	if err != nil {
 		return err
 	}
+	a.adoptStandby(sb)
 	// The container's identity files, written while the agent starts
 	// serving (a workload waits for netReady); resolv.conf and the
 	// address in /etc/hosts follow the lease.

@@ -128,23 +128,34 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 		extra = append(extra, child)
 	}
 	cg := a.cgroups().create(a.log)
-	sys := &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
-		Setsid:     true, // the init helper takes its terminal as controlling tty
+	var pid int
+	var exited <-chan unix.WaitStatus
+	if sb := a.takeStandby(); sb != nil {
+		if err = sb.hand(blob, intFds(s.childFds(extra...)), cg); err == nil {
+			pid, exited = sb.pid, sb.exited
+		} else {
+			a.log.Warn("the standby container init helper", zap.Error(err))
+		}
 	}
-	if !a.cfg.VM {
-		sys.Pdeathsig = unix.SIGKILL // host mode: the workload dies with the agent
-	}
-	if cg != nil {
-		sys.UseCgroupFD, sys.CgroupFD = true, cg.fd
-	}
-	pid, exited, err := a.reaper.start(func() (int, error) {
-		return a.spawner.forkExec("/proc/self/exe", []string{"skiff-agent", InitArg}, &syscall.ProcAttr{
-			Env:   []string{initEnv + "=" + string(blob)},
-			Files: s.childFds(extra...),
-			Sys:   sys,
+	if pid == 0 {
+		sys := &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Setsid:     true, // the init helper takes its terminal as controlling tty
+		}
+		if !a.cfg.VM {
+			sys.Pdeathsig = unix.SIGKILL // host mode: the workload dies with the agent
+		}
+		if cg != nil {
+			sys.UseCgroupFD, sys.CgroupFD = true, cg.fd
+		}
+		pid, exited, err = a.reaper.start(func() (int, error) {
+			return a.spawner.forkExec("/proc/self/exe", []string{"skiff-agent", InitArg}, &syscall.ProcAttr{
+				Env:   []string{initEnv + "=" + string(blob)},
+				Files: s.childFds(extra...),
+				Sys:   sys,
+			})
 		})
-	})
+	}
 	s.closeChild()
 	for _, f := range extra {
 		f.Close()
@@ -243,6 +254,14 @@ func (a *Agent) identity(r *root, spec string) (identity, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func intFds(fds []uintptr) []int {
+	out := make([]int, len(fds))
+	for i, fd := range fds {
+		out[i] = int(fd)
+	}
+	return out
+}
 
 // spawner forks from one OS thread that lives as long as the agent.
 // PR_SET_PDEATHSIG fires when the forking *thread* exits, and Go ends

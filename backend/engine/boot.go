@@ -246,7 +246,8 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		}
 		return nil, fmt.Errorf("waiting for the guest agent: %w; console log ends:\n%s", err, vm.ConsoleTail(spec.ConsoleLog, 12))
 	}
-	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", time.Since(t0)))
+	tUp := time.Now()
+	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", tUp.Sub(t0)))
 	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.
 	if err := client.SetTime(actx, time.Now()); err != nil && !errors.Is(err, agentproto.ErrNotSupported) {
 		e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err), zapStr("channel", vm.DescribeChannel(m)))
@@ -296,6 +297,7 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 		w.close()
 		return nil, fmt.Errorf("running %q: %w", rec.Process.Args, err)
 	}
+	e.log.Debug("workload started", zapID(spec.ID), zap.Duration("since_agent_up", time.Since(tUp)))
 	b = &boot{machine: m, client: client, proc: proc, started: time.Now().UTC(), writer: w, mounted: map[string]string{},
 		releaseVols: releaseVols}
 	for i, mt := range rec.Mounts {

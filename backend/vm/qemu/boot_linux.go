@@ -24,7 +24,7 @@ import (
 
 // boot starts a machine cold: launch, then serve.
 func (h *qemuHypervisor) boot(ctx context.Context, spec vm.MachineSpec, accel string) (*qemuMachine, error) {
-	m, agentConn, err := h.launch(ctx, spec, accel, layout{})
+	m, agentConn, err := h.launch(ctx, spec, accel, layout{tune: h.delayArgs(spec, accel)})
 	if err != nil {
 		return nil, err
 	}

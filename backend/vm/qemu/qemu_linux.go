@@ -69,6 +69,8 @@ type qemuHypervisor struct {
 
 	noSnapshots bool
 	noRing      bool
+	tscOnce     sync.Once
+	tscKHz      int64            // the host's TSC rate (delayArgs), measured once
 	consoleMax  int64            // each console log file's cap (MaxConsoleFile; tests lower it)
 	cow         cowRAMs          // the snapshot RAMs restored VMs map copy-on-write
 	snaps       *snapcache.Cache // the boot snapshots, under cacheDir
@@ -315,7 +317,10 @@ const ringSize = 2 << 20
 // (snapshot_linux.go). A template and the VMs restored from it must
 // have the same devices in the same order.
 type layout struct {
-	cmdline string // kernel command line; empty: kernelCmdline(spec)
+	cmdline string // kernel command line; empty: kernelCmdline(spec) with tune
+	// tune are kernel arguments measured on this host (delayArgs), added to
+	// a cold boot's command line; not part of a snapshot's key.
+	tune []string
 	// snapshot: guest RAM is the memfd after the shares' fds (kept in a
 	// file a restore copies), and hotplugPorts PCIe root ports wait for the
 	// shares, which a restored VM gets hot-plugged (their chardevs are on
@@ -383,7 +388,7 @@ func qemuArgs(spec vm.MachineSpec, accel string, lo layout) []string {
 	}
 	cmdline := lo.cmdline
 	if cmdline == "" {
-		cmdline = kernelCmdline(spec, console, lo.ring)
+		cmdline = kernelCmdline(spec, console, lo.ring, lo.tune)
 	}
 	a = append(a,
 		"-kernel", spec.Kernel, "-initrd", spec.Initramfs, "-append", cmdline,
@@ -458,10 +463,10 @@ var fastBoot = map[string][]string{
 }
 
 // kernelCmdline is the guest's command line under QEMU: serial console,
-// virtio-serial agent channel (on the ring if ring), fastBoot, the
+// virtio-serial agent channel (on the ring if ring), fastBoot, tune, the
 // user-space network's fixed configuration; see vm.GuestCmdline.
-func kernelCmdline(spec vm.MachineSpec, console string, ring bool) string {
-	base := append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...)
+func kernelCmdline(spec vm.MachineSpec, console string, ring bool, tune []string) string {
+	base := append(append([]string{"console=" + console, "quiet", "panic=-1"}, fastBoot[spec.Arch]...), tune...)
 	b := vm.GuestBoot(spec, vm.GuestNet(), time.Now())
 	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: vm.DefaultAgentPort}
 	b.Ring = ring

@@ -30,7 +30,7 @@ func (h *qemuHypervisor) buildSnapshot(ctx context.Context, spec vm.MachineSpec,
 	if t.Arch == "arm64" {
 		console = "ttyAMA0"
 	}
-	cmdline = kernelCmdline(t, console, false)
+	cmdline = kernelCmdline(t, console, false, h.delayArgs(t, accel))
 	ram, err := newRAM(t.MemoryMiB)
 	if err != nil {
 		return "", err

@@ -22,6 +22,7 @@ import (
 // startRestored starts spec from its shape's snapshot, building the
 // snapshot first when there is none.
 func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec, accel string) (m *qemuMachine, err error) {
+	lap := newLaps()
 	snap, err := h.snapshotFor(ctx, spec, accel)
 	if err != nil {
 		return nil, err
@@ -42,12 +43,14 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 	// would, once the restore is sure to run.
 	console, _ := os.ReadFile(filepath.Join(snap.Dir, "console.log"))
 	console = append(console, "skiff: restored from boot snapshot "+snap.Meta.Key+"\n"...)
+	lap.mark("snapshot")
 	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.Meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
 	if err != nil {
 		return nil, err
 	}
+	lap.mark("launch")
 	m.cow = cow
-	if err := m.restore(ctx, ac, console); err != nil {
+	if err := m.restore(ctx, ac, console, lap); err != nil {
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q from boot snapshot %s: %w", spec.ID, snap.Meta.Key, err)
 	}
@@ -56,13 +59,14 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 		m.abort(ac)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
+	m.log.Debug("restored from boot snapshot", lap.fields()...)
 	return m, nil
 }
 
 // restore waits for the device state to load, hot-plugs the shares and
 // disks, adds console to the console log, runs the guest and hands the
 // agent its keys.
-func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) error {
+func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, lap *laps) error {
 	if err := m.ignoreSharedRAM(ctx); err != nil {
 		return err
 	}
@@ -89,6 +93,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 			return ctx.Err()
 		}
 	}
+	lap.mark("state")
 	for i, sh := range m.spec.Shares {
 		id := "fs" + strconv.Itoa(i)
 		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "vhost-user-fs-pci",
@@ -105,10 +110,12 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 			return fmt.Errorf("the agent channel's ring: %w", err)
 		}
 	}
+	lap.mark("hotplug")
 	_, _ = m.console.Write(console)
 	if _, err := m.qmp.do(ctx, "cont", nil); err != nil {
 		return err
 	}
+	lap.mark("cont")
 	if dl, ok := ctx.Deadline(); ok {
 		ac.SetDeadline(dl)
 	} else {
@@ -127,6 +134,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte) 
 	if ans != agentproto.RestoredAck {
 		return fmt.Errorf("the agent refused the restore: %s", ans)
 	}
+	lap.mark("agent")
 	return nil
 }
 

@@ -144,7 +144,7 @@ type Stats struct {
 // Event is an engine event (Docker-shaped).
 type Event struct {
 	Time       time.Time
-	Type       string // container or image
+	Type       string // "container", "image", "network" or "volume"
 	Action     string // create, start, die, destroy, pull, ...
 	ID         string
 	Name       string

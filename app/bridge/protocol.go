@@ -1,8 +1,9 @@
 // Package bridge exposes the app services over HTTP: a WebSocket at /api/ws carrying method calls
 // and events (the wire protocol in docs/contracts.md), GET /api/health, and the built frontend.
 // It listens on the unix socket $SKIFF_HOME/skiff.sock (owner only) and, for `skiff serve --http`,
-// on TCP with a random token. Methods are found by reflection over app.Containers, app.Images and
-// app.System, so there is no second API to keep in sync. Client is the Go side used by the CLI.
+// on TCP with a random token. Methods are found by reflection over the services of app.Services
+// (Containers, Images, System, Volumes, Networks, Settings), so there is no second API to keep in
+// sync. Client is the Go side used by the CLI.
 //
 //	srv := bridge.NewServer(backend, bridge.WithAssets(dist))
 //	go srv.ServeUnix(ctx, filepath.Join(home, "skiff.sock"))

@@ -312,7 +312,7 @@ type Stats struct {
 // Event is something that happened to a container or image, as Docker reports events.
 type Event struct {
 	Time       time.Time         `json:"time"`
-	Type       string            `json:"type"`   // "container" | "image"
+	Type       string            `json:"type"`   // "container", "image", "network" or "volume"
 	Action     string            `json:"action"` // create, start, die, stop, kill, pause, unpause, restart, destroy, pull, ...
 	ID         string            `json:"id"`
 	Name       string            `json:"name"`

@@ -85,7 +85,12 @@ func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.B
 // agent's answer, so a read may take the whole line at once. The port reads
 // EOF while no host is connected (the template's host has gone and a
 // restored VM's not yet spoken): wait for one.
-func readRestoreLine(r io.Reader) (string, error) {
+func readRestoreLine(r io.Reader) (string, error) { return readLine(r, true) }
+
+// readLine reads one line of at most maxRestore bytes; at EOF it waits and
+// reads again if waitEOF, else fails (a connection of its own whose peer hung
+// up before a whole line).
+func readLine(r io.Reader, waitEOF bool) (string, error) {
 	var line []byte
 	buf := make([]byte, maxRestore)
 	for {
@@ -97,7 +102,7 @@ func readRestoreLine(r io.Reader) (string, error) {
 		if len(line) >= maxRestore {
 			return "", fmt.Errorf("restore line longer than %d bytes", maxRestore)
 		}
-		if errors.Is(err, io.EOF) {
+		if waitEOF && errors.Is(err, io.EOF) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
@@ -145,7 +150,7 @@ func awaitRestoreOn(l net.Listener, boot agentproto.Boot, apply func(agentproto.
 					c.Close()
 					return
 				}
-				line, err := readLineUntilEOF(c)
+				line, err := readLine(c, false)
 				if err != nil || !restoring.CompareAndSwap(false, true) {
 					c.Close()
 					return
@@ -204,26 +209,6 @@ func (h *handedListener) Accept() (net.Conn, error) {
 func (h *handedListener) Close() error {
 	h.once.Do(func() { close(h.done) })
 	return h.Listener.Close()
-}
-
-// readLineUntilEOF reads one line from a connection of its own, failing
-// when the peer hangs up before a whole line.
-func readLineUntilEOF(r io.Reader) (string, error) {
-	var line []byte
-	buf := make([]byte, maxRestore)
-	for {
-		n, err := r.Read(buf)
-		line = append(line, buf[:n]...)
-		if i := bytes.IndexByte(line, '\n'); i >= 0 {
-			return string(line[:i]), nil
-		}
-		if len(line) >= maxRestore {
-			return "", fmt.Errorf("restore line longer than %d bytes", maxRestore)
-		}
-		if err != nil {
-			return "", err
-		}
-	}
 }
 
 // blkFlsBuf is BLKFLSBUF, _IO(0x12, 97), not in x/sys/unix.

@@ -27,7 +27,7 @@ import (
 // kmallocs), or kernel memory with no flag: vmalloc, stacks, device rings and request arrays).
 // One busybox `sleep` container, read 12 s after its start. With SKIFF_BENCH_GUEST_DUMP=<a
 // directory the test user can write> the guest's /proc meminfo, slabinfo, vmallocinfo, vmstat,
-// buddyinfo, zoneinfo and cmdline are saved there, read just after its kpageflags.
+// buddyinfo, zoneinfo, diskstats and cmdline are saved there, read just after its kpageflags.
 func BenchmarkGuestWrites(b *testing.B) {
 	e, ref := benchEngine(b, "qemu")
 	ctx := context.Background()
@@ -63,7 +63,7 @@ func BenchmarkGuestWrites(b *testing.B) {
 			b.Fatalf("reading the guest's /proc/kpageflags: %v, %d bytes for %d pages", err, len(kp), len(written))
 		}
 		if dir := os.Getenv("SKIFF_BENCH_GUEST_DUMP"); dir != "" {
-			for _, f := range []string{"meminfo", "slabinfo", "vmallocinfo", "vmstat", "buddyinfo", "cmdline", "zoneinfo"} {
+			for _, f := range []string{"meminfo", "slabinfo", "vmallocinfo", "vmstat", "buddyinfo", "cmdline", "zoneinfo", "diskstats"} {
 				if data, err := guestFile(ctx, e, c.ID, "/proc/"+f); err == nil {
 					_ = os.WriteFile(filepath.Join(dir, f), data, 0o644)
 				}

@@ -39,29 +39,23 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec vm.MachineSpec, accel st
 // connects QMP. extra are the files qemu gets after the shares' (a
 // snapshot layout's RAM, an incoming one's device state). The agent
 // channel is returned unused. On error nothing is left running.
+//
+// A spare (lo.spare, spare_linux.go) is launched for no VM yet: it gets no
+// state dir, console log, pid file or network until attach gives it a
+// VM's; its qemu output is kept in memory until then.
 func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel string, lo layout, extra ...*os.File) (m *qemuMachine, agentConn net.Conn, err error) {
-	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
-	}
-	proc.KillStale(spec.StateDir, h.log)
-	consoleLog := spec.ConsoleLog
-	if consoleLog == "" {
-		consoleLog = filepath.Join(spec.StateDir, "console.log")
-	}
-	if abs, err := filepath.Abs(consoleLog); err == nil {
-		consoleLog = abs
-	}
-	console, err := vm.OpenConsoleFile(consoleLog, h.consoleMax)
-	if err != nil {
-		return nil, nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
-	}
-	m = &qemuMachine{h: h, spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
-		console: console, consoleEnd: make(chan struct{}),
+	m = &qemuMachine{h: h, spec: spec, log: h.log.With(zap.String("vm", spec.ID)),
+		consoleEnd: make(chan struct{}), qemuOut: &qemuOutput{},
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
 		done: make(chan struct{}), state: vm.StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares)+hotplugPorts)}
+	if !lo.spare {
+		if err := m.prepareStateDir(); err != nil {
+			return nil, nil, err
+		}
+	}
 
-	var files []*os.File              // the children's ends, closed once they started
-	var ac, qmpConn, conConn net.Conn // the agent channel, QMP, the console
+	var files []*os.File     // the children's ends, closed once they started
+	var ac, qmpConn net.Conn // the agent channel, QMP
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -70,11 +64,6 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 			if ac != nil {
 				ac.Close()
 			}
-			if conConn != nil {
-				conConn.Close() // ends the pump, which closes the console file
-			} else {
-				console.Close()
-			}
 			if qmpConn != nil {
 				qmpConn.Close()
 			}
@@ -82,6 +71,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 				m.cmd.Process.Kill()
 				<-m.exited // the waiter goroutine reaps it
 			}
+			m.endConsole()
 			m.killDaemons()
 			m.closeNet()
 			m.removeStateFiles()
@@ -115,21 +105,28 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	if err != nil {
 		return m, nil, err
 	}
+	m.conConn = conConn
 	files = append(files, conFile)
-	go func() {
-		m.console.CopyFrom(conConn)
-		close(m.consoleEnd)
-	}()
+	if !lo.spare {
+		if err := m.openConsole(); err != nil {
+			return m, nil, err
+		}
+	}
 	if lo.ring {
 		if m.ring, err = unix.Mmap(int(ring.Fd()), 0, ringSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 			return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
 		}
 	}
-	netFile, err := m.startNet()
+	netFile, err := m.netLink()
 	if err != nil {
 		return m, nil, err
 	}
 	files = append(files, netFile)
+	if !lo.spare {
+		if err := m.startNet(); err != nil {
+			return m, nil, err
+		}
+	}
 	for _, sh := range spec.Shares {
 		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
 		if err != nil {
@@ -143,22 +140,29 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	files = append(files, extra...) // the caller's to close: dropped before the deferred close
 	defer func() { files = files[:len(files)-len(extra)] }()
 
-	qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return m, nil, err
-	}
-	defer qlog.Close()
 	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, lo)...)
 	cmd.ExtraFiles = files
-	cmd.Stdout, cmd.Stderr = qlog, qlog
+	if lo.spare {
+		m.qemuOut.hold = true
+		cmd.Stdout, cmd.Stderr = m.qemuOut, m.qemuOut // a pipe: kept in memory until attach
+	} else {
+		qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return m, nil, err
+		}
+		defer qlog.Close()
+		cmd.Stdout, cmd.Stderr = qlog, qlog
+	}
 	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
 	if err := h.spawn.Start(cmd); err != nil {
 		return m, nil, fmt.Errorf("running %s: %w", cmd.Path, err)
 	}
 	m.cmd = cmd // from here on only the waiter calls cmd.Wait
 	go func() { m.exited <- cmd.Wait() }()
-	if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
-		return m, nil, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
+	if !lo.spare {
+		if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
+			return m, nil, fmt.Errorf("qemu exited at once: %s", m.qemuLog())
+		}
 	}
 
 	// QMP greets as soon as qemu parsed its arguments; a bad argument exits instead.
@@ -173,15 +177,71 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	select {
 	case r := <-qc:
 		if r.err != nil {
-			return m, nil, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
+			return m, nil, fmt.Errorf("qmp: %w: %s", r.err, m.qemuLog())
 		}
 		m.qmp = r.q
 	case werr := <-m.exited:
 		m.exited <- werr
-		return m, nil, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
+		return m, nil, fmt.Errorf("qemu exited (%v): %s", werr, m.qemuLog())
 	}
 
 	return m, ac, nil
+}
+
+// prepareStateDir makes the machine's state dir and kills what a crashed
+// run left in it.
+func (m *qemuMachine) prepareStateDir() error {
+	if err := os.MkdirAll(m.spec.StateDir, 0o755); err != nil {
+		return fmt.Errorf("starting %q: state dir: %w", m.spec.ID, err)
+	}
+	proc.KillStale(m.spec.StateDir, m.h.log)
+	return nil
+}
+
+// openConsole opens the machine's console log and starts the pump that
+// writes what the guest's serial port sends into it.
+func (m *qemuMachine) openConsole() error {
+	consoleLog := m.spec.ConsoleLog
+	if consoleLog == "" {
+		consoleLog = filepath.Join(m.spec.StateDir, "console.log")
+	}
+	if abs, err := filepath.Abs(consoleLog); err == nil {
+		consoleLog = abs
+	}
+	console, err := vm.OpenConsoleFile(consoleLog, m.h.consoleMax)
+	if err != nil {
+		return fmt.Errorf("console log: %w", err)
+	}
+	m.consoleLog, m.console = consoleLog, console
+	go func() {
+		console.CopyFrom(m.conConn)
+		close(m.consoleEnd)
+	}()
+	return nil
+}
+
+// endConsole ends the console of a machine whose qemu is gone (or never
+// ran): the pump writes what is left, or, with no console log yet (a
+// spare), the socket is closed.
+func (m *qemuMachine) endConsole() {
+	if m.console == nil {
+		if m.conConn != nil {
+			m.conConn.Close()
+		}
+		return
+	}
+	if m.cmd == nil {
+		m.conConn.Close() // ends the pump, which closes the console file
+	}
+	m.waitConsole()
+}
+
+// qemuLog is the end of what qemu wrote on its stdout and stderr.
+func (m *qemuMachine) qemuLog() string {
+	if s, ok := m.qemuOut.held(); ok {
+		return s
+	}
+	return readSmall(filepath.Join(m.spec.StateDir, "qemu.log"))
 }
 
 // serve hands the machine to its loop and connects to the agent in the
@@ -282,17 +342,18 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	m.qmp.close()
 	m.kill()
 	<-m.exited
-	m.waitConsole()
+	m.endConsole()
+	m.qemuOut.close()
 	m.killDaemons()
 	m.closeNet()
 	m.removeStateFiles()
 	m.unmapRing()
 }
 
-// startNet starts the machine's user-space network (none for
-// NetworkNone) and returns the file qemu gets on fdNet: its end of the
-// network's socket, or /dev/null without a network.
-func (m *qemuMachine) startNet() (*os.File, error) {
+// netLink returns the file qemu gets on fdNet: its end of the network's
+// socket (ours is kept in netEnd for startNet), or /dev/null without a
+// network.
+func (m *qemuMachine) netLink() (*os.File, error) {
 	if m.spec.Network.Mode == vm.NetworkNone {
 		return os.Open(os.DevNull)
 	}
@@ -300,15 +361,31 @@ func (m *qemuMachine) startNet() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.net, err = usernet.New(vm.NetConfig(m.spec.Network, vm.NetMTU, m.log), ours); err != nil {
-		theirs.Close()
-		return nil, fmt.Errorf("the VM's network: %w", err)
-	}
+	m.netEnd = ours
 	return theirs, nil
+}
+
+// startNet starts the machine's user-space network (none for
+// NetworkNone) on our end of qemu's network socket.
+func (m *qemuMachine) startNet() error {
+	if m.netEnd == nil {
+		return nil
+	}
+	n, err := usernet.New(vm.NetConfig(m.spec.Network, vm.NetMTU, m.log), m.netEnd)
+	m.netEnd = nil // the network owns it, or New closed it
+	if err != nil {
+		return fmt.Errorf("the VM's network: %w", err)
+	}
+	m.net = n
+	return nil
 }
 
 // closeNet ends the machine's network once qemu is gone (or never ran).
 func (m *qemuMachine) closeNet() {
+	if m.netEnd != nil {
+		m.netEnd.Close()
+		m.netEnd = nil
+	}
 	if m.net != nil {
 		m.net.Close()
 		m.log.Debug("network ended", zap.Any("link", m.net.Stats()))

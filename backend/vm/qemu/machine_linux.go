@@ -30,8 +30,10 @@ type qemuMachine struct {
 	spec       vm.MachineSpec
 	log        *zap.Logger
 	consoleLog string
-	console    *vm.ConsoleFile // written by the console pump from the guest's serial port
+	console    *vm.ConsoleFile // written by the console pump from the guest's serial port; nil until attached (a spare)
 	consoleEnd chan struct{}   // closed when the pump has written the last of the console
+	conConn    net.Conn        // our end of the serial port's socket, read by the pump
+	qemuOut    *qemuOutput     // a spare's qemu output until attached (spare_linux.go)
 	cmd        *exec.Cmd
 	fsds       []*daemon
 	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
@@ -41,6 +43,7 @@ type qemuMachine struct {
 	sess       *yamux.Session   // set once by connect under mu; read by Dial after ready
 	ringConn   *shmring.Conn    // set with sess when the channel is on the ring
 	net        *usernet.Network // the VM's network; nil with NetworkNone
+	netEnd     net.Conn         // our end of qemu's network socket until startNet hands it to net
 
 	ready  chan struct{} // closed when the agent answered a ping
 	exited chan error    // qemu's exit, sent once by the waiter
@@ -173,7 +176,8 @@ func (m *qemuMachine) finish(werr error, reason string) {
 	m.killDaemons()
 	m.closeNet()
 	m.removeStateFiles()
-	m.waitConsole()
+	m.endConsole()
+	m.qemuOut.close()
 	m.mu.Lock()
 	stopping := m.stopping
 	m.mu.Unlock()
@@ -201,7 +205,7 @@ func (m *qemuMachine) finish(werr error, reason string) {
 			why = p
 		}
 		tail := vm.ConsoleTail(m.consoleLog, 15)
-		if q := readSmall(filepath.Join(m.spec.StateDir, "qemu.log")); q != "" && werr != nil {
+		if q := m.qemuLog(); q != "" && werr != nil {
 			tail += "\nqemu: " + q
 		}
 		m.mu.Lock()
@@ -228,6 +232,9 @@ func (m *qemuMachine) killDaemons() {
 }
 
 func (m *qemuMachine) removeStateFiles() {
+	if m.spec.StateDir == "" { // a spare never attached has none
+		return
+	}
 	os.Remove(filepath.Join(m.spec.StateDir, "qemu.pid"))
 	for _, sh := range m.spec.Shares {
 		os.Remove(filepath.Join(m.spec.StateDir, "virtiofsd-"+sh.Tag+".pid"))

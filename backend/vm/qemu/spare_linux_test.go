@@ -87,7 +87,9 @@ func TestSpareVM(t *testing.T) {
 		noLeftovers(t, s.StateDir)
 	}
 	const look = "grep ' / ' /proc/mounts | cut -d' ' -f1; cat /var/lib/pg/PG_VERSION; nslookup gateway.skiff.internal 10.0.2.3 | grep -c 10.0.2.2; "
-	restoredFromSpare := func() int { return len(logs.FilterMessage("restored from boot snapshot").FilterField(zap.Bool("spare", true)).All()) }
+	restoredFromSpare := func() int {
+		return len(logs.FilterMessage("restored from boot snapshot").FilterField(zap.Bool("spare", true)).All())
+	}
 
 	var pid int
 	t.Run("first start launches a spare", func(t *testing.T) {

@@ -26,7 +26,9 @@ import (
 // of that shape adopts it (the VM's qemu.pid is the spare's process): its
 // agent answers, its disks are its root, its network serves DNS. A spare
 // whose qemu died is skipped; a spec with a share (no copy-on-write RAM)
-// restores as before and leaves the spare; Close ends the spare.
+// restores as before and leaves the spare; a spare of a snapshot built
+// again is skipped; an unused spare ends after its idle time; Close ends
+// the spare.
 func TestSpareVM(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	cache := t.TempDir()
@@ -161,8 +163,42 @@ func TestSpareVM(t *testing.T) {
 			t.Error("the spare did not outlive a start it does not fit")
 		}
 	})
+	t.Run("a spare of a replaced snapshot is skipped", func(t *testing.T) {
+		old := spareReady(t, 3)
+		metas, _ := filepath.Glob(filepath.Join(cache, "snapshots", "*", "meta.json"))
+		if len(metas) != 1 {
+			t.Fatalf("snapshots: %q", metas)
+		}
+		os.RemoveAll(filepath.Dir(metas[0])) // the next start builds it again
+		s := spec("rebuilt")
+		m, c := e.start(t, ctx, s)
+		if got := qemuPid(t, s); got == old {
+			t.Error("a VM adopted the spare of the replaced snapshot")
+		}
+		if alive(old) {
+			t.Error("the spare of the replaced snapshot still runs")
+		}
+		use(t, s, m, c, look+"cat /first.txt", "overlay\n15\n1\nfirst\n")
+	})
+	t.Run("an unused spare ends", func(t *testing.T) {
+		spareReady(t, 4)
+		qemu.SetSpareIdle(e.hv, time.Second)
+		s := spec("idle")
+		m, c := e.start(t, ctx, s) // adopts the spare, launches one that waits a second
+		use(t, s, m, c, "true", "")
+		idle := spareReady(t, 5)
+		time.Sleep(1500 * time.Millisecond)
+		if alive(idle) {
+			t.Errorf("spare %d still runs after its idle time", idle)
+		}
+		noSpares(t)
+	})
 	t.Run("Close ends the spare", func(t *testing.T) {
-		spare := spareReady(t, 3)
+		qemu.SetSpareIdle(e.hv, time.Hour)
+		s := spec("last")
+		m, c := e.start(t, ctx, s)
+		use(t, s, m, c, "true", "")
+		spare := spareReady(t, 6)
 		if err := e.hv.(io.Closer).Close(); err != nil {
 			t.Fatal(err)
 		}

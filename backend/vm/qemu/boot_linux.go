@@ -19,7 +19,6 @@ import (
 	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
-	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // boot starts a machine cold: launch, then serve.
@@ -188,62 +187,6 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	return m, ac, nil
 }
 
-// prepareStateDir makes the machine's state dir and kills what a crashed
-// run left in it.
-func (m *qemuMachine) prepareStateDir() error {
-	if err := os.MkdirAll(m.spec.StateDir, 0o755); err != nil {
-		return fmt.Errorf("starting %q: state dir: %w", m.spec.ID, err)
-	}
-	proc.KillStale(m.spec.StateDir, m.h.log)
-	return nil
-}
-
-// openConsole opens the machine's console log and starts the pump that
-// writes what the guest's serial port sends into it.
-func (m *qemuMachine) openConsole() error {
-	consoleLog := m.spec.ConsoleLog
-	if consoleLog == "" {
-		consoleLog = filepath.Join(m.spec.StateDir, "console.log")
-	}
-	if abs, err := filepath.Abs(consoleLog); err == nil {
-		consoleLog = abs
-	}
-	console, err := vm.OpenConsoleFile(consoleLog, m.h.consoleMax)
-	if err != nil {
-		return fmt.Errorf("console log: %w", err)
-	}
-	m.consoleLog, m.console = consoleLog, console
-	go func() {
-		console.CopyFrom(m.conConn)
-		close(m.consoleEnd)
-	}()
-	return nil
-}
-
-// endConsole ends the console of a machine whose qemu is gone (or never
-// ran): the pump writes what is left, or, with no console log yet (a
-// spare), the socket is closed.
-func (m *qemuMachine) endConsole() {
-	if m.console == nil {
-		if m.conConn != nil {
-			m.conConn.Close()
-		}
-		return
-	}
-	if m.cmd == nil {
-		m.conConn.Close() // ends the pump, which closes the console file
-	}
-	m.waitConsole()
-}
-
-// qemuLog is the end of what qemu wrote on its stdout and stderr.
-func (m *qemuMachine) qemuLog() string {
-	if s, ok := m.qemuOut.held(); ok {
-		return s
-	}
-	return readSmall(filepath.Join(m.spec.StateDir, "qemu.log"))
-}
-
 // serve hands the machine to its loop and connects to the agent in the
 // background (connect).
 func (m *qemuMachine) serve(agentConn net.Conn) error {
@@ -350,48 +293,6 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	m.unmapRing()
 }
 
-// netLink returns the file qemu gets on fdNet: its end of the network's
-// socket (ours is kept in netEnd for startNet), or /dev/null without a
-// network.
-func (m *qemuMachine) netLink() (*os.File, error) {
-	if m.spec.Network.Mode == vm.NetworkNone {
-		return os.Open(os.DevNull)
-	}
-	ours, theirs, err := socketPair("net")
-	if err != nil {
-		return nil, err
-	}
-	m.netEnd = ours
-	return theirs, nil
-}
-
-// startNet starts the machine's user-space network (none for
-// NetworkNone) on our end of qemu's network socket.
-func (m *qemuMachine) startNet() error {
-	if m.netEnd == nil {
-		return nil
-	}
-	n, err := usernet.New(vm.NetConfig(m.spec.Network, vm.NetMTU, m.log), m.netEnd)
-	m.netEnd = nil // the network owns it, or New closed it
-	if err != nil {
-		return fmt.Errorf("the VM's network: %w", err)
-	}
-	m.net = n
-	return nil
-}
-
-// closeNet ends the machine's network once qemu is gone (or never ran).
-func (m *qemuMachine) closeNet() {
-	if m.netEnd != nil {
-		m.netEnd.Close()
-		m.netEnd = nil
-	}
-	if m.net != nil {
-		m.net.Close()
-		m.log.Debug("network ended", zap.Any("link", m.net.Stats()))
-	}
-}
-
 // waitReady pings the agent until it answers. Pings sent before the guest
 // opened its port wait in the socket and are answered then; one more goes out
 // every second in case the guest dropped one (e.g. while it reopened the port).
@@ -420,16 +321,6 @@ func (m *qemuMachine) waitReady(sess *yamux.Session) {
 		case <-sess.CloseChan():
 			return
 		}
-	}
-}
-
-// waitConsole waits (briefly: qemu has exited, its end of the console is
-// closed) for the console pump to write what qemu sent last.
-func (m *qemuMachine) waitConsole() {
-	select {
-	case <-m.consoleEnd:
-	case <-time.After(vm.ConsoleWait):
-		m.log.Warn("the console log is still being written after qemu exited")
 	}
 }
 

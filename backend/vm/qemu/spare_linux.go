@@ -13,7 +13,6 @@ import (
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
-	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
 	"github.com/skiff-containers/skiff/backend/vm/snapcache"
 )
 
@@ -63,12 +62,11 @@ type sparePool struct {
 	max    int
 	idleTO time.Duration
 
-	mu      sync.Mutex // guards ready, busy and closed
-	ready   map[string]*spare
-	busy    map[string]bool // keys whose spare is being launched
-	closed  bool
-	wg      sync.WaitGroup // the launches
-	adopted int            // spares adopted so far (tests read it)
+	mu     sync.Mutex // guards ready, busy and closed
+	ready  map[string]*spare
+	busy   map[string]bool // keys whose spare is being launched
+	closed bool
+	wg     sync.WaitGroup // the launches
 }
 
 func newSparePool(off bool) sparePool {
@@ -134,34 +132,11 @@ func (h *qemuHypervisor) adopt(ctx context.Context, sp *spare, spec vm.MachineSp
 	}
 	m.hotplug, m.plugged = true, len(spec.Disks)
 	h.cowEnd(m, sp.cow)
-	h.spares.mu.Lock()
-	h.spares.adopted++
-	h.spares.mu.Unlock()
 	if err := m.serve(sp.ac); err != nil { // serve never fails today
 		m.abort(sp.ac)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
 	return m, nil
-}
-
-// attach gives a spare spec's state dir, console log, pid file, qemu.log
-// and network.
-func (m *qemuMachine) attach(spec vm.MachineSpec) error {
-	m.spec = spec
-	m.log = m.h.log.With(zap.String("vm", spec.ID))
-	if err := m.prepareStateDir(); err != nil {
-		return err
-	}
-	if err := m.openConsole(); err != nil {
-		return err
-	}
-	if err := proc.WritePidFile(spec.StateDir, "qemu", m.cmd.Process.Pid); err != nil {
-		return fmt.Errorf("the spare's qemu: %w", err)
-	}
-	if err := m.qemuOut.attach(filepath.Join(spec.StateDir, "qemu.log")); err != nil {
-		return err
-	}
-	return m.startNet()
 }
 
 // endSpare ends a spare that was not adopted, or failed to be.
@@ -297,70 +272,4 @@ func (h *qemuHypervisor) Close() error {
 		h.endSpare(sp)
 	}
 	return nil
-}
-
-// qemuOutput is a spare's qemu output: kept in memory (its last 64 KiB)
-// until attach writes it to the VM's qemu.log, which then gets the rest.
-// Only the spare's own exec pipe writes to it.
-type qemuOutput struct {
-	mu   sync.Mutex
-	hold bool // a spare's, not attached: the output is in buf
-	buf  []byte
-	f    *os.File
-}
-
-const qemuOutputMax = 64 << 10
-
-func (o *qemuOutput) Write(b []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.f != nil {
-		return o.f.Write(b)
-	}
-	o.buf = append(o.buf, b...)
-	if len(o.buf) > qemuOutputMax {
-		o.buf = o.buf[len(o.buf)-qemuOutputMax:]
-	}
-	return len(b), nil
-}
-
-// held is what a spare's qemu wrote while it is not attached; false once
-// it is, or for a qemu writing to its qemu.log directly.
-func (o *qemuOutput) held() (string, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.hold {
-		return "", false
-	}
-	b := o.buf
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	return string(b), true
-}
-
-// attach writes what qemu wrote so far to path and the rest from now on.
-func (o *qemuOutput) attach(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := f.Write(o.buf); err != nil {
-		f.Close()
-		return err
-	}
-	o.f, o.buf, o.hold = f, nil, false
-	return nil
-}
-
-// close closes the qemu.log once qemu has exited.
-func (o *qemuOutput) close() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.f != nil {
-		o.f.Close()
-		o.f = nil
-	}
 }

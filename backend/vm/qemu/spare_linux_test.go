@@ -27,8 +27,8 @@ import (
 // agent answers, its disks are its root, its network serves DNS. A spare
 // whose qemu died is skipped; a spec with a share (no copy-on-write RAM)
 // restores as before and leaves the spare; a spare of a snapshot built
-// again is skipped; an unused spare ends after its idle time; Close ends
-// the spare.
+// again is skipped; an unused spare ends after its idle time;
+// SKIFF_NO_SPARE_VM=1 launches none; Close ends the spare.
 func TestSpareVM(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	cache := t.TempDir()
@@ -192,6 +192,23 @@ func TestSpareVM(t *testing.T) {
 			t.Errorf("spare %d still runs after its idle time", idle)
 		}
 		noSpares(t)
+	})
+	t.Run("SKIFF_NO_SPARE_VM=1 launches none", func(t *testing.T) {
+		t.Setenv("SKIFF_NO_SPARE_VM", "1")
+		core, logs := observer.New(zapcore.DebugLevel)
+		off := newEnv(t, "amd64", func(o *qemu.Options) { o.CacheDir, o.Log = cache, zap.New(core) })
+		for _, name := range []string{"off1", "off2"} {
+			s := spec(name) // e's kernel and initramfs: the same snapshot
+			m, c := off.start(t, ctx, s)
+			use(t, s, m, c, "true", "")
+		}
+		time.Sleep(time.Second)
+		if n := len(logs.FilterMessage("restored from boot snapshot").All()); n != 2 {
+			t.Errorf("%d restored starts, want 2", n)
+		}
+		if r := logs.FilterMessage("spare VM ready").All(); len(r) != 0 {
+			t.Errorf("spare VMs launched: %v", r)
+		}
 	})
 	t.Run("Close ends the spare", func(t *testing.T) {
 		qemu.SetSpareIdle(e.hv, time.Hour)

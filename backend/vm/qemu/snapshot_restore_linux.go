@@ -139,11 +139,8 @@ func (m *qemuMachine) resume(ctx context.Context, ac net.Conn, console []byte, l
 	if err := m.plugDisks(ctx); err != nil {
 		return err
 	}
-	if m.ring != nil {
-		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
-			"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
-			return fmt.Errorf("the agent channel's ring: %w", err)
-		}
+	if err := m.plugRing(ctx); err != nil {
+		return err
 	}
 	lap.mark("hotplug")
 	_, _ = m.console.Write(console)
@@ -170,6 +167,20 @@ func (m *qemuMachine) resume(ctx context.Context, ac net.Conn, console []byte, l
 		return fmt.Errorf("the agent refused the restore: %s", ans)
 	}
 	lap.mark("agent")
+	return nil
+}
+
+// plugRing hot-plugs the agent channel's ring device, once (a spare has
+// it plugged before it is adopted).
+func (m *qemuMachine) plugRing(ctx context.Context) error {
+	if m.ring == nil || m.ringPlugged {
+		return nil
+	}
+	if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
+		"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
+		return fmt.Errorf("the agent channel's ring: %w", err)
+	}
+	m.ringPlugged = true
 	return nil
 }
 

@@ -24,8 +24,8 @@ import (
 // left paused (never run: no CPU, an empty TCG buffer, only QEMU's own
 // memory and the pages the load touched). The next start of that shape
 // adopts it (attach): its state dir, console log, pid file, qemu.log and
-// network become the VM's, then its disks and ring are hot-plugged, the
-// guest runs and gets its restore line, as a restore launched now would.
+// network become the VM's, then its disks are hot-plugged (its ring
+// device was, ahead), the guest runs and gets its restore line, as a restore launched now would.
 //
 // Nothing of a container is fixed at launch: the argv of a restored VM
 // without shares holds only the shape (its -name is the spare's). A VM
@@ -200,7 +200,10 @@ func (h *qemuHypervisor) refillSpare(after *qemuMachine, spec vm.MachineSpec, ac
 		m, ac, err := h.launch(p.ctx, shape, accel, layout{cmdline: cmdline, snapshot: true, incoming: true, cow: true, spare: true}, ram, state)
 		if err == nil {
 			m.cow = cow
-			if err = m.load(p.ctx); err != nil {
+			if err = m.load(p.ctx); err == nil {
+				err = m.plugRing(p.ctx) // the shape's: plugged ahead too
+			}
+			if err != nil {
 				m.abort(ac)
 			}
 		}

@@ -131,11 +131,11 @@ func (h *qemuHypervisor) adopt(ctx context.Context, sp *spare, spec vm.MachineSp
 		return nil, fmt.Errorf("starting %q from a spare VM: %w", spec.ID, err)
 	}
 	m.hotplug, m.plugged = true, len(spec.Disks)
-	h.cowEnd(m, sp.cow)
 	if err := m.serve(sp.ac); err != nil { // serve never fails today
-		m.abort(sp.ac)
+		h.endSpare(sp)
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
+	h.cowEnd(m, sp.cow) // released once m has ended
 	return m, nil
 }
 

@@ -96,7 +96,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 		// The VM's own keys apply, and its root is mounted, before the
 		// channel serves: a root that fails to mount ends the VM before the
 		// host sees an agent, as in a cold boot.
-		boot, first, err = awaitRestore(log, boot, func(b agentproto.Boot) error {
+		boot, first, err = awaitRestore(log, boot, func(b agentproto.Boot) (*zap.Logger, error) {
 			log = consoleLogger(console, b.Debug)
 			start = time.Now()
 			setClock(log, b.Time)
@@ -110,7 +110,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 			}
 			log.Debug("restored from a snapshot")
 			dropBlockCaches(log, "/sys/block", "/dev")
-			return mount(b)
+			return log, mount(b)
 		})
 		if err != nil {
 			return err

@@ -27,7 +27,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	arch := archOf(rec.Platform)
 	spec := vm.MachineSpec{
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
-		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
+		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now(), Debug: e.cfg.GuestDebug},
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC, Fabric: e.fabric, Member: rec.ID},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),

@@ -42,7 +42,7 @@ type qemuMachine struct {
 	ringConn   *shmring.Conn    // set with sess when the channel is on the ring
 	net        *usernet.Network // the VM's network; nil with NetworkNone
 
-	ready  chan struct{} // closed when the agent answered a ping
+	ready  chan struct{} // closed when the agent is known to serve (connect)
 	exited chan error    // qemu's exit, sent once by the waiter
 	reqs   chan func()   // run inside loop
 	done   chan struct{} // closed by loop after cleanup

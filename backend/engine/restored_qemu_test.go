@@ -153,7 +153,13 @@ func TestRestoredRunPath(t *testing.T) {
 		_, err := e.Inspect(ctx, rm.ID)
 		return errors.Is(err, ErrNotFound)
 	})
-	if _, stops := hv.machine(rm.ID).record(); len(stops) != 1 || !stops[0] {
+	dials, stops := hv.machine(rm.ID).record()
+	if len(stops) != 1 || !stops[0] {
 		t.Errorf("the AutoRemove container's VM was stopped with force %v; want one forced stop, without the agent's shutdown", stops)
+	}
+	// Each request is a round trip through a guest that has just resumed: the start makes two, the
+	// clock (whose hello says the agent is up) and the workload's Run.
+	if dials != 2 {
+		t.Errorf("the start of a container without mounts dialed the agent %d times; want 2 (SetTime, Run)", dials)
 	}
 }

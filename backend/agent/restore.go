@@ -74,12 +74,20 @@ func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.B
 		rw.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}
+	// The ring (hot-plugged with the disks) is mapped while apply mounts the root.
+	var ring *ringMapping
+	if restored.Ring {
+		ring = mapRingAhead(pciDevices, ringWait)
+	}
 	log, err = apply(restored)
 	if err != nil {
+		if ring != nil {
+			ring.drop()
+		}
 		rw.Close()
 		return restored, nil, err
 	}
-	l, err := channelOn(log, rw, restored)
+	l, err := channelOn(log, rw, restored, ring)
 	return restored, l, err
 }
 

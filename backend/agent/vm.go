@@ -103,7 +103,9 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 			seedEntropy(log, b.Seed)
 			reseedCRNG(log)
 			if b.NoPageReporting {
-				stopPageReporting(log)
+				// Beside the root's mount: the balloon reports free pages 2 s after
+				// they gather, long after it has been unbound.
+				go stopPageReporting(log)
 			}
 			if err := unix.Sethostname([]byte(b.Hostname)); err != nil {
 				log.Warn("hostname", zap.Error(err))
@@ -212,7 +214,7 @@ func openChannel(log *zap.Logger, boot agentproto.Boot) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return channelOn(log, rw, boot)
+	return channelOn(log, rw, boot, nil)
 }
 
 // waitVirtioPort returns the /dev node of the virtio-serial port named

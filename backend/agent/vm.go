@@ -121,6 +121,11 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 		return err
 	}
 	log.Debug("rootfs mounted")
+	if sb != nil { // the helper enters it while the host's first requests come
+		if err := sb.rootReady(vmRoot); err != nil {
+			log.Warn("standby container init helper", zap.Error(err))
+		}
+	}
 	a, err := New(Config{Root: vmRoot, VM: true, Hostname: boot.Hostname, Log: log})
 	if err != nil {
 		return err

@@ -106,8 +106,9 @@ func mapRing(sysfs string, wait time.Duration) ([]byte, error) {
 	// A hot-plugged device's directory appears before its resource files.
 	deadline := time.Now().Add(wait)
 	var dev string
+	others := map[string]bool{} // devices already seen to be another
 	for {
-		dev = findPCI(sysfs, ivshmemVendor, ivshmemDevice)
+		dev = findPCI(sysfs, ivshmemVendor, ivshmemDevice, others)
 		if dev != "" {
 			if _, err := os.Stat(filepath.Join(dev, "resource2")); err == nil {
 				break
@@ -147,14 +148,27 @@ func mapRing(sysfs string, wait time.Duration) ([]byte, error) {
 }
 
 // findPCI returns the sysfs directory of the first PCI device with the
-// given IDs, or "".
-func findPCI(sysfs, vendor, device string) string {
+// given IDs, or "". others holds the names of devices known to have other
+// IDs, skipped, and gets those it reads (a poll while a device is hot-plugged
+// reads each device's IDs once; nil: read them all).
+func findPCI(sysfs, vendor, device string, others map[string]bool) string {
 	ents, _ := os.ReadDir(sysfs)
 	for _, e := range ents {
+		if others[e.Name()] {
+			continue
+		}
 		dir := filepath.Join(sysfs, e.Name())
-		v, _ := os.ReadFile(filepath.Join(dir, "vendor"))
-		d, _ := os.ReadFile(filepath.Join(dir, "device"))
-		if strings.TrimSpace(string(v)) == vendor && strings.TrimSpace(string(d)) == device {
+		d, err := os.ReadFile(filepath.Join(dir, "device"))
+		if err != nil {
+			continue // not all there yet
+		}
+		if strings.TrimSpace(string(d)) != device {
+			if others != nil {
+				others[e.Name()] = true
+			}
+			continue
+		}
+		if v, _ := os.ReadFile(filepath.Join(dir, "vendor")); strings.TrimSpace(string(v)) == vendor {
 			return dir
 		}
 	}

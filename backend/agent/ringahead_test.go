@@ -99,3 +99,27 @@ func TestChannelOnRingMappedAhead(t *testing.T) {
 		t.Fatalf("echo through the ring mapped ahead: %q, %v", got, err)
 	}
 }
+
+// While it waits for the hot-plugged ring, mapRing polls the PCI devices: each device's IDs are read
+// once, a device seen to be another is skipped from then on.
+func TestFindPCIReadsEachDeviceOnce(t *testing.T) {
+	sysfs := t.TempDir()
+	for name, ids := range map[string][2]string{"0000:00:01.0": {"0x1af4", "0x1043"}, "0000:00:02.0": {"0x8086", "0x29c0"}} {
+		os.MkdirAll(filepath.Join(sysfs, name), 0o755)
+		os.WriteFile(filepath.Join(sysfs, name, "vendor"), []byte(ids[0]+"\n"), 0o644)
+		os.WriteFile(filepath.Join(sysfs, name, "device"), []byte(ids[1]+"\n"), 0o644)
+	}
+	others := map[string]bool{}
+	if dev := findPCI(sysfs, ivshmemVendor, ivshmemDevice, others); dev != "" || len(others) != 2 {
+		t.Fatalf("found %q, others %v; want none found and both devices known as others", dev, others)
+	}
+	// A device seen to be another is not read again (here it has become the ring, which no
+	// device does: its IDs do not change).
+	os.WriteFile(filepath.Join(sysfs, "0000:00:01.0", "device"), []byte(ivshmemDevice+"\n"), 0o644)
+	if dev := findPCI(sysfs, ivshmemVendor, ivshmemDevice, others); dev != "" {
+		t.Fatalf("found %q: a device known to be another was read again", dev)
+	}
+	if dev := findPCI(sysfs, ivshmemVendor, ivshmemDevice, nil); dev != filepath.Join(sysfs, "0000:00:01.0") {
+		t.Fatalf("without the cache: %q", dev)
+	}
+}

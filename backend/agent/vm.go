@@ -103,9 +103,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 			seedEntropy(log, b.Seed)
 			reseedCRNG(log)
 			if b.NoPageReporting {
-				// Beside the root's mount: the balloon reports free pages 2 s after
-				// they gather, long after it has been unbound.
-				go stopPageReporting(log)
+				stopPageReporting(log)
 			}
 			if err := unix.Sethostname([]byte(b.Hostname)); err != nil {
 				log.Warn("hostname", zap.Error(err))

@@ -129,7 +129,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	wctx, stopWake := context.WithCancel(context.Background())
 	eng, err = engine.Open(ctx, engine.Config{Home: home, Lock: lk, Log: log.Named("engine"), Hypervisor: hv, Images: st,
-		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true, DockerSocket: filepath.Join(home, bridge.DockerSocketName)})
+		Kernel: kernelFn, Wake: wake.Watch(wctx), WarmUp: true, DockerSocket: filepath.Join(home, bridge.DockerSocketName),
+		GuestDebug: os.Getenv("SKIFF_GUEST_DEBUG") == "1"})
 	if err != nil {
 		stopWake()
 		if errors.Is(err, engine.ErrLocked) {

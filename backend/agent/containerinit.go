@@ -46,10 +46,18 @@ func MaybeContainerInit() {
 	}
 	var c initConfig
 	if standby { // started ahead of its workload (standby.go): fd 3 is the control socket until then
-		var err error
-		if c, err = awaitStandbyConfig(); err != nil {
+		c, root, rootErr, err := awaitStandbyConfig()
+		if err != nil {
 			fail(err)
 		}
+		syscall.CloseOnExec(3)
+		if rootErr != nil {
+			fail(rootErr)
+		}
+		if root != c.Root {
+			fail(fmt.Errorf("container init: entered root %q ahead, the workload's is %q", root, c.Root))
+		}
+		runInit(c, fail)
 	} else if err := json.Unmarshal([]byte(os.Getenv(initEnv)), &c); err != nil {
 		syscall.CloseOnExec(3)
 		fail(fmt.Errorf("container init: bad config: %w", err))
@@ -58,6 +66,13 @@ func MaybeContainerInit() {
 	if err := enterRoot(c.Root); err != nil {
 		fail(err)
 	}
+	runInit(c, fail)
+}
+
+// runInit is the container init helper in its root: it takes its identity,
+// working directory and terminal, and executes the workload. It does not
+// return.
+func runInit(c initConfig, fail func(error)) {
 	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
 		fail(fmt.Errorf("setting hostname %q: %w", c.Hostname, err))
 	}

@@ -33,9 +33,10 @@ const maxRestore = 4096 // bytes of the restore line
 // awaitRestore runs in a template VM: it announces the template and returns,
 // in each restored VM, the boot configuration with that VM's keys over the
 // template's, and the channel to serve. apply runs with that configuration
-// once the restore is acknowledged and before the channel serves; its error
-// is awaitRestore's.
-func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.Boot) error) (agentproto.Boot, net.Listener, error) {
+// once the restore is acknowledged and before the channel serves; it returns
+// the logger of the restored VM (its own skiff.debug), which logs from then
+// on. Its error is awaitRestore's.
+func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.Boot) (*zap.Logger, error)) (agentproto.Boot, net.Listener, error) {
 	if boot.Channel.Kind == agentproto.ChannelVsock {
 		l, err := listenVsock(boot.Channel.VsockPort)
 		if err != nil {
@@ -73,11 +74,20 @@ func awaitRestore(log *zap.Logger, boot agentproto.Boot, apply func(agentproto.B
 		rw.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}
-	if err := apply(restored); err != nil {
+	// The ring (hot-plugged with the disks) is mapped while apply mounts the root.
+	var ring *ringMapping
+	if restored.Ring {
+		ring = mapRingAhead(pciDevices, ringWait)
+	}
+	log, err = apply(restored)
+	if err != nil {
+		if ring != nil {
+			ring.drop()
+		}
 		rw.Close()
 		return restored, nil, err
 	}
-	l, err := channelOn(log, rw, restored)
+	l, err := channelOn(log, rw, restored, ring)
 	return restored, l, err
 }
 
@@ -121,7 +131,7 @@ func readLine(r io.Reader, waitEOF bool) (string, error) {
 // host, or one a restore interrupted) is dropped; each is read on its own,
 // so one the snapshot left half open holds nothing up. The listener
 // returned serves the connections accepted after the restore line.
-func awaitRestoreOn(l net.Listener, boot agentproto.Boot, apply func(agentproto.Boot) error) (agentproto.Boot, net.Listener, error) {
+func awaitRestoreOn(l net.Listener, boot agentproto.Boot, apply func(agentproto.Boot) (*zap.Logger, error)) (agentproto.Boot, net.Listener, error) {
 	type hostLine struct {
 		c    net.Conn
 		line string
@@ -177,7 +187,7 @@ func awaitRestoreOn(l net.Listener, boot agentproto.Boot, apply func(agentproto.
 		hl.Close()
 		return boot, nil, fmt.Errorf("answering the restore: %w", err)
 	}
-	if err := apply(restored); err != nil {
+	if _, err := apply(restored); err != nil {
 		hl.Close()
 		return restored, nil, err
 	}

@@ -61,7 +61,7 @@ func TestRestoreOverConnections(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var applied agentproto.Boot
-		b, sl, err := awaitRestoreOn(l, tmpl, func(b agentproto.Boot) error { applied = b; return nil })
+		b, sl, err := awaitRestoreOn(l, tmpl, func(b agentproto.Boot) (*zap.Logger, error) { applied = b; return nil, nil })
 		done <- result{b, sl, err, applied}
 	}()
 
@@ -133,7 +133,7 @@ func TestRestoreOverConnectionsRefused(t *testing.T) {
 	tmpl, _ := agentproto.ParseBoot("skiff.channel=vsock:1024 skiff.template=1")
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := awaitRestoreOn(l, tmpl, func(agentproto.Boot) error { return nil })
+		_, _, err := awaitRestoreOn(l, tmpl, func(agentproto.Boot) (*zap.Logger, error) { return nil, nil })
 		errc <- err
 	}()
 	c, r := hostDial(t, addr)
@@ -155,7 +155,7 @@ func TestRestoreOverConnectionsRefused(t *testing.T) {
 	l2, _ := net.Listen("unix", addr2)
 	boom := errors.New("root did not mount")
 	go func() {
-		_, _, err := awaitRestoreOn(l2, tmpl, func(agentproto.Boot) error { return boom })
+		_, _, err := awaitRestoreOn(l2, tmpl, func(agentproto.Boot) (*zap.Logger, error) { return nil, boom })
 		errc <- err
 	}()
 	c2, r2 := hostDial(t, addr2)

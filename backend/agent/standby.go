@@ -32,6 +32,12 @@ import (
 // Run then moves the helper into the workload's cgroup and sends it, on the
 // control socket (its fd 3), the workload's fds (SCM_RIGHTS) and its
 // initConfig; from there the helper goes on as one forked at Run does.
+//
+// The helper enters the container's root (pivots into it, mounts its /proc,
+// /sys and /dev) once the agent has mounted it, told by a line on the control
+// socket (standbyRoot, the root's path, a newline): that work is done while
+// the host's first requests come, not after Run. A failure to enter it is
+// reported at Run, as a forked helper's.
 
 // runDir holds the container root (vmRoot) and its disks (disksDir).
 const runDir = "/run/skiff"
@@ -43,6 +49,9 @@ const standbyArg = "standby"
 // once it waits for its configuration.
 const standbyReady = 'r'
 
+// standbyRoot starts the line that tells a standby helper its root is mounted.
+const standbyRoot = 'R'
+
 // maxInitConfig bounds a standby's configuration, as the environment
 // variable (one string of at most 128 KiB) bounds a forked helper's.
 const maxInitConfig = 128 << 10
@@ -53,6 +62,7 @@ type standby struct {
 	pid    int
 	ctl    *os.File // the agent's end of the control socket
 	exited <-chan unix.WaitStatus
+	root   string // the root the helper was told of (rootReady); "" not yet
 }
 
 // shareRunDir makes runDir a mount of its own with shared propagation, so
@@ -124,13 +134,29 @@ func (s *standby) alive() bool {
 	}
 }
 
+// rootReady tells the helper that the container's root is mounted at root,
+// so that it enters it ahead of its configuration. It is called once, before
+// the agent serves (hand tells it at the latest).
+func (s *standby) rootReady(root string) error {
+	if _, err := s.ctl.Write([]byte(string(standbyRoot) + root + "\n")); err != nil {
+		return fmt.Errorf("standby helper: telling it the root: %w", err)
+	}
+	s.root = root
+	return nil
+}
+
 // hand gives the helper its workload: it joins cg (nil: none), and gets the
 // fds (the workload's 0, 1, 2, then fd 3 for errors and, with a terminal,
-// fd 4) and cfg. The ctl socket is closed either way; on error the helper
-// is killed and the caller starts a helper of its own.
-func (s *standby) hand(cfg []byte, fds []int, cg *cgroup) error {
+// fd 4) and cfg, whose root is root. The ctl socket is closed either way; on
+// error the helper is killed and the caller starts a helper of its own.
+func (s *standby) hand(root string, cfg []byte, fds []int, cg *cgroup) error {
 	defer s.ctl.Close()
 	err := func() error {
+		if s.root == "" {
+			if err := s.rootReady(root); err != nil {
+				return err
+			}
+		}
 		if cg != nil {
 			if err := os.WriteFile(filepath.Join(cg.dir, "cgroup.procs"), []byte(strconv.Itoa(s.pid)), 0); err != nil {
 				return fmt.Errorf("moving the standby helper into %s: %w", cg.dir, err)
@@ -155,14 +181,51 @@ func (s *standby) hand(cfg []byte, fds []int, cg *cgroup) error {
 }
 
 // awaitStandbyConfig runs in a standby helper: it says it is ready on fd 3,
-// receives its workload's fds and configuration, puts the fds at 0, 1, 2, 3
-// (errors) and 4 (terminal socket), and closes the control socket.
-func awaitStandbyConfig() (initConfig, error) {
+// enters the root the agent names (enterRoot; its error, rootErr, is for
+// the caller to report once fd 3 carries errors), receives its workload's
+// fds and configuration, puts the fds at 0, 1, 2, 3 (errors) and 4 (terminal
+// socket), and closes the control socket.
+func awaitStandbyConfig() (c initConfig, root string, rootErr, err error) {
 	const ctl = 3
-	var c initConfig
 	if _, err := unix.Write(ctl, []byte{standbyReady}); err != nil {
-		return c, fmt.Errorf("standby: %w", err)
+		return c, "", nil, fmt.Errorf("standby: %w", err)
 	}
+	if root, err = readRootLine(ctl); err != nil {
+		return c, "", nil, err
+	}
+	rootErr = enterRoot(root)
+	c, err = receiveStandbyConfig(ctl)
+	return c, root, rootErr, err
+}
+
+// readRootLine reads the agent's standbyRoot line from ctl, one byte at a
+// time: the configuration's message follows it on the socket.
+func readRootLine(ctl int) (string, error) {
+	var line []byte
+	var b [1]byte
+	for len(line) <= unix.PathMax {
+		n, err := unix.Read(ctl, b[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || n == 0 {
+			return "", fmt.Errorf("standby: reading the root: %d bytes, %v", len(line), err)
+		}
+		if b[0] == '\n' {
+			if len(line) < 2 || line[0] != standbyRoot {
+				return "", fmt.Errorf("standby: a root line %q", line)
+			}
+			return string(line[1:]), nil
+		}
+		line = append(line, b[0])
+	}
+	return "", fmt.Errorf("standby: a root line longer than %d bytes", unix.PathMax)
+}
+
+// receiveStandbyConfig receives the workload's fds and configuration on ctl
+// (see awaitStandbyConfig).
+func receiveStandbyConfig(ctl int) (initConfig, error) {
+	var c initConfig
 	var hdr [4]byte
 	oob := make([]byte, unix.CmsgSpace(8*4))
 	n, oobn, _, _, err := unix.Recvmsg(ctl, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)

@@ -96,7 +96,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot, cmdline str
 		// The VM's own keys apply, and its root is mounted, before the
 		// channel serves: a root that fails to mount ends the VM before the
 		// host sees an agent, as in a cold boot.
-		boot, first, err = awaitRestore(log, boot, func(b agentproto.Boot) error {
+		boot, first, err = awaitRestore(log, boot, func(b agentproto.Boot) (*zap.Logger, error) {
 			log = consoleLogger(console, b.Debug)
 			start = time.Now()
 			setClock(log, b.Time)
@@ -110,7 +110,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot, cmdline str
 			}
 			log.Debug("restored from a snapshot")
 			dropBlockCaches(log, "/sys/block", "/dev")
-			return mount(b)
+			return log, mount(b)
 		})
 		if err != nil {
 			return err
@@ -119,6 +119,11 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot, cmdline str
 		return err
 	}
 	log.Debug("rootfs mounted")
+	if sb != nil { // the helper enters it while the host's first requests come
+		if err := sb.rootReady(vmRoot); err != nil {
+			log.Warn("standby container init helper", zap.Error(err))
+		}
+	}
 	a, err := New(Config{Root: vmRoot, VM: true, Hostname: boot.Hostname, Log: log})
 	if err != nil {
 		return err
@@ -212,7 +217,7 @@ func openChannel(log *zap.Logger, boot agentproto.Boot) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return channelOn(log, rw, boot)
+	return channelOn(log, rw, boot, nil)
 }
 
 // waitVirtioPort returns the /dev node of the virtio-serial port named

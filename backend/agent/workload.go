@@ -131,7 +131,7 @@ func (a *Agent) run(c *agentproto.Conn, spec *agentproto.ProcessSpec) error {
 	var pid int
 	var exited <-chan unix.WaitStatus
 	if sb := a.takeStandby(); sb != nil {
-		if err = sb.hand(blob, intFds(s.childFds(extra...)), cg); err == nil {
+		if err = sb.hand(a.cfg.Root, blob, intFds(s.childFds(extra...)), cg); err == nil {
 			pid, exited = sb.pid, sb.exited
 		} else {
 			a.log.Warn("the standby container init helper", zap.Error(err))

@@ -27,7 +27,7 @@ func (c *ctr) machineSpec(ctx context.Context) (vm.MachineSpec, error) {
 	arch := archOf(rec.Platform)
 	spec := vm.MachineSpec{
 		ID: rec.ID, Arch: arch, CPUs: vmCPUs(rec.Config.CPUs), MemoryMiB: vmMemoryMiB(rec.Config.Memory),
-		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now()},
+		Boot:       agentproto.Boot{Hostname: rec.Process.Hostname, Time: time.Now(), Debug: e.cfg.GuestDebug},
 		Network:    vm.Network{Mode: vm.NetworkNAT, MAC: rec.MAC, Fabric: e.fabric, Member: rec.ID},
 		ConsoleLog: e.consolePath(rec.ID),
 		StateDir:   e.stateDir(rec.ID),
@@ -237,7 +237,18 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	client := agentproto.NewClient(m.Dial)
 	actx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	if _, err := client.Hello(actx); err != nil {
+	// The first request's hello says the agent is up and speaks this protocol (else a
+	// *VersionError); the request itself sets the clock, best effort: the boot carried it already,
+	// and an agent that refuses (host mode does) has answered all the same. One round trip through a
+	// guest that has just started, not two.
+	err = client.SetTime(actx, time.Now())
+	if rerr := (*agentproto.RemoteError)(nil); errors.As(err, &rerr) {
+		if !errors.Is(err, agentproto.ErrNotSupported) {
+			e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err), zapStr("channel", vm.DescribeChannel(m)))
+		}
+		err = nil
+	}
+	if err != nil {
 		if merr := m.Err(); merr != nil {
 			err = fmt.Errorf("%w (VM: %v)", err, merr)
 		}
@@ -248,10 +259,6 @@ func (c *ctr) boot(ctx context.Context) (b *boot, err error) {
 	}
 	tUp := time.Now()
 	e.log.Debug("guest agent up", zapID(spec.ID), zap.Duration("since_vm_start", tUp.Sub(t0)))
-	// Best effort: the kernel command line carried the time already, and host-mode agents refuse.
-	if err := client.SetTime(actx, time.Now()); err != nil && !errors.Is(err, agentproto.ErrNotSupported) {
-		e.log.Warn("setting guest clock", zapID(spec.ID), zapErr(err), zapStr("channel", vm.DescribeChannel(m)))
-	}
 	c.mu.Lock()
 	rec := cloneRecord(c.rec)
 	rows, cols := c.ttyRows, c.ttyCols

@@ -213,6 +213,7 @@ func (c *ctr) supervise(s *supervisor) {
 		close(c.exitCh)
 		c.exitCh = make(chan struct{})
 		delay := c.rec.RestartDelay
+		discard := !restart && (c.rec.Config.AutoRemove || c.removing) && !hasVolumeDisk(c.rec.Mounts)
 		c.mu.Unlock()
 		e.log.Debug("container exited", zapID(c.rec.ID), zap.Int("code", code), zap.Bool("restart", restart))
 		if !restart {
@@ -220,7 +221,11 @@ func (c *ctr) supervise(s *supervisor) {
 				ln.Close()
 			}
 		}
-		c.teardown(b)
+		if discard && e.ctx.Err() == nil {
+			c.discardVM(b)
+		} else {
+			c.teardown(b)
+		}
 		if !restart {
 			break
 		}
@@ -352,6 +357,40 @@ func (c *ctr) teardown(b *boot) {
 	}
 	// Attachments made since the exit wait for the next run (docker start -a): they are not ended
 	// here, only when a start fails or the container is removed.
+}
+
+// discardVM ends the boot of a container about to be removed (AutoRemove, or a forced removal)
+// as teardown does, but kills the VM at once instead of asking its agent to sync and quiesce the
+// upper disk: that disk is deleted with the container. Binds and volume shares lose nothing (the
+// guest caches no writes to them); a volume on a disk of its own keeps the orderly stop
+// (hasVolumeDisk). A container kept after all (its removal failed) has the journal of its upper
+// disk's file system to replay at its next start.
+func (c *ctr) discardVM(b *boot) {
+	if b.stopWatch != nil {
+		b.stopWatch()
+	}
+	b.proc.Close()
+	b.pumps.Wait()
+	b.writer.close()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := b.machine.Stop(ctx, true); err != nil {
+		c.e.log.Warn("ending a removed container's VM", zapID(c.rec.ID), zapErr(err))
+	}
+	if b.releaseVols != nil {
+		b.releaseVols()
+	}
+}
+
+// hasVolumeDisk reports whether one of mounts is a volume on a disk of its own (Mount.Disk), whose
+// file system the guest must sync and quiesce before its VM ends.
+func hasVolumeDisk(mounts []Mount) bool {
+	for _, m := range mounts {
+		if m.Disk {
+			return true
+		}
+	}
+	return false
 }
 
 // shouldRestart is Docker's restart decision after an exit.

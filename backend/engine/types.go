@@ -361,4 +361,7 @@ type Config struct {
 	// DockerSocket is the engine's Docker Engine API socket, when one is served: a container given
 	// a bind mount of it (or of /var/run/docker.sock) gets a socket whose connections reach it.
 	DockerSocket string
+	// GuestDebug boots each container's VM with the agent's debug trace on (agentproto.Boot.Debug,
+	// skiff.debug=1): its boot steps, with the seconds since boot, go to the container's console log.
+	GuestDebug bool
 }

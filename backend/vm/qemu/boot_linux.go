@@ -200,8 +200,10 @@ func (m *qemuMachine) serve(agentConn net.Conn) error {
 // connect starts the yamux session to the agent: on the shared-memory ring
 // when the machine has one and the agent's first line takes it (the
 // virtio-serial port then carries only the ring's wake-ups), else on the
-// port. Then it waits for the agent to answer. mem is the ring's memory,
-// nil without one.
+// port. An agent that wrote that line serves its yamux session right after:
+// the machine is ready at once, and the first stream's request is the first
+// round trip. Without a ring there is no line, and the machine is ready once
+// the agent answers a ping. mem is the ring's memory, nil without one.
 func (m *qemuMachine) connect(mem []byte) {
 	var rw io.ReadWriteCloser = m.agentConn
 	var ring *shmring.Conn
@@ -247,6 +249,10 @@ func (m *qemuMachine) connect(mem []byte) {
 	if err != nil {
 		m.log.Error("agent channel", zap.Error(err))
 		m.kill()
+		return
+	}
+	if mem != nil {
+		close(m.ready)
 		return
 	}
 	m.waitReady(sess)

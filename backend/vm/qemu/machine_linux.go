@@ -46,7 +46,7 @@ type qemuMachine struct {
 	net         *usernet.Network // the VM's network; nil with NetworkNone
 	netEnd      net.Conn         // our end of qemu's network socket until startNet hands it to net
 
-	ready  chan struct{} // closed when the agent answered a ping
+	ready  chan struct{} // closed when the agent is known to serve (connect)
 	exited chan error    // qemu's exit, sent once by the waiter
 	reqs   chan func()   // run inside loop
 	done   chan struct{} // closed by loop after cleanup

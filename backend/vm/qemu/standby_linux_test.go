@@ -38,7 +38,7 @@ func TestWorkloadInitAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(aheadWait)
-			p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"cat", "/proc/uptime", "/proc/1/stat"}})
+			p, err := c.Run(ctx, agentproto.ProcessSpec{Args: []string{"sh", "-c", "cat /proc/uptime /proc/1/stat; stat -c %Z /dev/null; date +%s"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,8 +47,8 @@ func TestWorkloadInitAhead(t *testing.T) {
 				t.Fatalf("cat: exit %d: %s%s", code, out, errOut)
 			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 2 {
-				t.Fatalf("want /proc/uptime and /proc/1/stat, got %q", out)
+			if len(lines) != 4 {
+				t.Fatalf("want /proc/uptime, /proc/1/stat, the ctime of /dev/null and the time, got %q", out)
 			}
 			uptime, err := strconv.ParseFloat(strings.Fields(lines[0])[0], 64)
 			if err != nil {
@@ -64,6 +64,16 @@ func TestWorkloadInitAhead(t *testing.T) {
 			if uptime-started < aheadWait.Seconds() {
 				t.Errorf("the workload's process started %.2f s before it ran, want at least %v: its init helper was not started ahead",
 					uptime-started, aheadWait)
+			}
+			// The helper enters the container's root (its /proc, /sys and /dev, whose nodes it
+			// makes) once the agent has mounted it, not when Run comes.
+			devCtime, err1 := strconv.ParseInt(lines[2], 10, 64)
+			now, err2 := strconv.ParseInt(lines[3], 10, 64)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("the ctime of /dev/null and the time: %q", lines[2:])
+			}
+			if now-devCtime < int64(aheadWait.Seconds())-1 {
+				t.Errorf("the container's /dev was made %d s before its workload ran, want about %v: its root was entered at Run", now-devCtime, aheadWait)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,38 @@ func readGuestFile(ctx context.Context, m vm.Machine, path string) (string, erro
 	}
 	b, err := io.ReadAll(c)
 	return string(b), err
+}
+
+// TestFindFirmware: qboot is looked for in <prefix>/share/qemu beside the qemu binary's bin, through a
+// symbolic link to the binary, and is "" (SeaBIOS) where it is not, or where the binary is not.
+func TestFindFirmware(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "prefix", "bin", "qemu-system-x86_64")
+	rom := filepath.Join(dir, "prefix", "share", "qemu", qbootName)
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(rom), filepath.Join(dir, "links")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "links", "qemu-system-x86_64")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	if got := findFirmware(bin, qbootName); got != "" {
+		t.Errorf("without the file: %q, want \"\"", got)
+	}
+	if err := os.WriteFile(rom, []byte("rom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{bin, link} {
+		if got := findFirmware(b, qbootName); got != rom {
+			t.Errorf("findFirmware(%q) = %q, want %q", b, got, rom)
+		}
+	}
+	if got := findFirmware(filepath.Join(dir, "no-such-qemu"), qbootName); got != "" {
+		t.Errorf("without the binary: %q, want \"\"", got)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -59,6 +60,7 @@ type Engine struct {
 	*engine.Engine
 	Backend    *Backend
 	Hypervisor string
+	hv         vm.Hypervisor // closed after the engine (QEMU ends its spare VMs)
 	stopWake   context.CancelFunc
 	kernel     func() string // the guest kernel in use
 }
@@ -137,7 +139,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	be := NewBackend(eng, hv.Name(), k.describe)
 	be.settings = set
-	return &Engine{Engine: eng, Backend: be, Hypervisor: hv.Name(), stopWake: stopWake, kernel: k.describe}, nil
+	return &Engine{Engine: eng, Backend: be, Hypervisor: hv.Name(), hv: hv, stopWake: stopWake, kernel: k.describe}, nil
 }
 
 // DockerAPI returns the Docker Engine API server of this engine (serve it on a listener from
@@ -147,10 +149,17 @@ func (e *Engine) DockerAPI(v app.VersionInfo, log *zap.Logger) *dockerapi.Server
 		Kernel: e.kernel, MemTotal: int64(memoryBytes()), Hypervisor: e.Hypervisor})
 }
 
-// Close stops the engine: running containers are stopped gracefully within ctx.
+// Close stops the engine: running containers are stopped gracefully within ctx; then the
+// hypervisor backend ends what it runs of its own (QEMU's spare VMs).
 func (e *Engine) Close(ctx context.Context) error {
 	defer e.stopWake()
-	return e.Engine.Close(ctx)
+	err := e.Engine.Close(ctx)
+	if c, ok := e.hv.(io.Closer); ok {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 type kernel struct {

@@ -83,19 +83,19 @@ func TestModuleOrderAndLoading(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	// No order file: nothing to load (drivers built in).
-	if err := loadModules(nopLog(), t.TempDir(), nil); err != nil {
+	if err := loadModules(nopLog(), t.TempDir(), "", nil); err != nil {
 		t.Fatalf("without order file: %v", err)
 	}
 	// A listed module that is missing is reported by name.
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "order"), []byte("missing.ko\nvsock.ko\n"), 0o644)
-	err := loadModules(nopLog(), dir, nil)
+	err := loadModules(nopLog(), dir, "", nil)
 	if err == nil || !strings.Contains(err.Error(), "missing.ko") || !strings.Contains(err.Error(), "vsock.ko") {
 		t.Fatalf("missing module: %v", err)
 	}
 	// Modules this boot does not need are not even opened.
 	serial := agentproto.Boot{Channel: agentproto.Channel{Kind: agentproto.ChannelVirtioSerial}, Net: agentproto.NetConfig{Mode: agentproto.NetNone}}
-	if err := loadModules(nopLog(), dir, func(n string) bool { return n == "missing.ko" || unneededModule(n, serial) }); err != nil {
+	if err := loadModules(nopLog(), dir, "", func(n string) bool { return n == "missing.ko" || unneededModule(n, serial) }); err != nil {
 		t.Fatalf("skipped modules were loaded: %v", err)
 	}
 	for _, c := range []struct {
@@ -400,5 +400,20 @@ func TestMapRing(t *testing.T) {
 	copy(mem, "shared")
 	if b, _ := os.ReadFile(filepath.Join(dev, "resource2_wc")); !bytes.HasPrefix(b, []byte("shared")) {
 		t.Fatal("the mapping is not of the write-combining resource")
+	}
+}
+
+func TestModuleParams(t *testing.T) {
+	cmdline := "console=ttyS0 quiet virtio_blk.queue_depth=64 virtio-blk.num_request_queues=1 " +
+		"virtio_rng.current_quality=1000 virtio_blkx.a=1 virtio_blk. virtio_blk.=3 skiff.net=none"
+	for _, c := range []struct{ name, want string }{
+		{"virtio_blk.ko", "queue_depth=64 num_request_queues=1"},
+		{"/lib/modules/virtio-blk.ko", "queue_depth=64 num_request_queues=1"},
+		{"virtio-rng.ko", "current_quality=1000"},
+		{"vsock.ko", ""},
+	} {
+		if got := moduleParams(cmdline, c.name); got != c.want {
+			t.Errorf("moduleParams(%q) = %q, want %q", c.name, got, c.want)
+		}
 	}
 }

@@ -38,14 +38,14 @@ func VMMain() {
 		log.Error("kernel command line", zap.Error(cerr)) // carry on with what parsed
 	}
 	log.Debug("agent started")
-	if err := vmInit(console, log, boot); err != nil {
+	if err := vmInit(console, log, boot, string(cmdline)); err != nil {
 		log.Error("boot failed", zap.Error(err))
 		powerOff(log)
 	}
 	powerOff(log)
 }
 
-func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
+func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot, cmdline string) error {
 	start := time.Now()
 	setClock(log, boot.Time)
 	// The workload's init helper starts now, beside the boot (standby.go).
@@ -59,7 +59,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 	}
 	// A template loads every driver before its snapshot: in the VMs
 	// restored from it they cost nothing.
-	if err := loadModules(log, "/lib/modules", func(name string) bool {
+	if err := loadModules(log, "/lib/modules", cmdline, func(name string) bool {
 		return unneededModule(name, boot) || (!boot.Template && lateModule(name, boot))
 	}); err != nil {
 		log.Warn("loading modules", zap.Error(err))
@@ -150,7 +150,7 @@ func vmInit(console *os.File, log *zap.Logger, boot agentproto.Boot) error {
 		}
 		runtime.LockOSThread()                         // never unlocked: the thread ends with the goroutine
 		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 19) // 0: this thread
-		if err := loadModules(log, "/lib/modules", func(name string) bool {
+		if err := loadModules(log, "/lib/modules", cmdline, func(name string) bool {
 			return unneededModule(name, boot) || !lateModule(name, boot)
 		}); err != nil {
 			log.Warn("loading modules", zap.Error(err))
@@ -284,9 +284,9 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 }
 
 // loadModules loads dir/order's modules in order with finit_module, except
-// those skip names. Without an order file there is nothing to load
-// (built-in drivers).
-func loadModules(log *zap.Logger, dir string, skip func(name string) bool) error {
+// those skip names, each with its parameters on cmdline (moduleParams).
+// Without an order file there is nothing to load (built-in drivers).
+func loadModules(log *zap.Logger, dir, cmdline string, skip func(name string) bool) error {
 	data, err := os.ReadFile(filepath.Join(dir, "order"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -305,7 +305,7 @@ func loadModules(log *zap.Logger, dir string, skip func(name string) bool) error
 			errs = append(errs, err)
 			continue
 		}
-		err = unix.FinitModule(int(f.Fd()), "", 0)
+		err = unix.FinitModule(int(f.Fd()), moduleParams(cmdline, name), 0)
 		f.Close()
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("loading %s: %w", name, err))

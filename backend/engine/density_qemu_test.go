@@ -60,3 +60,45 @@ func TestUpperDiskReadsLittle(t *testing.T) {
 		t.Fatalf("want the upper disk and the volume's in the guest:\n%s", out)
 	}
 }
+
+// TestDiskQueuesLean: each of a container's virtio disks has one request queue of 64 requests
+// (vm's leanDevices on the command line, passed by the agent to virtio_blk when it is a module),
+// not one per vCPU of the virtqueue's 256: a restored guest's disks are hot-plugged after the
+// restore, so their request arrays are pages each VM writes for itself.
+func TestDiskQueuesLean(t *testing.T) {
+	e, host, _ := qemuEngine(t)
+	ctx := ctxT(t, 5*time.Minute)
+	c, err := e.Create(ctx, CreateOptions{Image: host + "/busybox:latest", Cmd: []string{"sleep", "1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Remove(ctx, c.ID, RemoveOptions{Force: true}) })
+	// Each virtio disk's serial, number of hardware queues and the first one's depth.
+	s, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"sh", "-c",
+		`for d in /sys/block/vd*; do echo $(cat $d/serial) $(ls $d/mq | wc -l) $(cat $d/mq/0/nr_tags); done`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, s.Stderr)
+	out, _ := io.ReadAll(s.Stdout)
+	if code, err := s.Wait(); err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %q", code, err, out)
+	}
+	disks := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			t.Fatalf("a line %q in:\n%s", l, out)
+		}
+		disks++
+		if f[1] != "1" || f[2] != "64" {
+			t.Errorf("disk %s: %s request queues of %s requests, want 1 of 64", f[0], f[1], f[2])
+		}
+	}
+	if disks != 2 {
+		t.Fatalf("want the image and upper disks in the guest:\n%s", out)
+	}
+}

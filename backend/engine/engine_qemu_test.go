@@ -54,6 +54,7 @@ func qemuConfig(t *testing.T) (cfg Config, host, snapshots string) {
 	if err != nil {
 		t.Skipf("no hypervisor (run `make setup` to install QEMU): %v", err)
 	}
+	t.Cleanup(func() { hv.(io.Closer).Close() }) // its spare VMs
 	cache := t.TempDir()
 	kernel := func(ctx context.Context, arch string) (*vm.Bundle, string, error) {
 		b, err := vm.ResolveKernel(ctx, vm.KernelOptions{Arch: arch, Path: filepath.Join(kdir, arch), Log: log})

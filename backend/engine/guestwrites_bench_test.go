@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,8 +22,12 @@ import (
 // them for. A restored VM maps its snapshot's RAM copy-on-write, so each page its guest writes
 // is one of its own on the host: the written pages are those of qemu's guest RAM mapping that
 // are anonymous (/proc/PID/pagemap), classed by the guest's own /proc/kpageflags (page cache,
-// slab, a process's anonymous memory, page tables, free, or kernel memory with no flag:
-// vmalloc, stacks, device rings). One busybox `sleep` container, read 12 s after its start.
+// slab, a process's anonymous memory, page tables, free, kernel memory marked reserved (the
+// kernel's own data, the first per-CPU chunk, struct pages), kernel compound pages (large
+// kmallocs), or kernel memory with no flag: vmalloc, stacks, device rings and request arrays).
+// One busybox `sleep` container, read 12 s after its start. With SKIFF_BENCH_GUEST_DUMP=<a
+// directory the test user can write> the guest's /proc meminfo, slabinfo, vmallocinfo, vmstat,
+// buddyinfo, zoneinfo, diskstats and cmdline are saved there, read just after its kpageflags.
 func BenchmarkGuestWrites(b *testing.B) {
 	e, ref := benchEngine(b, "qemu")
 	ctx := context.Background()
@@ -53,14 +58,16 @@ func BenchmarkGuestWrites(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"cat", "/proc/kpageflags"}})
-		if err != nil {
-			b.Fatal(err)
+		kp, err := guestFile(ctx, e, c.ID, "/proc/kpageflags")
+		if err != nil || len(kp) < 8*len(written) {
+			b.Fatalf("reading the guest's /proc/kpageflags: %v, %d bytes for %d pages", err, len(kp), len(written))
 		}
-		go io.Copy(io.Discard, s.Stderr)
-		kp, _ := io.ReadAll(s.Stdout)
-		if code, err := s.Wait(); err != nil || code != 0 || len(kp) < 8*len(written) {
-			b.Fatalf("reading the guest's /proc/kpageflags: %d %v, %d bytes for %d pages", code, err, len(kp), len(written))
+		if dir := os.Getenv("SKIFF_BENCH_GUEST_DUMP"); dir != "" {
+			for _, f := range []string{"meminfo", "slabinfo", "vmallocinfo", "vmstat", "buddyinfo", "cmdline", "zoneinfo", "diskstats"} {
+				if data, err := guestFile(ctx, e, c.ID, "/proc/"+f); err == nil {
+					_ = os.WriteFile(filepath.Join(dir, f), data, 0o644)
+				}
+			}
 		}
 		mb := map[string]float64{}
 		total := 0.0
@@ -85,6 +92,20 @@ func BenchmarkGuestWrites(b *testing.B) {
 	}
 }
 
+// guestFile reads a file of the guest (exec cat in container id).
+func guestFile(ctx context.Context, e *Engine, id, path string) ([]byte, error) {
+	s, err := e.Exec(ctx, id, ExecOptions{Cmd: []string{"cat", path}})
+	if err != nil {
+		return nil, err
+	}
+	go io.Copy(io.Discard, s.Stderr)
+	data, _ := io.ReadAll(s.Stdout)
+	if code, err := s.Wait(); err != nil || code != 0 {
+		return nil, fmt.Errorf("cat %s: exit %d, %v", path, code, err)
+	}
+	return data, nil
+}
+
 // pageClass names what a guest page is used for from its kpageflags
 // (Documentation/admin-guide/mm/pagemap.rst).
 func pageClass(f uint64) string {
@@ -100,6 +121,10 @@ func pageClass(f uint64) string {
 		return "anon"
 	case bit(5):
 		return "pagecache"
+	case bit(32):
+		return "kernel-reserved"
+	case bit(15) || bit(16):
+		return "kernel-compound"
 	default:
 		return "kernel"
 	}

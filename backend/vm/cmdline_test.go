@@ -18,8 +18,8 @@ func TestGuestCmdline(t *testing.T) {
 	b := GuestBoot(nat, static, now)
 	b.Channel = agentproto.Channel{Kind: agentproto.ChannelVirtioSerial, PortName: "a"}
 	got := GuestCmdline([]string{"console=ttyS0"}, nat, b)
-	if !strings.HasPrefix(got, "console=ttyS0 mitigations=off skiff.") {
-		t.Fatalf("the base, then the spec's arguments, then the agent's keys: %s", got)
+	if !strings.HasPrefix(got, "console=ttyS0 virtio_blk.num_request_queues=1 virtio_blk.queue_depth=64 mitigations=off skiff.") {
+		t.Fatalf("the base, the devices' sizes, then the spec's arguments, then the agent's keys: %s", got)
 	}
 	back, err := agentproto.ParseBoot(got)
 	if err != nil || !reflect.DeepEqual(back, b) || back.Hostname != "web" || !back.Time.Equal(now) || len(back.Seed) != 32 ||

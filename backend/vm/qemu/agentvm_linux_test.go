@@ -70,6 +70,11 @@ func newEnvWith(t testing.TB, b *vm.Bundle, opts ...func(*qemu.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Last (the machines' cleanups run first): no spare VM outlives Close.
+	t.Cleanup(func() {
+		hv.(io.Closer).Close()
+		noSpares(t)
+	})
 	initrd, err := vm.BuildInitramfs(context.Background(), b, filepath.Join(t.TempDir(), "initramfs"))
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +130,13 @@ func execOut(t testing.TB, ctx context.Context, c *agentproto.Client, args ...st
 }
 
 // noLeftovers: no qemu or virtiofsd child of this process, no pid file or
-// socket in the state dir.
+// socket in the state dir. Spare VMs (launched ahead of the next start,
+// ended by Close: noSpares) do not count.
 func noLeftovers(t testing.TB, stateDir string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left := children()
+		left := children(false)
 		files, _ := filepath.Glob(filepath.Join(stateDir, "*.pid"))
 		socks, _ := filepath.Glob(filepath.Join(stateDir, "*.sock"))
 		if len(left)+len(files)+len(socks) == 0 {
@@ -143,8 +149,23 @@ func noLeftovers(t testing.TB, stateDir string) {
 	}
 }
 
-// children lists the qemu and virtiofsd processes whose parent is this test process.
-func children() []string {
+// noSpares checks that no spare VM's qemu runs (newEnv checks it after Close).
+func noSpares(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left := children(true)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spare VMs left: %q", left)
+		}
+	}
+}
+
+// children lists the qemu and virtiofsd processes whose parent is this test
+// process: the spare VMs only, or all but them.
+func children(spares bool) []string {
 	var left []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -156,7 +177,10 @@ func children() []string {
 		i := strings.LastIndexByte(s, ')')
 		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == fmt.Sprint(os.Getpid()) &&
 			(strings.Contains(s[:i], "qemu-system") || strings.Contains(s[:i], "virtiofsd")) {
-			left = append(left, s[:i+1])
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if strings.Contains(string(cmdline), "\x00skiff-spare-") == spares {
+				left = append(left, s[:i+1]+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+			}
 		}
 	}
 	return left
@@ -464,7 +488,7 @@ func TestAgentVMRunEcho(t *testing.T) {
 		// did not notice; the host's goroutines show where it waits.
 		buf := make([]byte, 1<<20)
 		t.Fatalf("the guest did not power off after its workload ended (state %s; qemu children: %q)\nhost goroutines:\n%s",
-			m.State(), children(), buf[:runtime.Stack(buf, true)])
+			m.State(), children(false), buf[:runtime.Stack(buf, true)])
 	}
 	if m.State() != vm.StateStopped || m.Err() != nil {
 		t.Fatalf("state %s, err %v", m.State(), m.Err())

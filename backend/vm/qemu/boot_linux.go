@@ -19,7 +19,6 @@ import (
 	"github.com/skiff-containers/skiff/backend/shmring"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/internal/proc"
-	"github.com/skiff-containers/skiff/backend/vm/internal/usernet"
 )
 
 // boot starts a machine cold: launch, then serve.
@@ -40,29 +39,23 @@ func (h *qemuHypervisor) boot(ctx context.Context, spec vm.MachineSpec, accel st
 // connects QMP. extra are the files qemu gets after the shares' (a
 // snapshot layout's RAM, an incoming one's device state). The agent
 // channel is returned unused. On error nothing is left running.
+//
+// A spare (lo.spare, spare_linux.go) is launched for no VM yet: it gets no
+// state dir, console log, pid file or network until attach gives it a
+// VM's; its qemu output is kept in memory until then.
 func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel string, lo layout, extra ...*os.File) (m *qemuMachine, agentConn net.Conn, err error) {
-	if err := os.MkdirAll(spec.StateDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("starting %q: state dir: %w", spec.ID, err)
-	}
-	proc.KillStale(spec.StateDir, h.log)
-	consoleLog := spec.ConsoleLog
-	if consoleLog == "" {
-		consoleLog = filepath.Join(spec.StateDir, "console.log")
-	}
-	if abs, err := filepath.Abs(consoleLog); err == nil {
-		consoleLog = abs
-	}
-	console, err := vm.OpenConsoleFile(consoleLog, h.consoleMax)
-	if err != nil {
-		return nil, nil, fmt.Errorf("starting %q: console log: %w", spec.ID, err)
-	}
-	m = &qemuMachine{h: h, spec: spec, log: h.log.With(zap.String("vm", spec.ID)), consoleLog: consoleLog,
-		console: console, consoleEnd: make(chan struct{}),
+	m = &qemuMachine{h: h, spec: spec, log: h.log.With(zap.String("vm", spec.ID)),
+		consoleEnd: make(chan struct{}), qemuOut: &qemuOutput{},
 		ready: make(chan struct{}), exited: make(chan error, 1), reqs: make(chan func()),
 		done: make(chan struct{}), state: vm.StateStarting, changed: make(chan struct{}), fsdDied: make(chan string, len(spec.Shares)+hotplugPorts)}
+	if !lo.spare {
+		if err := m.prepareStateDir(); err != nil {
+			return nil, nil, err
+		}
+	}
 
-	var files []*os.File              // the children's ends, closed once they started
-	var ac, qmpConn, conConn net.Conn // the agent channel, QMP, the console
+	var files []*os.File     // the children's ends, closed once they started
+	var ac, qmpConn net.Conn // the agent channel, QMP
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -71,11 +64,6 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 			if ac != nil {
 				ac.Close()
 			}
-			if conConn != nil {
-				conConn.Close() // ends the pump, which closes the console file
-			} else {
-				console.Close()
-			}
 			if qmpConn != nil {
 				qmpConn.Close()
 			}
@@ -83,6 +71,7 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 				m.cmd.Process.Kill()
 				<-m.exited // the waiter goroutine reaps it
 			}
+			m.endConsole()
 			m.killDaemons()
 			m.closeNet()
 			m.removeStateFiles()
@@ -116,21 +105,28 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	if err != nil {
 		return m, nil, err
 	}
+	m.conConn = conConn
 	files = append(files, conFile)
-	go func() {
-		m.console.CopyFrom(conConn)
-		close(m.consoleEnd)
-	}()
+	if !lo.spare {
+		if err := m.openConsole(); err != nil {
+			return m, nil, err
+		}
+	}
 	if lo.ring {
 		if m.ring, err = unix.Mmap(int(ring.Fd()), 0, ringSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 			return m, nil, fmt.Errorf("the agent channel's ring: %w", err)
 		}
 	}
-	netFile, err := m.startNet()
+	netFile, err := m.netLink()
 	if err != nil {
 		return m, nil, err
 	}
 	files = append(files, netFile)
+	if !lo.spare {
+		if err := m.startNet(); err != nil {
+			return m, nil, err
+		}
+	}
 	for _, sh := range spec.Shares {
 		fsd, cli, err := h.startVirtiofsd(sh, spec.StateDir)
 		if err != nil {
@@ -144,22 +140,29 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	files = append(files, extra...) // the caller's to close: dropped before the deferred close
 	defer func() { files = files[:len(files)-len(extra)] }()
 
-	qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return m, nil, err
-	}
-	defer qlog.Close()
 	cmd := exec.Command(h.bins[spec.Arch], qemuArgs(spec, accel, lo)...)
 	cmd.ExtraFiles = files
-	cmd.Stdout, cmd.Stderr = qlog, qlog
+	if lo.spare {
+		m.qemuOut.hold = true
+		cmd.Stdout, cmd.Stderr = m.qemuOut, m.qemuOut // a pipe: kept in memory until attach
+	} else {
+		qlog, err := os.OpenFile(filepath.Join(spec.StateDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return m, nil, err
+		}
+		defer qlog.Close()
+		cmd.Stdout, cmd.Stderr = qlog, qlog
+	}
 	m.log.Debug("starting qemu", zap.Strings("argv", cmd.Args))
 	if err := h.spawn.Start(cmd); err != nil {
 		return m, nil, fmt.Errorf("running %s: %w", cmd.Path, err)
 	}
 	m.cmd = cmd // from here on only the waiter calls cmd.Wait
 	go func() { m.exited <- cmd.Wait() }()
-	if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
-		return m, nil, fmt.Errorf("qemu exited at once: %s", readSmall(qlog.Name()))
+	if !lo.spare {
+		if err := proc.WritePidFile(spec.StateDir, "qemu", cmd.Process.Pid); err != nil {
+			return m, nil, fmt.Errorf("qemu exited at once: %s", m.qemuLog())
+		}
 	}
 
 	// QMP greets as soon as qemu parsed its arguments; a bad argument exits instead.
@@ -174,12 +177,12 @@ func (h *qemuHypervisor) launch(ctx context.Context, spec vm.MachineSpec, accel 
 	select {
 	case r := <-qc:
 		if r.err != nil {
-			return m, nil, fmt.Errorf("qmp: %w: %s", r.err, readSmall(qlog.Name()))
+			return m, nil, fmt.Errorf("qmp: %w: %s", r.err, m.qemuLog())
 		}
 		m.qmp = r.q
 	case werr := <-m.exited:
 		m.exited <- werr
-		return m, nil, fmt.Errorf("qemu exited (%v): %s", werr, readSmall(qlog.Name()))
+		return m, nil, fmt.Errorf("qemu exited (%v): %s", werr, m.qemuLog())
 	}
 
 	return m, ac, nil
@@ -283,37 +286,12 @@ func (m *qemuMachine) abort(agentConn net.Conn) {
 	m.qmp.close()
 	m.kill()
 	<-m.exited
-	m.waitConsole()
+	m.endConsole()
+	m.qemuOut.close()
 	m.killDaemons()
 	m.closeNet()
 	m.removeStateFiles()
 	m.unmapRing()
-}
-
-// startNet starts the machine's user-space network (none for
-// NetworkNone) and returns the file qemu gets on fdNet: its end of the
-// network's socket, or /dev/null without a network.
-func (m *qemuMachine) startNet() (*os.File, error) {
-	if m.spec.Network.Mode == vm.NetworkNone {
-		return os.Open(os.DevNull)
-	}
-	ours, theirs, err := socketPair("net")
-	if err != nil {
-		return nil, err
-	}
-	if m.net, err = usernet.New(vm.NetConfig(m.spec.Network, vm.NetMTU, m.log), ours); err != nil {
-		theirs.Close()
-		return nil, fmt.Errorf("the VM's network: %w", err)
-	}
-	return theirs, nil
-}
-
-// closeNet ends the machine's network once qemu is gone (or never ran).
-func (m *qemuMachine) closeNet() {
-	if m.net != nil {
-		m.net.Close()
-		m.log.Debug("network ended", zap.Any("link", m.net.Stats()))
-	}
 }
 
 // waitReady pings the agent until it answers. Pings sent before the guest
@@ -344,16 +322,6 @@ func (m *qemuMachine) waitReady(sess *yamux.Session) {
 		case <-sess.CloseChan():
 			return
 		}
-	}
-}
-
-// waitConsole waits (briefly: qemu has exited, its end of the console is
-// closed) for the console pump to write what qemu sent last.
-func (m *qemuMachine) waitConsole() {
-	select {
-	case <-m.consoleEnd:
-	case <-time.After(vm.ConsoleWait):
-		m.log.Warn("the console log is still being written after qemu exited")
 	}
 }
 

@@ -55,7 +55,7 @@ func cowOK(spec vm.MachineSpec) bool { return len(spec.Shares) == 0 }
 // ram file unless a running VM holds it already; release it once the VM
 // using it has ended.
 func (c *cowRAMs) acquire(snap *snapcache.Snapshot, mib int) (*cowRAM, error) {
-	key := snap.Dir + " " + snap.Meta.Created.String()
+	key := snapID(snap)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r := c.rams[key]; r != nil {

@@ -72,6 +72,7 @@ func testQEMU(t testing.TB) *qemuHypervisor {
 	if err != nil {
 		t.Skipf("qemu not installed (run `make setup`): %v", err)
 	}
+	t.Cleanup(func() { h.(*qemuHypervisor).Close() })
 	return h.(*qemuHypervisor)
 }
 
@@ -115,6 +116,9 @@ func noLeftovers(t testing.TB, stateDir string) {
 		kids := childProcs(os.Getpid())
 		var left []string
 		for _, k := range kids {
+			if strings.Contains(k, " skiff-spare-") { // a spare VM (spare_linux.go), ended by Close
+				continue
+			}
 			if strings.Contains(k, "qemu-system") || strings.Contains(k, "virtiofsd") {
 				left = append(left, k)
 			}

@@ -26,21 +26,25 @@ import (
 // connection and the yamux session to the agent. The goroutine running loop
 // owns the lifecycle: every state change happens there.
 type qemuMachine struct {
-	h          *qemuHypervisor // starts the daemons of shares added later
-	spec       vm.MachineSpec
-	log        *zap.Logger
-	consoleLog string
-	console    *vm.ConsoleFile // written by the console pump from the guest's serial port
-	consoleEnd chan struct{}   // closed when the pump has written the last of the console
-	cmd        *exec.Cmd
-	fsds       []*daemon
-	fsdDied    chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
-	qmp        *qmp
-	agentConn  net.Conn         // the virtio-serial port's socket
-	ring       []byte           // the ring's shared memory, mapped; nil without one
-	sess       *yamux.Session   // set once by connect under mu; read by Dial after ready
-	ringConn   *shmring.Conn    // set with sess when the channel is on the ring
-	net        *usernet.Network // the VM's network; nil with NetworkNone
+	h           *qemuHypervisor // starts the daemons of shares added later
+	spec        vm.MachineSpec
+	log         *zap.Logger
+	consoleLog  string
+	console     *vm.ConsoleFile // written by the console pump from the guest's serial port; nil until attached (a spare)
+	consoleEnd  chan struct{}   // closed when the pump has written the last of the console
+	conConn     net.Conn        // our end of the serial port's socket, read by the pump
+	qemuOut     *qemuOutput     // a spare's qemu output until attached (spare_linux.go)
+	cmd         *exec.Cmd
+	fsds        []*daemon
+	fsdDied     chan string // "virtiofsd for share …: exit status"; buffered, one per daemon
+	qmp         *qmp
+	agentConn   net.Conn         // the virtio-serial port's socket
+	ring        []byte           // the ring's shared memory, mapped; nil without one
+	ringPlugged bool             // a restored VM's ring device is hot-plugged
+	sess        *yamux.Session   // set once by connect under mu; read by Dial after ready
+	ringConn    *shmring.Conn    // set with sess when the channel is on the ring
+	net         *usernet.Network // the VM's network; nil with NetworkNone
+	netEnd      net.Conn         // our end of qemu's network socket until startNet hands it to net
 
 	ready  chan struct{} // closed when the agent answered a ping
 	exited chan error    // qemu's exit, sent once by the waiter
@@ -173,7 +177,8 @@ func (m *qemuMachine) finish(werr error, reason string) {
 	m.killDaemons()
 	m.closeNet()
 	m.removeStateFiles()
-	m.waitConsole()
+	m.endConsole()
+	m.qemuOut.close()
 	m.mu.Lock()
 	stopping := m.stopping
 	m.mu.Unlock()
@@ -201,7 +206,7 @@ func (m *qemuMachine) finish(werr error, reason string) {
 			why = p
 		}
 		tail := vm.ConsoleTail(m.consoleLog, 15)
-		if q := readSmall(filepath.Join(m.spec.StateDir, "qemu.log")); q != "" && werr != nil {
+		if q := m.qemuLog(); q != "" && werr != nil {
 			tail += "\nqemu: " + q
 		}
 		m.mu.Lock()
@@ -228,6 +233,9 @@ func (m *qemuMachine) killDaemons() {
 }
 
 func (m *qemuMachine) removeStateFiles() {
+	if m.spec.StateDir == "" { // a spare never attached has none
+		return
+	}
 	os.Remove(filepath.Join(m.spec.StateDir, "qemu.pid"))
 	for _, sh := range m.spec.Shares {
 		os.Remove(filepath.Join(m.spec.StateDir, "virtiofsd-"+sh.Tag+".pid"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,10 @@ type Options struct {
 	// its shape's boot snapshot (snapshot_linux.go); so does
 	// SKIFF_NO_SNAPSHOTS=1 in the environment.
 	NoSnapshots bool
+	// NoSpare launches no spare VMs (spare_linux.go): every restored start
+	// launches its qemu and loads its device state then; so does
+	// SKIFF_NO_SPARE_VM=1 in the environment.
+	NoSpare bool
 	// NoRing keeps every agent channel on its virtio-serial port instead of
 	// a shared-memory ring (boot_linux.go, connect); so does
 	// SKIFF_NO_RING=1 in the environment.
@@ -76,6 +81,7 @@ type qemuHypervisor struct {
 	consoleMax  int64            // each console log file's cap (MaxConsoleFile; tests lower it)
 	cow         cowRAMs          // the snapshot RAMs restored VMs map copy-on-write
 	snaps       *snapcache.Cache // the boot snapshots, under cacheDir
+	spares      sparePool        // the spare VMs launched ahead (spare_linux.go)
 }
 
 type pvhKey struct {
@@ -88,6 +94,7 @@ var (
 	_ vm.Hypervisor    = (*qemuHypervisor)(nil)
 	_ vm.Preparer      = (*qemuHypervisor)(nil)
 	_ vm.CacheReporter = (*qemuHypervisor)(nil)
+	_ io.Closer        = (*qemuHypervisor)(nil)
 )
 
 // New returns the QEMU backend. It fails when no qemu-system binary for
@@ -111,6 +118,7 @@ func New(opts Options) (vm.Hypervisor, error) {
 		noSnapshots: opts.NoSnapshots || os.Getenv("SKIFF_NO_SNAPSHOTS") == "1",
 		noRing:      opts.NoRing || os.Getenv("SKIFF_NO_RING") == "1",
 		consoleMax:  vm.MaxConsoleFile,
+		spares:      newSparePool(opts.NoSpare || os.Getenv("SKIFF_NO_SPARE_VM") == "1"),
 	}
 	h.spawnFS, h.spawnFSErr = proc.NewUserNSSpawner()
 	h.spawnBind, h.spawnBindErr = proc.NewNoSetidSpawner()
@@ -342,6 +350,8 @@ type layout struct {
 	// cow: a snapshot layout's guest RAM is mapped private (copy-on-write
 	// over a sealed memfd many VMs map: cow_linux.go).
 	cow bool
+	// spare: launched ahead for a VM not known yet (spare_linux.go).
+	spare bool
 	// firmware replaces the machine's default firmware (-bios), "" keeps
 	// it: a cold amd64 boot's qboot (coldFirmware).
 	firmware string

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
 	"github.com/skiff-containers/skiff/backend/vm/snapcache"
 )
@@ -34,9 +35,9 @@ func (h *qemuHypervisor) snapshotKey(spec vm.MachineSpec, accel string) (string,
 			return "", err
 		}
 	}
-	for _, c := range spec.Cmdline { // kernel arguments (the agent's own keys are in spec.Boot)
-		k.Line("%s", c)
-	}
+	// The kernel arguments every backend gives and the spec's (the agent's
+	// own keys are in spec.Boot): the template's drivers are set up with them.
+	k.Line("%s", vm.GuestCmdline(nil, spec, agentproto.Boot{}))
 	// The devices: a change to qemuArgs makes new snapshots.
 	t := spec
 	t.ID, t.Shares, t.Disks, t.Network.MAC = "template", nil, nil, ""

@@ -53,6 +53,7 @@ func (h *qemuHypervisor) Prepare(ctx context.Context, spec vm.MachineSpec) error
 	if err != nil {
 		return err
 	}
+	h.refillSpare(nil, spec, accel, snap)
 	snap.Release()
 	return nil
 }
@@ -77,6 +78,7 @@ func (h *qemuHypervisor) startFast(ctx context.Context, spec vm.MachineSpec, acc
 			return m, err
 		}
 		h.log.Warn("boot snapshot unusable; booting cold", zap.String("vm", spec.ID), zap.Error(err))
+		h.dropSpare(key, nil)
 		h.snaps.Fail(key)
 	}
 	return h.boot(ctx, spec, accel)

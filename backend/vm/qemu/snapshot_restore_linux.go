@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/skiff-containers/skiff/backend/agentproto"
 	"github.com/skiff-containers/skiff/backend/vm"
@@ -20,7 +23,9 @@ import (
 // the agent.
 
 // startRestored starts spec from its shape's snapshot, building the
-// snapshot first when there is none.
+// snapshot first when there is none: from the shape's spare when one is
+// ready (spare_linux.go), else from a qemu launched now. Either way it then
+// has the shape's next spare launched.
 func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec, accel string) (m *qemuMachine, err error) {
 	lap := newLaps()
 	snap, err := h.snapshotFor(ctx, spec, accel)
@@ -28,6 +33,25 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 		return nil, err
 	}
 	defer snap.Release()
+	// The console log starts with the template's boot, as a cold boot's
+	// would, once the restore is sure to run.
+	console, _ := os.ReadFile(filepath.Join(snap.Dir, "console.log"))
+	console = append(console, "skiff: restored from boot snapshot "+snap.Meta.Key+"\n"...)
+	if sp := h.spares.take(h, spec, snap); sp != nil {
+		lap.mark("snapshot")
+		m, err := h.adopt(ctx, sp, spec, console, lap)
+		if err == nil {
+			m.log.Debug("restored from boot snapshot", append(lap.fields(), zap.Bool("spare", true))...)
+			h.refillSpare(m, spec, accel, snap)
+			return m, nil
+		}
+		// A disk that does not attach is the spec's fault, unless the spare's qemu died.
+		if ctx.Err() != nil || errors.Is(err, errDiskAttach) && !errors.Is(err, errQMPClosed) {
+			return nil, err
+		}
+		h.log.Info("spare VM unusable; restoring a new one", zap.String("vm", spec.ID), zap.Error(err))
+		lap = newLaps()
+	}
 	ram, cow, err := h.restoredRAM(snap, spec)
 	if err != nil {
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.Meta.Key, err)
@@ -39,10 +63,6 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 		return nil, fmt.Errorf("boot snapshot %s: %w", snap.Meta.Key, err)
 	}
 	defer state.Close()
-	// The console log starts with the template's boot, as a cold boot's
-	// would, once the restore is sure to run.
-	console, _ := os.ReadFile(filepath.Join(snap.Dir, "console.log"))
-	console = append(console, "skiff: restored from boot snapshot "+snap.Meta.Key+"\n"...)
 	lap.mark("snapshot")
 	m, ac, err := h.launch(ctx, spec, accel, layout{cmdline: snap.Meta.Cmdline, snapshot: true, incoming: true, cow: cow != nil}, ram, state)
 	if err != nil {
@@ -60,6 +80,7 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 		return nil, fmt.Errorf("starting %q: %w", spec.ID, err)
 	}
 	m.log.Debug("restored from boot snapshot", lap.fields()...)
+	h.refillSpare(m, spec, accel, snap)
 	return m, nil
 }
 
@@ -67,6 +88,16 @@ func (h *qemuHypervisor) startRestored(ctx context.Context, spec vm.MachineSpec,
 // disks, adds console to the console log, runs the guest and hands the
 // agent its keys.
 func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, lap *laps) error {
+	if err := m.load(ctx); err != nil {
+		return err
+	}
+	lap.mark("state")
+	return m.resume(ctx, ac, console, lap)
+}
+
+// load has qemu (launched incoming) read the device state and waits until
+// it has, leaving the guest paused.
+func (m *qemuMachine) load(ctx context.Context) error {
 	if err := m.ignoreSharedRAM(ctx); err != nil {
 		return err
 	}
@@ -79,13 +110,13 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, 
 		st, err := m.qmp.status(qctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("loading the device state: %w: %s", err, readSmall(filepath.Join(m.spec.StateDir, "qemu.log")))
+			return fmt.Errorf("loading the device state: %w: %s", err, m.qemuLog())
 		}
 		if st != "inmigrate" {
 			if st != "paused" {
 				return fmt.Errorf("loading the device state: qemu is %s", st)
 			}
-			break
+			return nil
 		}
 		select {
 		case <-time.After(5 * time.Millisecond):
@@ -93,7 +124,11 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, 
 			return ctx.Err()
 		}
 	}
-	lap.mark("state")
+}
+
+// resume hot-plugs the shares and disks of a loaded machine, adds console
+// to its console log, runs the guest and hands the agent its keys.
+func (m *qemuMachine) resume(ctx context.Context, ac net.Conn, console []byte, lap *laps) error {
 	for i, sh := range m.spec.Shares {
 		id := "fs" + strconv.Itoa(i)
 		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "vhost-user-fs-pci",
@@ -104,11 +139,8 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, 
 	if err := m.plugDisks(ctx); err != nil {
 		return err
 	}
-	if m.ring != nil {
-		if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
-			"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
-			return fmt.Errorf("the agent channel's ring: %w", err)
-		}
+	if err := m.plugRing(ctx); err != nil {
+		return err
 	}
 	lap.mark("hotplug")
 	_, _ = m.console.Write(console)
@@ -123,7 +155,7 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, 
 	}
 	defer ac.SetDeadline(time.Time{})
 	// The line carries the host's clock: taken now, not before the device
-	// state loaded (seconds, under TCG on a busy host).
+	// state loaded (seconds, under TCG on a busy host; a spare's, minutes before).
 	if _, err := io.WriteString(ac, restoreLine(m.spec, m.ring != nil, m.cow != nil)+"\n"); err != nil {
 		return fmt.Errorf("agent channel: %w", err)
 	}
@@ -135,6 +167,20 @@ func (m *qemuMachine) restore(ctx context.Context, ac net.Conn, console []byte, 
 		return fmt.Errorf("the agent refused the restore: %s", ans)
 	}
 	lap.mark("agent")
+	return nil
+}
+
+// plugRing hot-plugs the agent channel's ring device, once (a spare has
+// it plugged before it is adopted).
+func (m *qemuMachine) plugRing(ctx context.Context) error {
+	if m.ring == nil || m.ringPlugged {
+		return nil
+	}
+	if _, err := m.qmp.do(ctx, "device_add", map[string]any{"driver": "ivshmem-plain",
+		"id": "ring0", "memdev": "ring", "bus": ringPort}); err != nil {
+		return fmt.Errorf("the agent channel's ring: %w", err)
+	}
+	m.ringPlugged = true
 	return nil
 }
 

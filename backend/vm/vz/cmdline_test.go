@@ -13,7 +13,7 @@ func TestVzCmdline(t *testing.T) {
 	now := time.Unix(1700000000, 5)
 	got := vzCmdline(vm.MachineSpec{Cmdline: []string{"loglevel=3"}, Boot: agentproto.Boot{Hostname: "web",
 		Net: agentproto.NetConfig{Mode: agentproto.NetDHCP}, Seed: []byte{0}}}, now)
-	want := "console=hvc0 quiet panic=-1 loglevel=3 skiff.channel=vsock:1024 skiff.net=dhcp skiff.hostname=web skiff.time=1700000000000000005 skiff.seed=00"
+	want := "console=hvc0 quiet panic=-1 virtio_blk.num_request_queues=1 virtio_blk.queue_depth=64 loglevel=3 skiff.channel=vsock:1024 skiff.net=dhcp skiff.hostname=web skiff.time=1700000000000000005 skiff.seed=00"
 	if got != want {
 		t.Fatalf("vzCmdline =\n%s\nwant\n%s", got, want)
 	}

@@ -16,7 +16,7 @@ func TestQEMUArgs(t *testing.T) {
 	s.Disks = []vm.Disk{{ID: "skiff-image", Path: "/img,1.ext4", ReadOnly: true}, {ID: "skiff-upper", Path: "/u.ext4"}}
 	line := strings.Join(qemuArgs(s, "tcg", layout{}), " ")
 	for _, want := range []string{
-		"-accel tcg", "-machine q35,memory-backend=mem", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-accel tcg", "-machine q35,memory-backend=mem,sata=off,smbus=off ", "memory-backend-memfd,id=mem,size=256M,share=on",
 		"-kernel k -initrd i", "console=ttyS0", "panic=-1", "mitigations=off skiff.channel=virtio-serial:skiff.agent",
 		"skiff.hostname=web", "skiff.time=", "socket,id=con,fd=6 -serial chardev:con",
 		"socket,id=agent,fd=3", "virtserialport,bus=vser.0,chardev=agent,name=skiff.agent",
@@ -39,6 +39,12 @@ func TestQEMUArgs(t *testing.T) {
 	if strings.Contains(line, "-cpu host") {
 		t.Error("-cpu host under TCG")
 	}
+	if strings.Contains(line, "-bios") {
+		t.Errorf("firmware other than the machine's without one in the layout: %s", line)
+	}
+	if line := strings.Join(qemuArgs(s, "tcg", layout{firmware: "/usr/share/qemu/qboot.rom"}), " "); !strings.Contains(line, " -bios /usr/share/qemu/qboot.rom ") {
+		t.Errorf("argv lacks the layout's firmware: %s", line)
+	}
 	if strings.Contains(line, "ivshmem") || strings.Contains(line, "skiff.ring") {
 		t.Errorf("a machine without the ring has its device or key: %s", line)
 	}
@@ -57,7 +63,7 @@ func TestQEMUArgs(t *testing.T) {
 	for _, want := range []string{"memory-backend-file,id=mem,size=256M,share=on,mem-path=/proc/self/fd/10",
 		"-append tmpl -chardev", "socket,id=fs0,fd=8", "socket,id=fs1,fd=9", "pcie-root-port,id=hp0,chassis=1",
 		"pcie-root-port,id=hp8,chassis=9", "pcie-root-port,id=hpring,chassis=10", "memory-backend-file,id=ring,",
-		"-S -incoming defer", "virtio-net-pci,netdev=net0,host_mtu=65520 "} {
+		"-S -incoming defer", "virtio-net-pci,netdev=net0,host_mtu=65520 ", "-machine q35,memory-backend=mem "} {
 		if !strings.Contains(line+" ", want) {
 			t.Errorf("restore argv lacks %q:\n%s", want, line)
 		}

@@ -23,7 +23,8 @@ import (
 
 // boot starts a machine cold: launch, then serve.
 func (h *qemuHypervisor) boot(ctx context.Context, spec vm.MachineSpec, accel string) (*qemuMachine, error) {
-	m, agentConn, err := h.launch(ctx, spec, accel, layout{tune: h.delayArgs(spec, accel)})
+	lo := layout{tune: h.delayArgs(spec, accel), firmware: h.coldFirmware(spec.Arch, accel)}
+	m, agentConn, err := h.launch(ctx, spec, accel, lo)
 	if err != nil {
 		return nil, err
 	}

@@ -1,21 +1,25 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/skiff-containers/skiff/backend/vm"
 )
 
-// TestDelayLoopPreset: a cold 2-vCPU amd64 guest under TCG gets lpj= from the host's TSC rate, so
-// no vCPU calibrates its delay loop: every CPU's BogoMIPS in /proc/cpuinfo is the preset value
-// (a calibrated secondary's differs), and the rate agrees with the TSC rate the guest kernel
-// measured itself.
+// TestDelayLoopPreset: a cold 2-vCPU amd64 guest under TCG gets lpj= and tsc_early_khz= from the
+// host's TSC rate, so no vCPU calibrates its delay loop: every CPU's BogoMIPS in /proc/cpuinfo is
+// the preset value (a calibrated secondary's differs), the kernel takes the preset TSC rate (its
+// "Detected ... MHz" line) and never measures the TSC against the PIT or the HPET at boot, and the
+// rate agrees with what the guest kernel measures itself.
 func TestDelayLoopPreset(t *testing.T) {
 	if vm.HostArch() != "amd64" {
 		t.Skip("the delay loop preset is for amd64 guests on an amd64 host")
@@ -23,6 +27,7 @@ func TestDelayLoopPreset(t *testing.T) {
 	h := testQEMU(t)
 	spec := testinitSpec(t, "amd64")
 	spec.CPUs = 2
+	spec.Cmdline = []string{"loglevel=7"} // the tsc: lines (KERN_INFO) on the console
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	accel, err := h.accelFor(ctx, spec)
@@ -64,6 +69,19 @@ func TestDelayLoopPreset(t *testing.T) {
 			t.Errorf("cpu %d: bogomips %s, want %s (lpj=%d preset; console: %s)", i, b[1], want, lpj, vm.ConsoleTail(spec.ConsoleLog, 5))
 		}
 	}
+	con, err := os.ReadFile(spec.ConsoleLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := fmt.Sprintf("tsc: Detected %d.%03d MHz ", h.tscKHz/1000, h.tscKHz%1000) // the kernel's format
+	if !bytes.Contains(con, []byte(rate+"processor")) && !bytes.Contains(con, []byte(rate+"TSC")) {
+		t.Errorf("the guest did not take the preset TSC rate (%q):\n%s", rate, grepLines(con, "tsc:"))
+	}
+	for _, calibrated := range []string{"reference calibration", "Unable to calibrate"} {
+		if bytes.Contains(con, []byte(calibrated)) {
+			t.Errorf("the guest calibrated its TSC at boot (%q):\n%s", calibrated, grepLines(con, "tsc:"))
+		}
+	}
 	mhz := regexp.MustCompile(`(?m)^cpu MHz\s*:\s*(\S+)$`).FindStringSubmatch(string(info))
 	if mhz == nil {
 		t.Fatalf("no cpu MHz in /proc/cpuinfo:\n%s", info)
@@ -72,4 +90,15 @@ func TestDelayLoopPreset(t *testing.T) {
 	if host := float64(h.tscKHz) / 1000; guest < host*0.99 || guest > host*1.01 {
 		t.Errorf("the guest's TSC runs at %.3f MHz, the host's was measured at %.3f MHz", guest, host)
 	}
+}
+
+// grepLines is the lines of b that contain s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

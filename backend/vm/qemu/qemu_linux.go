@@ -75,7 +75,9 @@ type qemuHypervisor struct {
 	noSnapshots bool
 	noRing      bool
 	tscOnce     sync.Once
-	tscKHz      int64            // the host's TSC rate (delayArgs), measured once
+	tscKHz      int64 // the host's TSC rate (delayArgs), measured once
+	qbootOnce   sync.Once
+	qboot       string           // qboot's path ("" = not installed): coldFirmware
 	consoleMax  int64            // each console log file's cap (MaxConsoleFile; tests lower it)
 	cow         cowRAMs          // the snapshot RAMs restored VMs map copy-on-write
 	snaps       *snapcache.Cache // the boot snapshots, under cacheDir
@@ -350,6 +352,9 @@ type layout struct {
 	cow bool
 	// spare: launched ahead for a VM not known yet (spare_linux.go).
 	spare bool
+	// firmware replaces the machine's default firmware (-bios), "" keeps
+	// it: a cold amd64 boot's qboot (coldFirmware).
+	firmware string
 }
 
 // ringPort is the root port a restored VM's ring device is hot-plugged into.
@@ -391,7 +396,18 @@ func qemuArgs(spec vm.MachineSpec, accel string, lo layout) []string {
 			a = append(a, "-cpu", "max")
 		}
 	default:
-		a = append(a, "-machine", "q35,memory-backend=mem")
+		machine := "q35,memory-backend=mem"
+		if !lo.snapshot {
+			// No AHCI controller and SMBus in a cold VM: q35 has them
+			// built in, and the firmware and the kernel would probe them
+			// for nothing. (Snapshot layouts keep q35's defaults: not
+			// measured there.)
+			machine += ",sata=off,smbus=off"
+		}
+		a = append(a, "-machine", machine)
+		if lo.firmware != "" {
+			a = append(a, "-bios", lo.firmware)
+		}
 		if accel == "kvm" {
 			a = append(a, "-cpu", "host")
 		}

@@ -257,6 +257,24 @@ func (h *qemuHypervisor) dropSpare(key string, want *spare) {
 	h.endSpare(sp)
 }
 
+// SpareMemory is the host memory the ready spare VMs take, in bytes, each
+// counted as a machine's HostMemory (its processes and its part of the
+// copy-on-write RAM): what the engine started beyond its machines.
+func (h *qemuHypervisor) SpareMemory() (uint64, error) {
+	p := &h.spares
+	p.mu.Lock() // held: a spare is not adopted (counted twice) meanwhile
+	defer p.mu.Unlock()
+	var total uint64
+	for _, sp := range p.ready {
+		n, err := sp.m.HostMemory()
+		if err != nil {
+			return 0, fmt.Errorf("spare VM of %s: %w", sp.key, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
 // Close ends the spare VMs and launches no more; machines already started
 // run on, and Start still works. See io.Closer.
 func (h *qemuHypervisor) Close() error {

@@ -102,6 +102,9 @@ func TestSpareVM(t *testing.T) {
 		if restoredFromSpare() != 0 {
 			t.Error("the first start claims a spare")
 		}
+		if n, err := e.hv.(interface{ SpareMemory() (uint64, error) }).SpareMemory(); err != nil || n < 1<<20 {
+			t.Errorf("SpareMemory with a spare ready: %d bytes, %v; want its qemu's memory", n, err)
+		}
 	})
 	t.Run("next start adopts it", func(t *testing.T) {
 		s := spec("second")
@@ -221,6 +224,9 @@ func TestSpareVM(t *testing.T) {
 		}
 		if alive(spare) {
 			t.Errorf("spare %d still runs after Close", spare)
+		}
+		if n, err := e.hv.(interface{ SpareMemory() (uint64, error) }).SpareMemory(); err != nil || n != 0 {
+			t.Errorf("SpareMemory after Close: %d bytes, %v; want 0", n, err)
 		}
 		noSpares(t)
 	})

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTopAndDiff: `skiff top` lists a running container's processes in ps -ef's columns (pid 1
@@ -12,8 +13,15 @@ func TestTopAndDiff(t *testing.T) {
 	need(t)
 	t.Parallel()
 	id := runDetached(t, env.image, "sh", "-c", "sleep 300 & sleep 301; true")
-	out := ok(t, "top", id)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// `run -d` returns once the shell started; its two children follow a moment later.
+	var out string
+	var lines []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out = ok(t, "top", id)
+		if lines = strings.Split(strings.TrimSpace(out), "\n"); len(lines) >= 4 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "UID PID PPID C STIME TTY TIME CMD" {
 		t.Fatalf("skiff top: %q, want the titles and three processes", out)
 	}

@@ -142,7 +142,7 @@ func (c *ctr) start(ctx context.Context, fromPolicy bool) error {
 		// A run the record does not know of is ended at once.
 		c.mu.Unlock()
 		_ = sendWithin(time.Second, "SIGKILL", func() error { return b.proc.Signal(sigKILL) })
-		c.teardown(b)
+		c.teardown(b, false)
 		return fail(fmt.Errorf("starting %s: %w", c.rec.Name, err))
 	}
 	if stopped {
@@ -221,11 +221,7 @@ func (c *ctr) supervise(s *supervisor) {
 				ln.Close()
 			}
 		}
-		if discard && e.ctx.Err() == nil {
-			c.discardVM(b)
-		} else {
-			c.teardown(b)
-		}
+		c.teardown(b, discard && e.ctx.Err() == nil)
 		if !restart {
 			break
 		}
@@ -337,8 +333,13 @@ func (c *ctr) waitExit(b *boot) (int, string) {
 }
 
 // teardown ends a boot: stops the watcher, ends the output pumps, flushes the log, and powers the
-// VM off (agent shutdown, then force after shutdownTimeout).
-func (c *ctr) teardown(b *boot) {
+// VM off (agent shutdown, then force after shutdownTimeout). With discard (a container about to be
+// removed: AutoRemove, or a forced removal) it kills the VM at once instead of asking its agent to
+// sync and quiesce the upper disk, which is deleted with the container. Binds and volume shares
+// lose nothing (the guest caches no writes to them); a volume on a disk of its own keeps the
+// orderly stop (hasVolumeDisk). A container kept after all (its removal failed) has the journal of
+// its upper disk's file system to replay at its next start.
+func (c *ctr) teardown(b *boot, discard bool) {
 	if b.stopWatch != nil {
 		b.stopWatch()
 	}
@@ -347,7 +348,11 @@ func (c *ctr) teardown(b *boot) {
 	b.writer.close()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := vm.Shutdown(ctx, b.machine, c.e.log); err != nil {
+	if discard {
+		if err := b.machine.Stop(ctx, true); err != nil {
+			c.e.log.Warn("ending a removed container's VM", zapID(c.rec.ID), zapErr(err))
+		}
+	} else if err := vm.Shutdown(ctx, b.machine, c.e.log); err != nil {
 		fctx, fcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		_ = b.machine.Stop(fctx, true)
 		fcancel()
@@ -357,29 +362,6 @@ func (c *ctr) teardown(b *boot) {
 	}
 	// Attachments made since the exit wait for the next run (docker start -a): they are not ended
 	// here, only when a start fails or the container is removed.
-}
-
-// discardVM ends the boot of a container about to be removed (AutoRemove, or a forced removal)
-// as teardown does, but kills the VM at once instead of asking its agent to sync and quiesce the
-// upper disk: that disk is deleted with the container. Binds and volume shares lose nothing (the
-// guest caches no writes to them); a volume on a disk of its own keeps the orderly stop
-// (hasVolumeDisk). A container kept after all (its removal failed) has the journal of its upper
-// disk's file system to replay at its next start.
-func (c *ctr) discardVM(b *boot) {
-	if b.stopWatch != nil {
-		b.stopWatch()
-	}
-	b.proc.Close()
-	b.pumps.Wait()
-	b.writer.close()
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := b.machine.Stop(ctx, true); err != nil {
-		c.e.log.Warn("ending a removed container's VM", zapID(c.rec.ID), zapErr(err))
-	}
-	if b.releaseVols != nil {
-		b.releaseVols()
-	}
 }
 
 // hasVolumeDisk reports whether one of mounts is a volume on a disk of its own (Mount.Disk), whose

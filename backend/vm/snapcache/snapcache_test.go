@@ -144,8 +144,9 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 	}
 
 	// While one caller builds, another's ctx ends: it gives up waiting.
-	building, done := make(chan struct{}), make(chan struct{})
+	building, done, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(finished)
 		s, err := New(root, 1, nil).Get(context.Background(), "w", func(ctx context.Context, tmp string) (string, error) {
 			close(building)
 			<-done
@@ -163,6 +164,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 		return "x", nil
 	})
 	close(done)
+	<-finished // its build's files are gone or in place before TempDir's cleanup
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("waiting for another's build: err = %v", err)
 	}
